@@ -1,0 +1,103 @@
+"""Where ingest results live on disk, and how a run resumes.
+
+Entries are sorted by (part, video) and cut into fixed batches of `batch_videos`; each batch becomes one
+file in videos.parquet/part-P/ and one in faces.parquet/part-P/, so the outputs do not depend on the order
+in which videos finished. A finished video is first written alone to the journal (WORK/_journal), which
+is what makes a run resumable at video granularity; when its batch is complete the journal entries are
+merged into the two batch files (faces first, then videos: the videos file marks the batch complete).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from dfprep.atomic import atomic_path, write_parquet
+from dfprep.faces.store import FACE_ROW_GROUP, FACE_SCHEMA
+from dfprep.ingest.manifest import videos_table
+
+ROW_KEY = b"dfprep.video_row"
+
+
+@dataclass
+class Batch:
+    part: int
+    index: int
+    entries: list[dict] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"batch-{self.index:05d}.parquet"
+
+
+def plan_batches(entries: list[dict], batch_videos: int) -> list[Batch]:
+    by_part: dict[int, list[dict]] = {}
+    for e in sorted(entries, key=lambda e: (e["part"], e["video"], e["status"])):
+        by_part.setdefault(e["part"], []).append(e)
+    out = []
+    for part, es in by_part.items():
+        for i in range(0, len(es), batch_videos):
+            out.append(Batch(part, i // batch_videos, es[i:i + batch_videos]))
+    return out
+
+
+def videos_file(work: Path, b: Batch) -> Path:
+    return Path(work) / "videos.parquet" / f"part-{b.part}" / b.name
+
+
+def faces_file(work: Path, b: Batch) -> Path:
+    return Path(work) / "faces.parquet" / f"part-{b.part}" / b.name
+
+
+def journal_dir(work: Path, b: Batch) -> Path:
+    return Path(work) / "_journal" / f"part-{b.part}" / f"batch-{b.index:05d}"
+
+
+def journal_file(work: Path, b: Batch, video: str) -> Path:
+    h = hashlib.sha1(f"{b.part}/{video}".encode()).hexdigest()[:20]
+    return journal_dir(work, b) / f"{h}.arrow"
+
+
+def batch_done(work: Path, b: Batch) -> bool:
+    return videos_file(work, b).is_file()
+
+
+def write_journal(path: Path, row: dict, faces: pa.Table) -> None:
+    """One video's result: its faces as Arrow IPC, its manifest row as JSON in the schema metadata."""
+    meta = {ROW_KEY: json.dumps(row).encode()}
+    table = faces.replace_schema_metadata(meta)
+    with atomic_path(path) as tmp:
+        with ipc.new_file(str(tmp), table.schema) as w:
+            w.write_table(table)
+
+
+def read_journal(path: Path) -> tuple[dict, pa.Table]:
+    with ipc.open_file(str(path)) as r:
+        table = r.read_all()
+    row = json.loads(table.schema.metadata[ROW_KEY])
+    return row, table.replace_schema_metadata(None).cast(FACE_SCHEMA)
+
+
+def merge_batch(work: Path, b: Batch, rows_without_work: dict[str, dict]) -> dict:
+    """Write the batch's two files from the journal (and the rows that needed no work); drop the journal."""
+    rows, tables = [], []
+    for e in b.entries:
+        if e["video"] in rows_without_work:
+            rows.append(rows_without_work[e["video"]])
+            continue
+        row, t = read_journal(journal_file(work, b, e["video"]))
+        rows.append(row)
+        tables.append(t)
+    faces = pa.concat_tables(tables) if tables else FACE_SCHEMA.empty_table()
+    if faces.num_rows:
+        faces = faces.sort_by([("video", "ascending"), ("frame_idx", "ascending"), ("track_id", "ascending")])
+    write_parquet(faces_file(work, b), faces, row_group_size=FACE_ROW_GROUP)
+    vt = videos_table(rows)
+    write_parquet(videos_file(work, b), vt)
+    shutil.rmtree(journal_dir(work, b), ignore_errors=True)
+    return {"part": b.part, "batch": b.index, "videos": vt.num_rows, "faces": faces.num_rows}

@@ -1,0 +1,60 @@
+"""Ingest settings. Fields that change what is written form the fingerprint that guards resuming."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+from dfprep.faces.extract import FaceParams
+
+# Settings that only change how the work is scheduled, never what is written.
+SCHEDULING = {"num_cpus", "address", "timeout_s", "retries", "detectors", "gpus_per_detector",
+              "workers", "det_batch", "decode_threads", "decoder", "progress", "detector_resource"}
+
+
+@dataclass
+class IngestConfig:
+    parts: str | None = None            # '0,3-5'; None = all
+    frames: int = 32                    # sampled frames per video
+    decoder: str = "decord"             # decord | pyav (pyav is also the fallback)
+    decode_threads: int = 1
+    faces: bool = True                  # False: probe + decode only
+    detector: str = "mtcnn"             # mtcnn | dlib
+    det_size: int = 960
+    min_face_size: int = 40             # in detection-copy pixels (MTCNN pyramid floor)
+    threshold: float | None = None      # None: the detector's default (mtcnn 0.95, dlib 0.5)
+    max_faces: int = 2
+    margin: float = 0.3
+    crop_size: int = 224
+    jpeg_quality: int = 95
+    track_iou: float = 0.2
+    boxes_from_original: bool = False
+    batch_videos: int = 16              # videos per output file
+    # scheduling
+    num_cpus: int | None = None
+    address: str | None = None
+    workers: int | None = None          # decode workers; None = CPUs left after detectors
+    detectors: int | None = None        # detector actors; None = one per GPU slot, or 1 on CPU
+    gpus_per_detector: float | None = None  # None = 1 if the cluster has GPUs, else 0 (CPU)
+    detector_resource: str | None = None    # custom Ray resource that detector actors require
+    det_batch: int = 64                 # max frames per detector forward pass
+    timeout_s: float = 300.0            # per video, decode + faces
+    retries: int = 1                    # re-runs of a video whose worker process died
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def face_params(self) -> FaceParams:
+        from dfprep.faces.detectors import DETECTORS
+
+        thr = self.threshold if self.threshold is not None else DETECTORS[self.detector].default_threshold
+        return FaceParams(det_size=self.det_size, threshold=thr, max_faces=self.max_faces, margin=self.margin,
+                          crop_size=self.crop_size, jpeg_quality=self.jpeg_quality, track_iou=self.track_iou)
+
+    def output_settings(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k not in SCHEDULING and k != "extra"}
+        d["threshold"] = self.face_params().threshold
+        return d
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.output_settings(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]

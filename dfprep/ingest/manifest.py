@@ -1,0 +1,46 @@
+"""The video manifest schema (WORK/videos.parquet): one row per metadata entry or video file."""
+from __future__ import annotations
+
+import pyarrow as pa
+
+STATUSES = ("ok", "error", "missing", "unlisted", "rejected")
+
+VIDEO_SCHEMA = pa.schema([
+    ("video", pa.string()),
+    ("part", pa.int32()),
+    ("label", pa.string()),
+    ("original", pa.string()),
+    ("split", pa.string()),
+    ("status", pa.string()),
+    ("error", pa.string()),
+    ("warning", pa.string()),
+    ("n_frames", pa.int32()),
+    ("fps", pa.float32()),
+    ("width", pa.int32()),
+    ("height", pa.int32()),
+    ("duration_s", pa.float32()),
+    ("codec", pa.string()),
+    ("has_audio", pa.bool_()),
+    ("bytes", pa.int64()),
+    ("rotation", pa.int16()),
+    ("decoder", pa.string()),
+    ("sampled_frames", pa.list_(pa.int32())),
+    ("frame_phash", pa.list_(pa.uint64())),
+    ("n_faces", pa.int32()),
+    ("frames_with_face", pa.int32()),
+    ("n_tracks", pa.int32()),
+    ("mean_face_prob", pa.float32()),
+])
+
+
+def video_row(entry: dict, **values) -> dict:
+    """A full manifest row: the discovery entry's fields, the given values, nulls elsewhere."""
+    row = {f.name: None for f in VIDEO_SCHEMA}
+    row.update({k: v for k, v in entry.items() if k in row})
+    row.update(values)
+    return row
+
+
+def videos_table(rows: list[dict]) -> pa.Table:
+    rows = sorted(rows, key=lambda r: r["video"])
+    return pa.Table.from_pylist(rows, schema=VIDEO_SCHEMA)

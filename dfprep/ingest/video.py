@@ -1,0 +1,65 @@
+"""Plain core of ingest for one video: probe, sampled decode, faces. No Ray here; the Ray layer calls it."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+
+from dfprep.faces.extract import FrameFaces, crop_faces, detect_faces, faces_summary
+from dfprep.faces.store import empty_faces, faces_table
+from dfprep.ingest.config import IngestConfig
+from dfprep.ingest.decode import decode_sampled, sample_indices
+from dfprep.ingest.manifest import video_row
+from dfprep.ingest.probe import VideoError, probe
+
+DetectFn = Callable[[np.ndarray], list]
+
+
+def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None,
+                  original_faces: list[FrameFaces] | None = None) -> tuple[dict, pa.Table, list[FrameFaces]]:
+    """One manifest entry -> (videos.parquet row, faces rows, faces per sampled frame).
+
+    A video that cannot be used gives status=error with the reason; it never raises VideoError.
+    `original_faces` (with cfg.boxes_from_original) replaces detection by the original's boxes.
+    """
+    if entry["status"] == "unlisted":
+        size = os.path.getsize(entry["path"]) if entry.get("path") and os.path.exists(entry["path"]) else None
+        return video_row(entry, bytes=size), empty_faces(), []
+    if entry["status"] != "pending":
+        return video_row(entry), empty_faces(), []
+    path = Path(entry["path"])
+    info = {}
+    try:
+        pr = probe(path)
+        info = pr.as_row()
+        idx = sample_indices(pr.n_frames, cfg.frames)
+        frames, used = decode_sampled(path, idx, cfg.decoder, cfg.decode_threads, pr.rotation)
+        info["decoder"] = used
+        info["sampled_frames"] = idx.tolist()
+    except VideoError as exc:
+        return video_row(entry, status="error", error=str(exc), **info), empty_faces(), []
+    except OSError as exc:
+        return video_row(entry, status="error", error=f"cannot read file ({exc.strerror or exc})", **info), \
+            empty_faces(), []
+    if not cfg.faces:
+        return video_row(entry, status="ok", **info), empty_faces(), []
+    p = cfg.face_params()
+    if original_faces is not None and len(original_faces) == len(idx):
+        from dfprep.faces.geometry import det_scale, detection_copies
+
+        faces = original_faces
+        small = detection_copies(frames, det_scale(frames.shape[1], frames.shape[2], p.det_size))
+    else:
+        if detect is None:
+            raise ValueError("cfg.faces is set but no detect function was given")
+        faces, small = detect_faces(frames, detect, p)
+    meta = dict(video=entry["video"], part=entry["part"], label=entry["label"], original=entry["original"])
+    cols, frame_hashes = crop_faces(frames, small, idx, faces, p, meta)
+    s = faces_summary(faces)
+    row = video_row(entry, status="ok", frame_phash=frame_hashes, n_faces=s["n_faces"],
+                    frames_with_face=s["frames_with_face"], n_tracks=s["n_tracks"],
+                    mean_face_prob=s["mean_prob"], **info)
+    return row, faces_table(cols), faces
