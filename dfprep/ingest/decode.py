@@ -64,8 +64,13 @@ def decode_decord(path: Path, indices: np.ndarray, threads: int = 1) -> np.ndarr
                 break
             if idx > pos:
                 vr.skip_frames(idx - pos)
-            out[j] = vr.next().asnumpy()
+            frame = vr.next().asnumpy()
+            if frame.ndim != 3 or frame.shape[2] != 3:
+                raise VideoError(f"decord returned frames of shape {frame.shape}, not RGB")
+            out[j] = frame
             pos = idx + 1
+    except VideoError:
+        raise
     except Exception as exc:
         if not any(f is not None for f in out):
             raise VideoError(f"decord decode failed ({str(exc).splitlines()[0][:200]})") from None
@@ -104,6 +109,10 @@ def decode_sampled(path: Path, indices: np.ndarray, backend: str = "decord", thr
     """
     if backend not in DECODERS:
         raise ValueError(f"unknown decoder {backend!r}; choose from {sorted(DECODERS)}")
+    if rotation and backend == "decord" and fallback:
+        # decord applies display matrices itself and then hands back 4-channel frames; PyAV gives the
+        # stored frames, which rotate_for_display turns exactly as FFmpeg would.
+        backend = fallback
     try:
         frames, used = DECODERS[backend](path, indices, threads), backend
     except VideoError as first:

@@ -103,7 +103,10 @@ def _init_ray(cfg: IngestConfig) -> bool:
     if ray.is_initialized():
         return False
     address = cfg.address or os.environ.get("RAY_ADDRESS")
-    env = {"env_vars": {"OMP_NUM_THREADS": "1"}}
+    env_vars = {"OMP_NUM_THREADS": "1"}
+    if os.environ.get("DFPREP_FAULTS"):
+        env_vars["DFPREP_FAULTS"] = os.environ["DFPREP_FAULTS"]
+    env = {"env_vars": env_vars}
     if address:
         ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level="ERROR")
     else:

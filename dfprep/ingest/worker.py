@@ -9,6 +9,7 @@ from pathlib import Path
 
 import ray
 
+from dfprep.faults import maybe_inject
 from dfprep.ingest.batches import write_journal
 from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.video import process_video
@@ -35,6 +36,7 @@ class VideoWorker:
                 return ray.get(detector.detect.remote(small))
         else:
             detect = None
+        maybe_inject(entry["video"])
         row, faces, frame_faces = process_video(entry, self.cfg, detect, original_faces)
         write_journal(Path(journal), row, faces)
         return {"video": entry["video"], "part": entry["part"], "status": row["status"], "error": row["error"],

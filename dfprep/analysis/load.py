@@ -1,0 +1,232 @@
+"""Read what the report needs from WORK, and nothing more.
+
+videos.parquet is small (one row per video) and is read whole. faces.parquet can hold millions of crops:
+it is scanned with column projection into a few numpy arrays (no `jpeg`, no landmarks), each row tied to
+its video by the row number in the videos table; the crops a gallery shows are fetched later by filter.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from dfprep.ingest.discover import LABELS, PART_RE, _load_json, check_originals, discover, key_problem
+
+VIDEO_COLUMNS = ("video", "part", "label", "original", "split", "status", "error", "warning", "n_frames", "fps",
+                 "width", "height", "duration_s", "codec", "has_audio", "bytes", "rotation", "decoder",
+                 "sampled_frames", "frame_phash", "n_faces", "frames_with_face", "n_tracks", "mean_face_prob")
+FACE_COLUMNS = ("video", "part", "frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2", "phash")
+META_COLUMNS = ("video", "part", "label", "original", "split", "status", "error", "warning")
+
+
+class AnalysisError(Exception):
+    """Input the report cannot be built from; the message names the file and the reason."""
+
+
+@dataclass
+class FaceColumns:
+    """The face store's small columns as numpy arrays; `code` is the row of the video in the videos table."""
+    code: np.ndarray        # int32; -1 for a face row whose video is not an ok row of videos.parquet
+    frame_idx: np.ndarray   # int32
+    track_id: np.ndarray    # int32
+    prob: np.ndarray        # float32
+    box: np.ndarray         # float32 (n, 4): x1, y1, x2, y2
+    phash: np.ndarray       # uint64
+    file: np.ndarray        # int32 index into `files`
+    files: list[str]
+
+    def __len__(self) -> int:
+        return len(self.code)
+
+
+def _dataset(path: Path, what: str) -> ds.Dataset:
+    if not path.exists():
+        raise AnalysisError(f"{path}: not found; is this a WORK folder written by `dfprep ingest`? ({what})")
+    try:
+        return ds.dataset(path, format="parquet")
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise AnalysisError(f"{path}: cannot open as a Parquet dataset ({exc})") from exc
+
+
+def _check_columns(d: ds.Dataset, path: Path, need: tuple[str, ...]) -> None:
+    missing = [c for c in need if c not in d.schema.names]
+    if missing:
+        raise AnalysisError(f"{path}: missing column(s) {missing}; not written by this dfprep version?")
+
+
+def read_videos(work: Path) -> pa.Table:
+    """WORK/videos.parquet as one table, sorted by (part, video)."""
+    path = Path(work) / "videos.parquet"
+    d = _dataset(path, "the video manifest")
+    _check_columns(d, path, VIDEO_COLUMNS)
+    try:
+        t = d.to_table(columns=list(VIDEO_COLUMNS))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise AnalysisError(f"{path}: unreadable ({exc})") from exc
+    if t.num_rows == 0:
+        raise AnalysisError(f"{path}: holds no rows")
+    return t.sort_by([("part", "ascending"), ("video", "ascending")])
+
+
+def scan_faces(work: Path, videos: pa.Table) -> FaceColumns | None:
+    """Project faces.parquet onto FACE_COLUMNS batch by batch; None when WORK has no face store."""
+    path = Path(work) / "faces.parquet"
+    if not path.exists():
+        return None
+    d = _dataset(path, "the face store")
+    _check_columns(d, path, FACE_COLUMNS)
+    lookup = _ok_video_lookup(videos)
+    files: dict[str, int] = {}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("code", "frame_idx", "track_id", "prob", "box",
+                                                           "phash", "file")}
+    scanner = d.scanner(columns=list(FACE_COLUMNS), batch_size=1 << 17, use_threads=True)
+    try:
+        for tagged in scanner.scan_batches():
+            b = tagged.record_batch
+            if b.num_rows == 0:
+                continue
+            fid = files.setdefault(tagged.fragment.path, len(files))
+            parts["code"].append(_codes(b, lookup))
+            for c in ("frame_idx", "track_id"):
+                parts[c].append(b.column(c).to_numpy(zero_copy_only=False).astype(np.int32, copy=False))
+            parts["prob"].append(b.column("prob").to_numpy(zero_copy_only=False).astype(np.float32, copy=False))
+            parts["box"].append(np.stack([b.column(c).to_numpy(zero_copy_only=False) for c in
+                                          ("x1", "y1", "x2", "y2")], axis=1).astype(np.float32, copy=False))
+            parts["phash"].append(b.column("phash").to_numpy(zero_copy_only=False).astype(np.uint64, copy=False))
+            parts["file"].append(np.full(b.num_rows, fid, np.int32))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise AnalysisError(f"{path}: unreadable ({exc})") from exc
+    empty = {"code": np.int32, "frame_idx": np.int32, "track_id": np.int32, "prob": np.float32,
+             "phash": np.uint64, "file": np.int32}
+    cols = {k: (np.concatenate(v) if v else np.zeros(0, empty.get(k, np.float32))) for k, v in parts.items()}
+    if not parts["box"]:
+        cols["box"] = np.zeros((0, 4), np.float32)
+    return FaceColumns(files=list(files), **cols)
+
+
+def _ok_video_lookup(videos: pa.Table) -> dict[int, tuple[pa.Array, np.ndarray]]:
+    """part -> (names of its ok videos, their row numbers in `videos`), for vectorized index_in."""
+    parts = videos.column("part").to_numpy(zero_copy_only=False)
+    ok = pc.equal(videos.column("status"), "ok").to_numpy(zero_copy_only=False)
+    names = videos.column("video")
+    out = {}
+    for p in np.unique(parts[ok]):
+        rows = np.flatnonzero(ok & (parts == p)).astype(np.int32)
+        out[int(p)] = (pc.take(names, pa.array(rows)).combine_chunks(), rows)
+    return out
+
+
+def _codes(b: pa.RecordBatch, lookup: dict) -> np.ndarray:
+    parts = b.column("part").to_numpy(zero_copy_only=False)
+    code = np.full(b.num_rows, -1, np.int32)
+    for p in np.unique(parts):
+        if int(p) not in lookup:
+            continue
+        names, rows = lookup[int(p)]
+        sel = parts == p
+        vids = b.column("video") if sel.all() else b.column("video").filter(pa.array(sel))
+        local = pc.fill_null(pc.index_in(vids, value_set=names), -1).to_numpy(zero_copy_only=False)
+        code[sel] = np.where(local >= 0, rows[np.maximum(local, 0)], -1)
+    return code
+
+
+def fetch_crops(faces: FaceColumns, videos: pa.Table, rows: np.ndarray) -> dict[int, bytes]:
+    """JPEG bytes of the given face rows, read by filter from their own files (row groups pruned by video)."""
+    names = videos.column("video").to_pylist() if len(rows) else []
+    want: dict[int, list[int]] = {}
+    for r in map(int, rows):
+        want.setdefault(int(faces.file[r]), []).append(r)
+    out: dict[int, bytes] = {}
+    for fid, rs in want.items():
+        path = faces.files[fid]
+        vids = sorted({names[faces.code[r]] for r in rs})
+        try:
+            t = pq.read_table(path, columns=["video", "frame_idx", "track_id", "jpeg"],
+                              filters=[("video", "in", vids)])
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise AnalysisError(f"{path}: cannot read crops ({exc})") from exc
+        index = {(v, f, k): j for j, (v, f, k) in enumerate(zip(t.column("video").to_pylist(),
+                                                               t.column("frame_idx").to_pylist(),
+                                                               t.column("track_id").to_pylist()))}
+        jpeg = t.column("jpeg")
+        for r in rs:
+            j = index.get((names[faces.code[r]], int(faces.frame_idx[r]), int(faces.track_id[r])))
+            if j is not None:
+                out[r] = jpeg[j].as_py()
+    return out
+
+
+def metadata_videos(source: Path) -> tuple[pa.Table, list[str]]:
+    """A videos-like table (META_COLUMNS) from metadata.json alone: a ROOT of parts, or one metadata.json.
+
+    With a ROOT, discovery says whether each file is present (status `present`) or `missing`; with a single
+    metadata.json nothing is looked up on disk (status `listed`).
+    """
+    source = Path(source)
+    if source.is_dir():
+        from dfprep.ingest.discover import IngestUsageError
+
+        try:
+            entries, problems = discover(source)
+        except IngestUsageError as exc:
+            raise AnalysisError(str(exc)) from exc
+        for e in entries:
+            if e["status"] == "pending":
+                e["status"] = "present"
+    elif source.is_file():
+        entries, problems = _single_metadata(source)
+    else:
+        raise AnalysisError(f"{source}: not found (expected a ROOT folder of dfdc_train_part_* or a metadata.json)")
+    if not entries:
+        raise AnalysisError(f"{source}: no metadata entries found")
+    rows = [{k: e.get(k) for k in META_COLUMNS} for e in entries]
+    schema = pa.schema([(c, pa.int32() if c == "part" else pa.string()) for c in META_COLUMNS])
+    t = pa.Table.from_pylist(rows, schema=schema)
+    return t.sort_by([("part", "ascending"), ("video", "ascending")]), problems
+
+
+def part_of(path: Path) -> int:
+    """DFDC part number from `dfdc_train_part_N/metadata.json` or `dfdc_train_part_N_metadata.json`; else 0."""
+    m = PART_RE.match(path.parent.name) or re.match(r"^dfdc_train_part_(\d+)", path.name)
+    return int(m.group(1)) if m else 0
+
+
+def _single_metadata(path: Path) -> tuple[list[dict], list[str]]:
+    data, dupes, err = _load_json(path)
+    if err:
+        raise AnalysisError(f"{path}: {err.replace('metadata.json ', '')}")
+    part = part_of(path)
+    problems = [f"{path}: key {k!r} appears more than once; the last one is used" for k in sorted(set(dupes))]
+    entries = []
+    for key, meta in data.items():
+        e = dict(video=str(key), part=part, label=None, original=None, split=None, status="listed",
+                 error=None, warning=None)
+        why = key_problem(key) or (None if isinstance(meta, dict) else "metadata value is not an object")
+        label = meta.get("label") if isinstance(meta, dict) else None
+        if why is None and label not in LABELS:
+            why = f"label {label!r} is not REAL or FAKE"
+        if why:
+            e.update(status="rejected", error=why)
+        else:
+            orig = meta.get("original")
+            e.update(label=label, split=meta.get("split") if isinstance(meta.get("split"), str) else None,
+                     original=orig if label == "FAKE" and isinstance(orig, str) else None)
+        entries.append(e)
+    problems += check_originals(entries)
+    return entries, problems
+
+
+def read_run_json(work: Path) -> dict | None:
+    """WORK/run.json if present (the ingest's own summary), for the report header; None otherwise."""
+    p = Path(work) / "run.json"
+    try:
+        return json.loads(p.read_text()) if p.is_file() else None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AnalysisError(f"{p}: not valid JSON ({exc})") from exc

@@ -1,0 +1,28 @@
+"""Fault injection for tests and drills: make the real worker process hang or crash on a named video.
+
+`DFPREP_FAULTS="hang:a.mp4,crash:b.mp4"` in the environment of the Ray workers. Off unless set; the
+scheduler must then turn the hang into a timeout error and the crash into a worker-died error.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+
+def _faults() -> dict[str, str]:
+    spec = os.environ.get("DFPREP_FAULTS", "")
+    out = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        kind, _, name = item.partition(":")
+        out[name] = kind
+    return out
+
+
+def maybe_inject(video: str) -> None:
+    kind = _faults().get(video)
+    if kind == "hang":
+        while True:
+            time.sleep(3600)
+    elif kind == "crash":
+        os.kill(os.getpid(), signal.SIGSEGV)

@@ -1,0 +1,134 @@
+"""Shards settings and the parsing of their text forms (`--split 0.8,0.1,0.1`, `--ratio 1:2`, `--shard-size 256MB`).
+
+Fields that change what is written form the fingerprint that guards resuming; scheduling fields do not.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+
+from dfprep.ingest.discover import IngestUsageError, parse_parts
+
+SPLITS = ("train", "val", "test")
+BALANCES = ("undersample", "oversample", "none")
+AUGMENT_MODES = ("off", "oversampled", "all")
+UNITS = ("frame", "clip")
+SCHEDULING = {"num_cpus", "address", "progress", "use_ray"}
+# Readers (DataLoader workers x GPUs) each want their own shards; fewer than this in a split starves them.
+MIN_SHARDS_PER_SPLIT = 8
+
+
+class ShardsUsageError(Exception):
+    """A misuse that stops the run before it writes anything (bad option, no face store, foreign OUT)."""
+
+
+@dataclass
+class ShardsConfig:
+    split: str = "0.8,0.1,0.1"          # train,val,test fractions (any ratios: 6,2,2 or 6:2:2)
+    val_parts: str | None = None        # '45-47': split by DFDC part instead of by fraction
+    test_parts: str | None = None
+    seed: int = 0
+    balance: str = "undersample"        # undersample | oversample | none (train; eval too with balance_eval)
+    ratio: str = "1:1"                  # REAL:FAKE target
+    balance_eval: bool = False
+    augment: str = "oversampled"        # off | oversampled | all (train samples)
+    augment_ops: tuple[str, ...] = ("hflip", "rotate", "brightness", "saturation", "noise", "jpeg", "downscale")
+    augment_p: float = 0.5              # probability of each op
+    unit: str = "frame"                 # frame | clip
+    clip_len: int = 8
+    shard_size: str = "256MB"
+    samples_per_shard: int | None = None
+    jpeg_quality: int = 95              # re-encoding of augmented crops
+    # scheduling
+    num_cpus: int | None = None
+    address: str | None = None
+    progress: bool = True
+    use_ray: bool = True                # False: write the shards one by one in this process (tests, debugging)
+
+    def __post_init__(self) -> None:
+        self.augment_ops = tuple(self.augment_ops)
+
+    def validate(self) -> None:
+        """Parse every text option once so a typo fails before any work, with the option named."""
+        from dfprep.shards.augment import AUGMENTATIONS
+
+        if self.balance not in BALANCES:
+            raise ShardsUsageError(f"--balance must be one of {', '.join(BALANCES)}, got {self.balance!r}")
+        if self.augment not in AUGMENT_MODES:
+            raise ShardsUsageError(f"--augment must be one of {', '.join(AUGMENT_MODES)}, got {self.augment!r}")
+        if self.unit not in UNITS:
+            raise ShardsUsageError(f"--unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
+        if self.unit == "clip" and not 1 <= self.clip_len <= 999:
+            raise ShardsUsageError(f"--clip-len must be in 1..999, got {self.clip_len}")
+        if self.samples_per_shard is not None and self.samples_per_shard < 1:
+            raise ShardsUsageError(f"--samples-per-shard must be >= 1, got {self.samples_per_shard}")
+        if not 0.0 <= self.augment_p <= 1.0:
+            raise ShardsUsageError(f"augment_p must be in [0, 1], got {self.augment_p}")
+        unknown = [n for n in self.augment_ops if n not in AUGMENTATIONS]
+        if unknown:
+            raise ShardsUsageError(f"unknown augmentations {unknown}; known: {sorted(AUGMENTATIONS)}")
+        parse_ratio(self.ratio)
+        parse_size(self.shard_size)
+        self.split_parts()
+        if self.split_parts() is None:
+            parse_split(self.split)
+
+    def fractions(self) -> dict[str, float]:
+        return parse_split(self.split)
+
+    def split_parts(self) -> dict[str, set[int]] | None:
+        """{'val': parts, 'test': parts} when splitting by DFDC part, else None."""
+        if not self.val_parts and not self.test_parts:
+            return None
+        try:
+            val, test = parse_parts(self.val_parts) or set(), parse_parts(self.test_parts) or set()
+        except IngestUsageError as exc:
+            raise ShardsUsageError(f"--val-parts/--test-parts: {exc}") from None
+        if val & test:
+            raise ShardsUsageError(f"parts {sorted(val & test)} are in both --val-parts and --test-parts")
+        return {"val": val, "test": test}
+
+    def output_settings(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k not in SCHEDULING}
+        d["augment_ops"] = list(self.augment_ops)
+        return d
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.output_settings(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def parse_split(spec: str) -> dict[str, float]:
+    """'0.8,0.1,0.1' or '6:2:2' -> normalized {'train': .., 'val': .., 'test': ..}; two values mean no test."""
+    toks = [t for t in re.split(r"[,:/]", spec or "") if t.strip()]
+    try:
+        vals = [float(t) for t in toks]
+    except ValueError:
+        raise ShardsUsageError(f"--split {spec!r}: expected numbers like 0.8,0.1,0.1 or 6:2:2") from None
+    if not 1 <= len(vals) <= 3 or any(v < 0 for v in vals) or sum(vals) <= 0:
+        raise ShardsUsageError(f"--split {spec!r}: expected 1 to 3 non-negative numbers with a positive sum")
+    vals += [0.0] * (3 - len(vals))
+    total = sum(vals)
+    return {name: v / total for name, v in zip(SPLITS, vals)}
+
+
+def parse_ratio(spec: str) -> tuple[float, float]:
+    """'1:2' -> (1.0, 2.0): REAL:FAKE."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*", spec or "")
+    if not m or float(m.group(1)) <= 0 or float(m.group(2)) <= 0:
+        raise ShardsUsageError(f"--ratio {spec!r}: expected REAL:FAKE with positive numbers, e.g. 1:1 or 1:2")
+    return float(m.group(1)), float(m.group(2))
+
+
+_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+
+
+def parse_size(spec: str) -> int:
+    """'256MB' -> 256_000_000 (decimal units; KiB/MiB/GiB binary)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(spec))
+    if not m or m.group(2).upper() not in _UNITS or float(m.group(1)) <= 0:
+        raise ShardsUsageError(f"--shard-size {spec!r}: expected a size like 256MB, 1GB or 64MiB")
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])

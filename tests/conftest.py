@@ -1,0 +1,35 @@
+"""Shared fixtures: a small synthetic DFDC corpus and its ingest, built once per test session."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    if not REAL_DATA.is_dir():
+        pytest.fail(f"real sample videos not found at {REAL_DATA} (expected ../shared/data/real beside the repo)")
+    return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def synth_corpus(tmp_path_factory) -> Path:
+    """2 parts x 8 videos, 1 s at 10 fps, 320x240: REAL/FAKE families, one no-face and one two-face per part."""
+    from dfprep.synth import SynthConfig, make_corpus
+
+    root = tmp_path_factory.mktemp("corpus")
+    make_corpus(root, SynthConfig(parts=2, videos=8, duration=1.0, fps=10, seed=0))
+    return root
+
+
+@pytest.fixture(scope="session")
+def ingest_work(synth_corpus, tmp_path_factory) -> Path:
+    from dfprep.ingest.config import IngestConfig
+    from dfprep.ingest.run import ingest
+
+    work = tmp_path_factory.mktemp("work")
+    ingest(synth_corpus, work, IngestConfig(frames=8, num_cpus=2, progress=False))
+    return work
