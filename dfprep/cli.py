@@ -1,6 +1,8 @@
 """The `dfprep` command: thin Typer wrappers over the library functions of each stage."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -15,7 +17,19 @@ def _register() -> None:
     app.command("ingest")(ingest_command)
 
 
+@app.command("demo")
+def demo_command(out: Path = typer.Argument(Path("demo"), help="Folder for the corpus and every output."),
+                 videos: int = typer.Option(24, help="Videos per part."),
+                 parts: int = typer.Option(2, help="DFDC-layout parts."),
+                 seed: int = typer.Option(0)) -> None:
+    """Run the whole pipeline on a synthetic corpus with embedded local Ray; print where each output is."""
+    from dfprep.pipeline import run_demo
+
+    run_demo(out, videos=videos, parts=parts, seed=seed)
+
+
 _register()
+
 
 if __name__ == "__main__":
     app()

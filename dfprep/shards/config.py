@@ -71,7 +71,6 @@ class ShardsConfig:
             raise ShardsUsageError(f"unknown augmentations {unknown}; known: {sorted(AUGMENTATIONS)}")
         parse_ratio(self.ratio)
         parse_size(self.shard_size)
-        self.split_parts()
         if self.split_parts() is None:
             parse_split(self.split)
 
