@@ -113,13 +113,16 @@ def plan_part(cfg: SynthConfig, part: int) -> list[VideoSpec]:
     n_cast = len(identities())
 
     # Portrait is per family (a fake keeps its original's geometry), so a portrait original gets few fakes,
-    # enough to bring the portrait count near the asked fraction; at least one family when portrait > 0.
+    # enough to bring the portrait count near the asked fraction; at least one family when portrait > 0
+    # and another face-bearing family stays landscape.
     faced = [i for i, k in enumerate(kinds) if k != "no_face"] or list(range(n_real))
     faceless = [i for i, k in enumerate(kinds) if k == "no_face"]
     target = cfg.portrait * cfg.videos
     cap: dict[int, int] = {}
     count = 0
-    if cfg.portrait > 0:
+    if len(faced) == 1:  # one family: the whole part is portrait or none of it is
+        cap = {faced[0]: n_fake} if cfg.portrait >= 0.5 else {}
+    elif cfg.portrait > 0:
         n_single = kinds.count("single_face")
         # Keep the only single-face original landscape and fake-rich when there is just one.
         order = sorted(rng.permutation(faced).tolist(), key=lambda i: kinds[i] == "single_face" and n_single == 1)
