@@ -32,7 +32,8 @@ class DetectorActor:
         import socket
 
         return {"device": getattr(self.det, "device", "cpu"), "detector": self.det.name,
-                "node": socket.gethostname(), "pid": os.getpid(), **self.stats}
+                "host": socket.gethostname(), "node_id": ray.get_runtime_context().get_node_id(),
+                "pid": os.getpid(), **self.stats}
 
     async def detect(self, frames: np.ndarray) -> list:
         fut = asyncio.get_running_loop().create_future()

@@ -108,6 +108,10 @@ def _init_ray(cfg: IngestConfig) -> bool:
         env_vars["DFPREP_FAULTS"] = os.environ["DFPREP_FAULTS"]
     env = {"env_vars": env_vars}
     if address:
+        from dfprep.raynode import is_loopback, keep_loopback
+
+        if is_loopback(address):
+            keep_loopback()
         ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level="ERROR")
     else:
         ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
