@@ -24,12 +24,15 @@ def keep_loopback() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    args = argv if argv is not None else sys.argv[1:]
+    if "--head" in args and any(is_loopback(a) for a in args):
+        # a loopback-only head binds its GCS to 127.0.0.1 instead of the outward interface
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     from ray._private import services
     from ray.scripts import scripts
 
     services.resolve_ip_for_localhost = lambda host: host  # ray start refuses worker nodes without cluster mode
-    return scripts.cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="ray",
+    return scripts.cli.main(args=args, prog_name="ray",
                             standalone_mode=True)
 
 

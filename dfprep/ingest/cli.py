@@ -40,6 +40,7 @@ def ingest_command(
 ) -> None:
     """Discover, validate, probe and decode DFDC videos on Ray; detect and crop faces into a face store."""
     from dfprep.ingest.run import ingest
+    from dfprep.ingest.scheduler import FATAL_ERRNOS, IngestAbort
 
     cfg = IngestConfig(parts=parts, frames=frames, decoder=decoder, faces=faces, detector=detector,
                        det_size=det_size, min_face_size=min_face_size, threshold=threshold, max_faces=max_faces,
@@ -53,6 +54,16 @@ def ingest_command(
     except IngestUsageError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2)
+    except IngestAbort as exc:
+        console.print(f"[red]ingest stopped:[/red] {exc}\nEvery file in {out} with its final name is complete; "
+                      "fix the cause and rerun the same command to resume.")
+        raise typer.Exit(1)
+    except OSError as exc:
+        if exc.errno not in FATAL_ERRNOS:
+            raise
+        console.print(f"[red]ingest stopped:[/red] cannot write outputs: {exc}\nEvery file in {out} with its "
+                      "final name is complete; free space and rerun the same command to resume.")
+        raise typer.Exit(1)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]: finished videos are kept; rerun the same command to resume")
         raise typer.Exit(130)

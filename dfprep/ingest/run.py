@@ -114,7 +114,7 @@ def _init_ray(cfg: IngestConfig) -> bool:
             keep_loopback()
         ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level="ERROR")
     else:
-        ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+        ray.init(address="local", num_cpus=cfg.num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                  runtime_env=env)
     return True
 
@@ -212,6 +212,8 @@ def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bo
     finally:
         report.close()
         det_stats = sched.stats() if sched else []
+        per_node = dict(sched.videos_per_node) if sched else {}
+        worker_restarts = sched.restarts if sched else 0
         if started_ray:
             import ray
 
@@ -233,7 +235,8 @@ def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bo
         "problems": problems, "errors_this_run": report.errors,
         "timings": {"discover_s": round(t_discover, 3), "total_s": round(elapsed, 3),
                     "videos_per_s": round(len(todo) / elapsed, 3) if elapsed and todo else None},
-        "resources": plan, "detectors": det_stats,
+        "resources": plan, "detectors": det_stats, "videos_per_node": per_node,
+        "worker_restarts": worker_restarts,
         "config": asdict(cfg), "fingerprint": cfg.fingerprint(), "versions": library_versions(),
         "outputs": {"videos": str(work / "videos.parquet"), "faces": str(work / "faces.parquet"),
                     "run": str(work / "run.json")},

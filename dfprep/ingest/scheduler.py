@@ -7,8 +7,9 @@ to the journal on disk, never through the driver.
 """
 from __future__ import annotations
 
+import errno
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import asdict
 from typing import Callable, Iterable
 
@@ -18,6 +19,13 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from dfprep.faces.actor import DetectorActor
 from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.worker import VideoWorker
+
+
+class IngestAbort(Exception):
+    """A failure of the run, not of one video (the disk is full, no worker can be placed)."""
+
+
+FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
 def plan_resources(cfg: IngestConfig) -> dict:
@@ -59,11 +67,33 @@ class Scheduler:
             cfg.detector, kwargs, cfg.det_batch) for _ in range(self.plan["detectors"])]
         self.cfg_dict = asdict(cfg)
         self.local_detector = cfg.faces and not self.detectors
-        self.idle = deque(self._new_worker() for _ in range(self.plan["workers"]))
-        ray.get([w.ready.remote() for w in self.idle])
+        self.idle: deque = deque()
+        self.starting: dict = {}  # ready() ref -> worker not yet placed
+        for _ in range(self.plan["workers"]):
+            self._add_worker()
+        self._collect_started(timeout=600)
         self.detector_info = ray.get([d.info.remote() for d in self.detectors])
         self.rr = 0
         self.restarts = 0
+        self.videos_per_node: Counter = Counter()
+
+    def _add_worker(self) -> None:
+        w = self._new_worker()
+        self.starting[w.ready.remote()] = w
+
+    def _collect_started(self, timeout: float = 0.0) -> None:
+        """Move workers whose actor has started into the idle pool (a worker on a lost node never does)."""
+        if not self.starting:
+            return
+        ready, _ = ray.wait(list(self.starting), num_returns=len(self.starting) if timeout else 1,
+                            timeout=timeout)
+        for ref in ready:
+            w = self.starting.pop(ref)
+            try:
+                ray.get(ref)
+                self.idle.append(w)
+            except RayActorError:
+                self._add_worker()
 
     def _new_worker(self):
         return VideoWorker.options(num_cpus=1, max_restarts=0).remote(self.cfg_dict, self.local_detector)
@@ -80,7 +110,17 @@ class Scheduler:
         or on_failure(task, reason) when a video timed out or its worker died on every attempt."""
         queue = deque((t, 0) for t in tasks)
         inflight: dict = {}  # ref -> (task, attempt, worker, start)
+        starved_since = None
         while queue or inflight:
+            self._collect_started()
+            if queue and not inflight and not self.idle:
+                starved_since = starved_since or time.monotonic()
+                if time.monotonic() - starved_since > self.cfg.timeout_s:
+                    raise IngestAbort(f"no decode worker could be placed for {self.cfg.timeout_s:g} s "
+                                      f"(cluster resources now: {ray.cluster_resources()})")
+                time.sleep(0.2)
+                continue
+            starved_since = None
             while queue and self.idle:
                 task, attempt = queue.popleft()
                 worker = self.idle.popleft()
@@ -99,10 +139,13 @@ class Scheduler:
                 except RayTaskError as exc:
                     self.idle.append(worker)
                     cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+                    if isinstance(cause, OSError) and cause.errno in FATAL_ERRNOS:
+                        raise IngestAbort(f"cannot write outputs: {cause}") from None
                     self._retry_or_fail(queue, task, attempt, on_failure,
                                         f"{type(cause).__name__}: {str(cause).splitlines()[0][:300]}")
                     continue
                 self.idle.append(worker)
+                self.videos_per_node[summary.get("node_id", "?")] += 1
                 on_result(task, summary)
             now = time.monotonic()
             for ref, (task, attempt, worker, start) in list(inflight.items()):
@@ -119,7 +162,7 @@ class Scheduler:
             except Exception:
                 pass
         self.restarts += 1
-        self.idle.append(self._new_worker())
+        self._add_worker()
 
     def _retry_or_fail(self, queue, task, attempt, on_failure, reason: str) -> None:
         if attempt < self.cfg.retries:

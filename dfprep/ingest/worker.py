@@ -40,4 +40,5 @@ class VideoWorker:
         row, faces, frame_faces = process_video(entry, self.cfg, detect, original_faces)
         write_journal(Path(journal), row, faces)
         return {"video": entry["video"], "part": entry["part"], "status": row["status"], "error": row["error"],
+                "node_id": ray.get_runtime_context().get_node_id(),
                 "n_faces": row["n_faces"] or 0, "frame_faces": frame_faces if entry["label"] == "REAL" else None}
