@@ -15,6 +15,8 @@ def _register() -> None:
     app.command("synth")(synth_command)
     from dfprep.ingest.cli import ingest_command
     app.command("ingest")(ingest_command)
+    from dfprep.analysis.cli import analyze_command
+    app.command("analyze")(analyze_command)
 
 
 @app.command("demo")

@@ -59,10 +59,8 @@ def cluster_pids(port: int = DEFAULT_PORT) -> list[int]:
     return _pids([f"127.0.0.1:{port}", f"gcs_server_port={port}", f"--gcs-address=127.0.0.1:{port}"])
 
 
-def node2_pids(port: int = DEFAULT_PORT) -> list[int]:
-    """The second node's raylet (by its node-manager port) and the workers it started."""
-    raylet = _pids([f"--node_manager_port={port + 3}"])
-    children = []
+def _children(parents: list[int]) -> list[int]:
+    out = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
@@ -70,9 +68,31 @@ def node2_pids(port: int = DEFAULT_PORT) -> list[int]:
                     ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
             except (OSError, ValueError, IndexError):
                 continue
-            if ppid in raylet:
-                children.append(int(pid))
-    return raylet + children
+            if ppid in parents:
+                out.append(int(pid))
+    return out
+
+
+def node2_pids(port: int = DEFAULT_PORT) -> list[int]:
+    """The second node's raylet (by its node-manager port) and the workers it started."""
+    raylet = _pids([f"--node_manager_port={port + 3}"])
+    return raylet + _children(raylet)
+
+
+def worker_pids(port: int = DEFAULT_PORT, title: str = "") -> list[int]:
+    """Ray worker processes of this cluster (children of its raylets) whose process title contains `title`;
+    Ray retitles an actor's process `ray::ClassName...`, so its command line no longer names the cluster."""
+    raylets = _pids([f"--node_manager_port={port + 1}", f"--node_manager_port={port + 3}"])
+    out = []
+    for pid in _children(raylets):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if title in cmd:
+            out.append(pid)
+    return out
 
 
 def kill(pids: list[int], sig: int = signal.SIGKILL) -> None:

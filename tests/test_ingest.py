@@ -13,6 +13,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
+from cluster_util import env_without_ray
 from dfprep.cli import app
 
 runner = CliRunner()
@@ -119,7 +120,7 @@ def test_interrupt_then_resume_equals_uninterrupted(ingest_work, synth_corpus, t
     work = tmp_path / "work"
     cmd = [sys.executable, "-m", "dfprep.cli", "ingest", str(synth_corpus), "--out", str(work), "--frames", "8",
            "--num-cpus", "2", "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env_without_ray())
     deadline = time.time() + 120
     while time.time() < deadline and not list((work / "_journal").rglob("*.arrow")):
         time.sleep(0.1)
@@ -127,7 +128,7 @@ def test_interrupt_then_resume_equals_uninterrupted(ingest_work, synth_corpus, t
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0, out.decode()
     assert not (work / "videos.parquet").exists() or len(_files(work)) < len(_files(ingest_work))
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env_without_ray())
     assert done.returncode == 0, done.stdout + done.stderr
     run = json.loads((work / "run.json").read_text())
     assert run["resumed"] > 0
@@ -138,7 +139,7 @@ def test_hang_and_crash_are_that_videos_error(synth_corpus, tmp_path):
     meta = json.loads((synth_corpus / "dfdc_train_part_0" / "metadata.json").read_text())
     names = sorted(meta)
     hang, crash = names[0], names[1]
-    env = dict(os.environ, DFPREP_FAULTS=f"hang:{hang},crash:{crash}")
+    env = dict(env_without_ray(), DFPREP_FAULTS=f"hang:{hang},crash:{crash}")
     work = tmp_path / "work"
     cmd = [sys.executable, "-m", "dfprep.cli", "ingest", str(synth_corpus), "--out", str(work), "--parts", "0",
            "--frames", "4", "--num-cpus", "2", "--timeout", "8", "--no-faces", "--no-progress"]

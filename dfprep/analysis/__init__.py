@@ -1,1 +1,6 @@
-"""dfprep.analysis."""
+"""dfprep.analysis: the EDA report (`dfprep analyze`).
+
+load (read WORK, project the face store) -> labels, health, lengths, faces, similarity (plain dicts of
+numbers, shared helpers in summaries) -> figures (PNG from those dicts) and gallery (the few crops shown)
+-> sections + html (the page) -> run.analyze writes report/index.html, stats.json, figures/.
+"""

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dfprep.analysis.load import FaceColumns
-from dfprep.analysis.summaries import count_by, histogram_by, label_key, summarize_by
+from dfprep.analysis.summaries import count_by, histogram_by, label_key, present_labels, summarize_by
 
 
 def video_labels(videos: pa.Table) -> np.ndarray:
@@ -22,13 +23,13 @@ def face_stats(videos: pa.Table, faces: FaceColumns, list_cap: int = 200) -> dic
     n_faces_col = videos.column("n_faces")
     ok = status == "ok"
     detected = ok & np.array([x is not None for x in n_faces_col.to_pylist()], dtype=bool)
-    n_sampled = np.array([len(x) if x is not None else 0 for x in videos.column("sampled_frames").to_pylist()])
+    n_sampled = pc.fill_null(pc.list_value_length(videos.column("sampled_frames")), 0).to_numpy().astype(np.int64)
     n_faces = np.nan_to_num(np.array(n_faces_col.to_pylist(), dtype=np.float64)).astype(np.int64)
     with_face = np.nan_to_num(np.array(videos.column("frames_with_face").to_pylist(), dtype=np.float64))
     n_tracks = np.array(videos.column("n_tracks").to_pylist(), dtype=np.float64)
 
     share = {}
-    for lab in _labels_in(labels[detected]):
+    for lab in present_labels(labels[detected]):
         sel = detected & (labels == lab)
         frames = int(n_sampled[sel].sum())
         share[lab] = {"videos": int(sel.sum()), "sampled_frames": frames, "frames_with_face": int(with_face[sel].sum()),
@@ -56,13 +57,14 @@ def face_stats(videos: pa.Table, faces: FaceColumns, list_cap: int = 200) -> dic
         "share_frames_with_face": share,
         "faces_per_frame": _faces_per_frame(faces.code[known], faces.frame_idx[known], labels, detected,
                                             n_sampled, with_face),
-        "tracks_per_video": count_by(np.nan_to_num(n_tracks[detected]).astype(int), labels[detected]),
+        "tracks_per_video": count_by(np.nan_to_num(n_tracks[detected]).astype(int), labels[detected],
+                                     numeric_keys=True),
         "face_size_px": {"by_label": summarize_by(side, face_labels), "histogram": histogram_by(side, face_labels)},
         "face_size_rel": {"by_label": summarize_by(rel, face_labels), "histogram": histogram_by(rel, face_labels)},
         "confidence": {"by_label": summarize_by(prob, face_labels), "histogram": histogram_by(prob, face_labels)},
         "videos_without_face": {
             "count": int(len(no_face)),
-            "by_label": {k: int((labels[no_face] == k).sum()) for k in _labels_in(labels[no_face])},
+            "by_label": {k: int((labels[no_face] == k).sum()) for k in present_labels(labels[no_face])},
             "videos": [{"video": vids[i], "part": parts[i], "label": labels[i]} for i in no_face[:list_cap]]},
     }
 
@@ -74,20 +76,16 @@ def _faces_per_frame(code: np.ndarray, frame_idx: np.ndarray, labels: np.ndarray
     uniq, per_frame = np.unique(key, return_counts=True)
     frame_label = labels[(uniq >> 32).astype(np.int64)] if len(uniq) else np.zeros(0, dtype=object)
     out: dict[str, dict] = {}
-    zero = {lab: int((n_sampled - with_face)[detected & (labels == lab)].sum()) for lab in _labels_in(labels[detected])}
+    empty = n_sampled - with_face
+    zero = {lab: int(empty[detected & (labels == lab)].sum()) for lab in present_labels(labels[detected])}
     if any(zero.values()):
         out["0"] = {**{k: v for k, v in zero.items() if v}, "all": int(sum(zero.values()))}
     for n in np.unique(per_frame):
         sel = per_frame == n
-        c = {lab: int((frame_label[sel] == lab).sum()) for lab in _labels_in(frame_label[sel])}
+        c = {lab: int((frame_label[sel] == lab).sum()) for lab in present_labels(frame_label[sel])}
         out[str(int(n))] = {**c, "all": int(sel.sum())}
     return out
 
 
 def _num(videos: pa.Table, name: str) -> np.ndarray:
     return np.array(videos.column(name).to_pylist(), dtype=np.float64)
-
-
-def _labels_in(labels: np.ndarray) -> list[str]:
-    have = set(labels.tolist())
-    return [k for k in ("REAL", "FAKE", "none") if k in have]

@@ -58,15 +58,17 @@ def format_stats(videos: pa.Table, top: int = 12) -> dict:
         "has_audio": {"title": "Audio stream", "counts": _count_known(audio, labels, top,
                                                                       rename={"True": "audio",
                                                                               "False": "no audio"})},
-        "rotation": {"title": "Display rotation (degrees)", "counts": _count_known(rot, labels, top)},
+        "rotation": {"title": "Display rotation (degrees)", "counts": _count_known(rot, labels, top,
+                                                                                 numeric_keys=True)},
     }
     out["probed_videos"] = int(probed.sum())
     return out
 
 
-def _count_known(values: np.ndarray, labels: np.ndarray, top: int, rename: dict | None = None) -> dict:
+def _count_known(values: np.ndarray, labels: np.ndarray, top: int, rename: dict | None = None,
+                 numeric_keys: bool = False) -> dict:
     known = np.array([v is not None for v in values], dtype=bool)
     vals = [str(v) for v in values[known]]
     if rename:
         vals = [rename.get(v, v) for v in vals]
-    return count_by(vals, labels[known], top)
+    return count_by(vals, labels[known], top, numeric_keys=numeric_keys)

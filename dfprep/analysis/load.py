@@ -64,6 +64,9 @@ def _check_columns(d: ds.Dataset, path: Path, need: tuple[str, ...]) -> None:
 def read_videos(work: Path) -> pa.Table:
     """WORK/videos.parquet as one table, sorted by (part, video)."""
     path = Path(work) / "videos.parquet"
+    if not path.exists() and Path(work).is_dir() and any(PART_RE.match(p.name) for p in Path(work).iterdir()):
+        raise AnalysisError(f"{path}: not found; {work} looks like a ROOT of DFDC parts: run `dfprep ingest` "
+                            "first, or use --metadata-only ROOT for label statistics")
     d = _dataset(path, "the video manifest")
     _check_columns(d, path, VIDEO_COLUMNS)
     try:

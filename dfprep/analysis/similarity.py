@@ -105,7 +105,7 @@ def fake_vs_original(videos: pa.Table, faces: FaceColumns | None, orig_code: np.
         "fakes_with_original": int(len(fakes)),
         "fakes_with_crop_pairs": int(len(with_crops)),
         "crop_pairs": int(n_pairs.sum()),
-        "by_kind": summarize_by(both, kinds),
+        "by_kind": {k: v for k, v in summarize_by(both, kinds).items() if k != "all"},
         "histogram": _dist_hist(both, kinds),
         "most_changed": [row(i) for i in ranked[::-1][:top]],
         "least_changed": [row(i) for i in ranked[:top]],

@@ -38,7 +38,7 @@ def summarize(values: np.ndarray) -> dict:
 
 def summarize_by(values: np.ndarray, labels: np.ndarray) -> dict:
     """{label: summary} for each label present (plus 'all')."""
-    out = {k: summarize(values[labels == k]) for k in _present(labels)}
+    out = {k: summarize(values[labels == k]) for k in present_labels(labels)}
     out["all"] = summarize(values)
     return out
 
@@ -66,16 +66,29 @@ def histogram_by(values: np.ndarray, labels: np.ndarray, bins: int | np.ndarray 
         edges = np.array([lo - 0.5, lo + 0.5])
     else:
         edges = np.linspace(lo, hi, bins + 1)
-    counts = {k: np.histogram(v[labels == k], edges)[0].tolist() for k in _present(labels)}
+    counts = {k: np.histogram(v[labels == k], edges)[0].tolist() for k in present_labels(labels)}
     return {"edges": [_num(e) for e in edges], "counts": counts}
 
 
-def count_by(values: Iterable, labels: Iterable, top: int | None = None, other: str = "other") -> dict:
-    """{value: {label: n, 'all': n}} ordered by total count; values past `top` folded into `other`."""
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def count_by(values: Iterable, labels: Iterable, top: int | None = None, other: str = "other",
+             numeric_keys: bool = False) -> dict:
+    """{value: {label: n, 'all': n}} ordered by total count (by value with numeric_keys); the values past
+    `top` folded into `other`."""
     per: dict[str, Counter] = {}
     for v, lab in zip(values, labels):
         per.setdefault(str(v), Counter())[label_key(lab)] += 1
-    items = sorted(per.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    if numeric_keys and all(_is_number(k) for k in per):
+        items = sorted(per.items(), key=lambda kv: float(kv[0]))
+    else:
+        items = sorted(per.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
     if top is not None and len(items) > top:
         rest = Counter()
         for _, c in items[top:]:
@@ -100,6 +113,8 @@ def group_mean(groups: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[n
         return np.where(n > 0, s / np.maximum(n, 1), np.nan), n
 
 
-def _present(labels: np.ndarray) -> list[str]:
-    have = set(np.unique(labels).tolist()) if len(labels) else set()
-    return [k for k in (*LABELS, NO_LABEL) if k in have]
+def present_labels(labels: np.ndarray) -> list[str]:
+    """The group keys present, REAL, FAKE, none first, then any others (e.g. crops/frames) sorted."""
+    have = set(labels.tolist()) if len(labels) else set()
+    first = [k for k in (*LABELS, NO_LABEL) if k in have]
+    return first + sorted(have - set(first))

@@ -18,9 +18,13 @@ from dfprep.faces.detectors import make_detector
 
 @ray.remote
 class DetectorActor:
-    def __init__(self, name: str, kwargs: dict, max_batch: int = 64, gather_s: float = 0.005):
+    def __init__(self, name: str, kwargs: dict, max_batch: int = 64, gather_s: float = 0.005,
+                 cross_video: bool = True):
         self.det = make_detector(name, **kwargs)
         self.max_batch = max_batch
+        # Mixing videos in one forward pass changes MTCNN's candidate batches, and with them the last bits
+        # of a box (~1e-5 px). Off, each video is its own forward pass: outputs are bit-exact across runs.
+        self.cross_video = cross_video
         self.gather_s = gather_s
         self.pending: list[tuple[np.ndarray, asyncio.Future]] = []
         self.drainer: asyncio.Task | None = None
@@ -47,7 +51,9 @@ class DetectorActor:
         shape = self.pending[0][0].shape[1:]
         group, rest, n = [], [], 0
         for item in self.pending:
-            if item[0].shape[1:] == shape and (not group or n + len(item[0]) <= self.max_batch):
+            if not self.cross_video and group:
+                rest.append(item)
+            elif item[0].shape[1:] == shape and (not group or n + len(item[0]) <= self.max_batch):
                 group.append(item)
                 n += len(item[0])
             else:

@@ -34,6 +34,9 @@ def ingest_command(
     detectors: Optional[int] = typer.Option(None, help="Detector actors (0: detect inside each worker)."),
     gpus_per_detector: Optional[float] = typer.Option(None, help="GPU share per detector (e.g. 0.25)."),
     detector_resource: Optional[str] = typer.Option(None, help="Custom Ray resource detectors require."),
+    det_cross_video: Optional[bool] = typer.Option(
+        None, "--det-cross-video/--no-det-cross-video",
+        help="Batch frames of several videos per detector pass (default: on GPU; off on CPU, bit-exact)."),
     timeout: float = typer.Option(300.0, help="Time limit per video, seconds."),
     overwrite: bool = typer.Option(False, help="Discard WORK's previous ingest and start again."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -47,7 +50,8 @@ def ingest_command(
                        margin=margin, crop_size=crop_size, boxes_from_original=boxes_from_original,
                        batch_videos=batch_videos, num_cpus=num_cpus, address=address, workers=workers,
                        detectors=detectors, gpus_per_detector=gpus_per_detector,
-                       detector_resource=detector_resource, timeout_s=timeout, progress=progress)
+                       detector_resource=detector_resource, det_cross_video=det_cross_video, timeout_s=timeout,
+                       progress=progress)
     console = Console()
     try:
         s = ingest(root, out, cfg, overwrite=overwrite)

@@ -9,7 +9,7 @@ from dfprep.faces.extract import FaceParams
 
 # Settings that only change how the work is scheduled, never what is written.
 SCHEDULING = {"num_cpus", "address", "timeout_s", "retries", "detectors", "gpus_per_detector",
-              "workers", "det_batch", "decode_threads", "decoder", "progress", "detector_resource"}
+              "workers", "det_batch", "det_cross_video", "decode_threads", "decoder", "progress", "detector_resource"}
 
 
 @dataclass
@@ -38,6 +38,7 @@ class IngestConfig:
     gpus_per_detector: float | None = None  # None = 1 if the cluster has GPUs, else 0 (CPU)
     detector_resource: str | None = None    # custom Ray resource that detector actors require
     det_batch: int = 64                 # max frames per detector forward pass
+    det_cross_video: bool | None = None # batch frames of several videos together; None = on GPU only
     timeout_s: float = 300.0            # per video, decode + faces
     retries: int = 1                    # re-runs of a video whose worker process died
     progress: bool = True

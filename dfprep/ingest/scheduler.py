@@ -63,8 +63,10 @@ class Scheduler:
             kwargs = {}
         elif self.plan["device"] == "cpu":
             kwargs["threads"] = int(self.plan["detector_options"]["num_cpus"]) or 1
+        cross = cfg.det_cross_video if cfg.det_cross_video is not None else self.plan["device"] == "cuda"
+        self.plan["det_cross_video"] = cross
         self.detectors = [DetectorActor.options(**self.plan["detector_options"]).remote(
-            cfg.detector, kwargs, cfg.det_batch) for _ in range(self.plan["detectors"])]
+            cfg.detector, kwargs, cfg.det_batch, cross_video=cross) for _ in range(self.plan["detectors"])]
         self.cfg_dict = asdict(cfg)
         self.local_detector = cfg.faces and not self.detectors
         self.idle: deque = deque()

@@ -1,0 +1,47 @@
+"""`dfprep analyze WORK`: a thin Typer layer over `dfprep.analysis.run.analyze`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from dfprep.analysis.load import AnalysisError
+
+
+def analyze_command(
+    work: Optional[Path] = typer.Argument(None, help="WORK folder written by `dfprep ingest` (report goes to "
+                                                      "WORK/report unless --out)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default WORK/report)."),
+    metadata_only: Optional[Path] = typer.Option(
+        None, "--metadata-only", metavar="PATH",
+        help="Label and family statistics from metadata.json alone, before any video is decoded: a ROOT of "
+             "dfdc_train_part_* folders or one metadata.json. WORK need not exist."),
+    gallery: int = typer.Option(8, help="Crops per gallery row (REAL, FAKE, fake/original pairs)."),
+    seed: int = typer.Option(0, help="Seed for choosing gallery crops."),
+    augment_preview: bool = typer.Option(True, "--augment-preview/--no-augment-preview",
+                                         help="Show the shard stage's augmentations on a few crops."),
+) -> None:
+    """Build the EDA report (index.html, stats.json, figures/*.png) from videos.parquet and faces.parquet."""
+    from dfprep.analysis.run import analyze
+
+    console = Console(soft_wrap=True)  # long paths stay whole, copyable
+    if work is None and out is None:
+        console.print("[red]error:[/red] give a WORK folder, or --out DIR (e.g. with --metadata-only)")
+        raise typer.Exit(2)
+    try:
+        s = analyze(work, out=out, metadata_only_root=metadata_only, gallery_size=gallery, seed=seed,
+                    augment_preview=augment_preview)
+    except AnalysisError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2)
+    t = s["totals"]
+    line = f"{t['videos']:,} videos: {t['REAL']:,} REAL, {t['FAKE']:,} FAKE"
+    if "faces" in t:
+        line += f"; {t['ok']:,} decoded ok, {t['faces']:,} face crops"
+    console.print(line)
+    dup = s.get("similarity", {}).get("cross_family_duplicates", {})
+    if dup.get("hashes"):
+        console.print(f"[yellow]leakage warning[/yellow]: {dup['hashes']:,} crop hashes shared across families")
+    console.print(f"report: {s['outputs']['html']}\n stats: {s['outputs']['stats']}")

@@ -1,0 +1,171 @@
+"""`analyze(work)`: the library function behind `dfprep analyze` — stats.json, figures, index.html.
+
+Order of work: read videos.parquet whole and the face store's small columns, compute every statistic into one
+dict (stats.json), draw figures from that dict, fetch the few gallery crops, render the page from the same
+dict. Outputs go to WORK/report/ (or --out), each written to a temporary name and renamed; index.html last.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dfprep.analysis import sections
+from dfprep.analysis.faces import face_stats, video_labels
+from dfprep.analysis.figures import make_figures
+from dfprep.analysis.gallery import Gallery, build_gallery
+from dfprep.analysis.health import health_stats
+from dfprep.analysis.html import esc, fmt, page
+from dfprep.analysis.labels import label_stats, label_status_counts
+from dfprep.analysis.lengths import format_stats
+from dfprep.analysis.load import (AnalysisError, metadata_videos, read_run_json, read_videos,
+                                  scan_faces)
+from dfprep.analysis.similarity import (crop_consecutive, cross_family_duplicates, fake_vs_original,
+                                        frame_consecutive, original_codes)
+from dfprep.atomic import remove_stale_tmp, write_bytes, write_json
+
+SCHEMA = "dfprep.report/1"
+
+
+def analyze(work: Path | None, out: Path | None = None, metadata_only_root: Path | None = None,
+            gallery_size: int = 8, seed: int = 0, augment_preview: bool = True) -> dict:
+    """Build the report; returns the stats dict (as written to stats.json) with `outputs` added.
+
+    metadata_only_root: a ROOT of dfdc_train_part_* folders or one metadata.json; only label and family
+    statistics are computed and WORK need not exist (out defaults to WORK/report).
+    """
+    clock = Clock()
+    if work is None and out is None:
+        raise AnalysisError("give a WORK folder or --out for the report")
+    out = Path(out) if out is not None else Path(work) / "report"
+    images: dict = {}
+    if metadata_only_root is not None:
+        videos, problems = metadata_videos(Path(metadata_only_root))
+        clock.lap("read")
+        stats = _base(videos, "metadata-only", {"metadata": str(Path(metadata_only_root).resolve())}, problems)
+        clock.lap("stats")
+    else:
+        stats, images = full_stats(Path(work), gallery_size, seed, augment_preview, clock)
+    figs = make_figures(stats)
+    clock.lap("figures")
+    stats["figures"] = {name: f"figures/{name}.png" for name in figs}
+    stats["elapsed_s"] = clock.laps
+    html = render_page(stats, figs, images)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(out)
+    (out / "figures").mkdir(exist_ok=True)
+    for old in (out / "figures").glob("*.png"):
+        if old.stem not in figs:
+            old.unlink()
+    for name, png in figs.items():
+        write_bytes(out / "figures" / f"{name}.png", png)
+    write_json(out / "stats.json", stats)
+    write_bytes(out / "index.html", html.encode("utf-8"))
+    return {**stats, "outputs": {"html": str(out / "index.html"), "stats": str(out / "stats.json"),
+                                 "figures": str(out / "figures")}}
+
+
+def _base(videos, mode: str, source: dict, problems: list[str]) -> dict:
+    labels = label_stats(videos)
+    return {
+        "schema": SCHEMA, "mode": mode,
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "source": {**source, "video_rows": videos.num_rows},
+        "totals": {"videos": videos.num_rows, "REAL": labels["overall"]["REAL"], "FAKE": labels["overall"]["FAKE"],
+                   "fake_share": labels["overall"]["fake_share"]},
+        "videos_by_label_status": label_status_counts(videos),
+        "labels": labels,
+        "health": health_stats(videos, problems=problems),
+    }
+
+
+class Clock:
+    """Seconds per phase (read, stats, gallery, figures) and the total so far, for stats.json and the bench."""
+
+    def __init__(self) -> None:
+        self.t0 = self.t = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(self.laps.get(name, 0.0) + now - self.t, 3)
+        self.laps["total"] = round(now - self.t0, 3)
+        self.t = now
+
+
+def full_stats(work: Path, gallery_size: int = 8, seed: int = 0, augment_preview: bool = True,
+               clock: Clock | None = None) -> tuple[dict, dict]:
+    """Every section from WORK; returns (stats, gallery images)."""
+    clock = clock or Clock()
+    videos = read_videos(work)
+    run = read_run_json(work) or {}
+    faces = scan_faces(work, videos)
+    clock.lap("read")
+    stats = _base(videos, "full", {"work": str(work.resolve()), "face_rows": len(faces) if faces else 0},
+                  run.get("problems", []))
+    labels = video_labels(videos)
+    stats["totals"].update(ok=int((np.array(videos.column("status").to_pylist(), dtype=object) == "ok").sum()),
+                           faces=len(faces) if faces else 0)
+    stats["lengths"] = format_stats(videos)
+    orig = original_codes(videos)
+    frames_sim, _ = frame_consecutive(videos, labels)
+    stats["similarity"] = {"frames_consecutive": frames_sim,
+                           "fake_vs_original": fake_vs_original(videos, faces, orig)}
+    images: dict = {}
+    if faces is not None and faces_detected(videos):
+        stats["faces"] = face_stats(videos, faces)
+        stats["totals"]["videos_without_face"] = stats["faces"]["videos_without_face"]["count"]
+        stats["similarity"]["crops_consecutive"], _ = crop_consecutive(faces, labels)
+        stats["similarity"]["cross_family_duplicates"] = cross_family_duplicates(videos, faces)
+        clock.lap("stats")
+        g = build_gallery(videos, faces, orig, size=gallery_size, seed=seed, augment=augment_preview)
+        clock.lap("gallery")
+    else:
+        stats["similarity"]["crops_consecutive"] = {"videos": 0, "by_label": {}, "histogram": {"edges": [],
+                                                                                               "counts": {}}}
+        stats["similarity"]["cross_family_duplicates"] = {"hashes": 0, "crops": 0, "families": 0, "groups": []}
+        g = Gallery(meta={"samples": {}, "pairs": [], "augment": {"available": False,
+                                                                  "reason": "no face store in WORK"}})
+        clock.lap("stats")
+    stats["gallery"] = g.meta
+    images = g.images
+    return stats, images
+
+
+def faces_detected(videos) -> bool:
+    """False for an ingest run with --no-faces (face columns all null)."""
+    return videos.column("n_faces").null_count < videos.num_rows
+
+
+def render_page(stats: dict, figs: dict, images: dict) -> str:
+    t = stats["totals"]
+    cards = [("videos", t["videos"]), ("REAL", t["REAL"]), ("FAKE", t["FAKE"])]
+    cards.append(("FAKE share", fmt(t["fake_share"], pct=True)))
+    for k, name in (("ok", "decoded ok"), ("faces", "face crops"), ("videos_without_face", "ok videos, no face")):
+        if k in t:
+            cards.append((name, t[k]))
+    card_html = '<div class="cards">' + "".join(
+        f'<div class="card"><div class="v">{v if isinstance(v, str) else fmt(v)}</div><div class="k">{esc(k)}</div>'
+        "</div>" for k, v in cards) + "</div>"
+    parts = [("labels", "Labels", sections.labels_section(stats, figs)),
+             ("health", "Ingest health", sections.health_section(stats, figs))]
+    if "lengths" in stats:
+        parts.append(("lengths", "Lengths and formats", sections.lengths_section(stats, figs)))
+    if "faces" in stats:
+        parts.append(("faces", "Faces", sections.faces_section(stats, figs)))
+    if "similarity" in stats:
+        parts.append(("similarity", "Frame similarity", sections.similarity_section(stats, figs)))
+    if "gallery" in stats and stats["gallery"].get("samples") is not None:
+        parts.append(("gallery", "Galleries", sections.gallery_section(stats, images)))
+    body = card_html
+    if stats["mode"] == "metadata-only":
+        body += ('<div class="warn">Metadata-only report: built from metadata.json before any video was decoded; '
+                 "only label, family and listing statistics are shown.</div>")
+    body += "".join(f'<section id="{a}"><h2>{esc(title)}</h2>{html}</section>' for a, title, html in parts)
+    src = stats["source"]
+    sub = esc(src.get("work") or src.get("metadata")) + f" · {esc(stats['mode'])} · {esc(stats['generated_at'])}"
+    foot = (f"dfprep analyze · {esc(stats['schema'])} · every number on this page is in stats.json · built in "
+            f"{fmt(stats['elapsed_s']['total'])} s (before writing)")
+    return page("dfprep EDA report", sub, [(a, t) for a, t, _ in parts], body, foot)
