@@ -17,6 +17,12 @@ def _register() -> None:
     app.command("ingest")(ingest_command)
     from dfprep.analysis.cli import analyze_command
     app.command("analyze")(analyze_command)
+    from dfprep.shards.cli import shards_app
+    app.add_typer(shards_app, name="shards")
+    from dfprep.train.cli_results import evaluate_command, explain_command, predict_command
+    app.command("predict")(predict_command)
+    app.command("evaluate")(evaluate_command)
+    app.command("explain")(explain_command)
 
 
 @app.command("demo")

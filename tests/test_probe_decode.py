@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dfprep.ingest.decode import DECODERS, decode_sampled, rotate_for_display, sample_indices
+from dfprep.ingest.decode import DECODERS, decode_sampled, sample_indices
 from dfprep.ingest.probe import VideoError, probe
 
 

@@ -6,7 +6,6 @@ run.json. Safe to interrupt at any point: rerunning the same command resumes and
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections import Counter
@@ -97,26 +96,9 @@ def _prune_empty(folder: Path) -> None:
 
 
 def _init_ray(cfg: IngestConfig) -> bool:
-    """Connect to --address / RAY_ADDRESS, or start embedded local Ray. Returns True if we started it."""
-    import ray
+    from dfprep.rayinit import init_ray
 
-    if ray.is_initialized():
-        return False
-    address = cfg.address or os.environ.get("RAY_ADDRESS")
-    env_vars = {"OMP_NUM_THREADS": "1"}
-    if os.environ.get("DFPREP_FAULTS"):
-        env_vars["DFPREP_FAULTS"] = os.environ["DFPREP_FAULTS"]
-    env = {"env_vars": env_vars}
-    if address:
-        from dfprep.raynode import is_loopback, keep_loopback
-
-        if is_loopback(address):
-            keep_loopback()
-        ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level="ERROR")
-    else:
-        ray.init(address="local", num_cpus=cfg.num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                 runtime_env=env)
-    return True
+    return init_ray(cfg.address, cfg.num_cpus)
 
 
 def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bool = False) -> dict:
@@ -193,7 +175,6 @@ def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bo
             def as_task(b, e, orig=None):
                 return (b, e, str(journal_file(work, b, e["video"])), orig)
 
-            reals = {(e["part"], e["video"]): b for b, e in todo if e["label"] == "REAL"}
             if cfg.boxes_from_original and cfg.faces:
                 first = [as_task(b, e) for b, e in todo if e["label"] != "FAKE"]
                 second = [(b, e) for b, e in todo if e["label"] == "FAKE"]
@@ -208,7 +189,6 @@ def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bo
                 sched.run(tasks, on_result, on_failure)
             else:
                 sched.run([as_task(b, e) for b, e in todo], on_result, on_failure)
-            del reals
     finally:
         report.close()
         det_stats = sched.stats() if sched else []

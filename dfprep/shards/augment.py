@@ -9,6 +9,7 @@ A gallery of one op at a time: `augment_image(img, seed, names=("rotate",), p=1.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Iterable
 
 import PIL.Image
@@ -73,7 +74,13 @@ def noise(g: torch.Generator) -> tuple[Apply, dict]:
 
 def jpeg(g: torch.Generator) -> tuple[Apply, dict]:
     quality = _randint(g, *JPEG_QUALITY)
-    return (lambda x: F.jpeg(x, quality)), {"quality": quality}
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        with warnings.catch_warnings():     # torchvision 0.29 flags its own io codec (used by F.jpeg) as deprecated
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return F.jpeg(x, quality)
+
+    return apply, {"quality": quality}
 
 
 def downscale(g: torch.Generator) -> tuple[Apply, dict]:

@@ -1,0 +1,69 @@
+"""Families and leak-free splits.
+
+A family is a REAL video and every FAKE made from it: they share a face, a scene and a background, so a model
+that saw the REAL in train would be tested on its own memory if a FAKE of it were in val. A FAKE whose original
+is not a REAL entry of its part is its own family. Whole families go to one split, never two.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from dfprep.shards.config import SPLITS
+
+FAMILY_SCHEMA = pa.schema([
+    ("video", pa.string()),
+    ("part", pa.int32()),
+    ("family", pa.string()),
+    ("split", pa.string()),
+    ("label", pa.string()),
+    ("n_crops", pa.int32()),
+    ("n_samples", pa.int32()),
+])
+
+
+def family_of(part: int, video: str, label: str | None, original: str | None, reals: set[tuple[int, str]]) -> str:
+    """`p{part}/{REAL original}` for a FAKE of a known REAL, else `p{part}/{video}` (a REAL or an orphan FAKE)."""
+    if label == "FAKE" and original and (part, original) in reals:
+        return f"p{part}/{original}"
+    return f"p{part}/{video}"
+
+
+def assign_families(videos: list[dict]) -> dict[tuple[int, str], str]:
+    """(part, video) -> family id for every row (REAL entries of any status anchor their family)."""
+    reals = {(r["part"], r["video"]) for r in videos if r.get("label") == "REAL"}
+    return {(r["part"], r["video"]): family_of(r["part"], r["video"], r.get("label"), r.get("original"), reals)
+            for r in videos}
+
+
+def split_by_parts(family_parts: dict[str, int], val: set[int], test: set[int]) -> dict[str, str]:
+    """As the DFDC winners split: whole parts to val and test, the rest to train."""
+    return {f: "val" if p in val else "test" if p in test else "train" for f, p in family_parts.items()}
+
+
+def split_by_fraction(family_sizes: dict[str, int], fractions: dict[str, float], seed: int) -> dict[str, str]:
+    """Seeded shuffle of the families, then each to the split furthest below its share of crops so far.
+
+    Shares are of crops, not of families: a REAL with 20 fakes weighs 21 videos. Deterministic for a seed.
+    """
+    names = sorted(family_sizes)
+    order = np.random.default_rng(seed).permutation(len(names))
+    assigned = {s: 0 for s in SPLITS}
+    total = 0
+    out: dict[str, str] = {}
+    active = [s for s in SPLITS if fractions.get(s, 0) > 0]
+    for i in order:
+        fam = names[i]
+        size = max(family_sizes[fam], 1)
+        total += size
+        # Deficit of each split after this family: the one that most needs crops gets it (ties: SPLITS order).
+        best = max(active, key=lambda s: (fractions[s] * total - assigned[s], -SPLITS.index(s)))
+        assigned[best] += size
+        out[fam] = best
+    return out
+
+
+def family_table(rows: list[dict]) -> pa.Table:
+    """families.parquet: one row per video that contributed crops, sorted by (part, video)."""
+    rows = sorted(rows, key=lambda r: (r["part"], r["video"]))
+    return pa.Table.from_pylist(rows, schema=FAMILY_SCHEMA)

@@ -1,0 +1,206 @@
+"""From the face store to shard specs: families, splits, units, balance, augmentation choice, shard cuts.
+
+Everything here is a deterministic function of (face store, config): the same seed gives the same samples in
+the same shards in the same order. Shards are cut from a seeded shuffle of the split's Parquet row groups
+(a few random videos each), so a shard mixes many videos and families yet reads only its own row groups.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dfprep.shards.balance import balance_split, class_weights
+from dfprep.shards.config import (MIN_SHARDS_PER_SPLIT, SPLITS, ShardsConfig, ShardsUsageError, parse_ratio,
+                                  parse_size)
+from dfprep.shards.families import assign_families, family_table, split_by_fraction, split_by_parts
+from dfprep.shards.samples import LABELS, clip_units, frame_units
+from dfprep.shards.source import read_crops, read_videos
+
+# Tar cost of a sample beyond its JPEG bytes: a 512-byte header and ~256 bytes of padding per member, + json.
+MEMBER_OVERHEAD = 768
+JSON_BYTES = 400
+
+
+@dataclass
+class SplitPlan:
+    name: str
+    units: np.ndarray            # unit index per sample
+    repeats: np.ndarray          # 0 = the unit itself, k = its k-th oversampled copy
+    augmented: np.ndarray        # bool per sample
+    shards: list[np.ndarray] = field(default_factory=list)   # sample positions per shard, in write order
+    balance: dict = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    cfg: ShardsConfig
+    files: list[str]             # face-store files, relative to faces.parquet
+    crops: dict[str, np.ndarray]  # planning columns, one entry per crop
+    video_names: list[tuple[int, str]]   # video code -> (part, video)
+    video_family: np.ndarray     # video code -> family code
+    video_label: np.ndarray      # video code -> 0/1
+    family_names: list[str]      # family code -> id
+    family_split: dict[str, str]  # family id -> split
+    units: np.ndarray            # [n_units, T] crop indices
+    splits: dict[str, SplitPlan]
+    warnings: list[str]
+
+    def unit_video(self, u: np.ndarray) -> np.ndarray:
+        return self.crops["video"][self.units[u, 0]]
+
+    def families_parquet(self) -> pa.Table:
+        per_video = np.zeros(len(self.video_names), np.int64)
+        for sp in self.splits.values():
+            np.add.at(per_video, self.unit_video(sp.units), 1)
+        n_crops = np.bincount(self.crops["video"], minlength=len(self.video_names))
+        rows = [{"video": v, "part": p, "family": self.family_names[self.video_family[i]],
+                 "split": self.family_split[self.family_names[self.video_family[i]]],
+                 "label": LABELS[self.video_label[i]], "n_crops": int(n_crops[i]), "n_samples": int(per_video[i])}
+                for i, (p, v) in enumerate(self.video_names)]
+        return family_table(rows)
+
+    def split_summary(self, name: str) -> dict:
+        sp = self.splits[name]
+        labels = self.video_label[self.unit_video(sp.units)]
+        fams = self.video_family[self.unit_video(sp.units)]
+        nat = sp.balance.get("natural", {})
+        return {"samples": int(len(sp.units)), "real": int((labels == 0).sum()), "fake": int((labels == 1).sum()),
+                "families": int(len(np.unique(fams))), "videos": int(len(np.unique(self.unit_video(sp.units)))),
+                "augmented": int(sp.augmented.sum()), "balance": sp.balance,
+                "class_weights": class_weights(nat.get("real", 0), nat.get("fake", 0))}
+
+    def shard_spec(self, split: str, i: int) -> dict:
+        """Everything a shard task needs, as compact arrays: the task builds keys and json itself (in parallel).
+
+        Per sample: `video` (index into `videos`), `repeat`, `augment`; per crop ([n, T]): `frame_idx`,
+        `track_id`, `prob`, `box` ([n, T, 4]); `reads`: the face-store row groups to read, by file.
+        """
+        sp = self.splits[split]
+        c = self.crops
+        pos = sp.shards[i]
+        rows = self.units[sp.units[pos]]                         # [n, T] crop indices
+        flat = rows.reshape(-1)
+        vcodes, local = np.unique(c["video"][rows[:, 0]], return_inverse=True)
+        videos = [(*self.video_names[v], self.family_names[self.video_family[v]], LABELS[self.video_label[v]])
+                  for v in vcodes.tolist()]
+        groups = np.unique(np.stack([c["file"][flat], c["row_group"][flat]], 1), axis=0) if len(flat) else []
+        reads: dict[str, list[int]] = {}
+        for f, g in groups:
+            reads.setdefault(self.files[f], []).append(int(g))
+        return {"name": shard_name(split, i), "split": split, "unit": self.cfg.unit, "seed": self.cfg.seed,
+                "augment_ops": list(self.cfg.augment_ops), "augment_p": self.cfg.augment_p,
+                "jpeg_quality": self.cfg.jpeg_quality, "videos": videos, "video": local.reshape(-1),
+                "repeat": sp.repeats[pos], "augment": sp.augmented[pos],
+                "frame_idx": c["frame_idx"][rows], "track_id": c["track_id"][rows], "prob": c["prob"][rows],
+                "box": np.stack([c[b][rows] for b in ("x1", "y1", "x2", "y2")], -1), "reads": reads}
+
+
+def shard_name(split: str, i: int) -> str:
+    return f"{split}-{i:06d}.tar"
+
+
+def _codes(values: list) -> tuple[np.ndarray, list]:
+    uniq = sorted(set(values))
+    index = {v: i for i, v in enumerate(uniq)}
+    return np.array([index[v] for v in values], np.int64), uniq
+
+
+def _pv_keys(parts, videos) -> pa.Array:
+    return pc.binary_join_element_wise(pc.cast(parts, pa.string()), videos, "/")
+
+
+def load_crops(work: Path) -> tuple[list[dict], list[tuple[int, str]], pa.Table, np.ndarray, list[str]]:
+    """Manifest rows, eligible videos (status ok, labelled REAL/FAKE; sorted) and their crops without pixels.
+
+    Returns (videos, eligible, crops, video code of each crop, face-store files).
+    """
+    videos = read_videos(Path(work) / "videos.parquet").to_pylist()
+    crops, files = read_crops(Path(work) / "faces.parquet")
+    eligible = sorted((r["part"], r["video"]) for r in videos if r["status"] == "ok" and r["label"] in LABELS)
+    keys = _pv_keys(pa.array([p for p, _ in eligible], pa.int32()), pa.array([v for _, v in eligible], pa.string()))
+    code = pc.index_in(_pv_keys(crops["part"], crops["video"]), value_set=keys)
+    crops = crops.filter(pc.is_valid(code))
+    return videos, eligible, crops, pc.drop_null(code).to_numpy().astype(np.int64), files
+
+
+def make_plan(work: Path, cfg: ShardsConfig) -> Plan:
+    cfg.validate()
+    videos, eligible, table, video_code, files = load_crops(work)
+    if not len(video_code):
+        raise ShardsUsageError(f"{Path(work) / 'faces.parquet'}: no usable crop (of a video with status ok, "
+                               f"labelled REAL or FAKE); nothing to shard")
+    warnings: list[str] = []
+    fam_of = assign_families(videos)
+    label_of = {(r["part"], r["video"]): r["label"] for r in videos}
+    c = {name: table[name].to_numpy(zero_copy_only=False) for name in
+         ("part", "frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2", "file", "row_group", "jpeg_bytes")}
+    c["video"] = video_code
+    fam_code, fam_names = _codes([fam_of[pv] for pv in eligible])
+    vlabel = np.array([LABELS.index(label_of[pv]) for pv in eligible], np.int64)
+
+    # Splits: whole families, by part or by a seeded share of crops.
+    sizes = np.bincount(fam_code[c["video"]], minlength=len(fam_names)) if len(c["video"]) else \
+        np.zeros(len(fam_names), np.int64)
+    by_parts = cfg.split_parts()
+    if by_parts is not None:
+        fam_part = {fam_names[fam_code[i]]: pv[0] for i, pv in enumerate(eligible)}
+        family_split = split_by_parts(fam_part, by_parts["val"], by_parts["test"])
+    else:
+        family_split = split_by_fraction({f: int(s) for f, s in zip(fam_names, sizes)}, cfg.fractions(), cfg.seed)
+
+    units = frame_units(len(c["video"])) if cfg.unit == "frame" else \
+        clip_units(c["part"], c["video"], c["track_id"], c["frame_idx"], cfg.clip_len)
+    uvideo = c["video"][units[:, 0]] if len(units) else np.zeros(0, np.int64)
+    family_split_code = np.array([SPLITS.index(family_split[f]) for f in fam_names], np.int64)
+    usplit = family_split_code[fam_code[uvideo]] if len(uvideo) else np.zeros(0, np.int64)
+    ratio = parse_ratio(cfg.ratio)
+    per_sample_bytes = (c["jpeg_bytes"][units].sum(axis=1) + MEMBER_OVERHEAD * (units.shape[1] + 2) + JSON_BYTES
+                        if len(units) else np.zeros(0))
+
+    splits: dict[str, SplitPlan] = {}
+    for si, name in enumerate(SPLITS):
+        own = np.flatnonzero(usplit == si)
+        mode = cfg.balance if name == "train" or cfg.balance_eval else "none"
+        rng = np.random.default_rng([cfg.seed, 1, si])
+        idx, rep, info = balance_split(vlabel[uvideo[own]], fam_code[uvideo[own]], uvideo[own], mode, ratio, rng)
+        if info.get("note"):
+            warnings.append(f"{name}: {info['note']}")
+        sel = own[idx]
+        aug = (rep > 0) & (cfg.augment != "off")
+        if cfg.augment == "all" and name == "train":
+            aug[:] = True
+        if not len(own) and by_parts is None and cfg.fractions()[name] > 0:
+            warnings.append(f"{name}: no sample for a {cfg.fractions()[name]:.0%} share "
+                            f"({len(fam_names)} families in all; too few to split)")
+        sp = SplitPlan(name, sel, rep, aug, balance=info)
+        sp.shards = _cut_shards(c, units, sel, rep, per_sample_bytes[sel], cfg,
+                                np.random.default_rng([cfg.seed, 2, si]))
+        if 0 < len(sp.shards) < MIN_SHARDS_PER_SPLIT:
+            warnings.append(f"{name}: only {len(sp.shards)} shard(s); readers want many more shards than "
+                            f"workers (lower --shard-size or set --samples-per-shard)")
+        splits[name] = sp
+    return Plan(cfg, files, c, eligible, fam_code, vlabel, fam_names, family_split, units, splits, warnings)
+
+
+def _cut_shards(c: dict, units: np.ndarray, sel: np.ndarray, rep: np.ndarray, est: np.ndarray, cfg: ShardsConfig,
+                rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffle the split's (row group, repeat) groups, cut into equal shards, shuffle inside each shard."""
+    n = len(sel)
+    if n == 0:
+        return []
+    if cfg.samples_per_shard:
+        n_shards = math.ceil(n / cfg.samples_per_shard)
+    else:
+        n_shards = max(1, math.ceil(float(est.sum()) / parse_size(cfg.shard_size)))
+    first = units[sel, 0]
+    group = np.stack([c["file"][first].astype(np.int64), c["row_group"][first].astype(np.int64), rep], axis=1)
+    _, gcode = np.unique(group, axis=0, return_inverse=True)
+    gcode = gcode.reshape(-1)
+    grank = rng.permutation(gcode.max() + 1)[gcode]
+    order = np.lexsort((rng.random(n), grank))     # groups in random order, samples shuffled within a group
+    return [chunk[rng.permutation(len(chunk))] for chunk in np.array_split(order, n_shards)]

@@ -1,0 +1,171 @@
+"""`make_shards(work, out, cfg)`: the library function behind `dfprep shards WORK --out SHARDS`.
+
+plan (driver, no pixels) -> families.parquet -> one Ray task per shard (`write_shard`) -> index.json last.
+Safe to interrupt: rerunning the same command keeps every finished shard whose sha256 still matches.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from dfprep.atomic import remove_stale_tmp, write_parquet
+from dfprep.progress import Reporter
+from dfprep.shards.balance import class_weights
+from dfprep.shards.config import SPLITS, ShardsConfig
+from dfprep.shards.index import (FAMILIES, FORMAT, INDEX, previous_shards, run_fingerprint, shard_files,
+                                 write_index, write_state)
+from dfprep.shards.plan import Plan, make_plan, shard_name
+from dfprep.shards.samples import LABELS, member_names
+from dfprep.shards.source import HASH_METHOD, store_hash, store_paths
+from dfprep.shards.writer import file_sha256, write_shard
+from dfprep.versions import library_versions
+
+STATE_EVERY_S = 2.0
+
+
+def _init_ray(cfg: ShardsConfig) -> bool:
+    from dfprep.rayinit import init_ray
+
+    return init_ray(cfg.address, cfg.num_cpus)
+
+
+def _reusable(path: Path, prev: dict | None, planned: int) -> bool:
+    return (prev is not None and path.is_file() and prev.get("n_samples") == planned
+            and path.stat().st_size == prev.get("bytes") and file_sha256(path) == prev.get("sha256"))
+
+
+def _run_tasks(plan: Plan, work: Path, out: Path, todo: list[tuple[str, int]], on_done, cfg: ShardsConfig) -> list:
+    """Write the shards in `todo`, on Ray (one task per shard, bounded in flight) or serially; returns errors."""
+    report = Reporter(enabled=cfg.progress, total=len(todo), title=f"shards {out}")
+    errors: list[dict] = []
+    started = False
+    try:
+        if not todo:
+            return errors
+        if not cfg.use_ray:
+            for split, i in todo:
+                name = shard_name(split, i)
+                on_done(write_shard(plan.shard_spec(split, i), work, out / name))
+                report.advance("written", name)
+            return errors
+        import ray
+
+        started = _init_ray(cfg)
+        task = ray.remote(num_cpus=1, max_retries=2)(write_shard)
+        limit = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        pending: dict = {}
+        queue = list(todo)
+        while queue or pending:
+            while queue and len(pending) < limit:
+                split, i = queue.pop(0)
+                name = shard_name(split, i)
+                pending[task.remote(plan.shard_spec(split, i), str(work), str(out / name))] = name
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                name = pending.pop(ref)
+                try:
+                    on_done(ray.get(ref))
+                    report.advance("written", name)
+                except Exception as exc:  # a failed shard is reported; the others still finish
+                    errors.append({"shard": name, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+                    report.advance("error", name, str(exc))
+        return errors
+    finally:
+        report.close()
+        if started:
+            import ray
+
+            ray.shutdown()
+
+
+def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrite: bool = False) -> dict:
+    """Write (or resume) balanced, leak-free WebDataset shards of WORK's face store into OUT.
+
+    Returns the index (also written to OUT/index.json) plus `run`: timings and what was written or reused.
+    """
+    cfg = cfg or ShardsConfig()
+    cfg.validate()
+    work, out = Path(work).resolve(), Path(out).resolve()
+    t0 = time.perf_counter()
+    _, faces = store_paths(work)
+    content_hash = store_hash(faces)
+    plan = make_plan(work, cfg)
+    t_plan = time.perf_counter() - t0
+    fingerprint = run_fingerprint(cfg.fingerprint(), content_hash)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(out)
+    previous = previous_shards(out, fingerprint, overwrite)
+
+    done: dict[str, dict] = {}
+    todo: list[tuple[str, int]] = []
+    for split in SPLITS:
+        for i, positions in enumerate(plan.splits[split].shards):
+            name = shard_name(split, i)
+            if _reusable(out / name, previous.get(name), len(positions)):
+                done[name] = previous[name]
+            else:
+                todo.append((split, i))
+    reused = len(done)
+    write_state(out, fingerprint, cfg.output_settings(), list(done.values()))
+    if todo:        # index.json promises that every shard it lists is whole: not while some are rewritten
+        (out / INDEX).unlink(missing_ok=True)
+    write_parquet(out / FAMILIES, plan.families_parquet())
+
+    last_state = [time.perf_counter()]
+
+    def on_done(info: dict) -> None:
+        done[info["name"]] = info
+        if time.perf_counter() - last_state[0] > STATE_EVERY_S:
+            write_state(out, fingerprint, cfg.output_settings(), list(done.values()))
+            last_state[0] = time.perf_counter()
+
+    t1 = time.perf_counter()
+    errors = _run_tasks(plan, work, out, todo, on_done, cfg)
+    t_write = time.perf_counter() - t1
+    write_state(out, fingerprint, cfg.output_settings(), list(done.values()))
+    if errors:
+        lines = "\n".join(f"  {e['shard']}: {e['error']}" for e in errors[:20])
+        raise RuntimeError(f"{len(errors)} shard(s) failed; rerun the same command to resume:\n{lines}")
+
+    planned = {shard_name(s, i) for s in SPLITS for i in range(len(plan.splits[s].shards))}
+    for p in shard_files(out):
+        if p.name not in planned:       # left by an earlier plan of the same fingerprint: not ours any more
+            p.unlink()
+    index = build_index(plan, done, work, content_hash, fingerprint)
+    write_index(out, index)
+    mb = sum(done[shard_name(s, i)]["bytes"] for s, i in todo) / 1e6
+    index["run"] = {"out": str(out), "written": len(todo), "reused": reused,
+                    "timings": {"plan_s": round(t_plan, 3), "write_s": round(t_write, 3),
+                                "total_s": round(time.perf_counter() - t0, 3),
+                                "write_mb_per_s": round(mb / t_write, 2) if t_write and todo else None}}
+    return index
+
+
+def build_index(plan: Plan, done: dict[str, dict], work: Path, content_hash: str, fingerprint: dict) -> dict:
+    cfg = plan.cfg
+    splits = {}
+    for split in SPLITS:
+        summary = plan.split_summary(split)
+        summary["shards"] = [done[shard_name(split, i)] for i in range(len(plan.splits[split].shards))]
+        summary["bytes"] = sum(s["bytes"] for s in summary["shards"])
+        splits[split] = summary
+    natural = plan.splits["train"].balance.get("natural", {})
+    return {
+        "format": FORMAT,
+        "fingerprint": fingerprint,
+        "config": cfg.output_settings(),
+        "source": {"work": str(work), "faces": "faces.parquet", "content_hash": content_hash,
+                   "hash_method": HASH_METHOD, "files": len(plan.files), "crops": int(len(plan.crops["video"])),
+                   "videos": len(plan.video_names)},
+        "unit": cfg.unit,
+        "clip_len": cfg.clip_len if cfg.unit == "clip" else None,
+        "members": member_names(cfg.unit, cfg.clip_len),
+        "labels": {str(i): name for i, name in enumerate(LABELS)},
+        "class_weights": class_weights(natural.get("real", 0), natural.get("fake", 0)),
+        "samples": sum(s["samples"] for s in splits.values()),
+        "bytes": sum(s["bytes"] for s in splits.values()),
+        "splits": splits,
+        "families": FAMILIES,
+        "warnings": plan.warnings,
+        "versions": library_versions(),
+    }

@@ -1,0 +1,256 @@
+"""`verify_shards(SHARDS, WORK)`: reread every shard and list what is wrong (empty list: all good).
+
+Per shard (in parallel processes): size and sha256 against the index, tar structure (only regular members
+named `key.ext` with ext in the allow-list; nothing is ever unpickled), then a full read through
+`webdataset.WebDataset`: every image decodes, cls and json agree, the video's family and split match
+families.parquet. Across shards: counts against the index, unique keys, no family in two splits, the train
+ratio within one sample per family, and (with WORK) every crop and label against the face store.
+"""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import webdataset as wds
+from PIL import Image
+
+from dfprep.shards.config import SPLITS, ShardsUsageError, parse_ratio
+from dfprep.shards.index import FAMILIES, read_index, shard_files
+from dfprep.shards.samples import KEY_RE, LABELS, member_names
+from dfprep.shards.source import store_hash
+from dfprep.shards.writer import file_sha256
+
+MAX_PER_KIND = 20      # problems of one kind listed per shard before "... and N more"
+
+
+def _decode(data: bytes) -> str | None:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+        return None
+    except Exception as exc:  # any decoder error is the finding itself
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _tar_structure(path: Path, allowed: set[str]) -> list[str]:
+    """Member types and names: only regular files `key.ext`, key without dots, ext in the allow-list."""
+    problems = []
+    try:
+        with tarfile.open(path, "r:") as tf:
+            for m in tf:
+                if not m.isreg():
+                    problems.append(f"member {m.name!r} is not a regular file")
+                    continue
+                key, _, ext = m.name.partition(".")
+                if not KEY_RE.fullmatch(key):
+                    problems.append(f"member {m.name!r}: key not in [A-Za-z0-9_-]")
+                if ext not in allowed:
+                    problems.append(f"member {m.name!r}: extension {ext!r} not allowed (allowed: "
+                                    f"{', '.join(sorted(allowed))}); never unpickled")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        problems.append(f"tar read error: {type(exc).__name__}: {exc}")
+    return problems
+
+
+def check_shard(path: str, entry: dict, split: str, members: list[str], families: dict) -> tuple[list[str], dict]:
+    """One shard's problems and its samples' records (for the checks across shards)."""
+    path = Path(path)
+    name = path.name
+    rec: dict[str, list] = defaultdict(list)
+    if not path.is_file():
+        return [f"{name}: missing"], rec
+    problems: list[str] = []
+    size = path.stat().st_size
+    if size != entry.get("bytes"):
+        problems.append(f"{name}: {size} bytes, index says {entry.get('bytes')} (truncated or rewritten)")
+    if file_sha256(path) != entry.get("sha256"):
+        problems.append(f"{name}: sha256 differs from the index (corrupted or rewritten)")
+    problems += [f"{name}: {p}" for p in _tar_structure(path, set(members))[:MAX_PER_KIND]]
+    images = [m for m in members if m.endswith("jpg")]
+    kinds: dict[str, int] = defaultdict(int)
+
+    def report(kind: str, text: str) -> None:
+        kinds[kind] += 1
+        if kinds[kind] <= MAX_PER_KIND:
+            problems.append(f"{name}: {text}")
+
+    n = n_real = n_fake = 0
+    try:
+        for s in wds.WebDataset(str(path), shardshuffle=False, empty_check=False):
+            key = s["__key__"]
+            n += 1
+            fields = {k for k in s if not k.startswith("__")}
+            if fields != set(members):
+                report("fields", f"sample {key}: fields {sorted(fields)}, expected {members}")
+            for m in images:
+                if m in s and (err := _decode(s[m])):
+                    report("decode", f"sample {key}: {m} does not decode ({err})")
+            cls = s.get("cls", b"").strip()
+            if cls not in (b"0", b"1"):
+                report("cls", f"sample {key}: cls {cls[:20]!r} is not 0 or 1")
+                continue
+            label = LABELS[int(cls)]
+            n_real += label == "REAL"
+            n_fake += label == "FAKE"
+            try:
+                meta = json.loads(s.get("json", b"").decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                report("json", f"sample {key}: json does not parse ({exc})")
+                continue
+            if meta.get("label") != label:
+                report("label", f"sample {key}: cls says {label}, json says {meta.get('label')}")
+            if meta.get("key") != key:
+                report("key", f"sample {key}: json key is {meta.get('key')!r}")
+            fam = families.get((meta.get("part"), meta.get("video")))
+            if fam is None:
+                report("video", f"sample {key}: video p{meta.get('part')}/{meta.get('video')} not in {FAMILIES}")
+            elif fam[0] != meta.get("family") or fam[1] != split or fam[2] != label:
+                report("family", f"sample {key} in a {split} shard: json family {meta.get('family')}, label "
+                                 f"{label}; {FAMILIES} says family {fam[0]} in {fam[1]}, label {fam[2]}")
+            frames = meta.get("frame_idx")
+            frames = frames if isinstance(frames, list) else [frames]
+            for col, v in (("key", key), ("part", meta.get("part")), ("video", meta.get("video")),
+                           ("family", meta.get("family")), ("label", label), ("frames", frames),
+                           ("track_id", meta.get("track_id"))):
+                rec[col].append(v)
+    except Exception as exc:  # truncation, a bad header, a duplicate member: the read stops here
+        problems.append(f"{name}: webdataset read failed after {n} samples: {type(exc).__name__}: "
+                        f"{str(exc)[:300]}")
+    for kind, k in kinds.items():
+        if k > MAX_PER_KIND:
+            problems.append(f"{name}: ... and {k - MAX_PER_KIND} more {kind} problems")
+    for what, got, text in (("n_samples", n, "samples"), ("n_real", n_real, "REAL samples"),
+                            ("n_fake", n_fake, "FAKE samples")):
+        if got != entry.get(what):
+            problems.append(f"{name}: read {got} {text}, index says {entry.get(what)}")
+    rec["split"] = [split] * len(rec["key"])
+    return problems, dict(rec)
+
+
+def _read_families(shards: Path, problems: list[str]) -> dict:
+    path = Path(shards) / FAMILIES
+    try:
+        t = pq.read_table(path, columns=["video", "part", "family", "split", "label"]).to_pylist()
+    except (OSError, pa.ArrowInvalid) as exc:
+        problems.append(f"{path}: cannot read: {exc}")
+        return {}
+    splits_of: dict[str, set] = defaultdict(set)
+    for r in t:
+        splits_of[r["family"]].add(r["split"])
+    for fam, ss in sorted(splits_of.items()):
+        if len(ss) > 1:
+            problems.append(f"leak: family {fam} is in splits {sorted(ss)} ({FAMILIES})")
+    return {(r["part"], r["video"]): (r["family"], r["split"], r["label"]) for r in t}
+
+
+def _check_ratio(index: dict, split: dict, samples: pa.Table, problems: list[str]) -> None:
+    cfg = index.get("config", {})
+    if cfg.get("balance", "none") == "none" or split.get("balance", {}).get("note"):
+        return
+    nat = split.get("balance", {}).get("natural", {})
+    if not nat.get("real") or not nat.get("fake"):
+        return
+    r, f = parse_ratio(cfg.get("ratio", "1:1"))
+    train = samples.filter(pc.equal(samples["split"], "train"))
+    n_real = pc.sum(pc.equal(train["label"], "REAL").cast(pa.int64())).as_py() or 0
+    n_fake = train.num_rows - n_real
+    n_fam = len(pc.unique(train["family"])) if train.num_rows else 0
+    off = min(abs(n_fake - n_real * f / r), abs(n_real - n_fake * r / f))
+    if off > max(n_fam, 1):
+        problems.append(f"train ratio REAL:FAKE = {n_real}:{n_fake}, target {cfg.get('ratio')} "
+                        f"({cfg.get('balance')}); off by {off:.1f} samples, more than one per family ({n_fam})")
+
+
+def _check_store(work: Path, index: dict, samples: pa.Table, problems: list[str]) -> None:
+    """Every sample's crops exist in the face store with the sample's label."""
+    faces = Path(work) / "faces.parquet"
+    if not faces.is_dir():
+        problems.append(f"{faces}: not found; cannot check labels against the face store")
+        return
+    if store_hash(faces) != index.get("source", {}).get("content_hash"):
+        problems.append(f"{faces}: content hash differs from index.json's: the face store changed since")
+    store = ds.dataset(faces, format="parquet").to_table(columns=["part", "video", "frame_idx", "track_id", "label"])
+    store = store.rename_columns(["part", "video", "frame_idx", "track_id", "store_label"])
+    parent = pc.list_parent_indices(samples["frames"])
+    refs = pa.table({"key": samples["key"].take(parent), "part": samples["part"].take(parent).cast(pa.int32()),
+                     "video": samples["video"].take(parent), "label": samples["label"].take(parent),
+                     "frame_idx": pc.list_flatten(samples["frames"]).cast(pa.int32()),
+                     "track_id": samples["track_id"].take(parent).cast(pa.int32())})
+    joined = refs.join(store, ["part", "video", "frame_idx", "track_id"], join_type="left outer")
+    missing = joined.filter(pc.is_null(joined["store_label"]))
+    wrong = joined.filter(pc.and_(pc.is_valid(joined["store_label"]),
+                                  pc.not_equal(joined["store_label"], joined["label"])))
+    for r in missing.slice(0, MAX_PER_KIND).to_pylist():
+        problems.append(f"sample {r['key']}: crop p{r['part']}/{r['video']} frame {r['frame_idx']} track "
+                        f"{r['track_id']} is not in the face store")
+    for r in wrong.slice(0, MAX_PER_KIND).to_pylist():
+        problems.append(f"sample {r['key']}: label {r['label']}, the face store says {r['store_label']}")
+    for what, t in (("missing crops", missing), ("label mismatches", wrong)):
+        if t.num_rows > MAX_PER_KIND:
+            problems.append(f"... and {t.num_rows - MAX_PER_KIND} more {what}")
+
+
+def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> list[str]:
+    """Everything wrong with SHARDS, and against the face store; [] when all is well.
+
+    The face store is WORK's, or when WORK is None the one recorded in index.json if it still exists.
+    """
+    shards = Path(shards)
+    try:
+        index = read_index(shards)
+    except ShardsUsageError as exc:
+        return [str(exc)]
+    if work is None and index.get("source", {}).get("work"):
+        recorded = Path(index["source"]["work"])
+        work = recorded if (recorded / "faces.parquet").is_dir() else None
+    problems: list[str] = []
+    families = _read_families(shards, problems)
+    cfg = index.get("config", {})
+    members = index.get("members") or member_names(cfg.get("unit", "frame"), cfg.get("clip_len", 8))
+    jobs = [(str(shards / e["name"]), e, split, members, families)
+            for split in SPLITS for e in index.get("splits", {}).get(split, {}).get("shards", [])]
+    listed = {Path(j[0]).name for j in jobs}
+    problems += [f"{p.name}: on disk but not in index.json" for p in shard_files(shards) if p.name not in listed]
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(pool.map(check_shard, *zip(*jobs)))
+    else:
+        results = [check_shard(*j) for j in jobs]
+    cols = ("key", "part", "video", "family", "label", "frames", "track_id", "split")
+    parts = []
+    for probs, rec in results:
+        problems += probs
+        if rec.get("key"):
+            parts.append(pa.table({c: rec[c] for c in cols}))
+    samples = pa.concat_tables(parts) if parts else pa.table({c: pa.array([], pa.string()) for c in cols[:5]} | {
+        "frames": pa.array([], pa.list_(pa.int64())), "track_id": pa.array([], pa.int64()),
+        "split": pa.array([], pa.string())})
+
+    dup = samples.group_by("key").aggregate([("key", "count")]).filter(pc.greater(pc.field("key_count"), 1))
+    for r in dup.slice(0, MAX_PER_KIND).to_pylist():
+        problems.append(f"key {r['key']} appears {r['key_count']} times across the shards")
+    fam_splits = samples.group_by(["family", "split"]).aggregate([]).group_by("family").aggregate(
+        [("split", "list")])
+    for r in fam_splits.filter(pc.greater(pc.list_value_length(fam_splits["split_list"]), 1)).to_pylist():
+        problems.append(f"leak: family {r['family']} has samples in splits {sorted(r['split_list'])}")
+    for split in SPLITS:
+        s = index.get("splits", {}).get(split, {})
+        own = samples.filter(pc.equal(samples["split"], split))
+        n_real = pc.sum(pc.equal(own["label"], "REAL").cast(pa.int64())).as_py() or 0
+        got = {"samples": own.num_rows, "real": n_real, "fake": own.num_rows - n_real,
+               "families": len(pc.unique(own["family"])) if own.num_rows else 0}
+        for k, v in got.items():
+            if k in s and s[k] != v:
+                problems.append(f"{split}: read {v} {k}, index says {s[k]}")
+    _check_ratio(index, index.get("splits", {}).get("train", {}), samples, problems)
+    if work is not None:
+        _check_store(Path(work), index, samples, problems)
+    return problems

@@ -1,0 +1,198 @@
+"""`dfprep explain`: Grad-CAM heatmaps of the FAKE logit over face crops, saved as PNG overlays.
+
+Grad-CAM (captum's `LayerGradCam`) weighs the last conv block's feature maps (`models.gradcam_layer`) by the
+spatial mean of the FAKE logit's gradient, sums them and keeps the positive part: where evidence for FAKE is.
+Each map is upsampled bilinearly to the crop (`LayerAttribution.interpolate`), divided by its own maximum and
+laid over the crop with a matplotlib colormap. A map that is zero everywhere means no region pushed the model
+towards FAKE; index.json keeps every map's raw maximum so such maps are told apart from weak ones.
+
+A frame model explains each crop on its own. A clip (temporal) model explains each clip through its encoder:
+the heatmap of a frame is the Grad-CAM of that frame's feature maps for the clip's logit, so it needs a video
+(an image alone is refused).
+"""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from dfprep.atomic import write_bytes, write_json
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
+COLORMAP = "jet"
+ALPHA = 0.45
+
+
+class ExplainError(ValueError):
+    """Unusable input: the message names the file and the reason."""
+
+
+@dataclass
+class Explanation:
+    """One crop's heatmap: cam is [H,W] in [0,1] at the crop's size; cam_max the map's maximum before scaling."""
+    frame_idx: int
+    track_id: int
+    prob: float                 # P(FAKE) of the crop (frame model) or of its clip (clip model)
+    crop: np.ndarray            # uint8 [H,W,3]
+    cam: np.ndarray             # float32 [H,W]
+    cam_max: float
+    clip: int | None = None     # index of the clip within the video (clip models)
+
+
+def gradcam_maps(model: nn.Module, cfg: dict, crops: torch.Tensor,
+                 device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grad-CAM of uint8 crops [N,3,H,W] (one clip [T,3,H,W] for a clip model).
+
+    Returns (maps [N,H,W] float32 in [0,1], raw maxima [N], P(FAKE) [N]; a clip's probability is repeated).
+    """
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    from dfprep.train.data import to_input
+    from dfprep.train.models import gradcam_layer
+
+    clip = cfg.get("unit", "frame") == "clip"
+    h, w = crops.shape[-2:]
+    x = to_input(crops.to(device), int(cfg.get("input_size", 224)))
+    if clip:
+        x = x.unsqueeze(0)                                  # [1,T,3,S,S]: the encoder sees T frames
+    model.eval()
+    # cuDNN's RNN has no backward in eval mode; the plain kernels give the same result.
+    with torch.enable_grad(), torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled and not clip):
+        attr = LayerGradCam(model, gradcam_layer(model)).attribute(x, relu_attributions=True)   # [N,1,h',w']
+        attr = LayerAttribution.interpolate(attr.detach(), (int(h), int(w)), interpolate_mode="bilinear")
+        with torch.no_grad():
+            probs = torch.sigmoid(model(x).float()).reshape(-1)
+    maps = attr[:, 0].float().clamp_min(0).cpu().numpy()
+    maxima = maps.reshape(len(maps), -1).max(axis=1)
+    maps = maps / np.where(maxima > 0, maxima, 1.0)[:, None, None]
+    probs = probs.cpu().numpy().astype(np.float64)
+    if clip:
+        probs = np.repeat(probs, len(maps))
+    return maps.astype(np.float32), maxima.astype(np.float64), probs
+
+
+def overlay(crop: np.ndarray, cam: np.ndarray, colormap: str = COLORMAP, alpha: float = ALPHA) -> Image.Image:
+    """The crop with the heatmap blended over it through a matplotlib colormap; same size as the crop."""
+    from matplotlib import colormaps
+
+    heat = colormaps[colormap](np.clip(cam, 0.0, 1.0))[..., :3] * 255.0
+    out = (1.0 - alpha) * crop.astype(np.float32) + alpha * heat
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+
+
+def read_image(path: Path) -> torch.Tensor:
+    """A face-crop image file -> uint8 [3,H,W] RGB."""
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise ExplainError(f"{path}: cannot read the image ({exc})") from None
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1)
+
+
+def explain_crops(model: nn.Module, cfg: dict, crops: torch.Tensor, frame_idx: list[int], track_ids: list[int],
+                  device: str | torch.device = "cpu", batch: int = 16, clip: int | None = None) -> list[Explanation]:
+    """Explanations of crops [N,3,H,W] (a frame model, in batches) or of one clip (a clip model)."""
+    if cfg.get("unit", "frame") == "clip":
+        chunks = [range(len(crops))]
+    else:
+        chunks = [range(s, min(s + batch, len(crops))) for s in range(0, len(crops), batch)]
+    out = []
+    for idx in chunks:
+        sel = crops[list(idx)]
+        maps, maxima, probs = gradcam_maps(model, cfg, sel, device)
+        for k, i in enumerate(idx):
+            out.append(Explanation(int(frame_idx[i]), int(track_ids[i]), float(probs[k]),
+                                   sel[k].permute(1, 2, 0).cpu().numpy(), maps[k], float(maxima[k]), clip))
+    return out
+
+
+def explain_video(model: nn.Module, cfg: dict, path: Path, frames: int = 4, det_size: int = 960,
+                  device: str | torch.device = "cpu", detector: str = "mtcnn") -> list[Explanation]:
+    """Sample frames, find and crop faces as ingest does, explain every crop (frame model) or every clip of
+    clip_len consecutive crops of a track (clip model; at least clip_len frames are then sampled)."""
+    from dfprep.faces.detectors import make_detector
+    from dfprep.ingest.video import process_video
+    from dfprep.train.predict import decode_crops, ingest_config, model_units, video_entry
+
+    clip = cfg.get("unit", "frame") == "clip"
+    clip_len = int(cfg.get("clip_len") or 8)
+    icfg = ingest_config(max(frames, clip_len) if clip else frames, det_size, detector)
+    kwargs = {} if detector == "dlib" else {"min_face_size": icfg.min_face_size, "device": str(device)}
+    det = make_detector(detector, **kwargs)
+    row, faces, _ = process_video(video_entry(Path(path)), icfg, det.detect)
+    if row["status"] != "ok":
+        raise ExplainError(f"{path}: cannot be used ({row.get('error') or row['status']})")
+    if faces.num_rows == 0:
+        raise ExplainError(f"{path}: no face found in {len(row.get('sampled_frames') or [])} sampled frames")
+    fidx = faces.column("frame_idx").to_pylist()
+    tids = faces.column("track_id").to_pylist()
+    jpegs = faces.column("jpeg").to_pylist()
+    out: list[Explanation] = []
+    if not clip:
+        return explain_crops(model, cfg, decode_crops(jpegs), fidx, tids, device)
+    for c, rows in enumerate(model_units(faces, "clip", clip_len)):
+        out += explain_crops(model, cfg, decode_crops([jpegs[i] for i in rows]), [fidx[i] for i in rows],
+                             [tids[i] for i in rows], device, clip=c)
+    return out
+
+
+def safe_stem(path: Path) -> str:
+    """The file's stem with anything but letters, digits, '-', '_' and '.' replaced, for output names."""
+    return re.sub(r"[^\w.-]", "_", Path(path).stem) or "input"
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int = 960, device: str | None = None,
+            detector: str = "mtcnn", colormap: str = COLORMAP) -> dict:
+    """Write OUT/<stem>_f<frame>_t<track>.png for every explained crop and OUT/index.json; return the index."""
+    from dfprep.faces.detectors import pick_device
+    from dfprep.train.checkpoint import load_model
+    from dfprep.train.models import gradcam_layer
+
+    path, out = Path(path), Path(out)
+    if not path.is_file():
+        raise ExplainError(f"{path}: not found (expected a face-crop image or a video)")
+    if frames < 1:
+        raise ExplainError(f"--frames must be at least 1, got {frames}")
+    from matplotlib import colormaps
+
+    if colormap not in colormaps:
+        raise ExplainError(f"unknown matplotlib colormap {colormap!r} (e.g. jet, viridis, inferno)")
+    device = pick_device(device)
+    model, cfg = load_model(Path(run), device)
+    clip = cfg.get("unit", "frame") == "clip"
+    if path.suffix.lower() in IMAGE_EXTS:
+        if clip:
+            raise ExplainError(f"{path}: RUN {run} holds a clip (temporal) model, which explains clips of a "
+                               "video's face track; give it a video, not an image")
+        crop = read_image(path)
+        items = explain_crops(model, cfg, crop[None], [0], [0], device)
+    else:
+        items = explain_video(model, cfg, path, frames, det_size, device, detector)
+    stem = safe_stem(path)
+    rows = []
+    for e in items:
+        name = f"{stem}_f{e.frame_idx}_t{e.track_id}.png"
+        write_bytes(out / name, png_bytes(overlay(e.crop, e.cam, colormap)))
+        rows.append({"file": name, "frame_idx": e.frame_idx, "track_id": e.track_id, "prob_fake": e.prob,
+                     "cam_max": e.cam_max, "clip": e.clip, "width": int(e.crop.shape[1]),
+                     "height": int(e.crop.shape[0])})
+    index = {"source": str(path), "run": str(run), "model": cfg.get("model"), "unit": cfg.get("unit", "frame"),
+             "layer": type(gradcam_layer(model)).__name__, "input_size": int(cfg.get("input_size", 224)),
+             "method": "Grad-CAM (captum LayerGradCam) of the FAKE logit, positive part, bilinear upsampling, "
+                       "each map divided by its maximum",
+             "colormap": colormap, "alpha": ALPHA, "items": rows}
+    write_json(out / "index.json", index)
+    return index

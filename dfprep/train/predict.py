@@ -1,0 +1,314 @@
+"""`dfprep predict`: videos -> faces (the ingest core) -> the trained model -> a Kaggle DFDC submission.csv.
+
+Every input video gets exactly one row. A video that fails to decode, or in which no face is found, gets the
+uninformative 0.5 (the DFDC's best guess without evidence) and a warning, never a missing row. Probabilities
+are written unclipped; the DFDC log loss (and `dfprep evaluate`) clips them to [1e-15, 1 - 1e-15].
+
+`predict_videos` is the plain core (no Ray); `predict` runs it in-process (workers=0) or spreads decode and
+face detection over the ingest Ray scheduler and scores each video in the driver as it finishes.
+"""
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torch import nn
+
+from dfprep.atomic import tmp_name, write_bytes, write_json
+from dfprep.ingest.config import IngestConfig
+from dfprep.ingest.discover import PART_RE, VIDEO_EXTS
+from dfprep.ingest.video import DetectFn, process_video
+from dfprep.train.metrics import AGGREGATES
+
+DEFAULT_PROB = 0.5
+HEADER = ("filename", "label")
+
+
+class PredictError(ValueError):
+    """Unusable input (no videos, clashing names, bad option): the message names the path and the reason."""
+
+
+@dataclass
+class VideoScore:
+    """One submission row and how it came about."""
+    filename: str
+    prob: float                 # probability FAKE; DEFAULT_PROB when `reason` is set
+    n_faces: int = 0            # face crops found
+    n_scored: int = 0           # model inputs scored: crops (frame model) or clips (clip model)
+    reason: str | None = None   # why the video got DEFAULT_PROB (decode error, no face)
+
+
+# --- inputs ----------------------------------------------------------------------------------------------------
+
+def list_videos(input: Path) -> list[Path]:
+    """Every *.mp4 in INPUT and in its dfdc_train_part_* folders (so INPUT may be a folder of mp4s, one DFDC
+    part, or a ROOT of parts), sorted by name. Two videos with one file name are an error: a submission row is
+    keyed by file name alone."""
+    input = Path(input)
+    if not input.is_dir():
+        raise PredictError(f"{input}: not a folder (expected a folder of mp4s, a DFDC part or a ROOT of parts)")
+    folders = [input] + sorted(c for c in input.iterdir() if c.is_dir() and PART_RE.match(c.name))
+    seen: dict[str, Path] = {}
+    for folder in folders:
+        for p in folder.iterdir():
+            if p.suffix.lower() in VIDEO_EXTS and p.is_file():
+                if p.name in seen:
+                    raise PredictError(f"{p} and {seen[p.name]} share the file name {p.name!r}; a submission "
+                                       "has one row per file name: predict the parts separately")
+                seen[p.name] = p
+    if not seen:
+        raise PredictError(f"{input}: no .mp4 files in it or in dfdc_train_part_* folders below it")
+    return [seen[n] for n in sorted(seen)]
+
+
+def video_entry(path: Path) -> dict:
+    """A pending ingest entry for one file (what `process_video` and the ingest scheduler take)."""
+    m = PART_RE.match(path.parent.name)
+    return dict(video=path.name, part=int(m.group(1)) if m else 0, label=None, original=None, split=None,
+                path=str(path), status="pending", error=None, warning=None)
+
+
+def ingest_config(frames: int = 32, det_size: int = 960, detector: str = "mtcnn", **scheduling) -> IngestConfig:
+    """Ingest settings for prediction: the defaults the training crops were cut with (margin, crop size),
+    the given sampling and detection, no progress bar of its own."""
+    return IngestConfig(frames=frames, det_size=det_size, detector=detector, progress=False, **scheduling)
+
+
+# --- scoring ---------------------------------------------------------------------------------------------------
+
+def model_units(faces: pa.Table, unit: str, clip_len: int) -> list[list[int]]:
+    """Row indices of the model inputs: one crop each (frame model), or clips of one track (clip model).
+
+    Clips are non-overlapping windows of clip_len consecutive crops of each track, in frame order, the tail left
+    out, as `dfprep shards --unit clip` cuts them. A video with no full window still gets a prediction: each
+    of its tracks becomes one shorter clip (the temporal model takes any length).
+    """
+    if faces.num_rows == 0:
+        return []
+    if unit == "frame":
+        return [[i] for i in range(faces.num_rows)]
+    tracks = faces.column("track_id").to_numpy()
+    frames = faces.column("frame_idx").to_numpy()
+    by_track = [sorted(np.flatnonzero(tracks == t).tolist(), key=lambda i: frames[i]) for t in np.unique(tracks)]
+    clips = [rows[k:k + clip_len] for rows in by_track for k in range(0, len(rows) - clip_len + 1, clip_len)]
+    return clips or by_track
+
+
+def decode_crops(jpegs: list[bytes]) -> torch.Tensor:
+    """Face-store JPEG bytes -> uint8 [N,3,H,W]."""
+    from dfprep.train.data import decode_jpeg_bytes
+
+    return torch.stack([decode_jpeg_bytes(b) for b in jpegs])
+
+
+@torch.inference_mode()
+def unit_probs(model: nn.Module, cfg: dict, faces: pa.Table, batch_size: int = 64,
+               device: str | torch.device = "cpu") -> np.ndarray:
+    """P(FAKE) of every model input of one video (see `model_units`), in batches of ~batch_size images."""
+    from dfprep.train.data import to_input
+
+    unit, clip_len, size = cfg.get("unit", "frame"), int(cfg.get("clip_len") or 8), int(cfg.get("input_size", 224))
+    units = model_units(faces, unit, clip_len)
+    if not units:
+        return np.zeros(0, np.float64)
+    jpegs = faces.column("jpeg").to_pylist()
+    per_batch = max(1, batch_size // max(len(u) for u in units))
+    out = []
+    for s in range(0, len(units), per_batch):
+        group = units[s:s + per_batch]
+        lengths = {len(u) for u in group}
+        for n in sorted(lengths):   # short clips (only when no full window exists) batch with their own length
+            same = [u for u in group if len(u) == n]
+            x = torch.stack([decode_crops([jpegs[i] for i in u]) for u in same]).to(device)   # [b,T,3,H,W]
+            x = to_input(x[:, 0] if unit == "frame" else x, size)
+            out.append(torch.sigmoid(model(x).float()).cpu().numpy().astype(np.float64))
+    return np.concatenate(out)
+
+
+def aggregate(probs: np.ndarray, agg: str = "mean") -> float:
+    if agg not in AGGREGATES:
+        raise PredictError(f"unknown video aggregation {agg!r}; expected one of {', '.join(AGGREGATES)}")
+    return float({"mean": np.mean, "median": np.median, "max": np.max}[agg](probs))
+
+
+def score_video(model: nn.Module, cfg: dict, row: dict, faces: pa.Table, agg: str = "mean", batch_size: int = 64,
+                device: str | torch.device = "cpu") -> VideoScore:
+    """One video's ingest result (videos.parquet row + face rows) -> its submission score."""
+    name = row["video"]
+    if row["status"] != "ok":
+        return VideoScore(name, DEFAULT_PROB, reason=f"not decoded: {row.get('error') or row['status']}")
+    if faces.num_rows == 0:
+        return VideoScore(name, DEFAULT_PROB, reason="no face found in the sampled frames")
+    probs = unit_probs(model, cfg, faces, batch_size, device)
+    p = aggregate(probs, agg)
+    if not math.isfinite(p):
+        return VideoScore(name, DEFAULT_PROB, faces.num_rows, len(probs), reason="the model gave a non-finite output")
+    return VideoScore(name, p, faces.num_rows, len(probs))
+
+
+def error_score(name: str, reason: str) -> VideoScore:
+    return VideoScore(name, DEFAULT_PROB, reason=reason)
+
+
+def exception_reason(exc: BaseException) -> str:
+    """'Type: first line of the message' (at most 300 characters)."""
+    lines = str(exc).splitlines()
+    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+
+
+def predict_videos(model: nn.Module, cfg: dict, paths: list[Path], icfg: IngestConfig, detect: DetectFn,
+                   agg: str = "mean", batch_size: int = 64, device: str | torch.device = "cpu",
+                   on_video=None) -> dict[str, VideoScore]:
+    """The plain core, one video after another in this process: {file name: VideoScore} for every path.
+
+    Nothing a single video does stops the others: an unexpected exception becomes that video's 0.5 and reason.
+    """
+    out: dict[str, VideoScore] = {}
+    for path in paths:
+        path = Path(path)
+        try:
+            row, faces, _ = process_video(video_entry(path), icfg, detect)
+            s = score_video(model, cfg, row, faces, agg, batch_size, device)
+        except Exception as exc:  # noqa: BLE001 - one bad video must not cost the others their rows
+            s = error_score(path.name, exception_reason(exc))
+        out[path.name] = s
+        if on_video:
+            on_video(s)
+    return out
+
+
+# --- outputs ---------------------------------------------------------------------------------------------------
+
+def submission_bytes(scores: dict[str, VideoScore]) -> bytes:
+    """`filename,label` with one row per video, sorted by file name, probabilities to 6 decimals."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(HEADER)
+    for name in sorted(scores):
+        w.writerow([name, f"{scores[name].prob:.6f}"])
+    return buf.getvalue().encode("utf-8")
+
+
+def report_path(out: Path) -> Path:
+    """The sidecar beside the submission: `submission.csv.report.json`."""
+    out = Path(out)
+    return out.with_name(out.name + ".report.json")
+
+
+def remove_stale_tmp_siblings(out: Path) -> None:
+    """Delete this output's temporaries left by an interrupted predict (journal folders, half-written files)."""
+    for p in Path(out).parent.glob(f".tmp-*-{glob.escape(Path(out).name)}*"):
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+# --- the library function behind `dfprep predict` --------------------------------------------------------------
+
+def _ray_scores(model, cfg, paths, icfg, agg, batch_size, device, journal: Path, on_video) -> dict[str, VideoScore]:
+    """Decode and detect on the ingest Ray scheduler (workers write one journal file per video); score each
+    video here as it finishes, then delete its journal file."""
+    import ray
+
+    from dfprep.ingest.batches import read_journal
+    from dfprep.rayinit import init_ray
+    from dfprep.ingest.scheduler import Scheduler
+
+    out: dict[str, VideoScore] = {}
+    started = init_ray(icfg.address, icfg.num_cpus)
+    try:
+        sched = Scheduler(icfg)
+
+        def on_result(task, summary):
+            name, jf = task[0], Path(task[2])
+            try:
+                row, faces = read_journal(jf)
+                out[name] = score_video(model, cfg, row, faces, agg, batch_size, device)
+            except Exception as exc:  # noqa: BLE001
+                out[name] = error_score(name, exception_reason(exc))
+            jf.unlink(missing_ok=True)
+            on_video(out[name])
+
+        def on_failure(task, reason):
+            out[task[0]] = error_score(task[0], reason)
+            on_video(out[task[0]])
+
+        tasks = [(p.name, video_entry(p), str(journal / f"{i:06d}.arrow"), None) for i, p in enumerate(paths)]
+        sched.run(tasks, on_result, on_failure)
+    finally:
+        if started:
+            ray.shutdown()
+    return out
+
+
+def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None = None, det_size: int = 960,
+            batch_size: int = 64, device: str | None = None, detector: str = "mtcnn", workers: int | None = None,
+            num_cpus: int | None = None, progress: bool = False) -> dict:
+    """Write OUT (submission.csv) and OUT.report.json for every video of INPUT; return the report.
+
+    agg None: the run's --video-agg (config.json), else mean. workers=0 runs everything in this process;
+    otherwise decode and detection run on Ray (embedded local Ray, or RAY_ADDRESS) through the ingest
+    scheduler, with `workers` decode workers (None: one per free CPU).
+    """
+    from dfprep.faces.detectors import make_detector, pick_device
+    from dfprep.progress import Reporter
+    from dfprep.train.checkpoint import load_model, read_config
+
+    if agg is None:
+        agg = read_config(Path(run)).get("video_agg") or "mean"
+    if agg not in AGGREGATES:
+        raise PredictError(f"unknown video aggregation {agg!r}; expected one of {', '.join(AGGREGATES)}")
+    if frames < 1 or batch_size < 1:
+        raise PredictError(f"--frames ({frames}) and --batch-size ({batch_size}) must be at least 1")
+    t0 = time.perf_counter()
+    out = Path(out)
+    paths = list_videos(input)
+    device = pick_device(device)
+    model, cfg = load_model(Path(run), device)
+    icfg = ingest_config(frames, det_size, detector, workers=workers or None, num_cpus=num_cpus)
+    report = Reporter(enabled=progress, total=len(paths), title=f"predict {input}")
+
+    def on_video(s: VideoScore) -> None:
+        report.advance("default 0.5" if s.reason else "ok", s.filename)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp_siblings(out)
+    try:
+        if workers == 0:
+            kwargs = {} if detector == "dlib" else {"min_face_size": icfg.min_face_size, "device": device}
+            det = make_detector(detector, **kwargs)
+            scores = predict_videos(model, cfg, paths, icfg, det.detect, agg, batch_size, device, on_video)
+        else:
+            journal = tmp_name(out.with_name(out.name + ".journal"))
+            journal.mkdir()
+            try:
+                scores = _ray_scores(model, cfg, paths, icfg, agg, batch_size, device, journal, on_video)
+            finally:
+                shutil.rmtree(journal, ignore_errors=True)
+    finally:
+        report.close()
+    for p in paths:  # defensive: a row for every input video, whatever happened above
+        scores.setdefault(p.name, error_score(p.name, "no result came back for this video"))
+    write_bytes(out, submission_bytes(scores))
+    summary = {
+        "submission": str(out), "run": str(run), "input": str(input), "videos": len(scores),
+        "scored": sum(1 for s in scores.values() if not s.reason),
+        "defaulted": [{"filename": s.filename, "reason": s.reason} for s in sorted(scores.values(),
+                                                                                  key=lambda s: s.filename)
+                      if s.reason],
+        "per_video": {n: asdict(s) for n, s in sorted(scores.items())},
+        "config": {"frames": frames, "video_agg": agg, "det_size": det_size, "detector": detector,
+                   "batch_size": batch_size, "device": str(device), "workers": workers, "model": cfg.get("model"),
+                   "unit": cfg.get("unit", "frame"), "clip_len": cfg.get("clip_len"),
+                   "input_size": cfg.get("input_size", 224), "default_prob": DEFAULT_PROB},
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    write_json(report_path(out), summary)
+    return summary
