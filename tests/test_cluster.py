@@ -77,3 +77,36 @@ def test_kill_second_node_mid_ingest(synth_corpus, ingest_work, tmp_path):
         assert parquet_files(work) == parquet_files(ingest_work)
     finally:
         down(port)
+
+
+def _shard_bytes(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.tar"))}
+
+
+def _comparable_stats(path):
+    """stats.json minus what depends on when and where it ran (timings, paths)."""
+    s = json.loads(path.read_text())
+    for k in ("generated_at", "elapsed_s", "source"):
+        s.pop(k, None)
+    return s
+
+
+def test_shards_and_analyze_equal_on_cluster(cluster, ingest_work, tmp_path):
+    address, _ = cluster
+    args = ["--split", "0.6,0.2,0.2", "--samples-per-shard", "16", "--seed", "3", "--no-progress"]
+    local = run(dfprep_cmd("shards", str(ingest_work), "--out", str(tmp_path / "s_local"), "--num-cpus", "2",
+                           *args))
+    assert local.returncode == 0, local.stdout + local.stderr
+    remote = run(dfprep_cmd("shards", str(ingest_work), "--out", str(tmp_path / "s_cluster"), "--address",
+                            address, *args))
+    assert remote.returncode == 0, remote.stdout + remote.stderr
+    a, b = _shard_bytes(tmp_path / "s_local"), _shard_bytes(tmp_path / "s_cluster")
+    assert a and a == b  # same shard checksums
+    ia = json.loads((tmp_path / "s_local" / "index.json").read_text())
+    ib = json.loads((tmp_path / "s_cluster" / "index.json").read_text())
+    assert ia["splits"] == ib["splits"]
+    # analyze reads the same WORK on any cluster: the numbers are the same
+    for name in ("r1", "r2"):
+        res = run(dfprep_cmd("analyze", str(ingest_work), "--out", str(tmp_path / name), "--no-augment-preview"))
+        assert res.returncode == 0, res.stdout + res.stderr
+    assert _comparable_stats(tmp_path / "r1" / "stats.json") == _comparable_stats(tmp_path / "r2" / "stats.json")
