@@ -19,6 +19,8 @@ def _register() -> None:
     app.command("analyze")(analyze_command)
     from dfprep.shards.cli import shards_app
     app.add_typer(shards_app, name="shards")
+    from dfprep.train.cli import train_command
+    app.command("train")(train_command)
     from dfprep.train.cli_results import evaluate_command, explain_command, predict_command
     app.command("predict")(predict_command)
     app.command("evaluate")(evaluate_command)

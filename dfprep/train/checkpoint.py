@@ -1,0 +1,116 @@
+"""What a run leaves to rebuild its model and to resume it: RUN/config.json, RUN/model.pt, RUN/checkpoints/.
+
+Everything is saved with torch.save as plain containers of tensors, numbers and strings and read back with
+torch.load(weights_only=True): loading a checkpoint never unpickles arbitrary objects. Files are written to a
+temporary name and renamed, so a kill mid-save leaves the previous checkpoint intact.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dfprep.atomic import atomic_path, write_json
+
+CONFIG = "config.json"
+MODEL = "model.pt"
+CHECKPOINTS = "checkpoints"
+LAST = "last.pt"
+_EPOCH_RE = re.compile(r"epoch-(\d+)\.pt")
+
+
+def save_config(run: Path, config: dict) -> None:
+    write_json(Path(run) / CONFIG, config)
+
+
+def read_config(run: Path) -> dict:
+    path = Path(run) / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; is {run} the --out folder of `dfprep train`?")
+    return json.loads(path.read_text())
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside DistributedDataParallel (or the model itself)."""
+    return getattr(model, "module", model)
+
+
+def save_torch(path: Path, obj) -> None:
+    with atomic_path(Path(path)) as tmp:
+        torch.save(obj, tmp)
+
+
+def save_model(run: Path, model: nn.Module) -> Path:
+    """RUN/model.pt: the state_dict alone (tensors only)."""
+    path = Path(run) / MODEL
+    save_torch(path, {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()})
+    return path
+
+
+def load_model(run: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild RUN's model from config.json and load RUN/model.pt; returns (model in eval mode, config)."""
+    from dfprep.train.models import build_model
+
+    cfg = read_config(run)
+    model = build_model(cfg["model"], unit=cfg.get("unit", "frame"), clip_len=cfg.get("clip_len") or 8,
+                        rnn=cfg.get("rnn", "gru"))
+    path = Path(run) / MODEL
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; the run has not finished an epoch yet")
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.to(device).eval(), cfg
+
+
+def rng_state() -> dict:
+    """The generators training draws from (dropout, any torch/python randomness), as weights_only-safe values."""
+    state = {"torch": torch.get_rng_state(), "python": _to_lists(random.getstate())}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    random.setstate(_to_tuples(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"].cpu())
+
+
+def _to_lists(x):
+    return [_to_lists(v) for v in x] if isinstance(x, (tuple, list)) else x
+
+
+def _to_tuples(x):
+    return tuple(_to_tuples(v) for v in x) if isinstance(x, (tuple, list)) else x
+
+
+def checkpoint_dir(run: Path) -> Path:
+    return Path(run) / CHECKPOINTS
+
+
+def save_checkpoint(run: Path, state: dict, epoch_end: bool, keep: int = 2) -> Path:
+    """Write checkpoints/last.pt; at an epoch's end also checkpoints/epoch-NNN.pt, keeping the newest `keep`.
+
+    `state` holds model, optimizer, scheduler (state_dicts), epoch, batches_done (loader position within the
+    epoch), step, rng (per rank) and the run's history so far.
+    """
+    folder = checkpoint_dir(run)
+    save_torch(folder / LAST, state)
+    if epoch_end:
+        save_torch(folder / f"epoch-{state['epoch']:03d}.pt", state)
+        epochs = sorted(p for p in folder.glob("epoch-*.pt") if _EPOCH_RE.fullmatch(p.name))
+        for old in epochs[:-keep] if keep > 0 else epochs:
+            old.unlink(missing_ok=True)
+    return folder / LAST
+
+
+def load_checkpoint(run: Path, device: str | torch.device = "cpu") -> dict | None:
+    """The latest training state (checkpoints/last.pt), or None when the run has none."""
+    path = checkpoint_dir(run) / LAST
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location=device, weights_only=True)

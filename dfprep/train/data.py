@@ -1,0 +1,267 @@
+"""Streaming the shards into training: webdataset pipelines with an allow-list decoder, and `to_input`.
+
+Train: the split's shard list shuffled with (seed, epoch) -> split by node (rank) -> split by DataLoader worker
+-> tar samples -> a sample shuffle buffer seeded by (seed, epoch, rank, worker) -> allow-list decode, resize,
+online augmentation seeded by (seed, epoch, key) -> uint8 batches in the workers (normalised on the device). The epoch length (batches) is set
+on the loader, not the dataset, so N workers do not make N epochs; a rank whose shards run out first starts
+them again, so every rank takes the same number of steps (DDP needs that). The same (seed, epoch, workers)
+always gives the same batches, which is what lets `--resume` replay an epoch up to where it stopped.
+
+Decoding never goes through webdataset's default decoders (they unpickle `.pyd`/`.pickle`): a member whose
+extension is not `jpg`, `NNN.jpg`, `cls` or `json` stops the run with an error naming shard and member.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache, partial
+from pathlib import Path
+
+import torch
+import torchvision.transforms.v2.functional as TF
+import webdataset as wds
+from torchvision.io import ImageReadMode, decode_jpeg
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+META_FIELDS = {"__key__", "__url__", "__local_path__"}
+CLIP_FRAME = re.compile(r"\d{3}\.jpg")
+
+
+class UnsafeShardError(ValueError):
+    """A shard member outside the allow-list (e.g. a pickle): refused, never decoded."""
+
+
+class TrainUsageError(Exception):
+    """A misuse that stops training before it starts (bad option, missing or unusable shards)."""
+
+
+@dataclass
+class SplitShards:
+    """One split of SHARDS/index.json: shard paths and the sample counts the index promises."""
+    name: str
+    urls: list[str]
+    samples: int
+    real: int
+    fake: int
+
+
+@dataclass
+class LoaderConfig:
+    unit: str = "frame"
+    clip_len: int = 8
+    size: int = 224
+    batch_size: int = 32
+    workers: int = 0
+    seed: int = 0
+    augment: bool = False
+    augment_ops: tuple[str, ...] | None = None    # None: the shard stage's defaults
+    augment_p: float = 0.5
+    shuffle_buffer: int = 1000
+    gpu_decode: bool = False                       # hand raw JPEG bytes to the device instead of pixels
+    pin_memory: bool = False
+    prefetch: int = 4
+
+
+def read_index(shards: Path) -> dict:
+    from dfprep.shards.index import read_index as _read
+    from dfprep.shards.config import ShardsUsageError
+
+    try:
+        return _read(Path(shards))
+    except ShardsUsageError as exc:
+        raise TrainUsageError(str(exc)) from None
+
+
+def split_shards(shards: Path, index: dict, split: str) -> SplitShards | None:
+    """The split's shards (absolute paths, missing files an error), or None when the split has no samples."""
+    info = index.get("splits", {}).get(split)
+    if not info or not info.get("samples"):
+        return None
+    urls = []
+    for entry in info["shards"]:
+        if not entry.get("n_samples"):
+            continue
+        path = (Path(shards) / entry["name"]).resolve()
+        if not path.is_file():
+            raise TrainUsageError(f"{path}: listed in index.json but missing")
+        urls.append(str(path))
+    return SplitShards(split, urls, int(info["samples"]), int(info.get("real", 0)), int(info.get("fake", 0)))
+
+
+# --- pixels ----------------------------------------------------------------------------------------------------
+
+def resize_uint8(x: torch.Tensor, size: int) -> torch.Tensor:
+    """[...,3,H,W] -> [...,3,size,size] (bilinear, antialiased; a no-op at the right size)."""
+    if tuple(x.shape[-2:]) == (size, size):
+        return x
+    lead = x.shape[:-3]
+    y = TF.resize(x.reshape(-1, *x.shape[-3:]), [size, size], antialias=True)
+    return y.reshape(*lead, *y.shape[-3:])
+
+
+def to_input(x_uint8: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 [...,3,H,W] -> float32 [...,3,size,size], resized and ImageNet-normalised, on x's device.
+
+    Training and prediction both feed models through this, so they see identical inputs.
+    """
+    if x_uint8.dtype != torch.uint8:
+        raise ValueError(f"to_input expects uint8 pixels, got {x_uint8.dtype}")
+    x = resize_uint8(x_uint8, size).float().div_(255.0)
+    mean, std = _mean_std(x.device)
+    return (x - mean) / std
+
+
+@lru_cache(maxsize=None)
+def _mean_std(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet statistics as [3,1,1] tensors, made once per device (no host-to-device copy per batch)."""
+    return (torch.tensor(IMAGENET_MEAN, device=device).view(3, 1, 1),
+            torch.tensor(IMAGENET_STD, device=device).view(3, 1, 1))
+
+
+def decode_jpeg_bytes(data: bytes) -> torch.Tensor:
+    """JPEG bytes -> uint8 [3,H,W] RGB (libjpeg via torchvision)."""
+    return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+
+
+# --- samples ---------------------------------------------------------------------------------------------------
+
+def image_fields(sample: dict, unit: str, clip_len: int) -> list[str]:
+    """Check the sample's members against the allow-list; return its image fields in order."""
+    where = f"shard {sample.get('__url__')}"
+    fields = [k for k in sample if k not in META_FIELDS]
+    for f in fields:
+        if f not in ("jpg", "cls", "json") and not CLIP_FRAME.fullmatch(f):
+            raise UnsafeShardError(f"{where}: member {sample.get('__key__')}.{f} is not allowed (only jpg, NNN.jpg, "
+                                   f"cls, json); refusing to decode it")
+    want = ["jpg"] if unit == "frame" else [f"{i:03d}.jpg" for i in range(clip_len)]
+    missing = [f for f in want + ["cls", "json"] if f not in sample]
+    if missing:
+        raise ValueError(f"{where}: sample {sample.get('__key__')} lacks {missing} (unit {unit}, clip_len {clip_len})")
+    return want
+
+
+def augment_seed(seed: int, epoch: int, key: str) -> int:
+    """A sample's online augmentation seed: the same for a (seed, epoch, key) whichever worker draws it."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{epoch}/{key}".encode()).digest()[:8], "little") & (2**63 - 1)
+
+
+def decode_sample(sample: dict, cfg: LoaderConfig, epoch: int) -> dict:
+    """Raw tar sample -> {image [3,S,S] or [T,3,S,S] uint8 | jpeg [bytes tensors], label, video, key, url}."""
+    fields = image_fields(sample, cfg.unit, cfg.clip_len)
+    label = int(sample["cls"].decode("ascii").strip())
+    if label not in (0, 1):
+        raise ValueError(f"shard {sample['__url__']}: {sample['__key__']}.cls is {label}, expected 0 or 1")
+    meta = json.loads(sample["json"])
+    out = {"label": label, "video": str(meta["video"]), "key": sample["__key__"], "url": sample["__url__"]}
+    if cfg.gpu_decode:
+        out["jpeg"] = [torch.frombuffer(bytearray(sample[f]), dtype=torch.uint8) for f in fields]
+        return out
+    # resize first: augmenting at the model's input size costs less when it is smaller than the crops
+    frames = [resize_uint8(decode_jpeg_bytes(sample[f]), cfg.size) for f in fields]
+    if cfg.augment:
+        from dfprep.shards.augment import DEFAULT_AUGMENTS, augment_tensor
+
+        g = torch.Generator().manual_seed(augment_seed(cfg.seed, epoch, sample["__key__"]))
+        start = g.get_state()
+        augmented = []
+        for x in frames:                   # one draw of parameters for all frames of a clip
+            g.set_state(start)
+            augmented.append(augment_tensor(x, g, cfg.augment_ops or DEFAULT_AUGMENTS, cfg.augment_p)[0])
+        frames = augmented
+    out["image"] = frames[0] if cfg.unit == "frame" else torch.stack(frames)
+    return out
+
+
+def collate(samples: list[dict]) -> dict:
+    batch = {"label": torch.tensor([s["label"] for s in samples], dtype=torch.float32),
+             "video": [s["video"] for s in samples], "key": [s["key"] for s in samples],
+             "url": [s["url"] for s in samples]}
+    if "jpeg" in samples[0]:
+        batch["jpeg"] = [s["jpeg"] for s in samples]
+    else:
+        batch["image"] = torch.stack([s["image"] for s in samples])
+    return batch
+
+
+def _seeded_shuffle(src, bufsize: int, seed: int, epoch: int):
+    """webdataset's shuffle buffer with a generator fixed by (seed, epoch, rank, worker): replayable."""
+    rank, _, worker, _ = wds.utils.pytorch_worker_info()
+    rng = random.Random(f"{seed}/{epoch}/{rank}/{worker}")
+    yield from wds.shuffle(bufsize, initial=min(bufsize, 100), rng=rng)(src)
+
+
+def _webloader(dataset, cfg: LoaderConfig, workers: int, epoch: int) -> wds.WebLoader:
+    # Its own generator: a DataLoader draws its workers' base seed from the global RNG otherwise, which would
+    # shift the dropout masks of a resumed run.
+    kw = {"prefetch_factor": cfg.prefetch} if workers > 0 else {}
+    return wds.WebLoader(dataset, batch_size=None, shuffle=False, num_workers=workers, pin_memory=cfg.pin_memory,
+                         persistent_workers=False, generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch),
+                         **kw)
+
+
+def train_loader(split: SplitShards, cfg: LoaderConfig, epoch: int, n_batches: int,
+                 world_size: int = 1) -> wds.WebLoader:
+    """One epoch of training batches: exactly n_batches on every rank, reproducible for (seed, epoch, workers)."""
+    workers = usable_workers(len(split.urls), world_size, cfg.workers)
+    dataset = wds.DataPipeline(
+        wds.SimpleShardList(split.urls, seed=cfg.seed * 100003 + epoch),
+        wds.split_by_node,
+        wds.split_by_worker,
+        wds.tarfile_to_samples(),
+        partial(_seeded_shuffle, bufsize=cfg.shuffle_buffer, seed=cfg.seed, epoch=epoch),
+        wds.map(partial(decode_sample, cfg=cfg, epoch=epoch)),
+        wds.batched(cfg.batch_size, collation_fn=collate, partial=True),
+    )
+    return _webloader(dataset, cfg, workers, epoch).with_epoch(n_batches)
+
+
+def eval_loader(split: SplitShards, cfg: LoaderConfig, world_size: int = 1) -> wds.WebLoader:
+    """Every sample of the split once, unshuffled, unaugmented; ranks read disjoint shards (some may read none)."""
+    workers = max(0, min(cfg.workers, math.ceil(len(split.urls) / max(1, world_size))))
+    eval_cfg = replace(cfg, augment=False)
+    dataset = wds.DataPipeline(
+        wds.SimpleShardList(split.urls),
+        wds.split_by_node,
+        wds.split_by_worker,
+        wds.tarfile_to_samples(),
+        wds.map(partial(decode_sample, cfg=eval_cfg, epoch=0)),
+        wds.batched(cfg.batch_size, collation_fn=collate, partial=True),
+    )
+    return _webloader(dataset, eval_cfg, workers, 0)
+
+
+def usable_workers(n_shards: int, world_size: int, workers: int) -> int:
+    """DataLoader workers a rank can keep busy: at most its share of shards (a worker without shards idles).
+
+    Raises when the split has fewer shards than ranks: a rank without shards cannot train.
+    """
+    if n_shards < world_size:
+        raise TrainUsageError(f"the train split has {n_shards} shard(s) for {world_size} ranks; every rank needs "
+                              f"its own shards: write more (dfprep shards --samples-per-shard) or use fewer ranks")
+    return max(0, min(workers, n_shards // world_size))
+
+
+def steps_per_epoch(split: SplitShards, batch_size: int, world_size: int = 1) -> int:
+    return max(1, math.ceil(split.samples / (batch_size * world_size)))
+
+
+def batch_to_device(batch: dict, device: torch.device, size: int, unit: str = "frame",
+                    channels_last: bool = False) -> torch.Tensor:
+    """The batch's model input on the device: decode JPEGs there (`--gpu-decode`) or copy pixels non-blocking."""
+    if "jpeg" in batch:
+        flat = [t for s in batch["jpeg"] for t in s]
+        imgs = decode_jpeg(flat, mode=ImageReadMode.RGB, device=device)
+        x = torch.stack([resize_uint8(im, size) for im in imgs])
+        if unit == "clip":
+            x = x.reshape(len(batch["jpeg"]), -1, *x.shape[1:])
+    else:
+        x = batch["image"].to(device, non_blocking=True)
+    x = to_input(x, size)
+    if channels_last and x.ndim == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x

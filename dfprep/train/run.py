@@ -1,0 +1,270 @@
+"""`train(shards, out, cfg)`: the library function behind `dfprep train SHARDS --out RUN`.
+
+index.json -> model -> epochs of streamed train batches -> val metrics (frame and video level) each epoch ->
+best model (lowest val video log loss) -> test metrics at the end. Checkpoints at each epoch's end and every
+`checkpoint_every` steps hold the loader position and RNG states, so `resume` continues an interrupted run
+on the same trajectory. Under torchrun each rank runs this function; rank 0 writes RUN/.
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import replace
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dfprep.train import outputs as o
+from dfprep.train.checkpoint import (load_checkpoint, rng_state, save_checkpoint, save_config, save_model,
+                                     set_rng_state, unwrap)
+from dfprep.train.config import TrainConfig, resume_mismatch
+from dfprep.train.data import (LoaderConfig, SplitShards, TrainUsageError, eval_loader, read_index, split_shards,
+                               steps_per_epoch, train_loader, usable_workers)
+from dfprep.train.ddp import Dist, barrier, broadcast_object, gather_objects, setup, teardown
+from dfprep.train.metrics import frame_and_video
+from dfprep.train.models import build_model, load_weights, parameter_count
+from dfprep.train.trainer import Predictions, Trainer
+from dfprep.versions import library_versions
+
+LOG_EVERY = 20          # steps between loss flushes (one device sync each)
+
+
+def train(shards: Path, out: Path, cfg: TrainConfig | None = None) -> dict:
+    """Train on SHARDS (written by `dfprep shards`) into RUN=out; returns the metrics.json summary."""
+    cfg = cfg or TrainConfig()
+    cfg.validate()
+    d = setup(cfg.device)
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        return _train(Path(shards).resolve(), Path(out).resolve(), cfg, d)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+        teardown(d)
+
+
+def resolve_config(shards: Path, cfg: TrainConfig, d: Dist, index: dict) -> dict:
+    """RUN/config.json: the settings plus what the shards and the machine fix (unit, clip_len, devices, weights)."""
+    written_unit = index.get("unit") or index.get("config", {}).get("unit", "frame")
+    if cfg.unit and cfg.unit != written_unit:
+        raise TrainUsageError(f"--unit {cfg.unit}: the shards in {shards} hold {written_unit} samples")
+    clip_len = (index.get("clip_len") or index.get("config", {}).get("clip_len")) if written_unit == "clip" else None
+    if cfg.gpu_decode and d.device.type != "cuda":
+        raise TrainUsageError("--gpu-decode needs a CUDA device")
+    train_split = index.get("splits", {}).get("train", {})
+    real, fake = int(train_split.get("real", 0)), int(train_split.get("fake", 0))
+    if not real or not fake:
+        raise TrainUsageError(f"the train split of {shards} has {real} REAL and {fake} FAKE samples; need both")
+    weights = (1.0, 1.0) if cfg.class_weights == "none" else ((real + fake) / (2 * real), (real + fake) / (2 * fake))
+    return {**cfg.as_dict(), "unit": written_unit, "clip_len": clip_len, "shards": str(shards),
+            "augment": cfg.augment and not cfg.gpu_decode, "class_weights_used": {"REAL": weights[0], "FAKE": weights[1]},
+            "index_class_weights": index.get("class_weights"), "world_size": d.world_size, "device": str(d.device),
+            "splits": {s: {k: v.get(k) for k in ("samples", "real", "fake", "families", "videos")}
+                       for s, v in index.get("splits", {}).items()},
+            "versions": library_versions()}
+
+
+def _seed_everything(seed: int, deterministic: bool, cuda: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        if cuda:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif cuda:
+        torch.backends.cudnn.benchmark = True
+
+
+def evaluate(trainer: Trainer, split: SplitShards, lcfg: LoaderConfig, d: Dist, agg: str,
+             threshold: float) -> tuple[dict, Predictions]:
+    """Frame- and video-level metrics over the whole split: each rank predicts its shards, all gather."""
+    preds = trainer.predict(eval_loader(split, lcfg, d.world_size))
+    merged = Predictions([], [], [], [])
+    for p in gather_objects(d, preds):
+        merged.extend(p)
+    if len(merged.keys) != split.samples:
+        raise RuntimeError(f"{split.name}: read {len(merged.keys)} samples, index.json lists {split.samples}")
+    return frame_and_video(merged.videos, merged.labels, merged.probs, agg, threshold), merged
+
+
+def _train(shards: Path, out: Path, cfg: TrainConfig, d: Dist) -> dict:
+    t_start = time.perf_counter()
+    index = read_index(shards)
+    config = resolve_config(shards, cfg, d, index)
+    splits = {s: split_shards(shards, index, s) for s in ("train", "val", "test")}
+    tr = splits["train"]
+    if tr is None:
+        raise TrainUsageError(f"{shards}: the train split has no samples")
+    workers = usable_workers(len(tr.urls), d.world_size, cfg.workers)
+    config["workers_used"] = workers
+    n_steps = steps_per_epoch(tr, cfg.batch_size, d.world_size)
+    config["steps_per_epoch"] = n_steps
+    total = n_steps * cfg.epochs
+    ckpt = load_checkpoint(out) if (out / "checkpoints").is_dir() else None
+    if ckpt is not None and not cfg.resume:
+        raise TrainUsageError(f"{out} already holds a run; use --resume to continue it, or another --out")
+    if ckpt is not None:
+        bad = resume_mismatch(ckpt["config"], config)
+        if bad:
+            raise TrainUsageError(f"cannot resume {out} with other settings: {'; '.join(bad)}")
+
+    _seed_everything(cfg.seed, cfg.deterministic, d.device.type == "cuda")
+    model = build_model(cfg.model, config["unit"], config["clip_len"] or 8, cfg.rnn)
+    config["parameters"] = parameter_count(model)
+    if cfg.weights:
+        config["weights_loaded"] = {k: v if k == "loaded" else len(v) for k, v in load_weights(model, cfg.weights).items()}
+    trainer = Trainer(model, d, lr=cfg.lr, weight_decay=cfg.weight_decay, total_steps=total,
+                      warmup_steps=int(cfg.warmup * total), grad_clip=cfg.grad_clip,
+                      class_weights=(config["class_weights_used"]["REAL"], config["class_weights_used"]["FAKE"]),
+                      input_size=cfg.input_size, unit=config["unit"])
+    lcfg = LoaderConfig(unit=config["unit"], clip_len=config["clip_len"] or 1, size=cfg.input_size,
+                        batch_size=cfg.batch_size, workers=workers, seed=cfg.seed, augment=config["augment"],
+                        augment_ops=cfg.augment_ops, augment_p=cfg.augment_p, shuffle_buffer=cfg.shuffle_buffer,
+                        gpu_decode=cfg.gpu_decode, pin_memory=d.device.type == "cuda", prefetch=cfg.prefetch)
+    eval_cfg = replace(lcfg, batch_size=cfg.batch_size * 2)
+
+    st = {"epoch": 0, "batches_done": 0, "step": 0, "history": [], "best": None,
+          "epoch_loss_sum": 0.0, "epoch_samples": 0, "epoch_seconds": 0.0, "shards_read": []}
+    if ckpt is not None:
+        trainer.load_state_dict(ckpt)
+        st.update({k: ckpt[k] for k in st})
+        rngs = ckpt["rng"]
+        set_rng_state(rngs[d.rank] if d.rank < len(rngs) else rngs[0])
+        st["shards_read"] = ckpt["shards_read"][d.rank] if d.rank < len(ckpt["shards_read"]) else []
+    main = d.is_main
+    out.mkdir(parents=True, exist_ok=True)
+    if main:
+        save_config(out, config)
+    log = o.StepLog(out, st["step"]) if main else None
+    board = o.Board(out if main else None, st["step"] + 1 if ckpt is not None else None)
+    shards_read = set(st["shards_read"])
+
+    def checkpoint(epoch_end: bool) -> None:
+        rngs = gather_objects(d, rng_state())
+        read = gather_objects(d, sorted(shards_read))
+        if main:
+            state = {**trainer.state_dict(), **{k: v for k, v in st.items() if k != "shards_read"},
+                     "rng": rngs, "shards_read": read, "config": config}
+            save_checkpoint(out, state, epoch_end, cfg.keep_checkpoints)
+        barrier(d)
+
+    def flush(epoch: int) -> None:
+        losses = trainer.flush_losses()
+        if d.distributed and losses:
+            t = torch.tensor(losses, dtype=torch.float64, device=d.device)
+            torch.distributed.all_reduce(t)
+            losses = (t / d.world_size).tolist()
+        st["epoch_loss_sum"] += float(sum(losses))
+        first = st["step"] - len(losses) + 1
+        rows = [{"step": first + i, "epoch": epoch + 1, "batch": st["batches_done"] - len(losses) + 1 + i,
+                 "loss": round(v, 8), "lr": lrs[i]} for i, v in enumerate(losses)]
+        lrs.clear()
+        if main:
+            log.append(rows)
+            board.steps(rows)
+
+    stopped = bool(cfg.max_steps and st["step"] >= cfg.max_steps)
+    lrs: list[float] = []
+    while st["epoch"] < cfg.epochs and not stopped:
+        epoch = st["epoch"]
+        loader = train_loader(tr, lcfg, epoch, n_steps, d.world_size)
+        t0 = time.perf_counter()
+        for batch in islice(iter(loader), st["batches_done"], None):      # a resumed epoch replays its start
+            lrs.append(trainer.lr)
+            trainer.train_step(batch)
+            shards_read.update(Path(u).name for u in batch["url"])
+            st["step"] += 1
+            st["batches_done"] += 1
+            st["epoch_samples"] += len(batch["label"])
+            if st["step"] % LOG_EVERY == 0:
+                flush(epoch)
+            if cfg.max_steps and st["step"] >= cfg.max_steps:
+                stopped = True
+            if (cfg.checkpoint_every and st["step"] % cfg.checkpoint_every == 0) or stopped:
+                flush(epoch)
+                st["epoch_seconds"] += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                if st["batches_done"] < n_steps:
+                    checkpoint(epoch_end=False)
+            if stopped:
+                break
+        flush(epoch)
+        st["epoch_seconds"] += time.perf_counter() - t0
+        if st["batches_done"] < n_steps:
+            break                                                         # stopped mid-epoch
+        _end_epoch(trainer, st, splits, eval_cfg, d, cfg, out, board, config)
+        checkpoint(epoch_end=True)
+
+    o.write_json(out / f"rank{d.rank}_shards.json", sorted(shards_read))
+    complete = st["epoch"] >= cfg.epochs
+    test = None
+    if complete and splits["test"] is not None:
+        test = _test(trainer, splits["test"], eval_cfg, d, cfg, out, board, st)
+    if main and not (out / "model.pt").is_file():
+        save_model(out, trainer.model)                                     # no val epoch yet: the last model
+    summary = _summary(st, config, test, complete, time.perf_counter() - t_start)
+    if main:
+        o.write_metrics(out, summary)
+    board.close()
+    barrier(d)
+    return summary
+
+
+def _end_epoch(trainer: Trainer, st: dict, splits: dict, eval_cfg: LoaderConfig, d: Dist, cfg: TrainConfig,
+               out: Path, board: o.Board, config: dict) -> None:
+    """Validate, record the epoch, keep the best model; then advance the loader position to the next epoch."""
+    t0 = time.perf_counter()
+    val, preds = (evaluate(trainer, splits["val"], eval_cfg, d, cfg.video_agg, cfg.threshold)
+                  if splits["val"] is not None else (None, None))
+    val_s = time.perf_counter() - t0
+    epoch = st["epoch"]
+    train = {"loss": st["epoch_loss_sum"] / max(1, st["batches_done"]), "samples": st["epoch_samples"],
+             "seconds": st["epoch_seconds"]}
+    st["history"].append(o.history_row(epoch + 1, st["step"], trainer.lr, train, val, val_s))
+    score = val["video"]["log_loss"] if val else None
+    improved = st["best"] is None or (score is not None and (st["best"]["score"] is None or score < st["best"]["score"]))
+    if improved:
+        st["best"] = {"epoch": epoch + 1, "step": st["step"], "score": score, "val": val}
+    if d.is_main:
+        o.write_history(out, st["history"])
+        if val:
+            board.evaluation("val", val, st["step"])
+        if improved:
+            save_model(out, trainer.model)
+            if preds is not None:
+                o.write_predictions(out / o.VAL_PREDICTIONS, preds.videos, preds.labels, preds.probs, cfg.video_agg)
+        o.write_metrics(out, _summary(st, config, None, False, None, epoch_done=epoch + 1))
+        if cfg.progress:
+            v = val["video"] if val else {}
+            print(f"epoch {epoch + 1}/{cfg.epochs} step {st['step']} loss {train['loss']:.4f} "
+                  f"val video log_loss {v.get('log_loss')} auc {v.get('roc_auc')}", flush=True)
+    st.update(epoch=epoch + 1, batches_done=0, epoch_loss_sum=0.0, epoch_samples=0, epoch_seconds=0.0)
+
+
+def _test(trainer: Trainer, split: SplitShards, eval_cfg: LoaderConfig, d: Dist, cfg: TrainConfig, out: Path,
+          board: o.Board, st: dict) -> dict:
+    """Metrics of the best model (RUN/model.pt) on the test split."""
+    barrier(d)
+    state = torch.load(out / "model.pt", map_location="cpu", weights_only=True) if d.is_main else None
+    state = broadcast_object(d, state)
+    if state is not None:
+        unwrap(trainer.model).load_state_dict(state)
+    test, preds = evaluate(trainer, split, eval_cfg, d, cfg.video_agg, cfg.threshold)
+    if d.is_main:
+        o.write_predictions(out / o.TEST_PREDICTIONS, preds.videos, preds.labels, preds.probs, cfg.video_agg)
+        board.evaluation("test", test, st["step"])
+    return test
+
+
+def _summary(st: dict, config: dict, test: dict | None, complete: bool, seconds: float | None,
+             epoch_done: int | None = None) -> dict:
+    best = st["best"] or {}
+    return {"status": "complete" if complete else ("running" if epoch_done else "stopped"),
+            "epochs_done": st["epoch"] if epoch_done is None else epoch_done, "steps": st["step"],
+            "best_epoch": best.get("epoch"), "val": best.get("val"), "test": test,
+            "history": st["history"], "model": config["model"], "unit": config["unit"],
+            "seconds": round(seconds, 3) if seconds is not None else None}
