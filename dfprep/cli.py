@@ -29,13 +29,14 @@ def _register() -> None:
 
 @app.command("demo")
 def demo_command(out: Path = typer.Argument(Path("demo"), help="Folder for the corpus and every output."),
-                 videos: int = typer.Option(24, help="Videos per part."),
+                 videos: int = typer.Option(40, help="Videos per part."),
                  parts: int = typer.Option(2, help="DFDC-layout parts."),
-                 seed: int = typer.Option(0)) -> None:
+                 seed: int = typer.Option(0),
+                 epochs: int = typer.Option(4, help="Training epochs.")) -> None:
     """Run the whole pipeline on a synthetic corpus with embedded local Ray; print where each output is."""
     from dfprep.pipeline import run_demo
 
-    run_demo(out, videos=videos, parts=parts, seed=seed)
+    run_demo(out, videos=videos, parts=parts, seed=seed, epochs=epochs)
 
 
 _register()

@@ -1,7 +1,8 @@
-"""`dfprep demo OUT`: the whole pipeline on a synthetic corpus with embedded local Ray, as far as it exists.
+"""`dfprep demo OUT`: the whole pipeline on a synthetic corpus with embedded local Ray.
 
-synth -> ingest -> analyze -> shards -> train -> predict. Each step is the same library function its own
-command calls; the demo only chooses small settings that finish in minutes on 2 CPU cores.
+synth -> ingest -> analyze -> shards -> train -> predict (+ evaluate) on a held-out part. Each step is the same
+library function its own command calls; the demo only chooses small settings that finish in minutes on 2 CPU
+cores, and prints where every output is.
 """
 from __future__ import annotations
 
@@ -10,29 +11,77 @@ from pathlib import Path
 from rich.console import Console
 
 
-def run_demo(out: Path, videos: int = 24, parts: int = 2, seed: int = 0, console: Console | None = None) -> dict:
+def run_demo(out: Path, videos: int = 40, parts: int = 2, seed: int = 0, epochs: int = 4,
+             console: Console | None = None) -> dict:
     console = console or Console()
     out = Path(out)
     outputs: dict[str, str] = {}
 
     from dfprep.synth import SynthConfig, make_corpus
 
-    root = out / "corpus"
+    root, heldout = out / "corpus", out / "heldout"
+    console.rule("1. synth: a DFDC-layout corpus, and a held-out part to predict")
     if not (root / "synth.json").exists():
-        console.rule("1. synth: a DFDC-layout corpus")
-        make_corpus(root, SynthConfig(parts=parts, videos=videos, duration=2.0, fps=15, seed=seed))
-    outputs["corpus"] = str(root)
+        make_corpus(root, SynthConfig(parts=parts, videos=videos, duration=1.5, fps=10, seed=seed))
+    if not (heldout / "synth.json").exists():
+        make_corpus(heldout, SynthConfig(parts=1, start_part=parts, videos=12, duration=1.5, fps=10,
+                                         seed=seed + 1000))
+    outputs.update(corpus=str(root), heldout=str(heldout / f"dfdc_train_part_{parts}"))
 
-    console.rule("2. ingest: probe, decode, faces on Ray")
+    console.rule("2. ingest: probe, decode, faces on embedded Ray")
     from dfprep.ingest.cli import print_summary
     from dfprep.ingest.config import IngestConfig
     from dfprep.ingest.run import ingest
 
     work = out / "work"
-    summary = ingest(root, work, IngestConfig(frames=16))
+    summary = ingest(root, work, IngestConfig(frames=8))
     print_summary(console, summary)
-    outputs.update({"videos": summary["outputs"]["videos"], "faces": summary["outputs"]["faces"],
-                    "ingest run": summary["outputs"]["run"]})
+    outputs.update(videos=summary["outputs"]["videos"], faces=summary["outputs"]["faces"],
+                   ingest_run=summary["outputs"]["run"])
+
+    console.rule("3. analyze: the EDA report")
+    from dfprep.analysis.run import analyze
+
+    report = analyze(work)
+    outputs.update(report=str(report["outputs"]["html"]) if "html" in report.get("outputs", {})
+                   else str(work / "report" / "index.html"), stats=str(work / "report" / "stats.json"))
+
+    console.rule("4. shards: balanced, leak-free WebDataset shards")
+    from dfprep.shards.config import ShardsConfig
+    from dfprep.shards.run import make_shards
+
+    shards = out / "shards"
+    index = make_shards(work, shards, ShardsConfig(split="0.7,0.15,0.15", samples_per_shard=32, seed=seed,
+                                                   progress=False))
+    for name, sp in index["splits"].items():
+        console.print(f"  {name:5}: {sp['samples']} samples ({sp['real']} REAL / {sp['fake']} FAKE), "
+                      f"{len(sp['shards'])} shards")
+    outputs.update(shards=str(shards / "index.json"))
+
+    console.rule("5. train: a compact detector streamed from the shards")
+    from dfprep.train.config import TrainConfig
+    from dfprep.train.run import train
+
+    run = out / "run"
+    if (run / "metrics.json").exists() and '"complete"' in (run / "metrics.json").read_text():
+        console.print(f"  {run} already trained")
+    else:
+        train(shards, run, TrainConfig(model="smallcnn", input_size=112, epochs=epochs, batch_size=16, lr=2e-3,
+                                       workers=1, seed=seed, progress=False))
+    outputs.update(run=str(run), metrics=str(run / "metrics.json"))
+
+    console.rule("6. predict + evaluate: a DFDC submission for the held-out part")
+    from dfprep.train.evaluate import evaluate_submission
+    from dfprep.train.predict import predict
+
+    sub = out / "submission.csv"
+    predict(run, heldout / f"dfdc_train_part_{parts}", sub, frames=8)
+    scores = evaluate_submission(sub, heldout)
+    m = scores["metrics"]
+    console.print(f"  held-out videos: {m.get('n')}, log loss {m.get('log_loss'):.3f}, "
+                  f"ROC AUC {m.get('roc_auc') if m.get('roc_auc') is None else round(m['roc_auc'], 3)}, "
+                  f"accuracy {m.get('accuracy'):.3f}")
+    outputs.update(submission=str(sub))
 
     console.rule("dfprep demo: outputs")
     for k, v in outputs.items():
