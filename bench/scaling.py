@@ -61,8 +61,9 @@ def main(argv=None) -> int:
             two = _ingest(root, tmp / "w2", ["--address", address, "--detector-resource", "detector"])
         finally:
             down(port)
-        same = all((tmp / "w1" / p.relative_to(tmp / "w2")).read_bytes() == p.read_bytes()
-                   for p in (tmp / "w2").rglob("*.parquet"))
+        files = lambda w: {str(p.relative_to(w)): p.read_bytes()  # noqa: E731
+                           for p in sorted(w.rglob("*.parquet")) if p.is_file()}
+        same = files(tmp / "w1") == files(tmp / "w2")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rows = [["1 node (embedded, 4 logical CPUs)", one["videos"], one["ingest_s"], one["videos_per_s"], 1, "-"],
