@@ -39,7 +39,7 @@ def _ingest(root: Path, work: Path, extra: list[str]) -> dict:
     return {"wall_s": round(wall, 2), "ingest_s": s["timings"]["total_s"], "videos": s["processed_this_run"],
             "videos_per_s": round(s["processed_this_run"] / s["timings"]["total_s"], 3),
             "nodes": len(s.get("videos_per_node", {})), "videos_per_node": sorted(s.get("videos_per_node", {}).values()),
-            "workers": s["resources"]["workers"], "load": loadavg1()}
+            "workers": s["plan"]["workers"], "load": loadavg1()}
 
 
 def main(argv=None) -> int:

@@ -15,6 +15,7 @@ class Reporter:
         self.errors: list[dict] = []
         self.console = Console(stderr=True)
         self.progress = None
+        self.enabled = enabled
         if enabled and total:
             self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                      TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
@@ -22,6 +23,11 @@ class Reporter:
                                      disable=not sys.stderr.isatty() and False)
             self.task = self.progress.add_task(title, total=total, info="")
             self.progress.start()
+
+    def say(self, line: str) -> None:
+        """A line above the bar (shown only when progress is on)."""
+        if self.enabled:
+            self.console.print(line)
 
     def advance(self, status: str, name: str, error: str | None = None) -> None:
         self.counts[status] += 1

@@ -15,7 +15,11 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS")
-    env_vars = {"OMP_NUM_THREADS": "1"}
+    from dfprep.ingest.plan import CPU_DETECTOR_ENV
+
+    # One job-wide environment (one torch thread, a small oneDNN cache) lets actors use the worker
+    # processes Ray prestarts instead of starting new ones for an actor-specific environment.
+    env_vars = dict(CPU_DETECTOR_ENV)
     if os.environ.get("DFPREP_FAULTS"):
         env_vars["DFPREP_FAULTS"] = os.environ["DFPREP_FAULTS"]
     runtime_env = {"env_vars": env_vars}

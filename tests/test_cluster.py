@@ -38,7 +38,7 @@ def test_two_node_ingest_equals_embedded(cluster, synth_corpus, ingest_work, tmp
     head_id = {d["node_id"] for d in s["detectors"]}
     assert len(head_id) == 1  # detectors only where the `detector` resource is
     assert len(s["videos_per_node"]) == 2  # decoding ran on both nodes
-    assert s["resources"]["cluster"].get("node2") == 1.0
+    assert s["plan"]["cluster"].get("node2") == 1.0
 
 
 def test_kill_worker_process_mid_ingest(cluster, synth_corpus, ingest_work, tmp_path):

@@ -14,7 +14,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.ipc as ipc
 
 from dfprep.atomic import atomic_path, write_parquet
@@ -101,3 +103,50 @@ def merge_batch(work: Path, b: Batch, rows_without_work: dict[str, dict]) -> dic
     write_parquet(videos_file(work, b), vt)
     shutil.rmtree(journal_dir(work, b), ignore_errors=True)
     return {"part": b.part, "batch": b.index, "videos": vt.num_rows, "faces": faces.num_rows}
+
+
+FACE_BOX_COLUMNS = ["frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2", "landmarks"]
+
+
+def frame_faces_from(row: dict, faces: pa.Table) -> list:
+    """Rebuild a video's per-frame faces (FrameFaces) from its manifest row and its face rows."""
+    from dfprep.faces.extract import FrameFaces
+
+    t = faces.select(FACE_BOX_COLUMNS).to_pylist()
+    out = []
+    for fi in row.get("sampled_frames") or []:
+        rs = [r for r in t if r["frame_idx"] == fi]
+        boxes = np.array([[r["x1"], r["y1"], r["x2"], r["y2"]] for r in rs], np.float32).reshape(-1, 4)
+        marks = None
+        if rs and all(r["landmarks"] is not None for r in rs):
+            marks = np.array([r["landmarks"] for r in rs], np.float32)
+        out.append(FrameFaces(boxes, np.array([r["prob"] for r in rs], np.float32), marks,
+                              np.array([r["track_id"] for r in rs], np.int64)))
+    return out
+
+
+def stored_frame_faces(work: Path, part: int, batch_index: int, video: str) -> list | None:
+    """A finished video's per-frame faces, read from disk: its batch files once merged, else its journal.
+
+    Read by the worker that needs them (--boxes-from-original), so the driver never holds them. The batch
+    files are checked first and the journal re-checked after, because a merge writes the batch files before
+    it deletes the journal: one of the two always exists for a finished video.
+    """
+    b = Batch(part, batch_index)
+    for _ in range(2):
+        if batch_done(work, b):
+            vt = ds.dataset(videos_file(work, b)).to_table(filter=ds.field("video") == video).to_pylist()
+            if not vt:
+                return None
+            t = ds.dataset(faces_file(work, b)).to_table(filter=ds.field("video") == video,
+                                                        columns=FACE_BOX_COLUMNS)
+            row = vt[0]
+            break
+        try:
+            row, t = read_journal(journal_file(work, b, video))
+            break
+        except FileNotFoundError:
+            continue
+    else:
+        return None
+    return frame_faces_from(row, t) if row.get("status") == "ok" else None

@@ -56,7 +56,7 @@ def ingest_command(
     try:
         s = ingest(root, out, cfg, overwrite=overwrite)
     except IngestUsageError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2)
     except IngestAbort as exc:
         console.print(f"[red]ingest stopped:[/red] {exc}\nEvery file in {out} with its final name is complete; "

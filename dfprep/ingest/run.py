@@ -1,33 +1,35 @@
 """`ingest(root, out, cfg)`: the library function behind `dfprep ingest`.
 
-discover -> plan batches -> skip what a previous run finished -> Scheduler (Ray) -> merge batches ->
-run.json. Safe to interrupt at any point: rerunning the same command resumes and ends with the same files.
+discover -> plan batches -> skip what a previous run finished -> plan resources -> Scheduler (Ray) ->
+merge batches -> run.json. Safe to interrupt at any point: rerunning the same command resumes and ends
+with the same files.
 """
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pyarrow.dataset as ds
 
 from dfprep.atomic import remove_stale_tmp, write_json
-from dfprep.faces.extract import FrameFaces
-from dfprep.ingest.batches import (batch_done, journal_dir, journal_file, merge_batch, plan_batches,
-                                   read_journal, write_journal)
+from dfprep.ingest.batches import Batch, batch_done, journal_dir, journal_file, merge_batch, plan_batches, \
+    write_journal
 from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.discover import IngestUsageError, discover, parse_parts
 from dfprep.ingest.manifest import video_row
+from dfprep.ingest.timeline import TimelineWriter, summarize
 from dfprep.ingest.video import process_video
 from dfprep.faces.store import empty_faces
 from dfprep.progress import Reporter
 from dfprep.versions import library_versions
 
 STATE = "_state.json"
+LPT_WINDOW = 256
 
 
 def _check_state(work: Path, root: Path, cfg: IngestConfig, overwrite: bool) -> None:
@@ -50,40 +52,6 @@ def _check_state(work: Path, root: Path, cfg: IngestConfig, overwrite: bool) -> 
     write_json(path, state)
 
 
-def frame_faces_from(row: dict, faces) -> list[FrameFaces]:
-    """Rebuild an original's per-frame faces from its stored rows (for --boxes-from-original on resume)."""
-    t = faces.select(["frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2", "landmarks"]).to_pylist()
-    out = []
-    for fi in row.get("sampled_frames") or []:
-        rs = [r for r in t if r["frame_idx"] == fi]
-        boxes = np.array([[r["x1"], r["y1"], r["x2"], r["y2"]] for r in rs], np.float32).reshape(-1, 4)
-        marks = None
-        if rs and all(r["landmarks"] is not None for r in rs):
-            marks = np.array([r["landmarks"] for r in rs], np.float32)
-        out.append(FrameFaces(boxes, np.array([r["prob"] for r in rs], np.float32), marks,
-                              np.array([r["track_id"] for r in rs], np.int64)))
-    return out
-
-
-def _stored_faces(work: Path, b, video: str) -> list[FrameFaces] | None:
-    jf = journal_file(work, b, video)
-    if jf.exists():
-        row, t = read_journal(jf)
-    elif batch_done(work, b):
-        from dfprep.ingest.batches import faces_file, videos_file
-
-        vt = ds.dataset(videos_file(work, b)).to_table(filter=ds.field("video") == video).to_pylist()
-        if not vt:
-            return None
-        row = vt[0]
-        t = ds.dataset(faces_file(work, b)).to_table(filter=ds.field("video") == video,
-                                                    columns=[c for c in ("frame_idx", "track_id", "prob", "x1",
-                                                                         "y1", "x2", "y2", "landmarks")])
-    else:
-        return None
-    return frame_faces_from(row, t) if row.get("status") == "ok" else None
-
-
 def _prune_empty(folder: Path) -> None:
     """Remove journal folders emptied by merges (bottom-up); a folder still holding entries stays."""
     if not folder.is_dir():
@@ -95,10 +63,97 @@ def _prune_empty(folder: Path) -> None:
         folder.rmdir()
 
 
-def _init_ray(cfg: IngestConfig) -> bool:
+
+
+@dataclass
+class _Pending:
+    """What is left to do: open batches (with their rows that need no work) and the videos to process."""
+    open_batches: dict = field(default_factory=dict)   # (part, index) -> {"batch", "no_work", "left"}
+    todo: list = field(default_factory=list)            # (Batch, entry)
+    resumed: int = 0
+
+
+def _find_pending(work: Path, batches: list[Batch], cfg: IngestConfig) -> _Pending:
+    """Batches without their videos file are open; within them, pending entries without a journal are todo."""
+    pend = _Pending()
+    for b in batches:
+        if batch_done(work, b):
+            shutil.rmtree(journal_dir(work, b), ignore_errors=True)
+            pend.resumed += len(b.entries)
+            continue
+        no_work = {e["video"]: process_video(e, cfg)[0] for e in b.entries if e["status"] != "pending"}
+        left = 0
+        for e in b.entries:
+            if e["status"] != "pending":
+                continue
+            if journal_file(work, b, e["video"]).exists():
+                pend.resumed += 1
+            else:
+                left += 1
+                pend.todo.append((b, e))
+        pend.open_batches[(b.part, b.index)] = {"batch": b, "no_work": no_work, "left": left}
+    return pend
+
+
+def _largest_first(todo: list, window: int = LPT_WINDOW) -> list:
+    """Within each window of `window` videos (in batch order), the largest files first.
+
+    Longest-first keeps the run's tail short (no core idles while one big video finishes); windows keep
+    batches completing, and being merged, all along a large run instead of all at the end.
+    """
+    def size(item) -> int:
+        try:
+            return os.path.getsize(item[1]["path"])
+        except (OSError, KeyError, TypeError):
+            return 0
+
+    out = []
+    for i in range(0, len(todo), window):
+        out += sorted(todo[i:i + window], key=lambda it: (-size(it), it[1]["part"], it[1]["video"]))
+    return out
+
+
+def _start_ray_and_plan(cfg: IngestConfig):
+    from dfprep.ingest.plan import cluster_nodes, make_plan
     from dfprep.rayinit import init_ray
 
-    return init_ray(cfg.address, cfg.num_cpus)
+    started = init_ray(cfg.address, cfg.num_cpus)
+    try:
+        nodes = cluster_nodes()
+        return started, make_plan(cfg, nodes), nodes
+    except BaseException:
+        if started:
+            import ray
+
+            ray.shutdown()
+        raise
+
+
+def _summarize(work: Path, root: Path, cfg: IngestConfig, pend: _Pending, report: Reporter, merges: list,
+               problems: list, timings: dict, plan: dict, sched, timeline: Path | None) -> dict:
+    vt = ds.dataset(work / "videos.parquet").to_table(columns=["status", "label", "n_faces", "error"]) \
+        if (work / "videos.parquet").exists() else None
+    status = Counter(vt.column("status").to_pylist()) if vt is not None else Counter()
+    n_faces = sum(x or 0 for x in vt.column("n_faces").to_pylist()) if vt is not None else 0
+    no_face = sum(1 for s, n in zip(vt.column("status").to_pylist(), vt.column("n_faces").to_pylist())
+                  if s == "ok" and cfg.faces and not n) if vt is not None else 0
+    n_todo = len(pend.todo)
+    total = timings["total_s"]
+    return {
+        "root": str(root.resolve()), "work": str(work.resolve()),
+        "videos": int(sum(status.values())), "by_status": dict(sorted(status.items())),
+        "faces": int(n_faces), "ok_videos_without_face": int(no_face),
+        "processed_this_run": n_todo, "resumed": pend.resumed, "batches_written": len(merges),
+        "problems": problems, "errors_this_run": report.errors,
+        "timings": {**timings, "videos_per_s": round(n_todo / total, 3) if total and n_todo else None},
+        "plan": plan, "stages": summarize(timeline, plan.get("cpus", 0.0)) if timeline else {},
+        "detectors": sched.detector_info if sched else [],
+        "videos_per_node": dict(sched.videos_per_node) if sched else {},
+        "worker_restarts": sched.restarts if sched else 0,
+        "config": asdict(cfg), "fingerprint": cfg.fingerprint(), "versions": library_versions(),
+        "outputs": {"videos": str(work / "videos.parquet"), "faces": str(work / "faces.parquet"),
+                    "run": str(work / "run.json"), "timeline": str(timeline) if timeline else None},
+    }
 
 
 def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bool = False) -> dict:
@@ -111,115 +166,94 @@ def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bo
     remove_stale_tmp(work)
     _check_state(work, root, cfg, overwrite)
     batches = plan_batches(entries, cfg.batch_videos)
-    t_discover = time.perf_counter() - t0
+    pend = _find_pending(work, batches, cfg)
+    timings = {"discover_s": round(time.perf_counter() - t0, 3)}
 
-    # What is left: batches without their videos file; within them, pending entries without a journal.
-    open_batches: dict[tuple[int, int], dict] = {}
-    todo: list[tuple] = []
-    resumed = 0
-    for b in batches:
-        if batch_done(work, b):
-            shutil.rmtree(journal_dir(work, b), ignore_errors=True)
-            resumed += len(b.entries)
-            continue
-        no_work = {e["video"]: process_video(e, cfg)[0] for e in b.entries if e["status"] != "pending"}
-        left = 0
-        for e in b.entries:
-            if e["status"] != "pending":
-                continue
-            if journal_file(work, b, e["video"]).exists():
-                resumed += 1
-            else:
-                left += 1
-                todo.append((b, e))
-        open_batches[(b.part, b.index)] = {"batch": b, "no_work": no_work, "left": left}
-
-    report = Reporter(enabled=cfg.progress, total=len(todo), title=f"ingest {root}")
-    started_ray = False
-    sched = None
     merges: list = []
-    plan: dict = {}
 
-    def finish_one(b) -> None:
-        ob = open_batches[(b.part, b.index)]
+    def finish_one(b: Batch) -> None:
+        ob = pend.open_batches[(b.part, b.index)]
         ob["left"] -= 1
         if ob["left"] == 0:
             merges.append(merge_batch(work, b, ob["no_work"]))
 
+    for ob in pend.open_batches.values():          # batches whose every video was journalled before
+        if ob["left"] == 0:
+            merges.append(merge_batch(work, ob["batch"], ob["no_work"]))
+
+    report = Reporter(enabled=cfg.progress, total=len(pend.todo), title=f"ingest {root}")
+    started_ray, sched, plan, timeline, timeline_path = False, None, {}, None, None
     try:
-        for ob in open_batches.values():
-            if ob["left"] == 0:
-                merges.append(merge_batch(work, ob["batch"], ob["no_work"]))
-        if todo:
-            started_ray = _init_ray(cfg)
+        if pend.todo:
+            started_ray, rplan, nodes = _start_ray_and_plan(cfg)
+            plan = {**rplan.as_dict(), "description": rplan.describe(),
+                    "cluster": _totals(nodes)}
+            report.say(f"plan: {rplan.describe()}")
+            timings["ray_start_s"] = round(time.perf_counter() - t0 - timings["discover_s"], 3)
             from dfprep.ingest.scheduler import Scheduler
 
-            sched = Scheduler(cfg)
-            plan = sched.plan
-            originals: dict[tuple[int, str], list[FrameFaces] | None] = {}
-
-            def on_result(task, summary):
-                b, e = task[0], task[1]
-                if summary.get("frame_faces") is not None:
-                    originals[(e["part"], e["video"])] = summary["frame_faces"]
-                report.advance(summary["status"], e["video"], summary.get("error"))
-                finish_one(b)
-
-            def on_failure(task, reason):
-                b, e = task[0], task[1]
-                write_journal(journal_file(work, b, e["video"]), video_row(e, status="error", error=reason),
-                              empty_faces())
-                report.advance("error", e["video"], reason)
-                finish_one(b)
-
-            def as_task(b, e, orig=None):
-                return (b, e, str(journal_file(work, b, e["video"])), orig)
-
-            if cfg.boxes_from_original and cfg.faces:
-                first = [as_task(b, e) for b, e in todo if e["label"] != "FAKE"]
-                second = [(b, e) for b, e in todo if e["label"] == "FAKE"]
-                sched.run(first, on_result, on_failure)
-                all_reals = {(e["part"], e["video"]): b for b in batches for e in b.entries if e["label"] == "REAL"}
-                tasks = []
-                for b, e in second:
-                    key = (e["part"], e["original"])
-                    if key not in originals and key in all_reals:
-                        originals[key] = _stored_faces(work, all_reals[key], e["original"])
-                    tasks.append(as_task(b, e, originals.get(key)))
-                sched.run(tasks, on_result, on_failure)
-            else:
-                sched.run([as_task(b, e) for b, e in todo], on_result, on_failure)
+            t1 = time.perf_counter()
+            sched = Scheduler(cfg, rplan)
+            t2 = time.perf_counter()
+            timings["workers_start_s"] = round(t2 - t1, 3)
+            timeline = TimelineWriter(work)
+            _process(work, cfg, batches, pend, sched, report, timeline, finish_one)
+            timings["process_s"] = round(time.perf_counter() - t2, 3)
     finally:
         report.close()
-        det_stats = sched.stats() if sched else []
-        per_node = dict(sched.videos_per_node) if sched else {}
-        worker_restarts = sched.restarts if sched else 0
+        if timeline is not None:
+            timeline_path = timeline.close()
+        if sched is not None:
+            sched.detector_info = sched.stats()
         if started_ray:
             import ray
 
             ray.shutdown()
 
     _prune_empty(work / "_journal")
-    elapsed = time.perf_counter() - t0
-    vt = ds.dataset(work / "videos.parquet").to_table(columns=["status", "label", "n_faces", "error"]) \
-        if (work / "videos.parquet").exists() else None
-    status = Counter(vt.column("status").to_pylist()) if vt is not None else Counter()
-    n_faces = sum(x or 0 for x in vt.column("n_faces").to_pylist()) if vt is not None else 0
-    no_face = sum(1 for s, n in zip(vt.column("status").to_pylist(), vt.column("n_faces").to_pylist())
-                  if s == "ok" and cfg.faces and not n) if vt is not None else 0
-    summary = {
-        "root": str(root.resolve()), "work": str(work.resolve()),
-        "videos": int(sum(status.values())), "by_status": dict(sorted(status.items())),
-        "faces": int(n_faces), "ok_videos_without_face": int(no_face),
-        "processed_this_run": len(todo), "resumed": resumed, "batches_written": len(merges),
-        "problems": problems, "errors_this_run": report.errors,
-        "timings": {"discover_s": round(t_discover, 3), "total_s": round(elapsed, 3),
-                    "videos_per_s": round(len(todo) / elapsed, 3) if elapsed and todo else None},
-        "resources": plan, "detectors": det_stats, "videos_per_node": per_node,
-        "worker_restarts": worker_restarts,
-        "config": asdict(cfg), "fingerprint": cfg.fingerprint(), "versions": library_versions(),
-        "outputs": {"videos": str(work / "videos.parquet"), "faces": str(work / "faces.parquet"),
-                    "run": str(work / "run.json")},
-    }
+    timings["total_s"] = round(time.perf_counter() - t0, 3)
+    summary = _summarize(work, root, cfg, pend, report, merges, problems, timings, plan, sched, timeline_path)
     write_json(work / "run.json", summary)
     return summary
+
+
+def _totals(nodes: list[dict]) -> dict:
+    out: Counter = Counter()
+    for n in nodes:
+        for k, v in n.items():
+            if not k.startswith(("node:", "memory", "object_store", "accelerator_type")):
+                out[k] += v
+    return dict(sorted(out.items()))
+
+
+def _process(work: Path, cfg: IngestConfig, batches: list[Batch], pend: _Pending, sched, report: Reporter,
+             timeline: TimelineWriter, finish_one) -> None:
+    """Hand every todo video to the scheduler; REALs first when FAKEs are cut at their original's boxes."""
+    def on_result(task, summary):
+        b, e = task[0], task[1]
+        timeline.add(e["video"], e["part"], summary.get("worker"), summary.get("spans") or {})
+        report.advance(summary["status"], e["video"], summary.get("error"))
+        finish_one(b)
+
+    def on_failure(task, reason):
+        b, e = task[0], task[1]
+        write_journal(journal_file(work, b, e["video"]), video_row(e, status="error", error=reason),
+                      empty_faces())
+        report.advance("error", e["video"], reason)
+        finish_one(b)
+
+    def as_task(b, e, original=None):
+        return (b, e, str(journal_file(work, b, e["video"])), original)
+
+    if not (cfg.boxes_from_original and cfg.faces):
+        sched.run([as_task(b, e) for b, e in _largest_first(pend.todo)], on_result, on_failure)
+        return
+    first = [(b, e) for b, e in pend.todo if e["label"] != "FAKE"]
+    second = [(b, e) for b, e in pend.todo if e["label"] == "FAKE"]
+    sched.run([as_task(b, e) for b, e in _largest_first(first)], on_result, on_failure)
+    real_batch = {(e["part"], e["video"]): b for b in batches for e in b.entries if e["label"] == "REAL"}
+    tasks = []
+    for b, e in _largest_first(second):
+        rb = real_batch.get((e["part"], e["original"]))
+        tasks.append(as_task(b, e, (str(work), rb.part, rb.index, e["original"]) if rb else None))
+    sched.run(tasks, on_result, on_failure)

@@ -1,9 +1,12 @@
-"""Ray wrapper of ingest: one video at a time per worker actor, under a time limit, with retries.
+"""Ray wrapper of ingest: workers hold up to `inflight_per_worker` videos each, under a time limit, with retries.
 
 Why actors rather than Ray Data: a video's frames must stay in the process that decoded them (only the
 detection copies travel), a hung decoder must be killable per video, and a dead worker must be told apart
-from a bad file. Memory stays bounded: at most one video per worker is in flight, and results go straight
-to the journal on disk, never through the driver.
+from a bad file. Memory stays bounded: at most `inflight_per_worker` videos per worker are in flight, and
+results go straight to the journal on disk, never through the driver.
+
+A worker that dies takes every video it held with it; each is retried alone on a fresh worker, so a
+video that crashes its worker cannot take an innocent neighbour's retry down with it.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from dfprep.faces.actor import DetectorActor
 from dfprep.ingest.config import IngestConfig
+from dfprep.ingest.plan import IngestPlan
 from dfprep.ingest.worker import VideoWorker
 
 
@@ -26,85 +30,77 @@ class IngestAbort(Exception):
 
 
 FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
-ONEDNN_CACHE = 64
+PLACEMENT_TIMEOUT_S = 120.0
 
 
-def plan_resources(cfg: IngestConfig) -> dict:
-    """How many detectors and workers, and what each asks Ray for."""
-    res = ray.cluster_resources()
-    cpus, gpus = res.get("CPU", 1.0), res.get("GPU", 0.0)
-    gpd = cfg.gpus_per_detector if cfg.gpus_per_detector is not None else (1.0 if gpus > 0 else 0.0)
-    if not cfg.faces:
-        n_det = 0
-    elif cfg.detectors is not None:
-        n_det = cfg.detectors
-    elif gpd > 0:
-        n_det = max(1, int(gpus / gpd))
-    else:
-        n_det = 1
-    det_cpus = 1.0 if gpd == 0 else 0.5
-    det_opts = {"num_cpus": det_cpus, "num_gpus": gpd, "max_restarts": -1, "max_task_retries": -1,
-                "max_concurrency": 1000}
-    if gpd == 0:
-        # Every video hands MTCNN's RNet/ONet a new number of candidate boxes, and oneDNN caches a compiled
-        # primitive per shape (1024 by default): on CPU that cache grew the detector by ~0.6 GB over 500 videos.
-        det_opts["runtime_env"] = {"env_vars": {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": str(ONEDNN_CACHE),
-                                                "OMP_NUM_THREADS": "1"}}
-    if cfg.detector_resource:
-        det_opts["resources"] = {cfg.detector_resource: 0.001}
-    free = cpus - n_det * det_cpus
-    n_workers = cfg.workers or max(1, int(free))
-    return {"detectors": n_det, "detector_options": det_opts, "workers": n_workers,
-            "device": "cuda" if gpd > 0 else "cpu", "cluster": {k: v for k, v in res.items()
-                                                               if not k.startswith(("node:", "memory",
-                                                                                    "object_store"))}}
+class _Worker:
+    def __init__(self, handle, slots: int):
+        self.handle, self.slots, self.free, self.dead = handle, slots, slots, False
 
 
 class Scheduler:
-    def __init__(self, cfg: IngestConfig):
-        self.cfg = cfg
-        self.plan = plan_resources(cfg)
-        kwargs = {"min_face_size": cfg.min_face_size, "device": self.plan["device"]}
-        if cfg.detector == "dlib":
-            kwargs = {}
-        elif self.plan["device"] == "cpu":
-            kwargs["threads"] = int(self.plan["detector_options"]["num_cpus"]) or 1
-        cross = cfg.det_cross_video if cfg.det_cross_video is not None else self.plan["device"] == "cuda"
-        self.plan["det_cross_video"] = cross
-        self.detectors = [DetectorActor.options(**self.plan["detector_options"]).remote(
-            cfg.detector, kwargs, cfg.det_batch, cross_video=cross) for _ in range(self.plan["detectors"])]
+    def __init__(self, cfg: IngestConfig, plan: IngestPlan):
+        self.cfg, self.plan = cfg, plan
+        self.detectors = []
+        if plan.detection == "actors":
+            kwargs = {} if cfg.detector == "dlib" else {"min_face_size": cfg.min_face_size, "device": plan.device}
+            opts = {"num_cpus": plan.detector_cpus, "num_gpus": plan.detector_gpus, "max_restarts": -1,
+                    "max_task_retries": -1, "max_concurrency": 1000}
+            if plan.device == "cpu":
+                if cfg.detector != "dlib":
+                    kwargs["threads"] = plan.detector_threads
+            if cfg.detector_resource:
+                opts["resources"] = {cfg.detector_resource: 0.001}
+            self.detectors = [DetectorActor.options(**opts).remote(
+                cfg.detector, kwargs, cfg.det_batch, cross_video=plan.det_cross_video)
+                for _ in range(plan.detectors)]
         self.cfg_dict = asdict(cfg)
-        self.local_detector = cfg.faces and not self.detectors
-        self.idle: deque = deque()
-        self.starting: dict = {}  # ready() ref -> worker not yet placed
-        for _ in range(self.plan["workers"]):
+        self.starting: dict = {}  # ready() ref -> _Worker not yet placed
+        self.workers: list[_Worker] = []
+        for _ in range(plan.workers):
             self._add_worker()
-        self._collect_started(timeout=600)
-        self.detector_info = ray.get([d.info.remote() for d in self.detectors])
+        self.detector_info = self._wait_placed()
         self.rr = 0
         self.restarts = 0
         self.videos_per_node: Counter = Counter()
 
+    def _wait_placed(self) -> list[dict]:
+        """Wait until every detector and at least one worker run; a feasible-but-full cluster gets a bound."""
+        deadline = time.monotonic() + PLACEMENT_TIMEOUT_S
+        info_refs = [d.info.remote() for d in self.detectors]
+        try:
+            info = ray.get(info_refs, timeout=PLACEMENT_TIMEOUT_S)
+        except GetTimeoutError:
+            raise IngestAbort(f"no face detector started within {PLACEMENT_TIMEOUT_S:g} s although the cluster "
+                              f"has the resources: they are taken by other work "
+                              f"(free now: {ray.available_resources()})") from None
+        while not self.workers:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise IngestAbort(f"no decode worker started within {PLACEMENT_TIMEOUT_S:g} s "
+                                  f"(free now: {ray.available_resources()})")
+            self._collect_started(timeout=min(left, 1.0))
+        return info
+
     def _add_worker(self) -> None:
-        w = self._new_worker()
-        self.starting[w.ready.remote()] = w
+        plan = self.plan
+        opts = {"num_cpus": plan.worker_cpus, "max_restarts": 0, "max_concurrency": plan.inflight_per_worker}
+        local = plan.detection == "in-worker"
+        h = VideoWorker.options(**opts).remote(self.cfg_dict, local, plan.detector_threads)
+        self.starting[h.ready.remote()] = _Worker(h, plan.inflight_per_worker)
 
     def _collect_started(self, timeout: float = 0.0) -> None:
-        """Move workers whose actor has started into the idle pool (a worker on a lost node never does)."""
+        """Move workers whose actor has started into the pool (a worker on a lost node never does)."""
         if not self.starting:
             return
-        ready, _ = ray.wait(list(self.starting), num_returns=len(self.starting) if timeout else 1,
-                            timeout=timeout)
+        ready, _ = ray.wait(list(self.starting), num_returns=1, timeout=timeout)
         for ref in ready:
             w = self.starting.pop(ref)
             try:
                 ray.get(ref)
-                self.idle.append(w)
+                self.workers.append(w)
             except RayActorError:
                 self._add_worker()
-
-    def _new_worker(self):
-        return VideoWorker.options(num_cpus=1, max_restarts=0).remote(self.cfg_dict, self.local_detector)
 
     def _next_detector(self):
         if not self.detectors:
@@ -112,16 +108,26 @@ class Scheduler:
         self.rr = (self.rr + 1) % len(self.detectors)
         return self.detectors[self.rr]
 
+    def _free_worker(self, exclusive: bool):
+        """The live worker with the most free slots (spreads videos before doubling up); None if none fits."""
+        best = None
+        for w in self.workers:
+            if w.dead or w.free == 0 or (exclusive and w.free < w.slots):
+                continue
+            if best is None or w.free > best.free:
+                best = w
+        return best
+
     def run(self, tasks: Iterable[tuple], on_result: Callable[[tuple, dict], None],
             on_failure: Callable[[tuple, str], None]) -> None:
-        """tasks: (key, entry, journal_path, original_faces). Calls on_result(task, summary) as videos end,
-        or on_failure(task, reason) when a video timed out or its worker died on every attempt."""
-        queue = deque((t, 0) for t in tasks)
+        """tasks: (key, entry, journal_path, original). Calls on_result(task, summary) as videos end, or
+        on_failure(task, reason) when a video timed out or its worker died on every attempt."""
+        queue = deque((t, 0, False) for t in tasks)   # (task, attempt, run alone)
         inflight: dict = {}  # ref -> (task, attempt, worker, start)
         starved_since = None
         while queue or inflight:
             self._collect_started()
-            if queue and not inflight and not self.idle:
+            if queue and not inflight and not any(not w.dead for w in self.workers):
                 starved_since = starved_since or time.monotonic()
                 if time.monotonic() - starved_since > self.cfg.timeout_s:
                     raise IngestAbort(f"no decode worker could be placed for {self.cfg.timeout_s:g} s "
@@ -129,52 +135,73 @@ class Scheduler:
                 time.sleep(0.2)
                 continue
             starved_since = None
-            while queue and self.idle:
-                task, attempt = queue.popleft()
-                worker = self.idle.popleft()
-                ref = worker.run.remote(task[1], task[2], self._next_detector(), task[3])
-                inflight[ref] = (task, attempt, worker, time.monotonic())
+            while queue:
+                task, attempt, alone = queue[0]
+                w = self._free_worker(alone)
+                if w is None:
+                    break
+                queue.popleft()
+                w.free -= w.slots if alone else 1
+                ref = w.handle.run.remote(task[1], task[2], self._next_detector(), task[3])
+                inflight[ref] = (task, attempt, w, time.monotonic(), alone)
+            if not inflight:
+                time.sleep(0.05)
+                continue
             ready, _ = ray.wait(list(inflight), num_returns=1, timeout=0.5)
             for ref in ready:
-                task, attempt, worker, _ = inflight.pop(ref)
+                if ref not in inflight:       # already settled when its worker was replaced
+                    continue
+                task, attempt, w, _, alone = inflight.pop(ref)
                 try:
                     summary = ray.get(ref)
                 except RayActorError as exc:  # the worker process died: crash, kill -9, or its node went away
-                    self._replace(worker)
-                    self._retry_or_fail(queue, task, attempt, on_failure,
-                                        f"worker process died while processing this video ({type(exc).__name__})")
+                    reason = f"worker process died while processing this video ({type(exc).__name__})"
+                    self._retry_or_fail(queue, task, attempt, on_failure, reason)
+                    self._bury(w, inflight, queue, on_failure, reason)
                     continue
                 except RayTaskError as exc:
-                    self.idle.append(worker)
+                    w.free += w.slots if alone else 1
                     cause = exc.cause if getattr(exc, "cause", None) is not None else exc
                     if isinstance(cause, OSError) and cause.errno in FATAL_ERRNOS:
                         raise IngestAbort(f"cannot write outputs: {cause}") from None
                     self._retry_or_fail(queue, task, attempt, on_failure,
                                         f"{type(cause).__name__}: {str(cause).splitlines()[0][:300]}")
                     continue
-                self.idle.append(worker)
+                w.free += w.slots if alone else 1
                 self.videos_per_node[summary.get("node_id", "?")] += 1
                 on_result(task, summary)
             now = time.monotonic()
-            for ref, (task, attempt, worker, start) in list(inflight.items()):
-                if now - start > self.cfg.timeout_s:
+            for ref, (task, attempt, w, start, alone) in list(inflight.items()):
+                if ref in inflight and now - start > self.cfg.timeout_s:
                     del inflight[ref]
-                    ray.kill(worker, no_restart=True)
-                    self._replace(worker, killed=True)
+                    ray.kill(w.handle, no_restart=True)
                     on_failure(task, f"timed out after {self.cfg.timeout_s:g} s (decoder hung?); worker killed")
+                    self._bury(w, inflight, queue, on_failure, None)
 
-    def _replace(self, worker, killed: bool = False) -> None:
-        if not killed:
-            try:
-                ray.kill(worker, no_restart=True)
-            except Exception:
-                pass
+    def _bury(self, w: _Worker, inflight: dict, queue: deque, on_failure, reason: str | None) -> None:
+        """Replace a dead or killed worker; the other videos it held are retried alone (a crash) or
+        re-queued as they were (a neighbour timed out: not their fault)."""
+        if w.dead:
+            return
+        w.dead = True
+        try:
+            ray.kill(w.handle, no_restart=True)
+        except Exception:
+            pass
+        for ref, (task, attempt, ww, _, _) in list(inflight.items()):
+            if ww is w:
+                del inflight[ref]
+                if reason is None:
+                    queue.appendleft((task, attempt, False))
+                else:
+                    self._retry_or_fail(queue, task, attempt, on_failure, reason)
+        self.workers.remove(w)
         self.restarts += 1
         self._add_worker()
 
     def _retry_or_fail(self, queue, task, attempt, on_failure, reason: str) -> None:
         if attempt < self.cfg.retries:
-            queue.append((task, attempt + 1))
+            queue.append((task, attempt + 1, True))
         else:
             on_failure(task, f"{reason} (after {attempt + 1} attempts)")
 

@@ -14,16 +14,19 @@ from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.decode import decode_sampled, sample_indices
 from dfprep.ingest.manifest import video_row
 from dfprep.ingest.probe import VideoError, probe
+from dfprep.ingest.timeline import StageClock, maybe_stage
 
 DetectFn = Callable[[np.ndarray], list]
 
 
 def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None,
-                  original_faces: list[FrameFaces] | None = None) -> tuple[dict, pa.Table, list[FrameFaces]]:
+                  original_faces: list[FrameFaces] | None = None, clock: StageClock | None = None
+                  ) -> tuple[dict, pa.Table, list[FrameFaces]]:
     """One manifest entry -> (videos.parquet row, faces rows, faces per sampled frame).
 
     A video that cannot be used gives status=error with the reason; it never raises VideoError.
     `original_faces` (with cfg.boxes_from_original) replaces detection by the original's boxes.
+    `clock`, if given, records each stage's wall interval and CPU seconds.
     """
     if entry["status"] == "unlisted":
         size = os.path.getsize(entry["path"]) if entry.get("path") and os.path.exists(entry["path"]) else None
@@ -33,10 +36,12 @@ def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None
     path = Path(entry["path"])
     info = {}
     try:
-        pr = probe(path)
+        with maybe_stage(clock, "probe"):
+            pr = probe(path)
         info = pr.as_row()
         idx = sample_indices(pr.n_frames, cfg.frames)
-        frames, used = decode_sampled(path, idx, cfg.decoder, cfg.decode_threads, pr.rotation)
+        with maybe_stage(clock, "decode"):
+            frames, used = decode_sampled(path, idx, cfg.decoder, cfg.decode_threads, pr.rotation)
         info["decoder"] = used
         info["sampled_frames"] = idx.tolist()
     except VideoError as exc:
@@ -55,9 +60,11 @@ def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None
     else:
         if detect is None:
             raise ValueError("cfg.faces is set but no detect function was given")
-        faces, small = detect_faces(frames, detect, p)
+        with maybe_stage(clock, "detect"):
+            faces, small = detect_faces(frames, detect, p)
     meta = dict(video=entry["video"], part=entry["part"], label=entry["label"], original=entry["original"])
-    cols, frame_hashes = crop_faces(frames, small, idx, faces, p, meta)
+    with maybe_stage(clock, "crop"):
+        cols, frame_hashes = crop_faces(frames, small, idx, faces, p, meta)
     s = faces_summary(faces)
     row = video_row(entry, status="ok", frame_phash=frame_hashes, n_faces=s["n_faces"],
                     frames_with_face=s["frames_with_face"], n_tracks=s["n_tracks"],

@@ -1,7 +1,9 @@
 """Ray actor that runs the plain per-video core where the frames were decoded, and journals the result.
 
-Full-resolution frames stay in this process; it sends the detector only the detection copies and writes
-the crops itself, so the driver receives a few hundred bytes per video.
+Full-resolution frames stay in this process. With detection in-worker (no GPU) it detects on its own
+thread; with detector actors it sends them only the detection copies and, holding up to
+`inflight_per_worker` videos (a threaded actor), decodes the next video while one waits for its boxes.
+The driver receives a few hundred bytes per video: status, counts and stage timings.
 """
 from __future__ import annotations
 
@@ -10,25 +12,31 @@ from pathlib import Path
 import ray
 
 from dfprep.faults import maybe_inject
-from dfprep.ingest.batches import write_journal
+from dfprep.ingest.batches import stored_frame_faces, write_journal
 from dfprep.ingest.config import IngestConfig
+from dfprep.ingest.timeline import StageClock
 from dfprep.ingest.video import process_video
 
 
 @ray.remote
 class VideoWorker:
-    def __init__(self, cfg: dict, local_detector: bool = False):
+    def __init__(self, cfg: dict, local_detector: bool = False, threads: int = 1):
         self.cfg = IngestConfig(**cfg)
         self.local = None
         if local_detector and self.cfg.faces:
             from dfprep.faces.detectors import make_detector
 
-            self.local = make_detector(self.cfg.detector, min_face_size=self.cfg.min_face_size, threads=1)
+            kwargs = {} if self.cfg.detector == "dlib" else {"min_face_size": self.cfg.min_face_size,
+                                                              "threads": threads, "device": "cpu"}
+            self.local = make_detector(self.cfg.detector, **kwargs)
+        self.node_id = ray.get_runtime_context().get_node_id()
+        self.name = f"{self.node_id[:8]}:{__import__('os').getpid()}"
 
-    def ready(self) -> bool:
-        return True
+    def ready(self) -> str:
+        return self.name
 
-    def run(self, entry: dict, journal: str, detector=None, original_faces=None) -> dict:
+    def run(self, entry: dict, journal: str, detector=None, original: tuple | None = None) -> dict:
+        """original: (work, part, batch index, video) of the REAL whose boxes cut this FAKE, read from disk."""
         if self.local is not None:
             detect = self.local.detect
         elif detector is not None:
@@ -37,8 +45,11 @@ class VideoWorker:
         else:
             detect = None
         maybe_inject(entry["video"])
-        row, faces, frame_faces = process_video(entry, self.cfg, detect, original_faces)
-        write_journal(Path(journal), row, faces)
+        original_faces = stored_frame_faces(Path(original[0]), *original[1:]) if original else None
+        clock = StageClock()
+        row, faces, _ = process_video(entry, self.cfg, detect, original_faces, clock=clock)
+        with clock.stage("write"):
+            write_journal(Path(journal), row, faces)
         return {"video": entry["video"], "part": entry["part"], "status": row["status"], "error": row["error"],
-                "node_id": ray.get_runtime_context().get_node_id(),
-                "n_faces": row["n_faces"] or 0, "frame_faces": frame_faces if entry["label"] == "REAL" else None}
+                "node_id": self.node_id, "worker": self.name, "n_faces": row["n_faces"] or 0,
+                "spans": clock.spans}
