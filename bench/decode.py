@@ -2,14 +2,15 @@
 
 For every file and K evenly spaced frames (`sample_indices(n, K)`), time per video (open + decode + RGB):
 
-    dfprep-decord   dfprep.ingest.decode.decode_sampled(path, idx, "decord", threads=1)   (dfprep's default)
+    dfprep-decord   dfprep.ingest.decode.decode_sampled(path, idx, "decord", threads=1)   (the default before pyav-nonref)
     dfprep-pyav     dfprep.ingest.decode.decode_sampled(path, idx, "pyav", threads=1)
     decord-index    decord VideoReader, vr[i] for each sampled i (random access per index)
     decord-batch    decord VideoReader.get_batch(idx)
     opencv-grab     cv2.VideoCapture (1 thread): grab() every frame, retrieve() + BGR->RGB the sampled ones
     lower-bound     PyAV, 1 thread: decode every frame up to the last sampled one, convert only the sampled
-    pyav-skip-nonref  proposed: the lower bound, with the decoder told to skip non-reference frames that are not
-                    sampled (skip_frame=NONREF per packet); bit-identical frames, less decoding
+    dfprep-pyav-nonref  dfprep.ingest.decode.DECODERS["pyav-nonref"](path, idx, 1): the lower bound, with the decoder
+                    told to skip the non-reference frames that are not sampled (skip_frame=NONREF per packet);
+                    bit-identical frames, less decoding
 
 Methods run in rounds (one of each per round, in a shuffled order) so that load from other users of the
 machine falls on all of them alike; each figure is the median over the rounds. Each method's frames are
@@ -103,37 +104,10 @@ def opencv_grab(path: Path, idx: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
-def pyav_skip_nonref(path: Path, idx: np.ndarray) -> np.ndarray:
-    """Proposed for dfprep: the lower bound, but the decoder skips non-reference frames that are not sampled.
+def dfprep_pyav_nonref(path: Path, idx: np.ndarray) -> np.ndarray:
+    from dfprep.ingest.decode import DECODERS
 
-    A non-reference frame (most B-frames) is never used to predict another, so not decoding it changes no other
-    frame: the output is bit-identical. The frames' display indices come from the packets' pts (sorted), read
-    in one demux pass whose packets are then decoded from memory; skipped frames produce no output, so output
-    frames are placed by pts, not counted.
-    """
-    import av
-
-    wanted = set(int(i) for i in idx)
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        packets = list(c.demux(s))
-        pts = [p.pts for p in packets if p.size]
-        if any(p is None for p in pts) or len(set(pts)) != len(pts):
-            return lower_bound(path, idx)          # no usable timestamps: plain decode
-        index = {p: i for i, p in enumerate(sorted(pts))}
-        ctx = s.codec_context
-        ctx.thread_count = 1
-        out: dict[int, np.ndarray] = {}
-        for pkt in packets:
-            i = index.get(pkt.pts) if pkt.size else None
-            ctx.skip_frame = "NONREF" if i is not None and i not in wanted else "DEFAULT"
-            for f in ctx.decode(pkt if pkt.size else None):
-                j = index.get(f.pts)
-                if j in wanted and j not in out:
-                    out[j] = f.to_ndarray(format="rgb24")
-            if len(out) == len(wanted):
-                break
-    return np.stack([out[int(i)] for i in idx])
+    return DECODERS["pyav-nonref"](path, idx, 1)
 
 
 METHODS = {
@@ -143,18 +117,22 @@ METHODS = {
     "decord-index": decord_index,
     "decord-batch": decord_batch,
     "opencv-grab": opencv_grab,
-    "pyav-skip-nonref": pyav_skip_nonref,
+    "dfprep-pyav-nonref": dfprep_pyav_nonref,
 }
 
 
 def run(data: Path, files: list[str], k: int, repeats: int, methods: list[str]) -> dict:
     import av
 
-    import cv2
-
     from dfprep.ingest.decode import sample_indices
 
-    cv2.setNumThreads(1)
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # OpenCV is not a dfprep dependency: its method is measured only where it is installed
+        methods = [m for m in methods if m != "opencv-grab"]
+        print("  opencv-grab skipped: cv2 is not installed", file=sys.stderr)
     results = {}
     for name in files:
         path = data / name

@@ -17,7 +17,7 @@ def ingest_command(
     out: Path = typer.Option(..., "--out", "-o", help="WORK folder for videos.parquet, faces.parquet, run.json."),
     parts: Optional[str] = typer.Option(None, help="Parts to ingest, e.g. 0,3-5 (default: all)."),
     frames: int = typer.Option(32, help="Frames sampled per video, evenly spaced."),
-    decoder: str = typer.Option("decord", help="decord or pyav (pyav is also the fallback)."),
+    decoder: str = typer.Option("pyav-nonref", help="pyav-nonref (PyAV, skips unsampled non-reference frames; bit-identical), pyav or decord. pyav is also the fallback."),
     faces: bool = typer.Option(True, "--faces/--no-faces", help="Detect and crop faces (else probe+decode)."),
     detector: str = typer.Option("mtcnn", help="mtcnn (facenet-pytorch, GPU if any) or dlib (HOG, CPU)."),
     det_size: int = typer.Option(960, help="Longest side of the detection copy, px."),

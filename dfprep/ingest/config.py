@@ -16,7 +16,7 @@ SCHEDULING = {"num_cpus", "address", "timeout_s", "retries", "detectors", "gpus_
 class IngestConfig:
     parts: str | None = None            # '0,3-5'; None = all
     frames: int = 32                    # sampled frames per video
-    decoder: str = "decord"             # decord | pyav (pyav is also the fallback)
+    decoder: str = "pyav-nonref"        # pyav-nonref | pyav | decord (pyav is also the fallback)
     decode_threads: int = 1
     faces: bool = True                  # False: probe + decode only
     detector: str = "mtcnn"             # mtcnn | dlib

@@ -37,7 +37,7 @@ def _check_state(work: Path, root: Path, cfg: IngestConfig, overwrite: bool) -> 
     state = {"root": str(root.resolve()), "fingerprint": cfg.fingerprint(), "settings": cfg.output_settings()}
     path = work / STATE
     if path.exists() and overwrite:
-        for name in ("videos.parquet", "faces.parquet", "_journal", "run.json", STATE):
+        for name in ("videos.parquet", "faces.parquet", "_journal", "run.json", "timeline.jsonl", STATE):
             p = work / name
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     elif path.exists():

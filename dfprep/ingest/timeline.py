@@ -113,5 +113,5 @@ def summarize(path: Path | None, cores: float) -> dict:
             "stage_cpu_s_total": round(total_cpu, 3),
             "stage_cores_busy": round(total_cpu / wall, 3), "cores": cores,
             "decode_detect_overlap_s": round(overlap, 3),
-            "note": "stage CPU is each stage's thread CPU time in the worker; for detector actors, detect "
-                    "is the wall time a video waited for its boxes"}
+            "note": "stage CPU is the thread CPU time of the worker that ran the stage; with detector actors, "
+                    "detect is only the worker's wait and the actors' CPU is in run.json's detectors"}
