@@ -158,7 +158,8 @@ def make_plain(device: str):
 
 
 def make_dfprep(detector, det_size: int, threshold: float, device: str, batch: int | None = None):
-    from dfprep.faces.extract import FaceParams, detect_faces
+    from dfprep.faces.extract import detect_faces
+    from dfprep.faces.params import FaceParams
 
     params = FaceParams(det_size=det_size, threshold=threshold)
 

@@ -1,4 +1,6 @@
-"""Issue 3: end-to-end ingest throughput and memory on a synthetic DFDC-layout corpus.
+"""Ingest end to end. Two modes: `throughput` (the default) and `limit` (bench/ingest_limit.py).
+
+throughput (issue 3): end-to-end ingest throughput and memory on a synthetic DFDC-layout corpus.
 
 Generates a corpus with `dfprep.synth.make_corpus` (N videos, one part, --size WxH; portrait videos swap it),
 then runs `dfprep.ingest.run.ingest(root, work, IngestConfig(num_cpus=C, progress=False))` in a child process,
@@ -11,14 +13,19 @@ the processes that map them: the memory the tree really holds).
 The child gets a private RAY_TMPDIR and no RAY_ADDRESS, so that it starts its own local Ray instance even when
 another Ray cluster was started with `ray start` on the same machine (ray.init() with no address would join it).
 
-    python bench/ingest.py [--videos 24] [--size 320x240] [--num-cpus 2] [--repeats 2] [--json out.json]
+    python bench/ingest.py [throughput] [--videos 24] [--size 320x240] [--num-cpus 2] [--repeats 2] [--json out.json]
     python bench/ingest.py --size 1280x720 --videos 12
+
+limit: dfprep ingest against the machine's lower bound and a hand-written script; see bench/ingest_limit.py.
+
+    python bench/ingest.py limit --corpus real --copies 3
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,7 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    REPO, TreeRSS, add_quiet_args, loadavg1, machine, machine_line, md_table, wait_quiet, write_json)
+    REPO, TreeRSS, add_quiet_args, loadavg1, machine, machine_line, md_table, wait_quiet,
+    write_json)
 
 CHILD = """
 import json, sys
@@ -38,8 +46,8 @@ from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.run import ingest
 root, work, cfg = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 s = ingest(Path(root), Path(work), IngestConfig(progress=False, **cfg))
-print(json.dumps({k: s[k] for k in ("videos", "by_status", "faces", "ok_videos_without_face", "timings",
-                                    "resources", "detectors")}, default=str))
+print(json.dumps({k: s.get(k) for k in ("videos", "by_status", "faces", "ok_videos_without_face", "timings",
+                                        "resources", "plan", "detectors", "stages")}, default=str))
 """
 
 
@@ -54,21 +62,44 @@ def make(root: Path, videos: int, size: str, duration: float, fps: int, seed: in
             "seconds": round(time.perf_counter() - t, 2)}
 
 
-def run_once(root: Path, work: Path, cfg: dict, ray_tmp: Path) -> dict:
+def ray_env(ray_tmp: Path) -> dict:
+    """A private RAY_TMPDIR and no RAY_ADDRESS: the child starts its own local Ray."""
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)
     env["RAY_TMPDIR"] = str(ray_tmp)
     ray_tmp.mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def pinned(cpus: list[int] | None):
+    """preexec_fn that confines a child (and every process it starts) to `cpus`; None: no pinning."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def reaped_cpu_s(before) -> float:
+    """CPU s (user + system) of the children reaped since `before` (with the descendants they reaped)."""
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (now.ru_utime - before.ru_utime) + (now.ru_stime - before.ru_stime)
+
+
+def run_once(root: Path, work: Path, cfg: dict, ray_tmp: Path, cpus: list[int] | None = None,
+             interval: float = 0.2) -> dict:
+    env = ray_env(ray_tmp)
     la0 = loadavg1()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(root), str(work), json.dumps(cfg)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
-    with TreeRSS(proc.pid, interval=0.2) as mem:
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+                            preexec_fn=pinned(cpus))
+    with TreeRSS(proc.pid, interval=interval) as mem:
         out, err = proc.communicate()
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise RuntimeError(f"ingest child failed (rc {proc.returncode}):\n{err[-3000:]}")
     summary = json.loads(out.strip().splitlines()[-1])
+    plan = summary.get("plan") or summary.get("resources") or {}
     n = summary["videos"]
     return {"wall_s": wall, "ingest_s": summary["timings"]["total_s"], "videos": n,
             "videos_per_s_wall": n / wall, "videos_per_s_ingest": n / summary["timings"]["total_s"],
@@ -80,11 +111,14 @@ def run_once(root: Path, work: Path, cfg: dict, ray_tmp: Path) -> dict:
             "detector_batches": sum(d.get("batches", 0) for d in summary.get("detectors") or []),
             "loadavg": [la0, loadavg1()], "by_status": summary["by_status"], "faces": summary["faces"],
             "without_face": summary["ok_videos_without_face"],
-            "workers": summary["resources"].get("workers"), "detectors": summary["resources"].get("detectors")}
+            "workers": plan.get("workers"), "detectors": plan.get("detectors"),
+            "reaped_cpu_s": reaped_cpu_s(ru0), "plan": summary.get("plan"), "stages": summary.get("stages"),
+            "timings": summary.get("timings")}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def throughput_main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="bench/ingest.py [throughput]", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--videos", type=int, default=24)
     ap.add_argument("--size", default="320x240", help="WxH of landscape videos, e.g. 1280x720")
     ap.add_argument("--duration", type=float, default=2.0, help="seconds per synthetic video")
@@ -156,6 +190,18 @@ def main(argv=None) -> int:
     write_json(a.json, {"bench": "ingest", "machine": info, "args": {k: str(v) for k, v in vars(a).items()},
                         "corpus": corpus, "config": cfg, "runs": runs, "median": summary})
     return 0
+
+# ============================================================================================== limit mode
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "limit":
+        from ingest_limit import limit_main
+
+        return limit_main(argv[1:])
+    if argv and argv[0] == "throughput":
+        argv = argv[1:]
+    return throughput_main(argv)
 
 
 if __name__ == "__main__":

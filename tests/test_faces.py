@@ -10,7 +10,8 @@ from PIL import Image
 from torchvision.ops import box_iou
 
 from dfprep.faces.detectors import DlibDetector, MTCNNDetector
-from dfprep.faces.extract import FaceParams, detect_faces, select
+from dfprep.faces.extract import detect_faces, select
+from dfprep.faces.params import FaceParams
 from dfprep.faces.geometry import crop_window, square_crop
 from dfprep.faces.tracks import link_tracks
 from dfprep.ingest.config import IngestConfig

@@ -5,7 +5,6 @@ The full frames never leave this function's process: only the small detection co
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import imagehash
@@ -13,28 +12,9 @@ import numpy as np
 from PIL import Image
 
 from dfprep.faces.detectors import Detection
+from dfprep.faces.params import FaceParams, FrameFaces
 from dfprep.faces.geometry import det_scale, detection_copies, encode_jpeg, square_crop, to_source
 from dfprep.faces.tracks import link_tracks
-
-
-@dataclass
-class FaceParams:
-    det_size: int = 960
-    threshold: float = 0.95
-    max_faces: int = 2
-    margin: float = 0.3
-    crop_size: int = 224
-    jpeg_quality: int = 95
-    track_iou: float = 0.2
-
-
-@dataclass
-class FrameFaces:
-    """Faces of one sampled frame in source pixels."""
-    boxes: np.ndarray              # [k,4] float32
-    probs: np.ndarray              # [k]
-    landmarks: np.ndarray | None   # [k,5,2] or None
-    track_ids: np.ndarray | None = None
 
 
 def phash_int(img: Image.Image) -> int:

@@ -110,7 +110,7 @@ FACE_BOX_COLUMNS = ["frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2", "la
 
 def frame_faces_from(row: dict, faces: pa.Table) -> list:
     """Rebuild a video's per-frame faces (FrameFaces) from its manifest row and its face rows."""
-    from dfprep.faces.extract import FrameFaces
+    from dfprep.faces.params import FrameFaces
 
     t = faces.select(FACE_BOX_COLUMNS).to_pylist()
     out = []

@@ -5,7 +5,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-from dfprep.faces.extract import FaceParams
+from dfprep.faces.params import FaceParams
 
 # Settings that only change how the work is scheduled, never what is written.
 SCHEDULING = {"num_cpus", "address", "timeout_s", "retries", "detectors", "gpus_per_detector",

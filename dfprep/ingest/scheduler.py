@@ -86,7 +86,8 @@ class Scheduler:
         plan = self.plan
         opts = {"num_cpus": plan.worker_cpus, "max_restarts": 0, "max_concurrency": plan.inflight_per_worker}
         local = plan.detection == "in-worker"
-        h = VideoWorker.options(**opts).remote(self.cfg_dict, local, plan.detector_threads)
+        h = VideoWorker.options(**opts).remote(self.cfg_dict, local, plan.detector_threads,
+                                                plan.inflight_per_worker)
         self.starting[h.ready.remote()] = _Worker(h, plan.inflight_per_worker)
 
     def _collect_started(self, timeout: float = 0.0) -> None:
@@ -210,3 +211,10 @@ class Scheduler:
             return ray.get([d.info.remote() for d in self.detectors], timeout=10)
         except (GetTimeoutError, RayActorError):
             return self.detector_info
+
+
+def scheduler_for_cluster(cfg: IngestConfig) -> Scheduler:
+    """A Scheduler planned from the connected Ray cluster's nodes (ResourceError when no node fits)."""
+    from dfprep.ingest.plan import cluster_nodes, make_plan
+
+    return Scheduler(cfg, make_plan(cfg, cluster_nodes()))

@@ -23,18 +23,24 @@ TIMELINE = "timeline.jsonl"
 
 
 class StageClock:
-    """Records {stage: [wall start, wall end, thread CPU s]} for one video."""
+    """Records {stage: [wall start, wall end, CPU s]} for one video.
 
-    def __init__(self) -> None:
+    `whole_process`: count the CPU of every thread of the process (right when the process works on one video
+    at a time, and needed for decoders such as decord that decode on threads of their own); otherwise only
+    the calling thread's, which is what separates two videos handled at once by one worker.
+    """
+
+    def __init__(self, whole_process: bool = True) -> None:
         self.spans: dict[str, list[float]] = {}
+        self.cpu = time.process_time if whole_process else time.thread_time
 
     @contextmanager
     def stage(self, name: str):
-        w0, c0 = time.time(), time.thread_time()
+        w0, c0 = time.time(), self.cpu()
         try:
             yield
         finally:
-            self.spans[name] = [round(w0, 6), round(time.time(), 6), round(time.thread_time() - c0, 6)]
+            self.spans[name] = [round(w0, 6), round(time.time(), 6), round(self.cpu() - c0, 6)]
 
 
 @contextmanager
@@ -113,5 +119,6 @@ def summarize(path: Path | None, cores: float) -> dict:
             "stage_cpu_s_total": round(total_cpu, 3),
             "stage_cores_busy": round(total_cpu / wall, 3), "cores": cores,
             "decode_detect_overlap_s": round(overlap, 3),
-            "note": "stage CPU is the thread CPU time of the worker that ran the stage; with detector actors, "
-                    "detect is only the worker's wait and the actors' CPU is in run.json's detectors"}
+            "note": "stage CPU is measured in the worker that ran the stage (its whole process when it holds "
+                    "one video at a time, else the stage's thread); with detector actors, detect is only the "
+                    "worker's wait and the actors' CPU is in run.json's detectors"}

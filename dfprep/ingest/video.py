@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 
-from dfprep.faces.extract import FrameFaces, crop_faces, detect_faces, faces_summary
+from dfprep.faces.params import FrameFaces
 from dfprep.faces.store import empty_faces, faces_table
 from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.decode import decode_sampled, sample_indices
@@ -51,6 +51,8 @@ def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None
             empty_faces(), []
     if not cfg.faces:
         return video_row(entry, status="ok", **info), empty_faces(), []
+    from dfprep.faces.extract import crop_faces, detect_faces, faces_summary  # torch: only where faces are cut
+
     p = cfg.face_params()
     if original_faces is not None and len(original_faces) == len(idx):
         from dfprep.faces.geometry import det_scale, detection_copies

@@ -20,8 +20,9 @@ from dfprep.ingest.video import process_video
 
 @ray.remote
 class VideoWorker:
-    def __init__(self, cfg: dict, local_detector: bool = False, threads: int = 1):
+    def __init__(self, cfg: dict, local_detector: bool = False, threads: int = 1, inflight: int = 1):
         self.cfg = IngestConfig(**cfg)
+        self.inflight = inflight
         self.local = None
         if local_detector and self.cfg.faces:
             from dfprep.faces.detectors import make_detector
@@ -46,7 +47,7 @@ class VideoWorker:
             detect = None
         maybe_inject(entry["video"])
         original_faces = stored_frame_faces(Path(original[0]), *original[1:]) if original else None
-        clock = StageClock()
+        clock = StageClock(whole_process=self.inflight == 1)
         row, faces, _ = process_video(entry, self.cfg, detect, original_faces, clock=clock)
         with clock.stage("write"):
             write_journal(Path(journal), row, faces)

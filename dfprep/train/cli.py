@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dfprep.train.data import TrainUsageError, UnsafeShardError
+from dfprep.train.errors import TrainUsageError, UnsafeShardError
 
 
 def train_command(

@@ -26,18 +26,14 @@ import torchvision.transforms.v2.functional as TF
 import webdataset as wds
 from torchvision.io import ImageReadMode, decode_jpeg
 
+from dfprep.train.errors import TrainUsageError, UnsafeShardError  # noqa: F401 (re-exported)
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 META_FIELDS = {"__key__", "__url__", "__local_path__"}
 CLIP_FRAME = re.compile(r"\d{3}\.jpg")
 
 
-class UnsafeShardError(ValueError):
-    """A shard member outside the allow-list (e.g. a pickle): refused, never decoded."""
-
-
-class TrainUsageError(Exception):
-    """A misuse that stops training before it starts (bad option, missing or unusable shards)."""
 
 
 @dataclass

@@ -219,12 +219,12 @@ def _ray_scores(model, cfg, paths, icfg, agg, batch_size, device, journal: Path,
 
     from dfprep.ingest.batches import read_journal
     from dfprep.rayinit import init_ray
-    from dfprep.ingest.scheduler import Scheduler
+    from dfprep.ingest.scheduler import scheduler_for_cluster
 
     out: dict[str, VideoScore] = {}
     started = init_ray(icfg.address, icfg.num_cpus)
     try:
-        sched = Scheduler(icfg)
+        sched = scheduler_for_cluster(icfg)
 
         def on_result(task, summary):
             name, jf = task[0], Path(task[2])
