@@ -85,7 +85,7 @@ def reaped_cpu_s(before) -> float:
 
 
 def run_once(root: Path, work: Path, cfg: dict, ray_tmp: Path, cpus: list[int] | None = None,
-             interval: float = 0.2) -> dict:
+             interval: float = 0.2, mem_every: int = 1) -> dict:
     env = ray_env(ray_tmp)
     la0 = loadavg1()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -93,7 +93,7 @@ def run_once(root: Path, work: Path, cfg: dict, ray_tmp: Path, cpus: list[int] |
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(root), str(work), json.dumps(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
                             preexec_fn=pinned(cpus))
-    with TreeRSS(proc.pid, interval=interval) as mem:
+    with TreeRSS(proc.pid, interval=interval, mem_every=mem_every) as mem:
         out, err = proc.communicate()
     wall = time.perf_counter() - t
     if proc.returncode != 0:

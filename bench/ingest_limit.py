@@ -70,6 +70,7 @@ from ingest import make, pinned, ray_env, reaped_cpu_s, run_once  # noqa: E402
 
 
 HANDWRITTEN = REPO / "bench" / "handwritten_ingest.py"
+MEM_EVERY = 4     # memory (smaps_rollup, costly) every 4th /proc sample; CPU times every sample
 LIMIT_STAGES = ("probe", "decode", "copies", "detect", "select", "crop", "write")
 # name -> (label, original), from ../shared/data/real/README.md. lynaeydofd's label is unknown: called REAL.
 REAL_VIDEOS = {"brtujopkby.mp4": ("FAKE", "gnmmhlbzge.mp4"), "lynaeydofd.mp4": ("REAL", None),
@@ -298,7 +299,7 @@ def run_handwritten(root: Path, out: Path, frames: int, cpus: list[int] | None, 
     proc = subprocess.Popen([sys.executable, str(HANDWRITTEN), str(root), str(out), str(frames)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                             preexec_fn=pinned(cpus))
-    with TreeRSS(proc.pid, interval=interval) as mem:
+    with TreeRSS(proc.pid, interval=interval, mem_every=MEM_EVERY) as mem:
         stdout, err = proc.communicate()
     wall = time.perf_counter() - t
     if proc.returncode != 0:
@@ -375,7 +376,7 @@ def limit_main(argv=None) -> int:
                 elif what == "dfprep":
                     work = tmp / "work"
                     shutil.rmtree(work, ignore_errors=True)
-                    rep[what] = run_once(root, work, cfg, tmp / "ray", cpus, a.interval)
+                    rep[what] = run_once(root, work, cfg, tmp / "ray", cpus, a.interval, MEM_EVERY)
                     shutil.rmtree(work, ignore_errors=True)
                     msg = (f"{rep[what]['ingest_s']:.1f} s ingest, {rep[what]['wall_s']:.1f} s wall, "
                            f"{rep[what]['faces']} faces")

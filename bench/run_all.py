@@ -29,11 +29,18 @@ def suite(quick: bool) -> list[tuple[str, str, list[list[str]]]]:
         ("decode", "Sampled decode (issue 2)", [["bench/decode.py", "--repeats", rep, "--json", r("decode")]]),
         ("faces", "Face detection (issue 3)", [["bench/faces.py", "--repeats", "1" if quick else "2",
                                                 "--json", r("faces")]]),
-        ("ingest", "Ingest end to end: 50 and 500 videos (issues 3, 7)", [
+        ("ingest", "Ingest end to end: 50 and 2,000 videos (issues 3, 7, 10)", [
             ["bench/ingest.py", "--videos", "50", "--repeats", "1", "--json", r("ingest_50")],
-            ["bench/ingest.py", "--videos", "100" if quick else "500", "--repeats", "1", "--json", r("ingest_500")],
+            ["bench/ingest.py", "--videos", "100" if quick else "2000", "--repeats", "1", "--json",
+             r("ingest_2000")],
             ["bench/ingest.py", "--videos", "6", "--size", "1920x1080", "--duration", "10", "--fps", "30",
              "--repeats", "1", "--json", r("ingest_1080p")]]),
+        ("limit", "Ingest at the machine's limit: lower bound and a hand-written script (issue 10)", [
+            ["bench/ingest.py", "limit", "--corpus", "real", "--copies", "3", "--repeats", "1" if quick else "3",
+             "--json", r("limit_real")],
+            ["bench/ingest.py", "limit", "--corpus", "synth1080", "--videos", "8" if quick else "16",
+             "--corpus-dir", "/tmp/dfb-synth1080", "--repeats", "1" if quick else "2", "--json",
+             r("limit_synth1080")]]),
         ("scaling", "One Ray node against two (issue 7)", [["bench/scaling.py", "--json", r("scaling")]]),
         ("shards", "Shards write and read (issue 5)", [
             ["bench/shards.py", "make", "--out", "/tmp/dfprep-bench-shards", "--videos", "300" if quick else "1000"],

@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from dfprep.ingest.discover import IngestUsageError, discover, find_parts, key_problem, parse_parts
+from dfprep.dataset import key_problem
+from dfprep.ingest.discover import IngestUsageError, discover, find_parts, parse_parts
 
 
 def test_real_dfdc_part0_metadata(real_data, tmp_path):

@@ -123,6 +123,15 @@ def test_model_units_cut_clips_like_the_shards():
     assert model_units(faces, "clip", 2) == [[2, 5], [0, 6], [1, 4]]
     # no full window anywhere: each track whole
     assert model_units(faces, "clip", 8) == [[2, 5, 0, 6, 3], [1, 4]]
+    # the shards side cuts the same windows from the same crops (one video, so a track is its track_id)
+    import numpy as np
+
+    from dfprep.shards.samples import clip_units
+
+    n = faces.num_rows
+    shards_side = clip_units(np.zeros(n, np.int64), np.zeros(n, np.int64), faces.column("track_id").to_numpy(),
+                             faces.column("frame_idx").to_numpy(), 2)
+    assert shards_side.tolist() == model_units(faces, "clip", 2)
 
 
 def test_submission_has_every_video_and_matches_the_ingest_crops(local_submission, inbox, frame_run, ingest_work,

@@ -10,6 +10,7 @@ from collections import Counter
 import pyarrow as pa
 
 from dfprep.analysis.summaries import LABELS, label_key, summarize
+from dfprep.dataset import family_roots
 
 # Statuses under which a listed original cannot serve as the REAL side of a pair.
 UNAVAILABLE = ("missing", "error")
@@ -41,33 +42,43 @@ def _counts(c: Counter) -> dict:
 
 
 def family_stats(labelled: list[dict], top: int = 20, list_cap: int = 200) -> dict:
-    """A family is one REAL video and the FAKEs whose `original` names it, within one part."""
+    """Families as `dfprep.dataset.family_roots` defines them (the same ones `dfprep shards` keeps whole).
+
+    An original is a REAL at the root of a family; a FAKE whose chain of originals does not end at a REAL
+    entry is listed with the reason (its family is still kept whole by shards).
+    """
+    roots = family_roots(labelled)
     reals = {(r["part"], r["video"]): r["status"] for r in labelled if r["label"] == "REAL"}
     fakes = [r for r in labelled if r["label"] == "FAKE"]
-    n_fakes = Counter((r["part"], r["original"]) for r in fakes if (r["part"], r["original"]) in reals)
+    n_fakes = Counter(roots[(r["part"], r["video"])] for r in fakes if roots[(r["part"], r["video"])] in reals)
     per_original = [n_fakes.get(k, 0) for k in reals]
     distribution = Counter(per_original)
     largest = sorted(((n, part, video) for (part, video), n in n_fakes.items()), key=lambda x: (-x[0], x[1], x[2]))
     no_fakes = sorted(k for k in reals if n_fakes.get(k, 0) == 0)
     orphans, unavailable = [], []
-    reals_anywhere = {v for _, v in reals}
+    names = {(r["part"], r["video"]) for r in labelled}
     for r in fakes:
-        key = (r["part"], r["original"])
-        if key in reals:
-            if reals[key] in UNAVAILABLE:
+        root = roots[(r["part"], r["video"])]
+        if root in reals:
+            if reals[root] in UNAVAILABLE:
                 unavailable.append({"part": r["part"], "video": r["video"], "original": r["original"],
-                                    "original_status": reals[key]})
+                                    "original_status": reals[root]})
             continue
         if not r["original"]:
             why = "no original named"
-        elif r["original"] in reals_anywhere:
-            why = "original is a REAL entry of another part"
+        elif root in names:
+            why = f"its chain of originals ends at {root[1]!r}, a FAKE with no original"
         else:
-            why = "original is not a REAL entry"
-        orphans.append({"part": r["part"], "video": r["video"], "original": r["original"], "reason": why})
+            why = f"original {root[1]!r} is not in the data; fakes of it form one family"
+        orphans.append({"part": r["part"], "video": r["video"], "original": r["original"],
+                        "family": "p{}/{}".format(*root), "reason": why})
+    fake_keys = {(r["part"], r["video"]) for r in fakes}
+    of_fakes = sum(1 for r in fakes if r["original"] and (r["part"], r["original"]) in fake_keys)
     return {
+        "families": len(set(roots.values())),
         "originals": len(reals),
         "fakes_with_original": int(sum(n_fakes.values())),
+        "fakes_of_fakes": of_fakes,
         "fakes_per_original": summarize(per_original),
         "fakes_per_original_counts": {str(k): distribution[k] for k in sorted(distribution)},
         "largest": [{"part": p, "original": v, "fakes": n, "original_status": reals[(p, v)]}

@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from dfprep.ingest.discover import LABELS, PART_RE, _load_json, check_originals, discover, key_problem
+from dfprep.dataset import PART_RE, MetadataError, metadata_entries, read_metadata
+from dfprep.ingest.discover import check_originals, discover
 
 VIDEO_COLUMNS = ("video", "part", "label", "original", "split", "status", "error", "warning", "n_frames", "fps",
                  "width", "height", "duration_s", "codec", "has_audio", "bytes", "rotation", "decoder",
@@ -202,26 +203,15 @@ def part_of(path: Path) -> int:
 
 
 def _single_metadata(path: Path) -> tuple[list[dict], list[str]]:
-    data, dupes, err = _load_json(path)
-    if err:
-        raise AnalysisError(f"{path}: {err.replace('metadata.json ', '')}")
-    part = part_of(path)
+    try:
+        data, dupes = read_metadata(path)
+    except MetadataError as exc:
+        raise AnalysisError(f"{path}: {str(exc).replace('metadata.json ', '')}") from None
     problems = [f"{path}: key {k!r} appears more than once; the last one is used" for k in sorted(set(dupes))]
-    entries = []
-    for key, meta in data.items():
-        e = dict(video=str(key), part=part, label=None, original=None, split=None, status="listed",
-                 error=None, warning=None)
-        why = key_problem(key) or (None if isinstance(meta, dict) else "metadata value is not an object")
-        label = meta.get("label") if isinstance(meta, dict) else None
-        if why is None and label not in LABELS:
-            why = f"label {label!r} is not REAL or FAKE"
-        if why:
-            e.update(status="rejected", error=why)
-        else:
-            orig = meta.get("original")
-            e.update(label=label, split=meta.get("split") if isinstance(meta.get("split"), str) else None,
-                     original=orig if label == "FAKE" and isinstance(orig, str) else None)
-        entries.append(e)
+    entries = metadata_entries(data, part_of(path))
+    for e in entries:
+        if e["status"] == "pending":
+            e["status"] = "listed"
     problems += check_originals(entries)
     return entries, problems
 

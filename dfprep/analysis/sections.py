@@ -6,8 +6,10 @@ written to stats.json.
 from __future__ import annotations
 
 from dfprep.analysis.html import Markup, blocks, esc, fmt, img, label_span, names_list, table
+from dfprep.analysis.summaries import NO_LABEL
+from dfprep.dataset import LABELS
 
-LABS = ("REAL", "FAKE", "none")
+LABS = (*LABELS, NO_LABEL)
 SUMMARY_COLS = ("count", "mean", "median", "min", "max", "p5", "p95")
 
 

@@ -9,7 +9,8 @@ from typing import Iterable
 
 import numpy as np
 
-LABELS = ("REAL", "FAKE")
+from dfprep.dataset import LABELS
+
 NO_LABEL = "none"  # key used for rows whose label is null (unlisted or rejected)
 
 

@@ -5,14 +5,12 @@ present on disk, becomes exactly one entry (a dict that becomes a row of videos.
 """
 from __future__ import annotations
 
-import json
-import os
 import re
 from pathlib import Path
 
-PART_RE = re.compile(r"^dfdc_train_part_(\d+)$")
-VIDEO_EXTS = {".mp4"}
-LABELS = {"REAL", "FAKE"}
+from dfprep.dataset import PART_RE, VIDEO_EXTS, MetadataError, key_problem, metadata_entries, read_metadata, \
+    video_entry
+
 
 
 class IngestUsageError(Exception):
@@ -58,91 +56,29 @@ def find_parts(root: Path, parts: set[int] | None = None) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def key_problem(key: object) -> str | None:
-    """Why a metadata key cannot name a file inside its part folder, or None if it can."""
-    if not isinstance(key, str) or not key:
-        return "key is not a non-empty string"
-    if "\x00" in key:
-        return "key contains a NUL byte"
-    if key.startswith("/") or os.path.isabs(key) or re.match(r"^[A-Za-z]:", key):
-        return "key is an absolute path"
-    if "/" in key or "\\" in key:
-        return "key contains a path separator"
-    if key in (".", "..") or ".." in key.split("/"):
-        return "key is a relative path component"
-    return None
-
-
-def _load_json(path: Path) -> tuple[dict | None, list[str], str | None]:
-    """Parse metadata.json keeping duplicate keys visible. Returns (data, duplicate keys, error)."""
-    dupes: list[str] = []
-
-    def pairs(items):
-        seen: dict = {}
-        for k, v in items:
-            if k in seen:
-                dupes.append(k)
-            seen[k] = v
-        return seen
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=pairs)
-    except FileNotFoundError:
-        return None, [], "metadata.json is missing"
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, [], f"metadata.json is not valid JSON ({exc})"
-    if not isinstance(data, dict):
-        return None, [], "metadata.json is not a JSON object"
-    return data, dupes, None
-
-
-def _entry(video: str, part: int, **kw) -> dict:
-    row = dict(video=video, part=part, label=None, original=None, split=None, path=None,
-               status="pending", error=None, warning=None)
-    row.update(kw)
-    return row
-
-
 def read_part(part: int, folder: Path) -> tuple[list[dict], list[str]]:
     """Entries for one part (sorted by video name) and part-level problems."""
     problems: list[str] = []
-    data, dupes, err = _load_json(folder / "metadata.json")
-    if err:
-        problems.append(f"{folder / 'metadata.json'}: {err}; its videos are reported as unlisted")
-        data = {}
+    try:
+        data, dupes = read_metadata(folder / "metadata.json")
+    except MetadataError as exc:
+        problems.append(f"{folder / 'metadata.json'}: {exc}; its videos are reported as unlisted")
+        data, dupes = {}, []
     for k in sorted(set(dupes)):
         problems.append(f"{folder / 'metadata.json'}: key {k!r} appears more than once; the last one is used")
-    entries: list[dict] = []
-    listed: set[str] = set()
-    for key, meta in data.items():
-        why = key_problem(key)
-        if why:
-            entries.append(_entry(str(key), part, status="rejected", error=f"{why}; never opened"))
+    entries = metadata_entries(data, part)
+    listed = {e["video"] for e in entries if key_problem(e["video"]) is None}
+    for row in entries:
+        if row["status"] != "pending":
             continue
-        listed.add(key)
-        if not isinstance(meta, dict):
-            entries.append(_entry(key, part, status="rejected", error="metadata value is not an object"))
-            continue
-        label = meta.get("label")
-        original = meta.get("original")
-        split = meta.get("split")
-        row = _entry(key, part, label=label if label in LABELS else None,
-                     original=original if isinstance(original, str) else None,
-                     split=split if isinstance(split, str) else None)
-        if label not in LABELS:
-            row.update(status="rejected", error=f"label {label!r} is not REAL or FAKE")
-        elif not (folder / key).is_file():
+        if not (folder / row["video"]).is_file():
             row.update(status="missing", error="listed in metadata.json but the file is absent")
         else:
-            row["path"] = str(folder / key)
-        if label == "REAL" and original is not None:
-            row["warning"] = f"REAL entry names an original ({original!r}); ignored"
-            row["original"] = None
-        entries.append(row)
+            row["path"] = str(folder / row["video"])
     for child in sorted(folder.iterdir()):
         if child.suffix.lower() in VIDEO_EXTS and child.is_file() and child.name not in listed:
-            entries.append(_entry(child.name, part, status="unlisted", path=str(child),
-                                  error="video file present but not listed in metadata.json"))
+            entries.append(video_entry(child.name, part, status="unlisted", path=str(child),
+                                       error="video file present but not listed in metadata.json"))
     entries.sort(key=lambda e: (e["video"], e["status"]))
     return entries, problems
 

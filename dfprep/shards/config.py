@@ -9,9 +9,9 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
+from dfprep.dataset import SPLITS  # noqa: F401 (re-exported for the shards modules)
 from dfprep.ingest.discover import IngestUsageError, parse_parts
 
-SPLITS = ("train", "val", "test")
 BALANCES = ("undersample", "oversample", "none")
 AUGMENT_MODES = ("off", "oversampled", "all")
 UNITS = ("frame", "clip")

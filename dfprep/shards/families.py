@@ -1,15 +1,15 @@
-"""Families and leak-free splits.
+"""Leak-free splits of whole families (families themselves are defined once, in `dfprep.dataset.family_ids`).
 
-A family is a REAL video and every FAKE made from it: they share a face, a scene and a background, so a model
-that saw the REAL in train would be tested on its own memory if a FAKE of it were in val. A FAKE whose original
-is not a REAL entry of its part is its own family. Whole families go to one split, never two.
+A family is a root video and every FAKE made from it: they share a face, a scene and a background, so a model
+that saw the REAL in train would be tested on its own memory if a FAKE of it were in val. Whole families (or
+whole identity groups, `dfprep.shards.groups`) go to one split, never two.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
 
-from dfprep.shards.config import SPLITS
+from dfprep.dataset import SPLITS
 
 FAMILY_SCHEMA = pa.schema([
     ("video", pa.string()),
@@ -20,20 +20,6 @@ FAMILY_SCHEMA = pa.schema([
     ("n_crops", pa.int32()),
     ("n_samples", pa.int32()),
 ])
-
-
-def family_of(part: int, video: str, label: str | None, original: str | None, reals: set[tuple[int, str]]) -> str:
-    """`p{part}/{REAL original}` for a FAKE of a known REAL, else `p{part}/{video}` (a REAL or an orphan FAKE)."""
-    if label == "FAKE" and original and (part, original) in reals:
-        return f"p{part}/{original}"
-    return f"p{part}/{video}"
-
-
-def assign_families(videos: list[dict]) -> dict[tuple[int, str], str]:
-    """(part, video) -> family id for every row (REAL entries of any status anchor their family)."""
-    reals = {(r["part"], r["video"]) for r in videos if r.get("label") == "REAL"}
-    return {(r["part"], r["video"]): family_of(r["part"], r["video"], r.get("label"), r.get("original"), reals)
-            for r in videos}
 
 
 def split_by_parts(family_parts: dict[str, int], val: set[int], test: set[int]) -> dict[str, str]:

@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 from dfprep.shards.balance import balance_split, class_weights
 from dfprep.shards.config import (MIN_SHARDS_PER_SPLIT, SPLITS, ShardsConfig, ShardsUsageError, parse_ratio,
                                   parse_size)
-from dfprep.shards.families import assign_families, family_table, split_by_fraction, split_by_parts
+from dfprep.dataset import family_ids
+from dfprep.shards.families import family_table, split_by_fraction, split_by_parts
 from dfprep.shards.samples import LABELS, clip_units, frame_units
 from dfprep.shards.source import read_crops, read_videos
 
@@ -135,7 +136,7 @@ def make_plan(work: Path, cfg: ShardsConfig) -> Plan:
         raise ShardsUsageError(f"{Path(work) / 'faces.parquet'}: no usable crop (of a video with status ok, "
                                f"labelled REAL or FAKE); nothing to shard")
     warnings: list[str] = []
-    fam_of = assign_families(videos)
+    fam_of = family_ids(videos)
     label_of = {(r["part"], r["video"]): r["label"] for r in videos}
     c = {name: table[name].to_numpy(zero_copy_only=False) for name in
          ("part", "frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2", "file", "row_group", "jpeg_bytes")}

@@ -13,7 +13,8 @@ from functools import lru_cache
 
 import numpy as np
 
-LABELS = ("REAL", "FAKE")                 # cls 0 and 1
+from dfprep.dataset import LABELS, clip_windows
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 MAX_STEM = 56
@@ -47,20 +48,11 @@ def frame_units(n_crops: int) -> np.ndarray:
 
 def clip_units(part: np.ndarray, video: np.ndarray, track: np.ndarray, frame: np.ndarray,
                clip_len: int) -> np.ndarray:
-    """Non-overlapping windows of `clip_len` consecutive crops of each (part, video, track), in frame order.
-
-    A track's tail shorter than clip_len is left out. Returns [n_clips, clip_len] crop indices.
-    """
+    """`dfprep.dataset.clip_windows` over the face tracks, a track being one (part, video, track_id)."""
     if len(part) == 0:
         return np.zeros((0, clip_len), np.int64)
-    order = np.lexsort((frame, track, video, part))
-    p, v, t = part[order], video[order], track[order]
-    change = np.r_[True, (p[1:] != p[:-1]) | (v[1:] != v[:-1]) | (t[1:] != t[:-1])]
-    starts = np.flatnonzero(change)
-    ends = np.r_[starts[1:], len(order)]
-    clips = [order[s + k * clip_len: s + (k + 1) * clip_len]
-             for s, e in zip(starts, ends) for k in range((e - s) // clip_len)]
-    return np.array(clips, np.int64).reshape(-1, clip_len)
+    _, track_code = np.unique(np.stack([part, video, track], 1), axis=0, return_inverse=True)
+    return clip_windows(track_code.reshape(-1), frame, clip_len)
 
 
 def augment_seed(seed: int, key: str) -> int:

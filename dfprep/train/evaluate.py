@@ -7,13 +7,12 @@ a row and a label. Rows without a label and labelled videos without a row are re
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from dfprep.ingest.discover import PART_RE
+from dfprep.dataset import PART_RE, MetadataError, entry_fields, label_code, read_metadata
 
 HEADER = ["filename", "label"]
 
@@ -84,17 +83,15 @@ def read_labels(root: Path) -> tuple[dict[str, int], list[str]]:
     warnings: list[str] = []
     for f in metadata_files(root):
         try:
-            data = json.loads(f.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise EvaluateError(f"{f}: not valid JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise EvaluateError(f"{f}: not a JSON object of filename -> {{label, ...}}")
+            data, _ = read_metadata(f)
+        except MetadataError as exc:
+            raise EvaluateError(f"{f}: {exc}") from None
         for name, meta in data.items():
-            label = meta.get("label") if isinstance(meta, dict) else None
-            if label not in ("REAL", "FAKE"):
-                warnings.append(f"{f}: {name!r} has label {label!r}, not REAL or FAKE; not scored")
+            label, _, _, problem = entry_fields(meta)
+            if problem:
+                warnings.append(f"{f}: {name!r}: {problem}; not scored")
                 continue
-            y = int(label == "FAKE")
+            y = label_code(label)
             if name in labels and labels[name] != y:
                 raise EvaluateError(f"{name} is {label} in {f} but not in {where[name]}")
             labels[name], where[name] = y, f

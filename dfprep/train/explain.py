@@ -119,14 +119,15 @@ def explain_video(model: nn.Module, cfg: dict, path: Path, frames: int = 4, det_
     clip_len consecutive crops of a track (clip model; at least clip_len frames are then sampled)."""
     from dfprep.faces.detectors import make_detector
     from dfprep.ingest.video import process_video
-    from dfprep.train.predict import decode_crops, ingest_config, model_units, video_entry
+    from dfprep.dataset import file_entry
+    from dfprep.train.predict import decode_crops, ingest_config, model_units
 
     clip = cfg.get("unit", "frame") == "clip"
     clip_len = int(cfg.get("clip_len") or 8)
     icfg = ingest_config(max(frames, clip_len) if clip else frames, det_size, detector)
     kwargs = {} if detector == "dlib" else {"min_face_size": icfg.min_face_size, "device": str(device)}
     det = make_detector(detector, **kwargs)
-    row, faces, _ = process_video(video_entry(Path(path)), icfg, det.detect)
+    row, faces, _ = process_video(file_entry(Path(path)), icfg, det.detect)
     if row["status"] != "ok":
         raise ExplainError(f"{path}: cannot be used ({row.get('error') or row['status']})")
     if faces.num_rows == 0:

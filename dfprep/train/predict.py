@@ -25,7 +25,7 @@ from torch import nn
 
 from dfprep.atomic import tmp_name, write_bytes, write_json
 from dfprep.ingest.config import IngestConfig
-from dfprep.ingest.discover import PART_RE, VIDEO_EXTS
+from dfprep.dataset import PART_RE, VIDEO_EXTS, clip_windows, file_entry
 from dfprep.ingest.video import DetectFn, process_video
 from dfprep.train.metrics import AGGREGATES
 
@@ -70,13 +70,6 @@ def list_videos(input: Path) -> list[Path]:
     return [seen[n] for n in sorted(seen)]
 
 
-def video_entry(path: Path) -> dict:
-    """A pending ingest entry for one file (what `process_video` and the ingest scheduler take)."""
-    m = PART_RE.match(path.parent.name)
-    return dict(video=path.name, part=int(m.group(1)) if m else 0, label=None, original=None, split=None,
-                path=str(path), status="pending", error=None, warning=None)
-
-
 def ingest_config(frames: int = 32, det_size: int = 960, detector: str = "mtcnn", **scheduling) -> IngestConfig:
     """Ingest settings for prediction: the defaults the training crops were cut with (margin, crop size),
     the given sampling and detection, no progress bar of its own."""
@@ -98,9 +91,10 @@ def model_units(faces: pa.Table, unit: str, clip_len: int) -> list[list[int]]:
         return [[i] for i in range(faces.num_rows)]
     tracks = faces.column("track_id").to_numpy()
     frames = faces.column("frame_idx").to_numpy()
-    by_track = [sorted(np.flatnonzero(tracks == t).tolist(), key=lambda i: frames[i]) for t in np.unique(tracks)]
-    clips = [rows[k:k + clip_len] for rows in by_track for k in range(0, len(rows) - clip_len + 1, clip_len)]
-    return clips or by_track
+    clips = clip_windows(tracks, frames, clip_len).tolist()
+    if clips:
+        return clips
+    return [sorted(np.flatnonzero(tracks == t).tolist(), key=lambda i: frames[i]) for t in np.unique(tracks)]
 
 
 def decode_crops(jpegs: list[bytes]) -> torch.Tensor:
@@ -176,7 +170,7 @@ def predict_videos(model: nn.Module, cfg: dict, paths: list[Path], icfg: IngestC
     for path in paths:
         path = Path(path)
         try:
-            row, faces, _ = process_video(video_entry(path), icfg, detect)
+            row, faces, _ = process_video(file_entry(path), icfg, detect)
             s = score_video(model, cfg, row, faces, agg, batch_size, device)
         except Exception as exc:  # noqa: BLE001 - one bad video must not cost the others their rows
             s = error_score(path.name, exception_reason(exc))
@@ -240,7 +234,7 @@ def _ray_scores(model, cfg, paths, icfg, agg, batch_size, device, journal: Path,
             out[task[0]] = error_score(task[0], reason)
             on_video(out[task[0]])
 
-        tasks = [(p.name, video_entry(p), str(journal / f"{i:06d}.arrow"), None) for i, p in enumerate(paths)]
+        tasks = [(p.name, file_entry(p), str(journal / f"{i:06d}.arrow"), None) for i, p in enumerate(paths)]
         sched.run(tasks, on_result, on_failure)
     finally:
         if started:

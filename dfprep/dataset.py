@@ -1,0 +1,207 @@
+"""The dataset's concepts, defined once and imported by every stage.
+
+Labels, split names, the DFDC layout (part folders, metadata.json), the video entry every stage passes
+around, families (what must never be split), and clip windows (how a track is cut into model inputs).
+Plain Python and numpy: no stage's internals, no torch.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+LABELS = ("REAL", "FAKE")                    # cls 0 and 1, in this order everywhere
+SPLITS = ("train", "val", "test")
+PART_RE = re.compile(r"^dfdc_train_part_(\d+)$")
+VIDEO_EXTS = {".mp4"}
+METADATA = "metadata.json"
+ENTRY_FIELDS = ("video", "part", "label", "original", "split", "path", "status", "error", "warning")
+
+
+def label_code(label: str) -> int:
+    """REAL -> 0, FAKE -> 1 (ValueError for anything else)."""
+    return LABELS.index(label)
+
+
+def part_folder(part: int) -> str:
+    return f"dfdc_train_part_{part}"
+
+
+# --- metadata.json --------------------------------------------------------------------------------------------
+
+class MetadataError(Exception):
+    """A metadata.json that cannot be read as the DFDC format; the message is the reason."""
+
+
+def key_problem(key: object) -> str | None:
+    """Why a metadata key cannot name a file inside its part folder, or None if it can."""
+    if not isinstance(key, str) or not key:
+        return "key is not a non-empty string"
+    if "\x00" in key:
+        return "key contains a NUL byte"
+    if key.startswith("/") or os.path.isabs(key) or re.match(r"^[A-Za-z]:", key):
+        return "key is an absolute path"
+    if "/" in key or "\\" in key:
+        return "key contains a path separator"
+    if key in (".", "..") or ".." in key.split("/"):
+        return "key is a relative path component"
+    return None
+
+
+def read_metadata(path: Path) -> tuple[dict, list[str]]:
+    """Parse a metadata.json: (the object, keys that appear more than once). MetadataError says why not."""
+    dupes: list[str] = []
+
+    def pairs(items):
+        seen: dict = {}
+        for k, v in items:
+            if k in seen:
+                dupes.append(k)
+            seen[k] = v
+        return seen
+
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise MetadataError("metadata.json is missing") from None
+    except OSError as exc:
+        raise MetadataError(f"metadata.json cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise MetadataError("metadata.json is not a regular file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=pairs)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MetadataError(f"metadata.json is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise MetadataError("metadata.json is nested too deeply to be DFDC metadata") from None
+    except OSError as exc:
+        raise MetadataError(f"metadata.json cannot be read ({exc.strerror or exc})") from None
+    if not isinstance(data, dict):
+        raise MetadataError("metadata.json is not a JSON object")
+    return data, dupes
+
+
+def entry_fields(meta: object) -> tuple[str | None, str | None, str | None, str | None]:
+    """(label, original, split, problem) of one metadata value; problem is None when it is usable."""
+    if not isinstance(meta, dict):
+        return None, None, None, "metadata value is not an object"
+    label, original, split = meta.get("label"), meta.get("original"), meta.get("split")
+    original = original if isinstance(original, str) and original else None
+    split = split if isinstance(split, str) else None
+    if not isinstance(label, str) or label not in LABELS:
+        return None, original, split, f"label {label!r} is not REAL or FAKE"[:300]
+    return label, original, split, None
+
+
+def metadata_entries(data: dict, part: int) -> list[dict]:
+    """One entry per metadata key, in file order: pending (usable) or rejected with the reason.
+
+    A REAL's `original` is dropped with a warning; nothing on disk is looked at here.
+    """
+    out = []
+    for key, meta in data.items():
+        why = key_problem(key)
+        if why:
+            out.append(video_entry(str(key), part, status="rejected", error=f"{why}; never opened"))
+            continue
+        label, original, split, problem = entry_fields(meta)
+        row = video_entry(key, part, label=label, original=original, split=split)
+        if problem:
+            row.update(status="rejected", error=problem)
+        if label == "REAL" and original is not None:
+            row.update(warning=f"REAL entry names an original ({original!r}); ignored", original=None)
+        out.append(row)
+    return out
+
+
+# --- the video entry --------------------------------------------------------------------------------------------
+
+def video_entry(video: str, part: int, **values) -> dict:
+    """The dict every stage passes for one video (a row of videos.parquet to be): ENTRY_FIELDS, status pending."""
+    row = dict(video=video, part=part, label=None, original=None, split=None, path=None,
+               status="pending", error=None, warning=None)
+    row.update(values)
+    return row
+
+
+def file_entry(path: Path) -> dict:
+    """A pending entry for one video file outside any metadata (predict, explain); part from its folder name."""
+    path = Path(path)
+    m = PART_RE.match(path.parent.name)
+    return video_entry(path.name, int(m.group(1)) if m else 0, path=str(path))
+
+
+# --- families -----------------------------------------------------------------------------------------------------
+
+def family_ids(rows: Iterable[dict]) -> dict[tuple[int, str], str]:
+    """(part, video) -> family id `p{part}/{root}` for every row (see `family_roots`)."""
+    return {k: "p{}/{}".format(*r) for k, r in family_roots(rows).items()}
+
+
+def family_roots(rows: Iterable[dict]) -> dict[tuple[int, str], tuple[int, str]]:
+    """(part, video) -> (part, video) of its family's root, for every row (keys part, video, label, original).
+
+    A family is a root video and every FAKE made from it, directly or through other FAKEs: a FAKE belongs to
+    the family of its root original, found by following `original` through FAKE entries until a name that
+    is not a FAKE entry (a REAL, or a video absent from the data). So two FAKEs of one missing original share
+    a family, and a FAKE of a FAKE joins its grandparent's. An original is looked up in the FAKE's own part,
+    else in the one part that has it; a cycle of FAKEs is one family named after its smallest member.
+    """
+    rows = list(rows)
+    by_key = {(r["part"], r["video"]): r for r in rows}
+    parts_of: dict[str, set[int]] = {}
+    for p, v in by_key:
+        parts_of.setdefault(v, set()).add(p)
+    roots: dict[tuple[int, str], tuple[int, str]] = {}
+
+    def resolve(part: int, name: str) -> tuple[int, str]:
+        if (part, name) in by_key:
+            return part, name
+        where = parts_of.get(name, ())
+        return (next(iter(where)), name) if len(where) == 1 else (part, name)
+
+    def root(key: tuple[int, str]) -> tuple[int, str]:
+        path: list[tuple[int, str]] = []
+        cur = key
+        while cur not in roots:
+            r = by_key.get(cur)
+            if r is None or r.get("label") != "FAKE" or not r.get("original"):
+                roots[cur] = cur
+                break
+            if cur in path:                               # a cycle of FAKEs: one family, its smallest member
+                cycle = path[path.index(cur):]
+                for k in cycle:
+                    roots[k] = min(cycle)
+                break
+            path.append(cur)
+            cur = resolve(cur[0], r["original"])
+        for k in path:
+            roots.setdefault(k, roots[cur])
+        return roots[key]
+
+    return {k: root(k) for k in by_key}
+
+
+# --- clip windows ---------------------------------------------------------------------------------------------------
+
+def clip_windows(groups: np.ndarray, frames: np.ndarray, clip_len: int) -> np.ndarray:
+    """Non-overlapping windows of `clip_len` consecutive crops of each group (a face track), in frame order.
+
+    groups: one int per crop naming its track; frames: its frame index. A track's tail shorter than clip_len
+    is left out. Returns [n_clips, clip_len] crop indices. The same windows at training and predict time.
+    """
+    if len(groups) == 0:
+        return np.zeros((0, clip_len), np.int64)
+    order = np.lexsort((frames, groups))
+    g = groups[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    clips = [order[s + k * clip_len: s + (k + 1) * clip_len]
+             for s, e in zip(starts, ends) for k in range((e - s) // clip_len)]
+    return np.array(clips, np.int64).reshape(-1, clip_len)
