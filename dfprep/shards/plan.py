@@ -179,7 +179,7 @@ def make_plan(work: Path, cfg: ShardsConfig) -> Plan:
             warnings.append(f"{name}: no sample for a {cfg.fractions()[name]:.0%} share "
                             f"({len(fam_names)} families in all; too few to split)")
         sp = SplitPlan(name, sel, rep, aug, balance=info)
-        sp.shards = _cut_shards(c, units, sel, rep, per_sample_bytes[sel], cfg,
+        sp.shards = _cut_shards(c, units, sel, rep, per_sample_bytes[sel], vlabel[uvideo[sel]], cfg,
                                 np.random.default_rng([cfg.seed, 2, si]))
         if 0 < len(sp.shards) < MIN_SHARDS_PER_SPLIT:
             warnings.append(f"{name}: only {len(sp.shards)} shard(s); readers want many more shards than "
@@ -188,9 +188,15 @@ def make_plan(work: Path, cfg: ShardsConfig) -> Plan:
     return Plan(cfg, files, c, eligible, fam_code, vlabel, fam_names, family_split, units, splits, warnings)
 
 
-def _cut_shards(c: dict, units: np.ndarray, sel: np.ndarray, rep: np.ndarray, est: np.ndarray, cfg: ShardsConfig,
-                rng: np.random.Generator) -> list[np.ndarray]:
-    """Shuffle the split's (row group, repeat) groups, cut into equal shards, shuffle inside each shard."""
+def _cut_shards(c: dict, units: np.ndarray, sel: np.ndarray, rep: np.ndarray, est: np.ndarray, labels: np.ndarray,
+                cfg: ShardsConfig, rng: np.random.Generator) -> list[np.ndarray]:
+    """Cut the split into equal shards that each hold the split's REAL:FAKE ratio.
+
+    The split's (row group, repeat) groups are shuffled, so a shard reads few row groups; then each class's
+    samples, in that order, are dealt into the shards in equal runs, so every shard holds its share of each
+    class to within one sample (a reader shuffling within a buffer never sees long one-class runs); last, each
+    shard is shuffled.
+    """
     n = len(sel)
     if n == 0:
         return []
@@ -198,10 +204,13 @@ def _cut_shards(c: dict, units: np.ndarray, sel: np.ndarray, rep: np.ndarray, es
         n_shards = math.ceil(n / cfg.samples_per_shard)
     else:
         n_shards = max(1, math.ceil(float(est.sum()) / parse_size(cfg.shard_size)))
+    n_shards = min(n_shards, n)
     first = units[sel, 0]
     group = np.stack([c["file"][first].astype(np.int64), c["row_group"][first].astype(np.int64), rep], axis=1)
     _, gcode = np.unique(group, axis=0, return_inverse=True)
     gcode = gcode.reshape(-1)
     grank = rng.permutation(gcode.max() + 1)[gcode]
     order = np.lexsort((rng.random(n), grank))     # groups in random order, samples shuffled within a group
-    return [chunk[rng.permutation(len(chunk))] for chunk in np.array_split(order, n_shards)]
+    per_class = [np.array_split(order[labels[order] == k], n_shards) for k in np.unique(labels)]
+    shards = [np.concatenate([chunks[i] for chunks in per_class]) for i in range(n_shards)]
+    return [s[rng.permutation(len(s))] for s in shards]
