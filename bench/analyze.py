@@ -184,7 +184,8 @@ def _batch_faces(batch: list[dict], part: int, orig_crops: dict, pool: list[byte
         "phash": pa.array(np.concatenate([p[3] for p in parts]).astype(np.uint64)),
         "frame_phash": pa.array(np.concatenate([np.asarray(p[0]["frame_phash"], np.uint64)[p[1]] for p in parts])),
     }
-    return pa.table([cols[f.name].cast(f.type) for f in schema], schema=schema)
+    return pa.table([cols[f.name].cast(f.type) if f.name in cols else pa.nulls(n, f.type) for f in schema],
+                    schema=schema)
 
 
 def _inject_leaks(out: Path, n: int) -> None:

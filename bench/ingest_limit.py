@@ -13,6 +13,8 @@ machine, and from the script a user writes by hand. One run, on the same videos,
                               back to source pixels, tracks (detect_faces' CPU - detect - copies; the
                               copies are measured by a separate call just before, on the same frames)
                   crop        dfprep.faces.extract.crop_faces: square crops, JPEG, perceptual hashes
+                  identity    dfprep.faces.identity.IdentityEncoder (built once, not counted) on the full
+                              frames + embedding_column, as process_video does (when IngestConfig.identity)
                   write       faces_table + a zstd Parquet write of the video's faces to a temp file
                 summed over the videos. lower bound = (sum of all stage CPU s) / C + Ray start-up, with C
                 = --num-cpus: perfect division of that CPU over C cores plus the fixed cost of starting Ray.
@@ -71,7 +73,7 @@ from ingest import make, pinned, ray_env, reaped_cpu_s, run_once  # noqa: E402
 
 HANDWRITTEN = REPO / "bench" / "handwritten_ingest.py"
 MEM_EVERY = 4     # memory (smaps_rollup, costly) every 4th /proc sample; CPU times every sample
-LIMIT_STAGES = ("probe", "decode", "copies", "detect", "select", "crop", "write")
+LIMIT_STAGES = ("probe", "decode", "copies", "detect", "select", "crop", "identity", "write")
 # name -> (label, original), from ../shared/data/real/README.md. lynaeydofd's label is unknown: called REAL.
 REAL_VIDEOS = {"brtujopkby.mp4": ("FAKE", "gnmmhlbzge.mp4"), "lynaeydofd.mp4": ("REAL", None),
                "519.mp4": ("REAL", None), "519_515.mp4": ("FAKE", "519.mp4")}
@@ -194,8 +196,9 @@ def lower_bound_stages(root: Path, cfg_kwargs: dict, scratch: Path) -> dict:
     import pyarrow.parquet as pq
     import torch
 
-    from dfprep.faces.extract import crop_faces, detect_faces
+    from dfprep.faces.extract import crop_faces, detect_faces, embedding_column
     from dfprep.faces.geometry import det_scale, detection_copies
+    from dfprep.faces.identity import IdentityEncoder
     from dfprep.faces.store import FACE_ROW_GROUP, faces_table
     from dfprep.ingest.config import IngestConfig
     from dfprep.ingest.decode import decode_sampled, sample_indices
@@ -209,6 +212,7 @@ def lower_bound_stages(root: Path, cfg_kwargs: dict, scratch: Path) -> dict:
     p = cfg.face_params()
     entries = [e for e in discover(root)[0] if e["status"] == "pending"]
     det = _detector(cfg.min_face_size)
+    embed = IdentityEncoder() if cfg.identity else None
     per_video, errors, decoder_messages = [], [], []
     scratch.mkdir(parents=True, exist_ok=True)
     # warm-up, not timed: one frame of the first video, at its detection size
@@ -265,6 +269,10 @@ def lower_bound_stages(root: Path, cfg_kwargs: dict, scratch: Path) -> dict:
         c = clock()
         cols, _ = crop_faces(frames, small, idx, faces, p, meta)
         cpu["crop"] = clock() - c
+        if embed is not None and cols["video"]:
+            c = clock()
+            cols["embedding"] = embedding_column(len(cols["video"]), embed(frames, faces))
+            cpu["identity"] = clock() - c
         c = clock()
         pq.write_table(faces_table(cols), scratch / "faces.parquet", row_group_size=FACE_ROW_GROUP,
                        compression="zstd")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 from pathlib import Path
@@ -335,3 +336,191 @@ def test_explain_clip_model_per_frame_and_refuses_an_image(clip_run, synth_corpu
         explain(clip_run, img, tmp_path / "no", device="cpu")
     res = _cli("explain", str(clip_run), str(tmp_path / "nothere.mp4"), "--out", str(tmp_path / "no"))
     assert res.exit_code == 2 and "nothere.mp4: not found" in res.text
+
+
+# --- the same crops at train and predict time -------------------------------------------------------------------
+
+CROP = {"margin": 0.2, "crop_size": 160, "det_size": 480, "max_faces": 1}   # every one differs from the defaults
+CROP_FRAMES = 4
+
+
+@pytest.fixture(scope="module")
+def cropped_run(synth_corpus, tmp_path_factory) -> tuple[Path, Path]:
+    """(WORK, RUN): part 0 ingested with non-default crop settings, sharded, and a 1-epoch small CNN on it."""
+    from dfprep.ingest.config import IngestConfig
+    from dfprep.ingest.run import ingest
+    from dfprep.shards.config import ShardsConfig
+    from dfprep.shards.run import make_shards
+    from dfprep.train.config import TrainConfig
+    from dfprep.train.run import train
+
+    base = tmp_path_factory.mktemp("cropped")
+    work, shards, run = base / "work", base / "shards", base / "run"
+    ingest(synth_corpus, work, IngestConfig(parts="0", frames=CROP_FRAMES, num_cpus=2, progress=False, **CROP))
+    make_shards(work, shards, ShardsConfig(split="1", samples_per_shard=8, use_ray=False, progress=False))
+    train(shards, run, TrainConfig(model="smallcnn", epochs=1, batch_size=8, input_size=32, workers=0,
+                                   device="cpu", augment=False, progress=False))
+    return work, run
+
+
+def _store_crops(work: Path) -> dict:
+    faces = ds.dataset(work / "faces.parquet").to_table(columns=["video", "frame_idx", "track_id", "jpeg"])
+    return {(r["video"], r["frame_idx"], r["track_id"]): r["jpeg"] for r in faces.to_pylist()}
+
+
+def test_run_records_the_ingest_settings(cropped_run):
+    from dfprep.ingest.run import read_run_json
+    from dfprep.train.checkpoint import read_run_config
+
+    work, run = cropped_run
+    recorded = read_run_json(work)
+    cfg = read_run_config(run)
+    assert cfg.ingest == recorded.recorded() and cfg.ingest.fingerprint == recorded.fingerprint
+    assert {k: getattr(cfg.ingest.settings, k) for k in CROP} == CROP and cfg.ingest.settings.threshold == 0.95
+    config = json.loads((run / "config.json").read_text())
+    assert config["ingest"]["settings"]["margin"] == 0.2 and config["ingest"]["fingerprint"] == recorded.fingerprint
+
+
+def test_predict_cuts_the_ingest_crops_byte_for_byte(cropped_run, synth_corpus, tmp_path):
+    from dfprep.dataset import file_entry
+    from dfprep.faces.detectors import MTCNNDetector
+    from dfprep.ingest.video import process_video
+    from dfprep.train.checkpoint import load_model
+    from dfprep.train.data import decode_jpeg_bytes, to_input
+    from dfprep.train.predict import crop_settings, ingest_config, predict, read_run
+
+    work, run = cropped_run
+    store = _store_crops(work)
+    settings, warning = crop_settings(read_run(run))
+    assert warning is None and {k: settings[k] for k in CROP} == CROP
+    icfg = ingest_config(CROP_FRAMES, settings)
+    det = MTCNNDetector(min_face_size=icfg.min_face_size)
+    part0 = sorted((synth_corpus / "dfdc_train_part_0").glob("*.mp4"))
+    cut = {}
+    for path in part0:              # the crop path of predict_videos: process_video with the run's settings
+        _, faces, _ = process_video(file_entry(path), icfg, det.detect)
+        for r in faces.select(["video", "frame_idx", "track_id", "jpeg"]).to_pylist():
+            cut[(r["video"], r["frame_idx"], r["track_id"])] = r["jpeg"]
+    assert cut.keys() == store.keys() and len(cut) >= 8
+    assert all(cut[k] == store[k] for k in store)                        # byte-identical JPEGs
+    assert {Image.open(io.BytesIO(b)).size for b in cut.values()} == {(160, 160)}
+    assert len({k[:2] for k in cut}) == len(cut)                         # max_faces 1: one face per frame
+
+    # predict itself: the report says which settings it cut with, and every score is the model on the stored crops
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for p in part0:
+        shutil.copy(p, folder / p.name)
+    out = tmp_path / "sub.csv"
+    report = predict(run, folder, out, frames=CROP_FRAMES, workers=0, device="cpu")
+    assert report["crop"] == settings and report["crop_from"] == "run" and report["warnings"] == []
+    assert report["config"]["det_size"] == 480
+    model, cfg = load_model(run)
+    _, rows = _read_csv(out)
+    for name, prob in rows.items():
+        jpegs = [b for (v, _, _), b in sorted(store.items()) if v == name]
+        if not jpegs:
+            assert prob == 0.5
+            continue
+        with torch.no_grad():
+            x = to_input(torch.stack([decode_jpeg_bytes(b) for b in jpegs]), cfg.input_size)
+            assert prob == pytest.approx(torch.sigmoid(model(x)).mean().item(), abs=2e-6), name
+
+
+@pytest.mark.parametrize("option,given,recorded", [("--margin", "0.3", "0.2"), ("--det-size", "960", "480"),
+                                                   ("--crop-size", "224", "160"), ("--max-faces", "2", "1")])
+def test_a_forced_crop_setting_that_differs_is_refused(cropped_run, synth_corpus, tmp_path, option, given, recorded):
+    _, run = cropped_run
+    video = synth_corpus / "dfdc_train_part_0" / _synth_videos(synth_corpus, "single_face")[0]
+    for args in (["predict", str(run), str(video.parent), "--out", str(tmp_path / "s.csv")],
+                 ["explain", str(run), str(video), "--out", str(tmp_path / "ex")]):
+        res = _cli(*args, option, given, "--device", "cpu")
+        lines = [line for line in res.output.splitlines() if line.strip()]
+        assert res.exit_code == 2 and len(lines) == 1, res.output
+        assert option in lines[0] and given in lines[0] and f" {recorded} " in lines[0], lines[0]
+    assert not (tmp_path / "s.csv").exists() and not (tmp_path / "ex").exists()
+    # the run's own value, given explicitly, is accepted
+    from dfprep.train.predict import crop_settings, read_run
+
+    name = option[2:].replace("-", "_")
+    settings, _ = crop_settings(read_run(run), {name: type(CROP[name])(recorded)})
+    assert settings[name] == CROP[name]
+
+
+def test_explain_cuts_the_ingest_crops(cropped_run, synth_corpus, tmp_path):
+    from dfprep.train.checkpoint import load_model
+    from dfprep.train.data import decode_jpeg_bytes
+    from dfprep.train.explain import explain, explain_video
+    from dfprep.train.predict import crop_settings, read_run
+
+    work, run = cropped_run
+    store = _store_crops(work)
+    video = synth_corpus / "dfdc_train_part_0" / _synth_videos(synth_corpus, "multi_face")[0]
+    model, cfg = load_model(run)
+    items = explain_video(model, cfg, video, CROP_FRAMES, crop_settings(read_run(run))[0])
+    mine = {k: b for k, b in store.items() if k[0] == video.name}
+    assert {(video.name, e.frame_idx, e.track_id) for e in items} == mine.keys() and items
+    for e in items:
+        assert np.array_equal(e.crop, decode_jpeg_bytes(mine[(video.name, e.frame_idx, e.track_id)])
+                              .permute(1, 2, 0).numpy())
+    index = explain(run, video, tmp_path / "ex", frames=CROP_FRAMES, device="cpu")
+    assert index["crop"]["margin"] == 0.2 and index["warnings"] == []
+    assert {(it["width"], it["height"]) for it in index["items"]} == {(160, 160)}
+
+
+def test_a_run_without_recorded_settings_uses_the_defaults_with_a_warning(frame_run, local_submission):
+    from dfprep.ingest.config import IngestConfig, IngestSettings
+    from dfprep.train.predict import crop_settings, read_run
+
+    report = json.loads((local_submission.parent / "submission.csv.report.json").read_text())
+    assert report["crop_from"] == "defaults" and report["crop"] == IngestSettings.of(IngestConfig()).crop()
+    assert len(report["warnings"]) == 1 and "records no ingest settings" in report["warnings"][0]
+    assert "\n" not in report["warnings"][0]
+    settings, warning = crop_settings(read_run(frame_run), {"margin": 0.2})    # no run value to refuse it
+    assert settings["margin"] == 0.2 and "--margin 0.2" in warning
+
+
+def test_ingest_settings_cover_output_settings():
+    from dfprep.ingest.config import CROP_SETTINGS, IngestConfig, IngestSettings
+
+    for cfg in (IngestConfig(), IngestConfig(detector="dlib", margin=0.1, parts="0-2")):
+        assert IngestSettings.of(cfg).as_dict() == cfg.output_settings()
+    assert set(CROP_SETTINGS) <= set(IngestConfig().output_settings())
+
+
+def test_typed_readers_name_the_file_and_the_key(cropped_run, frame_run, tmp_path):
+    from dfprep.ingest.discover import IngestUsageError
+    from dfprep.ingest.run import read_run_json
+    from dfprep.train.checkpoint import read_run_config
+    from dfprep.train.errors import TrainUsageError
+
+    work, run = cropped_run
+    # RUN/config.json: a missing key, a mistyped key, a mistyped recorded ingest setting
+    for edit, key in ((lambda c: c.pop("input_size"), "input_size"),
+                      (lambda c: c.update(unit=3), "unit"),
+                      (lambda c: c["ingest"]["settings"].update(margin="wide"), "ingest.settings.margin")):
+        bad = tmp_path / f"run_{key}"
+        shutil.copytree(run, bad)
+        config = json.loads((bad / "config.json").read_text())
+        edit(config)
+        (bad / "config.json").write_text(json.dumps(config))
+        with pytest.raises(TrainUsageError, match=f"config.json: key '{key}'") as err:
+            read_run_config(bad)
+        assert "\n" not in str(err.value) and str(bad) in str(err.value)
+        res = _cli("predict", str(bad), str(tmp_path), "--out", str(tmp_path / "x.csv"))
+        assert res.exit_code == 2 and f"key '{key}'" in res.text and len(res.output.strip().splitlines()) == 1
+    with pytest.raises(TrainUsageError, match="config.json: not found"):
+        read_run_config(tmp_path / "nowhere")
+    # WORK/run.json: read back as written; an older one (no `settings`) from its config; a missing fingerprint
+    rec = read_run_json(work)
+    assert rec.settings.crop_size == 160 and rec.root and isinstance(rec.problems, tuple)
+    old = tmp_path / "oldwork"
+    old.mkdir()
+    summary = json.loads((work / "run.json").read_text())
+    summary.pop("settings")
+    (old / "run.json").write_text(json.dumps(summary))
+    assert read_run_json(old).settings == rec.settings
+    summary.pop("fingerprint")
+    (old / "run.json").write_text(json.dumps(summary))
+    with pytest.raises(IngestUsageError, match="run.json: key 'fingerprint' is missing"):
+        read_run_json(old)

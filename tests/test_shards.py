@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from dfprep.faces.store import faces_table
 from dfprep.ingest.manifest import video_row, videos_table
-from dfprep.shards.augment import AUGMENTATIONS, DEFAULT_AUGMENTS, augment_image, augment_tensor
+from dfprep.augment import AUGMENTATIONS, DEFAULT_AUGMENTS, augment_image, augment_tensor
 from dfprep.shards.balance import balance_split
 from dfprep.shards.cli import shards_app
 from dfprep.shards.config import ShardsConfig, ShardsUsageError, parse_ratio, parse_size, parse_split
@@ -465,6 +465,28 @@ def test_verify_reports_missing_index(tmp_path):
     assert "index.json: not found" in verify_shards(tmp_path)[0]
 
 
+def test_typed_index_reader(shards, tmp_path):
+    from dfprep.shards.index import read_shards_index
+
+    index = json.loads((shards / "index.json").read_text())
+    typed = read_shards_index(shards)
+    assert typed.unit == "frame" and typed.clip_len is None and typed.work == index["source"]["work"]
+    assert typed.splits["train"].samples == index["splits"]["train"]["samples"]
+    assert [e.name for e in typed.splits["val"].shards] == [e["name"] for e in index["splits"]["val"]["shards"]]
+    # a WORK that `dfprep ingest` did not write (no run.json, no _state.json): nothing recorded, said so
+    assert typed.ingest is None and index["ingest"] is None
+    assert any("crop settings are not recorded" in w for w in index["warnings"])
+    for edit, key in ((lambda i: i["splits"]["train"].pop("real"), "splits.train.real"),
+                      (lambda i: i["splits"]["val"]["shards"][0].update(n_samples="3"), "splits.val.shards[0].n_samples"),
+                      (lambda i: i.update(ingest={"settings": {}, "fingerprint": "x"}), "ingest.settings.frames")):
+        bad = json.loads(json.dumps(index))
+        edit(bad)
+        (tmp_path / "index.json").write_text(json.dumps(bad))
+        with pytest.raises(ShardsUsageError) as err:
+            read_shards_index(tmp_path)
+        assert str(err.value).startswith(f"{tmp_path / 'index.json'}: key '{key}'") and "\n" not in str(err.value)
+
+
 # ---------------------------------------------------------------- clips, reading back
 
 def test_clip_unit(store, tmp_path):
@@ -539,6 +561,8 @@ def test_cli_end_to_end_on_ingest_work(ingest_work, tmp_path):
     index = json.loads((out / "index.json").read_text())
     faces = pq.read_table(ingest_work / "faces.parquet").to_pylist()
     assert index["source"]["crops"] == len(faces) > 0
+    run = json.loads((ingest_work / "run.json").read_text())      # the ingest's settings, for predict and explain
+    assert index["ingest"] == {"settings": run["settings"], "fingerprint": run["fingerprint"]}
     train = index["splits"]["train"]
     assert abs(train["fake"] - train["real"]) <= train["families"]          # 1:1 within one per family
     res = runner.invoke(shards_app, ["verify", str(out), "--work", str(ingest_work)])

@@ -222,8 +222,10 @@ def test_to_input_resizes_and_normalises():
 
 # --- loader ----------------------------------------------------------------------------------------------------
 
-def _index(shards: Path) -> dict:
-    return json.loads((shards / "index.json").read_text())
+def _index(shards: Path):
+    from dfprep.train.data import read_index
+
+    return read_index(shards)
 
 
 def test_eval_loader_reads_every_sample_once(frame_shards):
@@ -384,7 +386,7 @@ def test_ddp_two_gloo_ranks_read_disjoint_shards(frame_shards, tmp_path):
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "dfprep.train.ddp", str(frame_shards), "--out", str(run), "--model", "smallcnn", "--epochs", "1",
+           "-m", "dfprep.train", str(frame_shards), "--out", str(run), "--model", "smallcnn", "--epochs", "1",
            "--batch-size", "4", "--input-size", "32", "--workers", "1", "--device", "cpu", "--no-augment",
            "--no-progress"]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)

@@ -22,6 +22,8 @@ def analyze_command(
     seed: int = typer.Option(0, help="Seed for choosing gallery crops."),
     augment_preview: bool = typer.Option(True, "--augment-preview/--no-augment-preview",
                                          help="Show the shard stage's augmentations on a few crops."),
+    shards: Optional[Path] = typer.Option(None, help="SHARDS folder of this WORK: report identity leakage "
+                                                     "between its splits."),
 ) -> None:
     """Build the EDA report (index.html, stats.json, figures/*.png) from videos.parquet and faces.parquet."""
     from dfprep.analysis.run import analyze
@@ -32,7 +34,7 @@ def analyze_command(
         raise typer.Exit(2)
     try:
         s = analyze(work, out=out, metadata_only_root=metadata_only, gallery_size=gallery, seed=seed,
-                    augment_preview=augment_preview)
+                    augment_preview=augment_preview, shards=shards)
     except AnalysisError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2)
@@ -44,4 +46,8 @@ def analyze_command(
     dup = s.get("similarity", {}).get("cross_family_duplicates", {})
     if dup.get("hashes"):
         console.print(f"[yellow]leakage warning[/yellow]: {dup['hashes']:,} crop hashes shared across families")
+    leak = s.get("identity", {}).get("leakage") or {}
+    if leak.get("leaking_clusters"):
+        console.print(f"[yellow]identity leakage[/yellow]: {leak['leaking_clusters']:,} identity clusters have "
+                      f"videos in more than one split of {shards}")
     console.print(f"report: {s['outputs']['html']}\n stats: {s['outputs']['stats']}")

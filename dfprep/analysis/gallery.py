@@ -96,9 +96,9 @@ def _pick_pairs(faces: FaceColumns, orig_code: np.ndarray, n: int, rng: np.rando
 def _augment_preview(g: Gallery, sources: list[dict], n_seeds: int) -> dict:
     """One row per op alone (p=1) on the first source; then each source beside n_seeds default draws."""
     try:
-        from dfprep.shards.augment import DEFAULT_AUGMENTS, augment_image
+        from dfprep.augment import DEFAULT_AUGMENTS, augment_image
     except ImportError as exc:
-        return {"available": False, "reason": f"dfprep.shards.augment is not importable ({exc})", "rows": []}
+        return {"available": False, "reason": f"dfprep.augment is not importable ({exc})", "rows": []}
     from PIL import Image
 
     def run(img, src: dict, seed: int, names, p: float, tag: str) -> dict:

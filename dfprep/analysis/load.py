@@ -6,7 +6,6 @@ its video by the row number in the videos table; the crops a gallery shows are f
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,10 +215,15 @@ def _single_metadata(path: Path) -> tuple[list[dict], list[str]]:
     return entries, problems
 
 
-def read_run_json(work: Path) -> dict | None:
-    """WORK/run.json if present (the ingest's own summary), for the report header; None otherwise."""
-    p = Path(work) / "run.json"
+def read_run_json(work: Path):
+    """WORK/run.json if present (the ingest's own summary, `dfprep.ingest.run.IngestRun`), for the report
+    header; None otherwise. A run.json that cannot be read is an AnalysisError naming the file and the key."""
+    from dfprep.ingest.discover import IngestUsageError
+    from dfprep.ingest.run import RUN_JSON, read_run_json as read_ingest_run
+
+    if not (Path(work) / RUN_JSON).is_file():
+        return None
     try:
-        return json.loads(p.read_text()) if p.is_file() else None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AnalysisError(f"{p}: not valid JSON ({exc})") from exc
+        return read_ingest_run(work)
+    except IngestUsageError as exc:
+        raise AnalysisError(str(exc)) from None

@@ -17,6 +17,7 @@ from dfprep.analysis.faces import face_stats, video_labels
 from dfprep.analysis.figures import make_figures
 from dfprep.analysis.gallery import Gallery, build_gallery
 from dfprep.analysis.health import health_stats
+from dfprep.analysis.identity import identity_stats
 from dfprep.analysis.html import esc, fmt, page
 from dfprep.analysis.labels import label_stats, label_status_counts
 from dfprep.analysis.lengths import format_stats
@@ -30,11 +31,12 @@ SCHEMA = "dfprep.report/1"
 
 
 def analyze(work: Path | None, out: Path | None = None, metadata_only_root: Path | None = None,
-            gallery_size: int = 8, seed: int = 0, augment_preview: bool = True) -> dict:
+            gallery_size: int = 8, seed: int = 0, augment_preview: bool = True, shards: Path | None = None) -> dict:
     """Build the report; returns the stats dict (as written to stats.json) with `outputs` added.
 
     metadata_only_root: a ROOT of dfdc_train_part_* folders or one metadata.json; only label and family
     statistics are computed and WORK need not exist (out defaults to WORK/report).
+    shards: a SHARDS folder of this WORK; the identity section then reports identity leakage between its splits.
     """
     clock = Clock()
     if work is None and out is None:
@@ -47,7 +49,7 @@ def analyze(work: Path | None, out: Path | None = None, metadata_only_root: Path
         stats = _base(videos, "metadata-only", {"metadata": str(Path(metadata_only_root).resolve())}, problems)
         clock.lap("stats")
     else:
-        stats, images = full_stats(Path(work), gallery_size, seed, augment_preview, clock)
+        stats, images = full_stats(Path(work), gallery_size, seed, augment_preview, clock, shards=shards)
     figs = make_figures(stats)
     clock.lap("figures")
     stats["figures"] = {name: f"figures/{name}.png" for name in figs}
@@ -96,15 +98,15 @@ class Clock:
 
 
 def full_stats(work: Path, gallery_size: int = 8, seed: int = 0, augment_preview: bool = True,
-               clock: Clock | None = None) -> tuple[dict, dict]:
+               clock: Clock | None = None, shards: Path | None = None) -> tuple[dict, dict]:
     """Every section from WORK; returns (stats, gallery images)."""
     clock = clock or Clock()
     videos = read_videos(work)
-    run = read_run_json(work) or {}
+    run = read_run_json(work)
     faces = scan_faces(work, videos)
     clock.lap("read")
     stats = _base(videos, "full", {"work": str(work.resolve()), "face_rows": len(faces) if faces else 0},
-                  run.get("problems", []))
+                  list(run.problems) if run else [])
     labels = video_labels(videos)
     stats["totals"].update(ok=int((np.array(videos.column("status").to_pylist(), dtype=object) == "ok").sum()),
                            faces=len(faces) if faces else 0)
@@ -119,6 +121,7 @@ def full_stats(work: Path, gallery_size: int = 8, seed: int = 0, augment_preview
         stats["totals"]["videos_without_face"] = stats["faces"]["videos_without_face"]["count"]
         stats["similarity"]["crops_consecutive"], _ = crop_consecutive(faces, labels)
         stats["similarity"]["cross_family_duplicates"] = cross_family_duplicates(videos, faces)
+        stats["identity"] = identity_stats(work, videos, shards)
         clock.lap("stats")
         g = build_gallery(videos, faces, orig, size=gallery_size, seed=seed, augment=augment_preview)
         clock.lap("gallery")
@@ -157,6 +160,8 @@ def render_page(stats: dict, figs: dict, images: dict) -> str:
         parts.append(("faces", "Faces", sections.faces_section(stats, figs)))
     if "similarity" in stats:
         parts.append(("similarity", "Frame similarity", sections.similarity_section(stats, figs)))
+    if "identity" in stats:
+        parts.append(("identity", "Identities", sections.identity_section(stats, figs)))
     if "gallery" in stats and stats["gallery"].get("samples") is not None:
         parts.append(("gallery", "Galleries", sections.gallery_section(stats, images)))
     body = card_html

@@ -217,7 +217,7 @@ def gallery_section(s: dict, images: dict) -> str:
     if not aug or not aug.get("available"):
         out.append(f'<div class="warn">{esc((aug or {}).get("reason", "not generated"))}</div>')
     else:
-        out.append(f'<p class="note">dfprep.shards.augment.augment_image on stored crops: first each op alone '
+        out.append(f'<p class="note">dfprep.augment.augment_image on stored crops: first each op alone '
                    f'(p = 1), then the default pipeline ({esc(", ".join(aug["augments"]))}, each op with '
                    f'p = {fmt(aug["p"])}) under several seeds. Captions say what fired.</p>')
         for row in aug["rows"]:
@@ -228,4 +228,41 @@ def gallery_section(s: dict, images: dict) -> str:
                 cells.append(f'<figure class="crop">{img(mime, data, "augmented", cls="")}'
                              f"<figcaption>seed {fmt(o['seed'])}: {cap}</figcaption></figure>")
             out.append(f'<div class="row-label">{esc(row["kind"])}</div><div class="grid">{"".join(cells)}</div>')
+    return "".join(out)
+
+
+def identity_section(s: dict, figs: dict) -> str:
+    d = s["identity"]
+    if not d.get("available"):
+        return f'<div class="note">{esc(d.get("note", "no identity embeddings"))}</div>'
+    out = [f'<p class="note">One 128-d face embedding per track (dlib ResNet); a cluster is a connected component '
+           f'of tracks within distance {fmt(d["threshold"])} of each other: one person, across every video and family '
+           "they appear in. A family split still puts such a person in two splits; "
+           "<code>dfprep shards --group identity</code> keeps each cluster's families in one.</p>",
+           table(["tracks with an embedding", "videos", "clusters", "single-video clusters",
+                  "clusters spanning families"],
+                 [[d["tracks_with_embedding"], d["videos_with_embedding"], d["clusters"],
+                   d["single_video_clusters"], d["multi_family_clusters"]]], numeric=range(5)),
+           "<h3>Cluster sizes</h3>",
+           table(["per cluster", *SUMMARY_COLS],
+                 [[name, *(d[key][c] for c in SUMMARY_COLS)] for name, key in
+                  (("videos", "videos_per_cluster"), ("families", "families_per_cluster"))], numeric=range(1, 8)),
+           table(["videos in the cluster", "clusters"], list(d["videos_per_cluster_counts"].items()), numeric=(1,)),
+           "<h3>Largest clusters</h3>",
+           table(["cluster", "tracks", "videos", "families", "REAL", "FAKE", "videos (first)"],
+                 [[c["cluster"], c["tracks"], c["videos"], c["families"], c["REAL"], c["FAKE"],
+                   ", ".join(c["examples"])] for c in d["largest"]], numeric=range(1, 6))]
+    leak = d.get("leakage")
+    if leak is not None:
+        n = leak["leaking_clusters"]
+        out.append(f"<h3>Identity leakage in {esc(leak['shards'])}</h3>")
+        out.append(f'<div class="{"warn" if n else "ok"}"><b>{fmt(n)} of {fmt(leak["clusters_in_shards"])} '
+                   f"clusters have videos in more than one split</b> ({fmt(leak['videos_in_leaking_clusters'])} "
+                   "videos)</div>")
+        if n:
+            out.append(table(["splits", "clusters"], list(leak["by_split_pair"].items()), numeric=(1,)))
+            out.append(table(["cluster", "videos", "families", "videos per split"],
+                             [[c["cluster"], c["videos"], c["families"],
+                               ", ".join(f"{k}: {v}" for k, v in c["splits"].items())] for c in leak["examples"]],
+                             numeric=(1, 2)))
     return "".join(out)

@@ -12,6 +12,8 @@ from typing import Protocol
 
 import numpy as np
 
+from dfprep.device import pick_device
+
 Detection = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 
 EMPTY_BOXES = np.zeros((0, 4), np.float32)
@@ -25,14 +27,6 @@ class Detector(Protocol):
     def detect(self, frames: np.ndarray) -> list[Detection]: ...
 
 
-def pick_device(device: str | None = None) -> str:
-    import torch
-
-    if device:
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 class MTCNNDetector:
     """facenet-pytorch MTCNN, batched. Its weights ship inside the wheel: nothing is downloaded."""
 
@@ -43,7 +37,7 @@ class MTCNNDetector:
         import torch
         from facenet_pytorch import MTCNN
 
-        self.device = pick_device(device)
+        self.device = str(pick_device(device))
         if threads and self.device == "cpu":
             torch.set_num_threads(threads)
         self.mtcnn = MTCNN(keep_all=True, device=self.device, min_face_size=min_face_size,

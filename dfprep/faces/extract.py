@@ -77,6 +77,15 @@ def crop_faces(frames: np.ndarray, small: np.ndarray, frame_idx: np.ndarray, fac
     return cols, frame_hashes
 
 
+def embedding_column(n_rows: int, embeddings: dict[int, tuple[int, np.ndarray]]) -> list:
+    """The face store's `embedding` column from `track_embeddings`' output: each track's vector on its
+    representative row (the row order of `crop_faces`), null on every other row."""
+    col: list = [None] * n_rows
+    for row, vec in embeddings.values():
+        col[row] = np.asarray(vec, np.float32).tolist()
+    return col
+
+
 def faces_summary(faces: list[FrameFaces]) -> dict:
     """Per-video face columns of videos.parquet."""
     counts = [len(f.boxes) for f in faces]

@@ -27,6 +27,8 @@ def ingest_command(
     margin: float = typer.Option(0.3, help="Crop margin, fraction of the box on each side."),
     crop_size: int = typer.Option(224, help="Square crop side, px."),
     boxes_from_original: bool = typer.Option(False, help="Cut FAKE crops at their original's boxes."),
+    identity: bool = typer.Option(True, "--identity/--no-identity",
+                                  help="A 128-d face embedding per track (dlib ResNet), for identity-aware splits."),
     batch_videos: int = typer.Option(16, help="Videos per output file."),
     num_cpus: Optional[int] = typer.Option(None, help="CPUs for the embedded local Ray."),
     address: Optional[str] = typer.Option(None, envvar="RAY_ADDRESS", help="Existing Ray cluster address."),
@@ -47,7 +49,7 @@ def ingest_command(
 
     cfg = IngestConfig(parts=parts, frames=frames, decoder=decoder, faces=faces, detector=detector,
                        det_size=det_size, min_face_size=min_face_size, threshold=threshold, max_faces=max_faces,
-                       margin=margin, crop_size=crop_size, boxes_from_original=boxes_from_original,
+                       margin=margin, crop_size=crop_size, boxes_from_original=boxes_from_original, identity=identity,
                        batch_videos=batch_videos, num_cpus=num_cpus, address=address, workers=workers,
                        detectors=detectors, gpus_per_detector=gpus_per_detector,
                        detector_resource=detector_resource, det_cross_video=det_cross_video, timeout_s=timeout,

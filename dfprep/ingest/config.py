@@ -29,6 +29,7 @@ class IngestConfig:
     jpeg_quality: int = 95
     track_iou: float = 0.2
     boxes_from_original: bool = False
+    identity: bool = True               # a 128-d face embedding per track (dfprep.faces.identity)
     batch_videos: int = 16              # videos per output file
     # scheduling
     num_cpus: int | None = None
@@ -59,3 +60,69 @@ class IngestConfig:
     def fingerprint(self) -> str:
         blob = json.dumps(self.output_settings(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# The output settings that decide which faces are found in a frame and how each is cut (`IngestConfig` fields).
+# A model scores crops like those it was trained on only when predict and explain cut with its ingest's values;
+# frames (which frames are sampled) and the scheduling fields never change a frame's crops.
+CROP_SETTINGS = ("detector", "det_size", "min_face_size", "threshold", "max_faces", "margin", "crop_size",
+                 "jpeg_quality", "track_iou")
+
+# The type of every key of `IngestConfig.output_settings()` (threshold resolved, so always a number).
+_SETTING_KINDS = {"parts": str, "frames": int, "faces": bool, "detector": str, "det_size": int,
+                  "min_face_size": int, "threshold": float, "max_faces": int, "margin": float, "crop_size": int,
+                  "jpeg_quality": int, "track_iou": float, "boxes_from_original": bool, "batch_videos": int,
+                  "identity": bool}
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """An ingest's output settings as recorded (`IngestConfig.output_settings()`): in WORK/run.json and
+    _state.json, copied into SHARDS/index.json and RUN/config.json under `ingest.settings`."""
+    parts: str | None
+    frames: int
+    faces: bool
+    detector: str
+    det_size: int
+    min_face_size: int
+    threshold: float
+    max_faces: int
+    margin: float
+    crop_size: int
+    jpeg_quality: int
+    track_iou: float
+    boxes_from_original: bool
+    batch_videos: int
+    identity: bool = False              # recorded since identity embeddings exist; older face stores have none
+
+    @classmethod
+    def from_fields(cls, f) -> "IngestSettings":
+        """From a `dfprep.records.Fields` over the recorded object (every key but `parts` required)."""
+        return cls(**{k: f.opt(k, kind) if k == "parts" else f.opt(k, kind, False) if k == "identity"
+                      else f.need(k, kind) for k, kind in _SETTING_KINDS.items()})
+
+    @classmethod
+    def of(cls, cfg: IngestConfig) -> "IngestSettings":
+        return cls(**cfg.output_settings())
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def crop(self) -> dict:
+        """The CROP_SETTINGS: {name: value}."""
+        return {k: getattr(self, k) for k in CROP_SETTINGS}
+
+
+@dataclass(frozen=True)
+class RecordedIngest:
+    """The ingest a face store was made with, as the later stages record it: `{"settings": IngestSettings,
+    "fingerprint": IngestConfig.fingerprint()}` under `ingest` in SHARDS/index.json and RUN/config.json."""
+    settings: IngestSettings
+    fingerprint: str
+
+    @classmethod
+    def from_fields(cls, f) -> "RecordedIngest":
+        return cls(IngestSettings.from_fields(f.sub("settings")), f.need("fingerprint", str))
+
+    def as_dict(self) -> dict:
+        return {"settings": self.settings.as_dict(), "fingerprint": self.fingerprint}

@@ -19,7 +19,7 @@ import pyarrow.dataset as ds
 from dfprep.atomic import remove_stale_tmp, write_json
 from dfprep.ingest.batches import Batch, batch_done, journal_dir, journal_file, merge_batch, plan_batches, \
     write_journal
-from dfprep.ingest.config import IngestConfig
+from dfprep.ingest.config import IngestConfig, IngestSettings, RecordedIngest
 from dfprep.ingest.discover import IngestUsageError, discover, parse_parts
 from dfprep.ingest.manifest import video_row
 from dfprep.ingest.timeline import TimelineWriter, summarize
@@ -29,6 +29,7 @@ from dfprep.progress import Reporter
 from dfprep.versions import library_versions
 
 STATE = "_state.json"
+RUN_JSON = "run.json"
 LPT_WINDOW = 256
 
 
@@ -150,7 +151,8 @@ def _summarize(work: Path, root: Path, cfg: IngestConfig, pend: _Pending, report
         "detectors": sched.detector_info if sched else [],
         "videos_per_node": dict(sched.videos_per_node) if sched else {},
         "worker_restarts": sched.restarts if sched else 0,
-        "config": asdict(cfg), "fingerprint": cfg.fingerprint(), "versions": library_versions(),
+        "config": asdict(cfg), "settings": cfg.output_settings(), "fingerprint": cfg.fingerprint(),
+        "versions": library_versions(),
         "outputs": {"videos": str(work / "videos.parquet"), "faces": str(work / "faces.parquet"),
                     "run": str(work / "run.json"), "timeline": str(timeline) if timeline else None},
     }
@@ -161,6 +163,13 @@ def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bo
     cfg = cfg or IngestConfig()
     root, work = Path(root), Path(out)
     t0 = time.perf_counter()
+    if cfg.faces and cfg.identity:      # the workers load dlib's models: say at once when they are absent
+        from dfprep.faces.identity import IdentityModelsMissing, RECOGNITION_MODEL, SHAPE_MODEL, model_path
+
+        try:
+            model_path(SHAPE_MODEL), model_path(RECOGNITION_MODEL)
+        except IdentityModelsMissing as exc:
+            raise IngestUsageError(str(exc)) from None
     entries, problems = discover(root, parse_parts(cfg.parts))
     work.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(work)
@@ -213,8 +222,69 @@ def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bo
     _prune_empty(work / "_journal")
     timings["total_s"] = round(time.perf_counter() - t0, 3)
     summary = _summarize(work, root, cfg, pend, report, merges, problems, timings, plan, sched, timeline_path)
-    write_json(work / "run.json", summary)
+    write_json(work / RUN_JSON, summary)
     return summary
+
+
+# --- what other stages read of an ingest ---------------------------------------------------------------------------
+
+_OLDER = " (written by an older dfprep? rerun `dfprep ingest` on it)"
+
+
+@dataclass(frozen=True)
+class IngestRun:
+    """What other stages read of WORK/run.json (`read_run_json`); the rest of the file is for people."""
+    path: Path
+    root: str
+    fingerprint: str
+    settings: IngestSettings
+    problems: tuple[str, ...]
+
+    def recorded(self) -> RecordedIngest:
+        return RecordedIngest(self.settings, self.fingerprint)
+
+
+def read_run_json(work: Path) -> IngestRun:
+    """WORK/run.json, checked; IngestUsageError (one line naming the file and the key) when it is absent or
+    a key that later stages read is missing or mistyped. A run.json written before `settings` was recorded
+    gives the settings of its `config`."""
+    from dfprep.records import Fields, load_object
+
+    path = Path(work) / RUN_JSON
+    f = Fields(load_object(path, IngestUsageError, f"is {work} the --out folder of `dfprep ingest`?"), path,
+               IngestUsageError, note=_OLDER)
+    if f.has("settings"):
+        settings = IngestSettings.from_fields(f.sub("settings"))
+    else:
+        config = f.sub("config")
+        known = {k: v for k, v in config.data.items() if k in IngestConfig.__dataclass_fields__}
+        try:
+            settings = IngestSettings.of(IngestConfig(**{"identity": False, **known}))   # older: no embeddings
+        except (KeyError, TypeError) as exc:
+            raise IngestUsageError(f"{path}: key 'config' holds no usable ingest settings ({exc})") from None
+        settings = IngestSettings.from_fields(Fields(settings.as_dict(), path, IngestUsageError, "config.", _OLDER))
+    return IngestRun(path, f.need("root", str), f.need("fingerprint", str), settings, f.strings("problems"))
+
+
+def read_ingest_state(work: Path) -> RecordedIngest:
+    """WORK/_state.json (written when an ingest starts): its settings and fingerprint, checked."""
+    from dfprep.records import Fields, load_object
+
+    path = Path(work) / STATE
+    f = Fields(load_object(path, IngestUsageError, f"is {work} the --out folder of `dfprep ingest`?"), path,
+               IngestUsageError, note=_OLDER)
+    return RecordedIngest.from_fields(f)
+
+
+def recorded_ingest(work: Path) -> RecordedIngest | None:
+    """The settings and fingerprint WORK's face store was made with: from run.json, or from _state.json when
+    no ingest has finished yet; None for a WORK that `dfprep ingest` did not write (neither file)."""
+    work = Path(work)
+    if (work / RUN_JSON).is_file():
+        return read_run_json(work).recorded()
+    if (work / STATE).is_file():
+        return read_ingest_state(work)
+    return None
 
 
 def _totals(nodes: list[dict]) -> dict:

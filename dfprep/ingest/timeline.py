@@ -18,7 +18,7 @@ import numpy as np
 
 from dfprep.atomic import tmp_name
 
-STAGES = ("probe", "decode", "detect", "crop", "write")
+STAGES = ("probe", "decode", "detect", "crop", "identity", "write")
 TIMELINE = "timeline.jsonl"
 
 

@@ -17,16 +17,21 @@ from dfprep.ingest.probe import VideoError, probe
 from dfprep.ingest.timeline import StageClock, maybe_stage
 
 DetectFn = Callable[[np.ndarray], list]
+# (full-resolution frames, faces per frame) -> {track_id: (representative row, embedding)}; see
+# dfprep.faces.identity.track_embeddings (an IdentityEncoder is such a callable).
+EmbedFn = Callable[[np.ndarray, list], dict]
 
 
 def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None,
-                  original_faces: list[FrameFaces] | None = None, clock: StageClock | None = None
-                  ) -> tuple[dict, pa.Table, list[FrameFaces]]:
+                  original_faces: list[FrameFaces] | None = None, clock: StageClock | None = None,
+                  embed: EmbedFn | None = None) -> tuple[dict, pa.Table, list[FrameFaces]]:
     """One manifest entry -> (videos.parquet row, faces rows, faces per sampled frame).
 
     A video that cannot be used gives status=error with the reason; it never raises VideoError.
     `original_faces` (with cfg.boxes_from_original) replaces detection by the original's boxes.
     `clock`, if given, records each stage's wall interval and CPU seconds.
+    `embed`, if given, computes each track's identity embedding on the full-resolution frames (stage
+    `identity`, after the crops); without it the `embedding` column is null (predict, explain).
     """
     if entry["status"] == "unlisted":
         size = os.path.getsize(entry["path"]) if entry.get("path") and os.path.exists(entry["path"]) else None
@@ -67,6 +72,11 @@ def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None
     meta = dict(video=entry["video"], part=entry["part"], label=entry["label"], original=entry["original"])
     with maybe_stage(clock, "crop"):
         cols, frame_hashes = crop_faces(frames, small, idx, faces, p, meta)
+    if embed is not None and cols["video"]:
+        from dfprep.faces.extract import embedding_column
+
+        with maybe_stage(clock, "identity"):
+            cols["embedding"] = embedding_column(len(cols["video"]), embed(frames, faces))
     s = faces_summary(faces)
     row = video_row(entry, status="ok", frame_phash=frame_hashes, n_faces=s["n_faces"],
                     frames_with_face=s["frames_with_face"], n_tracks=s["n_tracks"],

@@ -30,6 +30,11 @@ class VideoWorker:
             kwargs = {} if self.cfg.detector == "dlib" else {"min_face_size": self.cfg.min_face_size,
                                                               "threads": threads, "device": "cpu"}
             self.local = make_detector(self.cfg.detector, **kwargs)
+        self.embed = None
+        if self.cfg.faces and self.cfg.identity:    # dlib's models, loaded once per worker process
+            from dfprep.faces.identity import IdentityEncoder
+
+            self.embed = IdentityEncoder()
         self.node_id = ray.get_runtime_context().get_node_id()
         self.name = f"{self.node_id[:8]}:{__import__('os').getpid()}"
 
@@ -48,7 +53,7 @@ class VideoWorker:
         maybe_inject(entry["video"])
         original_faces = stored_frame_faces(Path(original[0]), *original[1:]) if original else None
         clock = StageClock(whole_process=self.inflight == 1)
-        row, faces, _ = process_video(entry, self.cfg, detect, original_faces, clock=clock)
+        row, faces, _ = process_video(entry, self.cfg, detect, original_faces, clock=clock, embed=self.embed)
         with clock.stage("write"):
             write_journal(Path(journal), row, faces)
         return {"video": entry["video"], "part": entry["part"], "status": row["status"], "error": row["error"],

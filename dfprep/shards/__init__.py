@@ -1,8 +1,8 @@
 """dfprep.shards: balanced, leak-free, augmented WebDataset shards of a face store, an index, and `verify`.
 
 `make_shards(work, out, ShardsConfig(...))` writes them; `verify_shards(shards, work)` lists what is wrong;
-`dfprep.shards.augment` holds the seeded augmentations shared with analyze and the trainer.
-Imported lazily so that `import dfprep.shards.augment` does not pull in Ray or webdataset.
+`dfprep.augment` holds the seeded augmentations shared with analyze and the trainer.
+Imported lazily so that `import dfprep.augment` does not pull in Ray or webdataset.
 """
 from __future__ import annotations
 

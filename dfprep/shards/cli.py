@@ -39,6 +39,10 @@ def shards_command(
     split: str = typer.Option("0.8,0.1,0.1", help="train,val,test shares of crops, by family (any ratios)."),
     val_parts: Optional[str] = typer.Option(None, help="DFDC parts for val, e.g. 45-47 (instead of --split)."),
     test_parts: Optional[str] = typer.Option(None, help="DFDC parts for test, e.g. 48-49."),
+    group: str = typer.Option("family", help="What a split keeps whole: family, or identity (families whose face "
+                                             "embeddings are within --identity-threshold: one person)."),
+    identity_threshold: float = typer.Option(0.6, help="Embedding distance linking two tracks with --group "
+                                                       "identity (dlib's same-person threshold)."),
     seed: int = typer.Option(0, help="Seed of splits, balance, shuffles and augmentation."),
     balance: str = typer.Option("undersample", help="undersample, oversample or none (train)."),
     ratio: str = typer.Option("1:1", help="Target REAL:FAKE, e.g. 1:1 or 1:2."),
@@ -56,7 +60,8 @@ def shards_command(
     """Write train/val/test shards: families never cross splits; train balanced; index.json last."""
     from dfprep.shards.run import make_shards
 
-    cfg = ShardsConfig(split=split, val_parts=val_parts, test_parts=test_parts, seed=seed, balance=balance,
+    cfg = ShardsConfig(split=split, val_parts=val_parts, test_parts=test_parts, group=group,
+                       identity_threshold=identity_threshold, seed=seed, balance=balance,
                        ratio=ratio, balance_eval=balance_eval, augment=augment, unit=unit, clip_len=clip_len,
                        shard_size=shard_size, samples_per_shard=samples_per_shard, num_cpus=num_cpus,
                        address=address, progress=progress)

@@ -15,6 +15,7 @@ from dfprep.ingest.discover import IngestUsageError, parse_parts
 BALANCES = ("undersample", "oversample", "none")
 AUGMENT_MODES = ("off", "oversampled", "all")
 UNITS = ("frame", "clip")
+GROUPS = ("family", "identity")     # what a split keeps whole: families, or identity groups of families
 SCHEDULING = {"num_cpus", "address", "progress", "use_ray"}
 # Readers (DataLoader workers x GPUs) each want their own shards; fewer than this in a split starves them.
 MIN_SHARDS_PER_SPLIT = 8
@@ -41,6 +42,8 @@ class ShardsConfig:
     shard_size: str = "256MB"
     samples_per_shard: int | None = None
     jpeg_quality: int = 95              # re-encoding of augmented crops
+    group: str = "family"               # family | identity (dfprep.shards.groups: families showing one person)
+    identity_threshold: float = 0.6     # embedding distance linking two tracks (dlib's same-person threshold)
     # scheduling
     num_cpus: int | None = None
     address: str | None = None
@@ -52,7 +55,7 @@ class ShardsConfig:
 
     def validate(self) -> None:
         """Parse every text option once so a typo fails before any work, with the option named."""
-        from dfprep.shards.augment import AUGMENTATIONS
+        from dfprep.augment import AUGMENTATIONS
 
         if self.balance not in BALANCES:
             raise ShardsUsageError(f"--balance must be one of {', '.join(BALANCES)}, got {self.balance!r}")
@@ -60,6 +63,10 @@ class ShardsConfig:
             raise ShardsUsageError(f"--augment must be one of {', '.join(AUGMENT_MODES)}, got {self.augment!r}")
         if self.unit not in UNITS:
             raise ShardsUsageError(f"--unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
+        if self.group not in GROUPS:
+            raise ShardsUsageError(f"--group must be one of {', '.join(GROUPS)}, got {self.group!r}")
+        if not 0.0 < self.identity_threshold < 2.0:
+            raise ShardsUsageError(f"--identity-threshold must be in (0, 2), got {self.identity_threshold}")
         if self.unit == "clip" and not 1 <= self.clip_len <= 999:
             raise ShardsUsageError(f"--clip-len must be in 1..999, got {self.clip_len}")
         if self.samples_per_shard is not None and self.samples_per_shard < 1:
@@ -92,6 +99,8 @@ class ShardsConfig:
     def output_settings(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k not in SCHEDULING}
         d["augment_ops"] = list(self.augment_ops)
+        if self.group == "family":      # the threshold changes nothing then: not a reason to refuse a resume
+            d.pop("identity_threshold")
         return d
 
     def fingerprint(self) -> str:

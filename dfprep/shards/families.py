@@ -15,6 +15,7 @@ FAMILY_SCHEMA = pa.schema([
     ("video", pa.string()),
     ("part", pa.int32()),
     ("family", pa.string()),
+    ("group", pa.string()),         # what the split kept whole: the identity group id (the family by family)
     ("split", pa.string()),
     ("label", pa.string()),
     ("n_crops", pa.int32()),
@@ -23,7 +24,11 @@ FAMILY_SCHEMA = pa.schema([
 
 
 def split_by_parts(family_parts: dict[str, int], val: set[int], test: set[int]) -> dict[str, str]:
-    """As the DFDC winners split: whole parts to val and test, the rest to train."""
+    """As the DFDC winners split: whole parts to val and test, the rest to train.
+
+    Keys are families, or identity groups: a group spanning parts comes with the part holding most of its
+    crops (`dfprep.shards.plan`), so its videos in other parts follow it.
+    """
     return {f: "val" if p in val else "test" if p in test else "train" for f, p in family_parts.items()}
 
 
@@ -31,6 +36,7 @@ def split_by_fraction(family_sizes: dict[str, int], fractions: dict[str, float],
     """Seeded shuffle of the families, then each to the split furthest below its share of crops so far.
 
     Shares are of crops, not of families: a REAL with 20 fakes weighs 21 videos. Deterministic for a seed.
+    Keys may be identity groups instead of families (sizes summed over their families): the same rule.
     """
     names = sorted(family_sizes)
     order = np.random.default_rng(seed).permutation(len(names))

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from dfprep.atomic import write_json
+from dfprep.dataset import SPLITS
+from dfprep.ingest.config import RecordedIngest
 from dfprep.shards.config import ShardsUsageError
 
 INDEX = "index.json"
@@ -21,6 +24,7 @@ FORMAT = "dfprep-shards/1"
 
 
 def read_index(shards: Path) -> dict:
+    """index.json as a plain dict, for this stage's own resume and verify; other stages use `read_shards_index`."""
     path = Path(shards) / INDEX
     try:
         return json.loads(path.read_text())
@@ -28,6 +32,79 @@ def read_index(shards: Path) -> dict:
         raise ShardsUsageError(f"{path}: not found; is {shards} the --out folder of `dfprep shards`?") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ShardsUsageError(f"{path}: not valid JSON: {exc}") from None
+
+
+_OLDER = " (written by an older dfprep? rerun `dfprep shards` into a new --out)"
+
+
+@dataclass(frozen=True)
+class ShardEntry:
+    """One shard of a split as index.json lists it."""
+    name: str
+    n_samples: int
+
+
+@dataclass(frozen=True)
+class SplitIndex:
+    """One split of index.json: the sample counts it promises and its shards."""
+    name: str
+    samples: int
+    real: int
+    fake: int
+    families: int | None
+    videos: int | None
+    shards: tuple[ShardEntry, ...]
+
+    def counts(self) -> dict:
+        return {"samples": self.samples, "real": self.real, "fake": self.fake, "families": self.families,
+                "videos": self.videos}
+
+
+@dataclass(frozen=True)
+class ShardsIndex:
+    """What other stages read of SHARDS/index.json (`read_shards_index`); the rest of the file is for people
+    and for `dfprep shards verify`."""
+    path: Path
+    unit: str                           # frame | clip
+    clip_len: int | None                # clip samples only
+    class_weights: dict | None          # {"REAL": w, "FAKE": w} of the natural train split, or None
+    splits: dict                        # split name -> SplitIndex, for the splits the index lists
+    work: str | None                    # the WORK the shards were cut from (source.work)
+    ingest: RecordedIngest | None       # that WORK's ingest settings and fingerprint; None: not recorded
+
+
+def read_shards_index(shards: Path) -> ShardsIndex:
+    """SHARDS/index.json, checked: ShardsUsageError with one line naming the file and the key that is missing
+    or of the wrong type. An index written before the ingest settings were recorded has `ingest` None."""
+    from dfprep.records import Fields, load_object
+
+    path = Path(shards) / INDEX
+    f = Fields(load_object(path, ShardsUsageError, f"is {shards} the --out folder of `dfprep shards`?"), path,
+               ShardsUsageError, note=_OLDER)
+    fmt = f.need("format", str)
+    if fmt != FORMAT:
+        raise ShardsUsageError(f"{path}: key 'format' is {fmt!r}; this dfprep reads {FORMAT!r}")
+    layout = f if f.has("unit") else f.sub("config")
+    unit = layout.need("unit", str)
+    if unit not in ("frame", "clip"):
+        raise ShardsUsageError(f"{path}: key '{layout.where}unit' must be frame or clip, got {unit!r}")
+    clip_len = layout.need("clip_len", int) if unit == "clip" else None
+    weights = f.opt_sub("class_weights")
+    splits = {}
+    listed = f.sub("splits")
+    for name in SPLITS:
+        s = listed.opt_sub(name)
+        if s is None:
+            continue
+        shards_ = tuple(ShardEntry(e.need("name", str), e.need("n_samples", int)) for e in s.items("shards"))
+        splits[name] = SplitIndex(name, s.need("samples", int), s.need("real", int), s.need("fake", int),
+                                  s.opt("families", int), s.opt("videos", int), shards_)
+    source = f.opt_sub("source")
+    ingest = f.opt_sub("ingest")
+    return ShardsIndex(path, unit, clip_len,
+                       {k: weights.opt(k, float) for k in ("REAL", "FAKE")} if weights else None,
+                       splits, source.opt("work", str) if source else None,
+                       RecordedIngest.from_fields(ingest) if ingest else None)
 
 
 def run_fingerprint(cfg_fingerprint: str, store_hash: str) -> dict:

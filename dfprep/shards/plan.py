@@ -50,6 +50,8 @@ class Plan:
     units: np.ndarray            # [n_units, T] crop indices
     splits: dict[str, SplitPlan]
     warnings: list[str]
+    family_group: dict[str, str] = field(default_factory=dict)  # family id -> group kept whole (itself by family)
+    grouping: dict = field(default_factory=dict)   # index.json's `grouping`
 
     def unit_video(self, u: np.ndarray) -> np.ndarray:
         return self.crops["video"][self.units[u, 0]]
@@ -60,6 +62,8 @@ class Plan:
             np.add.at(per_video, self.unit_video(sp.units), 1)
         n_crops = np.bincount(self.crops["video"], minlength=len(self.video_names))
         rows = [{"video": v, "part": p, "family": self.family_names[self.video_family[i]],
+                 "group": self.family_group.get(self.family_names[self.video_family[i]],
+                                                self.family_names[self.video_family[i]]),
                  "split": self.family_split[self.family_names[self.video_family[i]]],
                  "label": LABELS[self.video_label[i]], "n_crops": int(n_crops[i]), "n_samples": int(per_video[i])}
                 for i, (p, v) in enumerate(self.video_names)]
@@ -144,15 +148,38 @@ def make_plan(work: Path, cfg: ShardsConfig) -> Plan:
     fam_code, fam_names = _codes([fam_of[pv] for pv in eligible])
     vlabel = np.array([LABELS.index(label_of[pv]) for pv in eligible], np.int64)
 
-    # Splits: whole families, by part or by a seeded share of crops.
+    # Splits: whole families (or, with --group identity, whole identity groups of families), by part or by a
+    # seeded share of crops.
     sizes = np.bincount(fam_code[c["video"]], minlength=len(fam_names)) if len(c["video"]) else \
         np.zeros(len(fam_names), np.int64)
+    family_group = {f: f for f in fam_names}
+    grouping: dict = {"group": cfg.group}
+    if cfg.group == "identity":
+        family_group, grouping = _identity_groups(work, eligible, fam_code, fam_names, cfg.identity_threshold,
+                                                  label_of)
+    group_sizes: dict[str, int] = {}
+    for f, s in zip(fam_names, sizes):
+        group_sizes[family_group[f]] = group_sizes.get(family_group[f], 0) + int(s)
     by_parts = cfg.split_parts()
     if by_parts is not None:
-        fam_part = {fam_names[fam_code[i]]: pv[0] for i, pv in enumerate(eligible)}
-        family_split = split_by_parts(fam_part, by_parts["val"], by_parts["test"])
+        if cfg.group == "identity":
+            group_part = _largest_part(np.bincount(c["video"], minlength=len(eligible)), eligible,
+                                       [family_group[fam_names[f]] for f in fam_code])
+        else:
+            group_part = {fam_names[fam_code[i]]: pv[0] for i, pv in enumerate(eligible)}
+        group_split = split_by_parts(group_part, by_parts["val"], by_parts["test"])
     else:
-        family_split = split_by_fraction({f: int(s) for f, s in zip(fam_names, sizes)}, cfg.fractions(), cfg.seed)
+        group_split = split_by_fraction(group_sizes, cfg.fractions(), cfg.seed)
+        if cfg.group == "identity" and group_sizes:
+            big = max(group_sizes, key=lambda g: (group_sizes[g], g))
+            share = group_sizes[big] / max(1, sum(group_sizes.values()))
+            small = min((v for v in cfg.fractions().values() if v > 0), default=1.0)
+            if share > small:
+                warnings.append(f"identity group {big} holds {share:.0%} of the crops, more than the smallest "
+                                f"split's share ({small:.0%}): the splits cannot reach their shares")
+    family_split = {f: group_split[family_group[f]] for f in fam_names}
+    grouping["groups"] = len(group_sizes)
+    grouping["families"] = len(fam_names)
 
     units = frame_units(len(c["video"])) if cfg.unit == "frame" else \
         clip_units(c["part"], c["video"], c["track_id"], c["frame_idx"], cfg.clip_len)
@@ -185,7 +212,43 @@ def make_plan(work: Path, cfg: ShardsConfig) -> Plan:
             warnings.append(f"{name}: only {len(sp.shards)} shard(s); readers want many more shards than "
                             f"workers (lower --shard-size or set --samples-per-shard)")
         splits[name] = sp
-    return Plan(cfg, files, c, eligible, fam_code, vlabel, fam_names, family_split, units, splits, warnings)
+    return Plan(cfg, files, c, eligible, fam_code, vlabel, fam_names, family_split, units, splits, warnings,
+                family_group=family_group, grouping=grouping)
+
+
+def _identity_groups(work: Path, eligible: list[tuple[int, str]], fam_code: np.ndarray, fam_names: list[str],
+                     threshold: float, label_of: dict) -> tuple[dict[str, str], dict]:
+    """{family id: identity group id} from the face store's embeddings, and index.json's `grouping` entry."""
+    from dfprep.shards.groups import identity_groups, linking_tracks
+    from dfprep.shards.source import read_embeddings
+
+    faces = Path(work) / "faces.parquet"
+    keys, vectors = read_embeddings(faces)
+    if not keys:
+        raise ShardsUsageError(f"{faces}: no identity embedding (written before they existed, or ingested with "
+                               f"--no-identity); re-ingest WORK, or use --group family")
+    video_family = {pv: fam_names[fam_code[i]] for i, pv in enumerate(eligible)}
+    keys, vectors = linking_tracks(keys, vectors, label_of)
+    groups = identity_groups(video_family, (keys, vectors), threshold)
+    embedded = {video_family[k] for k in keys if k in video_family}
+    sizes: dict[str, int] = {}
+    for g in groups.values():
+        sizes[g] = sizes.get(g, 0) + 1
+    return groups, {"group": "identity", "threshold": threshold,
+                    "tracks_with_embedding": sum(k in video_family for k in keys),
+                    "families_without_embedding": len(set(fam_names) - embedded),
+                    "largest_groups": [{"group": g, "families": n} for g, n in
+                                       sorted(sizes.items(), key=lambda x: (-x[1], x[0]))[:10] if n > 1]}
+
+
+def _largest_part(video_crops: np.ndarray, videos: list[tuple[int, str]], video_group: list[str]) -> dict[str, int]:
+    """Group -> the DFDC part holding most of its crops (ties: the lowest part): where a group spanning parts
+    goes when splitting by part."""
+    per: dict[str, dict[int, int]] = {}
+    for n, (part, _), g in zip(video_crops.tolist(), videos, video_group):
+        per.setdefault(g, {}).setdefault(part, 0)
+        per[g][part] += n
+    return {g: max(parts, key=lambda p: (parts[p], -p)) for g, parts in per.items()}
 
 
 def _cut_shards(c: dict, units: np.ndarray, sel: np.ndarray, rep: np.ndarray, est: np.ndarray, labels: np.ndarray,

@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 
 from dfprep.atomic import remove_stale_tmp, write_parquet
+from dfprep.ingest.config import RecordedIngest
 from dfprep.progress import Reporter
 from dfprep.shards.balance import class_weights
-from dfprep.shards.config import SPLITS, ShardsConfig
+from dfprep.shards.config import SPLITS, ShardsConfig, ShardsUsageError
 from dfprep.shards.index import (FAMILIES, FORMAT, INDEX, previous_shards, run_fingerprint, shard_files,
                                  write_index, write_state)
 from dfprep.shards.plan import Plan, make_plan, shard_name
@@ -88,6 +89,7 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
     work, out = Path(work).resolve(), Path(out).resolve()
     t0 = time.perf_counter()
     _, faces = store_paths(work)
+    ingest = _recorded_ingest(work)
     content_hash = store_hash(faces)
     plan = make_plan(work, cfg)
     t_plan = time.perf_counter() - t0
@@ -131,7 +133,7 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
     for p in shard_files(out):
         if p.name not in planned:       # left by an earlier plan of the same fingerprint: not ours any more
             p.unlink()
-    index = build_index(plan, done, work, content_hash, fingerprint)
+    index = build_index(plan, done, work, content_hash, fingerprint, ingest)
     write_index(out, index)
     mb = sum(done[shard_name(s, i)]["bytes"] for s, i in todo) / 1e6
     index["run"] = {"out": str(out), "written": len(todo), "reused": reused,
@@ -141,8 +143,25 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
     return index
 
 
-def build_index(plan: Plan, done: dict[str, dict], work: Path, content_hash: str, fingerprint: dict) -> dict:
+def _recorded_ingest(work: Path) -> RecordedIngest | None:
+    """The ingest settings and fingerprint of WORK (run.json, else _state.json); None when WORK has neither."""
+    from dfprep.ingest.discover import IngestUsageError
+    from dfprep.ingest.run import recorded_ingest
+
+    try:
+        return recorded_ingest(work)
+    except IngestUsageError as exc:
+        raise ShardsUsageError(str(exc)) from None
+
+
+def build_index(plan: Plan, done: dict[str, dict], work: Path, content_hash: str, fingerprint: dict,
+                ingest: RecordedIngest | None = None) -> dict:
+    """index.json; `ingest` (WORK's recorded ingest settings) goes under "ingest", null when WORK has none."""
     cfg = plan.cfg
+    warnings = list(plan.warnings)
+    if ingest is None:
+        warnings.append(f"{work} has no run.json or _state.json of `dfprep ingest`: its crop settings are not "
+                        "recorded, so predict and explain will cut crops with ingest's defaults")
     splits = {}
     for split in SPLITS:
         summary = plan.split_summary(split)
@@ -157,6 +176,7 @@ def build_index(plan: Plan, done: dict[str, dict], work: Path, content_hash: str
         "source": {"work": str(work), "faces": "faces.parquet", "content_hash": content_hash,
                    "hash_method": HASH_METHOD, "files": len(plan.files), "crops": int(len(plan.crops["video"])),
                    "videos": len(plan.video_names)},
+        "ingest": ingest.as_dict() if ingest is not None else None,
         "unit": cfg.unit,
         "clip_len": cfg.clip_len if cfg.unit == "clip" else None,
         "members": member_names(cfg.unit, cfg.clip_len),
@@ -166,6 +186,7 @@ def build_index(plan: Plan, done: dict[str, dict], work: Path, content_hash: str
         "bytes": sum(s["bytes"] for s in splits.values()),
         "splits": splits,
         "families": FAMILIES,
-        "warnings": plan.warnings,
+        "grouping": plan.grouping,
+        "warnings": warnings,
         "versions": library_versions(),
     }

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from dfprep.augment import shard_augment_seed
 from dfprep.dataset import LABELS, clip_windows
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -55,11 +56,6 @@ def clip_units(part: np.ndarray, video: np.ndarray, track: np.ndarray, frame: np
     return clip_windows(track_code.reshape(-1), frame, clip_len)
 
 
-def augment_seed(seed: int, key: str) -> int:
-    """A sample's augmentation seed: a function of the run seed and the key only, not of the order of work."""
-    return int.from_bytes(hashlib.sha256(f"{seed}/{key}".encode()).digest()[:4], "little") & 0x7FFFFFFF
-
-
 def member_names(unit: str, clip_len: int) -> list[str]:
     """The fields of every sample: `jpg` or `000.jpg`..`{T-1}.jpg`, then `cls` and `json`."""
     images = ["jpg"] if unit == "frame" else [f"{i:03d}.jpg" for i in range(clip_len)]
@@ -80,7 +76,7 @@ def spec_samples(spec: dict) -> list[dict]:
                  for f, t, b, p in zip(frames[j], tracks[j], boxes[j], probs[j])]
         out.append({"key": key, "video": video, "part": part, "family": family, "split": spec["split"],
                     "label": label, "repeat": k, "crops": crops,
-                    "augment_seed": augment_seed(spec["seed"], key) if aug else None})
+                    "augment_seed": shard_augment_seed(spec["seed"], key) if aug else None})
     return out
 
 

@@ -148,6 +148,13 @@ def _read_families(shards: Path, problems: list[str]) -> dict:
     for fam, ss in sorted(splits_of.items()):
         if len(ss) > 1:
             problems.append(f"leak: family {fam} is in splits {sorted(ss)} ({FAMILIES})")
+    if "group" in pq.read_schema(path).names:      # identity groups (--group identity) are kept whole too
+        group_splits: dict[str, set] = defaultdict(set)
+        for r in pq.read_table(path, columns=["group", "split"]).to_pylist():
+            group_splits[r["group"]].add(r["split"])
+        for g, ss in sorted(group_splits.items()):
+            if len(ss) > 1:
+                problems.append(f"leak: group {g} is in splits {sorted(ss)} ({FAMILIES})")
     return {(r["part"], r["video"]): (r["family"], r["split"], r["label"]) for r in t}
 
 

@@ -18,7 +18,7 @@ import torchvision.transforms.v2.functional as F
 from PIL import Image
 
 from dfprep.atomic import atomic_path
-from dfprep.shards.augment import augment_tensor
+from dfprep.augment import augment_tensor
 from dfprep.shards.samples import cls_bytes, sample_json, spec_samples
 from dfprep.shards.source import fetch_jpegs
 from dfprep.shards.tarstream import SampleTarWriter

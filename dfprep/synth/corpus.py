@@ -205,8 +205,19 @@ def _summary_part(specs: list[VideoSpec]) -> dict:
         "no_audio": sorted(s.name for s in specs if s.audio_hz is None),
         "videos": {s.name: {"label": s.label, "original": s.original, "kind": s.kind, "width": s.width,
                             "height": s.height, "fps": s.fps, "frames": s.n_frames, "audio": s.audio_hz is not None,
-                            "faces": len(s.people), "swapped": [sw.person for sw in s.swaps]} for s in specs},
+                            "faces": len(s.people), "swapped": [sw.person for sw in s.swaps],
+                            "identities": _shown(s)} for s in specs},
     }
+
+
+def _shown(spec: VideoSpec) -> list[dict]:
+    """Per person: the cast identity whose face the video shows (a swapped person shows the donor's) and the
+    photograph it was cut from: variants of one photograph are one person to a face recogniser."""
+    cast = identities()
+    shown = [p.identity for p in spec.people]
+    for sw in spec.swaps:
+        shown[sw.person] = sw.donor
+    return [{"identity": cast[i].name, "photograph": cast[i].source} for i in shown]
 
 
 def make_corpus(out: Path, cfg: SynthConfig) -> dict:

@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 import random
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
 
 import torch
 from torch import nn
 
 from dfprep.atomic import atomic_path, write_json
+from dfprep.ingest.config import RecordedIngest
 
 CONFIG = "config.json"
 MODEL = "model.pt"
@@ -28,10 +32,50 @@ def save_config(run: Path, config: dict) -> None:
 
 
 def read_config(run: Path) -> dict:
+    """RUN/config.json as a plain dict (every key as written); other stages read it with `read_run_config`."""
     path = Path(run) / CONFIG
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found; is {run} the --out folder of `dfprep train`?")
     return json.loads(path.read_text())
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What other stages (predict, explain) read of RUN/config.json (`read_run_config`).
+
+    `config["key"]` reads any key of the file as written (the documented `model, config = load_model(RUN)`).
+    """
+    path: Path
+    model: str
+    unit: str                           # frame | clip
+    clip_len: int | None                # clip models only
+    rnn: str | None                     # clip models only
+    input_size: int
+    video_agg: str | None               # None in a config.json written by hand without it
+    ingest: RecordedIngest | None       # the ingest settings the training crops were cut with; None: not recorded
+    raw: Mapping = field(repr=False, compare=False)
+
+    def __getitem__(self, key: str):
+        return self.raw[key]
+
+
+def read_run_config(run: Path) -> RunConfig:
+    """RUN/config.json, checked: TrainUsageError with one line naming the file and the key that is missing or
+    of the wrong type. A run trained before the ingest settings were recorded has `ingest` None."""
+    from dfprep.records import Fields, load_object
+    from dfprep.train.errors import TrainUsageError
+
+    path = Path(run) / CONFIG
+    f = Fields(load_object(path, TrainUsageError, f"is {run} the --out folder of `dfprep train`?"), path,
+               TrainUsageError, note=" (written by an older dfprep? retrain into a new --out)")
+    unit = f.need("unit", str)
+    if unit not in ("frame", "clip"):
+        raise TrainUsageError(f"{path}: key 'unit' must be frame or clip, got {unit!r}")
+    clip = unit == "clip"
+    ingest = f.opt_sub("ingest")
+    return RunConfig(path, f.need("model", str), unit, f.need("clip_len", int) if clip else None,
+                     f.need("rnn", str) if clip else None, f.need("input_size", int), f.opt("video_agg", str),
+                     RecordedIngest.from_fields(ingest) if ingest else None, MappingProxyType(dict(f.data)))
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -51,13 +95,12 @@ def save_model(run: Path, model: nn.Module) -> Path:
     return path
 
 
-def load_model(run: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+def load_model(run: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, RunConfig]:
     """Rebuild RUN's model from config.json and load RUN/model.pt; returns (model in eval mode, config)."""
     from dfprep.train.models import build_model
 
-    cfg = read_config(run)
-    model = build_model(cfg["model"], unit=cfg.get("unit", "frame"), clip_len=cfg.get("clip_len") or 8,
-                        rnn=cfg.get("rnn", "gru"))
+    cfg = read_run_config(run)
+    model = build_model(cfg.model, unit=cfg.unit, clip_len=cfg.clip_len or 8, rnn=cfg.rnn or "gru")
     path = Path(run) / MODEL
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found; the run has not finished an epoch yet")

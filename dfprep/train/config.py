@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dfprep.train.data import TrainUsageError
-from dfprep.train.metrics import AGGREGATES
-from dfprep.train.models import MODELS, RNNS, UNITS
+from dfprep.options import opt
+from dfprep.train.errors import TrainUsageError
 
 CLASS_WEIGHTS = ("auto", "none")
 # Changing any of these mid-run would make the resumed run another run.
@@ -22,42 +21,46 @@ RESUME_FIXED = ("model", "epochs", "unit", "clip_len", "rnn", "batch_size", "lr"
 
 @dataclass
 class TrainConfig:
-    model: str = "resnet18"             # resnet18 | resnet50 | efficientnet_b0 | smallcnn
-    unit: str | None = None             # frame | clip; None: as the shards were written (index.json)
-    clip_len: int | None = None         # None: from index.json
-    rnn: str = "gru"                    # clip models: gru | lstm
-    epochs: int = 5
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup: float = 0.05                # fraction of all steps spent warming the learning rate up linearly
-    grad_clip: float = 1.0              # max gradient norm (0: off)
-    seed: int = 0
-    weights: str | None = None          # local weights file for the encoder (nothing is downloaded)
-    workers: int = 4                    # DataLoader workers per rank (capped by the rank's shards)
-    input_size: int = 224
-    video_agg: str = "mean"             # mean | median | max of a video's sample probabilities
-    threshold: float = 0.5
-    augment: bool = True                # online augmentation of train samples
-    augment_p: float = 0.5
-    augment_ops: tuple[str, ...] | None = None   # None: the shard stage's defaults
-    class_weights: str = "auto"         # auto: inverse frequency of the train samples | none
-    shuffle_buffer: int = 1000
-    prefetch: int = 4                   # batches each worker prepares ahead
-    gpu_decode: bool = False            # decode JPEGs on the GPU (online augmentation then off)
-    device: str | None = None           # None: cuda when available, else cpu
-    max_steps: int | None = None        # stop after this many optimizer steps in all (for tests, smoke runs)
-    checkpoint_every: int | None = None  # also checkpoint every N steps (besides each epoch's end)
-    keep_checkpoints: int = 2           # epoch checkpoints kept besides last.pt
-    deterministic: bool = False         # torch.use_deterministic_algorithms (slower on GPU)
-    resume: bool = False
-    progress: bool = True
+    """Every training setting, with its CLI help (the `dfprep train` options are derived from these fields)."""
+    model: str = opt("resnet18", "resnet18, resnet50, efficientnet_b0 or smallcnn.")
+    unit: str | None = opt(None, "frame or clip (default: as the shards were written, index.json).")
+    clip_len: int | None = opt(None, "Crops per clip sample (default: as the shards were written).")
+    rnn: str = opt("gru", "Clip models: gru or lstm over time.")
+    epochs: int = opt(5, "Epochs over the train split.")
+    batch_size: int = opt(32, "Samples per step per rank.")
+    lr: float = opt(1e-3, "Peak AdamW learning rate (warmup, then cosine).")
+    weight_decay: float = opt(0.01, "AdamW weight decay.")
+    warmup: float = opt(0.05, "Fraction of all steps spent warming the learning rate up linearly.")
+    grad_clip: float = opt(1.0, "Max gradient norm (0: off).")
+    seed: int = opt(0, "Seed of the data order, augmentation and initialisation.")
+    weights: str | None = opt(None, "Local weights file for the backbone (never downloaded).")
+    workers: int = opt(4, "DataLoader workers per rank (capped by the rank's shards).")
+    input_size: int = opt(224, "Model input side, px.")
+    video_agg: str = opt("mean", "A video's probability from its samples': mean, median or max.")
+    threshold: float = opt(0.5, "Decision threshold of the accuracy-type metrics.")
+    augment: bool = opt(True, "Online augmentation of train samples.")
+    augment_p: float = opt(0.5, "Probability of each augmentation op.")
+    augment_ops: tuple[str, ...] | None = opt(None, "Augmentation ops, comma-separated (default: the shard stage's).")
+    class_weights: str = opt("auto", "auto (inverse frequency of train samples) or none.")
+    shuffle_buffer: int = opt(1000, "Samples in each loader worker's shuffle buffer.")
+    prefetch: int = opt(4, "Batches each loader worker prepares ahead.")
+    gpu_decode: bool = opt(False, "Decode JPEGs on the GPU (turns online augmentation off).")
+    device: str | None = opt(None, "cpu, cuda, cuda:1 (default: cuda when available).")
+    max_steps: int | None = opt(None, "Stop after this many optimizer steps in all (smoke runs).")
+    checkpoint_every: int | None = opt(None, "Also checkpoint every N steps (besides each epoch's end).")
+    keep_checkpoints: int = opt(2, "Epoch checkpoints kept besides last.pt.")
+    deterministic: bool = opt(False, "torch.use_deterministic_algorithms (slower on GPU).")
+    resume: bool = opt(False, "Continue the run in RUN from its last checkpoint.")
+    progress: bool = opt(True, "Progress lines.")
 
     def __post_init__(self) -> None:
         if self.augment_ops is not None:
             self.augment_ops = tuple(self.augment_ops)
 
     def validate(self) -> None:
+        from dfprep.train.metrics import AGGREGATES
+        from dfprep.train.models import MODELS, RNNS, UNITS
+
         if self.model not in MODELS:
             raise TrainUsageError(f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
         if self.unit is not None and self.unit not in UNITS:
@@ -84,7 +87,7 @@ class TrainConfig:
         if self.weights is not None and not Path(self.weights).is_file():
             raise TrainUsageError(f"--weights {self.weights}: no such file (weights are never downloaded)")
         if self.augment_ops is not None:
-            from dfprep.shards.augment import AUGMENTATIONS
+            from dfprep.augment import AUGMENTATIONS
 
             unknown = [n for n in self.augment_ops if n not in AUGMENTATIONS]
             if unknown:

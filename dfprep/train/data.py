@@ -12,7 +12,6 @@ extension is not `jpg`, `NNN.jpg`, `cls` or `json` stops the run with an error n
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import random
@@ -20,6 +19,7 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache, partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torchvision.transforms.v2.functional as TF
@@ -27,6 +27,9 @@ import webdataset as wds
 from torchvision.io import ImageReadMode, decode_jpeg
 
 from dfprep.train.errors import TrainUsageError, UnsafeShardError  # noqa: F401 (re-exported)
+
+if TYPE_CHECKING:
+    from dfprep.shards.index import ShardsIndex
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -63,30 +66,31 @@ class LoaderConfig:
     prefetch: int = 4
 
 
-def read_index(shards: Path) -> dict:
-    from dfprep.shards.index import read_index as _read
+def read_index(shards: Path) -> ShardsIndex:
+    """SHARDS/index.json through the shards stage's typed reader; its refusals become TrainUsageError."""
+    from dfprep.shards.index import read_shards_index
     from dfprep.shards.config import ShardsUsageError
 
     try:
-        return _read(Path(shards))
+        return read_shards_index(Path(shards))
     except ShardsUsageError as exc:
         raise TrainUsageError(str(exc)) from None
 
 
-def split_shards(shards: Path, index: dict, split: str) -> SplitShards | None:
+def split_shards(shards: Path, index: ShardsIndex, split: str) -> SplitShards | None:
     """The split's shards (absolute paths, missing files an error), or None when the split has no samples."""
-    info = index.get("splits", {}).get(split)
-    if not info or not info.get("samples"):
+    info = index.splits.get(split)
+    if info is None or not info.samples:
         return None
     urls = []
-    for entry in info["shards"]:
-        if not entry.get("n_samples"):
+    for entry in info.shards:
+        if not entry.n_samples:
             continue
-        path = (Path(shards) / entry["name"]).resolve()
+        path = (Path(shards) / entry.name).resolve()
         if not path.is_file():
             raise TrainUsageError(f"{path}: listed in index.json but missing")
         urls.append(str(path))
-    return SplitShards(split, urls, int(info["samples"]), int(info.get("real", 0)), int(info.get("fake", 0)))
+    return SplitShards(split, urls, info.samples, info.real, info.fake)
 
 
 # --- pixels ----------------------------------------------------------------------------------------------------
@@ -141,11 +145,6 @@ def image_fields(sample: dict, unit: str, clip_len: int) -> list[str]:
     return want
 
 
-def augment_seed(seed: int, epoch: int, key: str) -> int:
-    """A sample's online augmentation seed: the same for a (seed, epoch, key) whichever worker draws it."""
-    return int.from_bytes(hashlib.sha256(f"{seed}/{epoch}/{key}".encode()).digest()[:8], "little") & (2**63 - 1)
-
-
 def decode_sample(sample: dict, cfg: LoaderConfig, epoch: int) -> dict:
     """Raw tar sample -> {image [3,S,S] or [T,3,S,S] uint8 | jpeg [bytes tensors], label, video, key, url}."""
     fields = image_fields(sample, cfg.unit, cfg.clip_len)
@@ -160,9 +159,9 @@ def decode_sample(sample: dict, cfg: LoaderConfig, epoch: int) -> dict:
     # resize first: augmenting at the model's input size costs less when it is smaller than the crops
     frames = [resize_uint8(decode_jpeg_bytes(sample[f]), cfg.size) for f in fields]
     if cfg.augment:
-        from dfprep.shards.augment import DEFAULT_AUGMENTS, augment_tensor
+        from dfprep.augment import DEFAULT_AUGMENTS, augment_tensor, epoch_augment_seed
 
-        g = torch.Generator().manual_seed(augment_seed(cfg.seed, epoch, sample["__key__"]))
+        g = torch.Generator().manual_seed(epoch_augment_seed(cfg.seed, epoch, sample["__key__"]))
         start = g.get_state()
         augmented = []
         for x in frames:                   # one draw of parameters for all frames of a clip

@@ -1,6 +1,6 @@
-"""Distributed data parallel: process-group setup from torchrun's environment, and the torchrun entry point.
+"""Distributed data parallel: process-group setup from torchrun's environment (entry point: dfprep/train/__main__.py).
 
-    torchrun --standalone --nproc_per_node=2 -m dfprep.train.ddp SHARDS --out RUN [dfprep train options]
+    torchrun --standalone --nproc_per_node=2 -m dfprep.train SHARDS --out RUN [dfprep train options]
 
 nccl on GPU (one device per local rank), gloo on CPU. Every rank reads a disjoint set of train shards
 (webdataset's split_by_node); evaluation splits the val/test shards the same way and gathers predictions.
@@ -14,6 +14,8 @@ from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+
+from dfprep.device import pick_device  # noqa: F401 (re-exported: bench/train.py)
 
 
 @dataclass
@@ -31,15 +33,6 @@ class Dist:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-def pick_device(requested: str | None, local_rank: int = 0) -> torch.device:
-    if requested:
-        dev = torch.device(requested)
-        if dev.type == "cuda" and dev.index is None:
-            dev = torch.device("cuda", local_rank)
-        return dev
-    return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
 
 
 def setup(requested_device: str | None = None) -> Dist:
@@ -85,16 +78,3 @@ def broadcast_object(d: Dist, obj):
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
-
-
-def main() -> None:
-    """torchrun entry: the `dfprep train` command, one process per rank."""
-    import typer
-
-    from dfprep.train.cli import train_command
-
-    typer.run(train_command)
-
-
-if __name__ == "__main__":
-    main()

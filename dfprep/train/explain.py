@@ -23,6 +23,7 @@ from PIL import Image
 from torch import nn
 
 from dfprep.atomic import write_bytes, write_json
+from dfprep.train.checkpoint import RunConfig
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
 COLORMAP = "jet"
@@ -45,7 +46,7 @@ class Explanation:
     clip: int | None = None     # index of the clip within the video (clip models)
 
 
-def gradcam_maps(model: nn.Module, cfg: dict, crops: torch.Tensor,
+def gradcam_maps(model: nn.Module, cfg: RunConfig, crops: torch.Tensor,
                  device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Grad-CAM of uint8 crops [N,3,H,W] (one clip [T,3,H,W] for a clip model).
 
@@ -56,9 +57,9 @@ def gradcam_maps(model: nn.Module, cfg: dict, crops: torch.Tensor,
     from dfprep.train.data import to_input
     from dfprep.train.models import gradcam_layer
 
-    clip = cfg.get("unit", "frame") == "clip"
+    clip = cfg.unit == "clip"
     h, w = crops.shape[-2:]
-    x = to_input(crops.to(device), int(cfg.get("input_size", 224)))
+    x = to_input(crops.to(device), cfg.input_size)
     if clip:
         x = x.unsqueeze(0)                                  # [1,T,3,S,S]: the encoder sees T frames
     model.eval()
@@ -96,10 +97,10 @@ def read_image(path: Path) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1)
 
 
-def explain_crops(model: nn.Module, cfg: dict, crops: torch.Tensor, frame_idx: list[int], track_ids: list[int],
+def explain_crops(model: nn.Module, cfg: RunConfig, crops: torch.Tensor, frame_idx: list[int], track_ids: list[int],
                   device: str | torch.device = "cpu", batch: int = 16, clip: int | None = None) -> list[Explanation]:
     """Explanations of crops [N,3,H,W] (a frame model, in batches) or of one clip (a clip model)."""
-    if cfg.get("unit", "frame") == "clip":
+    if cfg.unit == "clip":
         chunks = [range(len(crops))]
     else:
         chunks = [range(s, min(s + batch, len(crops))) for s in range(0, len(crops), batch)]
@@ -113,20 +114,23 @@ def explain_crops(model: nn.Module, cfg: dict, crops: torch.Tensor, frame_idx: l
     return out
 
 
-def explain_video(model: nn.Module, cfg: dict, path: Path, frames: int = 4, det_size: int = 960,
-                  device: str | torch.device = "cpu", detector: str = "mtcnn") -> list[Explanation]:
+def explain_video(model: nn.Module, cfg: RunConfig, path: Path, frames: int = 4, crop: dict | None = None,
+                  device: str | torch.device = "cpu") -> list[Explanation]:
     """Sample frames, find and crop faces as ingest does, explain every crop (frame model) or every clip of
-    clip_len consecutive crops of a track (clip model; at least clip_len frames are then sampled)."""
+    clip_len consecutive crops of a track (clip model; at least clip_len frames are then sampled).
+
+    `crop`: the crop settings (`dfprep.train.predict.crop_settings`, the run's; None: ingest's defaults).
+    `frames` is a sampling choice and does not change a frame's crops."""
     from dfprep.faces.detectors import make_detector
     from dfprep.ingest.video import process_video
     from dfprep.dataset import file_entry
     from dfprep.train.predict import decode_crops, ingest_config, model_units
 
-    clip = cfg.get("unit", "frame") == "clip"
-    clip_len = int(cfg.get("clip_len") or 8)
-    icfg = ingest_config(max(frames, clip_len) if clip else frames, det_size, detector)
-    kwargs = {} if detector == "dlib" else {"min_face_size": icfg.min_face_size, "device": str(device)}
-    det = make_detector(detector, **kwargs)
+    clip = cfg.unit == "clip"
+    clip_len = cfg.clip_len or 8
+    icfg = ingest_config(max(frames, clip_len) if clip else frames, crop)
+    kwargs = {} if icfg.detector == "dlib" else {"min_face_size": icfg.min_face_size, "device": str(device)}
+    det = make_detector(icfg.detector, **kwargs)
     row, faces, _ = process_video(file_entry(Path(path)), icfg, det.detect)
     if row["status"] != "ok":
         raise ExplainError(f"{path}: cannot be used ({row.get('error') or row['status']})")
@@ -155,12 +159,18 @@ def png_bytes(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int = 960, device: str | None = None,
-            detector: str = "mtcnn", colormap: str = COLORMAP) -> dict:
-    """Write OUT/<stem>_f<frame>_t<track>.png for every explained crop and OUT/index.json; return the index."""
-    from dfprep.faces.detectors import pick_device
+def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | None = None,
+            device: str | None = None, detector: str | None = None, colormap: str = COLORMAP,
+            crop: dict | None = None) -> dict:
+    """Write OUT/<stem>_f<frame>_t<track>.png for every explained crop and OUT/index.json; return the index.
+
+    A video's crops are cut with the run's crop settings, as predict cuts them (`crop_settings`); `det_size`,
+    `detector` and `crop` ({setting: value}) are settings the user forces, each refused (ExplainError) when it
+    differs from the run's."""
+    from dfprep.device import pick_device
     from dfprep.train.checkpoint import load_model
     from dfprep.train.models import gradcam_layer
+    from dfprep.train.predict import PredictError, crop_settings, read_run
 
     path, out = Path(path), Path(out)
     if not path.is_file():
@@ -171,17 +181,22 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int = 9
 
     if colormap not in colormaps:
         raise ExplainError(f"unknown matplotlib colormap {colormap!r} (e.g. jet, viridis, inferno)")
+    try:
+        settings, warning = crop_settings(read_run(run), {**(crop or {}), "det_size": det_size,
+                                                          "detector": detector})
+    except PredictError as exc:
+        raise ExplainError(str(exc)) from None
     device = pick_device(device)
     model, cfg = load_model(Path(run), device)
-    clip = cfg.get("unit", "frame") == "clip"
-    if path.suffix.lower() in IMAGE_EXTS:
+    clip = cfg.unit == "clip"
+    image = path.suffix.lower() in IMAGE_EXTS
+    if image:
         if clip:
             raise ExplainError(f"{path}: RUN {run} holds a clip (temporal) model, which explains clips of a "
                                "video's face track; give it a video, not an image")
-        crop = read_image(path)
-        items = explain_crops(model, cfg, crop[None], [0], [0], device)
+        items = explain_crops(model, cfg, read_image(path)[None], [0], [0], device)
     else:
-        items = explain_video(model, cfg, path, frames, det_size, device, detector)
+        items = explain_video(model, cfg, path, frames, settings, device)
     stem = safe_stem(path)
     rows = []
     for e in items:
@@ -190,8 +205,9 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int = 9
         rows.append({"file": name, "frame_idx": e.frame_idx, "track_id": e.track_id, "prob_fake": e.prob,
                      "cam_max": e.cam_max, "clip": e.clip, "width": int(e.crop.shape[1]),
                      "height": int(e.crop.shape[0])})
-    index = {"source": str(path), "run": str(run), "model": cfg.get("model"), "unit": cfg.get("unit", "frame"),
-             "layer": type(gradcam_layer(model)).__name__, "input_size": int(cfg.get("input_size", 224)),
+    index = {"source": str(path), "run": str(run), "model": cfg.model, "unit": cfg.unit,
+             "layer": type(gradcam_layer(model)).__name__, "input_size": cfg.input_size,
+             "crop": None if image else settings, "warnings": [warning] if warning and not image else [],
              "method": "Grad-CAM (captum LayerGradCam) of the FAKE logit, positive part, bilinear upsampling, "
                        "each map divided by its maximum",
              "colormap": colormap, "alpha": ALPHA, "items": rows}

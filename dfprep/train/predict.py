@@ -24,9 +24,10 @@ import torch
 from torch import nn
 
 from dfprep.atomic import tmp_name, write_bytes, write_json
-from dfprep.ingest.config import IngestConfig
+from dfprep.ingest.config import CROP_SETTINGS, IngestConfig, IngestSettings
 from dfprep.dataset import PART_RE, VIDEO_EXTS, clip_windows, file_entry
 from dfprep.ingest.video import DetectFn, process_video
+from dfprep.train.checkpoint import RunConfig
 from dfprep.train.metrics import AGGREGATES
 
 DEFAULT_PROB = 0.5
@@ -70,10 +71,61 @@ def list_videos(input: Path) -> list[Path]:
     return [seen[n] for n in sorted(seen)]
 
 
-def ingest_config(frames: int = 32, det_size: int = 960, detector: str = "mtcnn", **scheduling) -> IngestConfig:
-    """Ingest settings for prediction: the defaults the training crops were cut with (margin, crop size),
-    the given sampling and detection, no progress bar of its own."""
-    return IngestConfig(frames=frames, det_size=det_size, detector=detector, progress=False, **scheduling)
+def option_name(setting: str) -> str:
+    """The command-line option of an ingest setting: det_size -> --det-size."""
+    return "--" + setting.replace("_", "-")
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return float(a) == float(b)
+    return a == b
+
+
+def crop_settings(run_cfg: RunConfig, forced: dict | None = None) -> tuple[dict, str | None]:
+    """The crop settings (`CROP_SETTINGS`: detector, det_size, min_face_size, threshold, max_faces, margin,
+    crop_size, jpeg_quality, track_iou) that predict and explain cut crops with, and a warning or None.
+
+    They are the run's: the settings of the ingest its training crops came from, which `dfprep shards` records
+    in index.json and `dfprep train` copies into RUN/config.json (`ingest.settings`), so a video's crops are cut
+    exactly as the ingest cut them (byte-identical JPEGs for the same frames). `forced` holds the settings the
+    user gave ({name: value}; None means not given): each must equal the run's, or a PredictError names the
+    option, the run's value and the given one. A run that records no ingest settings (trained before they were
+    recorded, or from a WORK without run.json) gets IngestConfig's defaults with `forced` applied, and a
+    one-line warning.
+    """
+    from dfprep.faces.detectors import DETECTORS
+
+    forced = {k: v for k, v in (forced or {}).items() if v is not None}
+    unknown = sorted(set(forced) - set(CROP_SETTINGS))
+    if unknown:
+        raise PredictError(f"unknown crop settings {unknown}; known: {', '.join(CROP_SETTINGS)}")
+    if forced.get("detector", "mtcnn") not in DETECTORS:
+        raise PredictError(f"--detector {forced['detector']}: expected one of {', '.join(DETECTORS)}")
+    if run_cfg.ingest is None:
+        crop = IngestSettings.of(IngestConfig(**forced)).crop()
+        return crop, (f"{run_cfg.path} records no ingest settings (a run trained before they were recorded, or "
+                      f"from shards of a WORK without run.json): crops are cut with ingest's defaults"
+                      f"{' and ' + ', '.join(f'{option_name(k)} {v}' for k, v in forced.items()) if forced else ''}"
+                      f", which may differ from the training crops")
+    crop = run_cfg.ingest.settings.crop()
+    for k, v in forced.items():
+        if not _same(v, crop[k]):
+            raise PredictError(f"{option_name(k)} {v}: the run's crops were cut with {k} {crop[k]} "
+                               f"(recorded in {run_cfg.path}); leave the option out to cut the same crops")
+    return crop, None
+
+
+def ingest_config(frames: int = 32, crop: dict | None = None, **scheduling) -> IngestConfig:
+    """Ingest settings for predict and explain: the crop settings `crop` (from `crop_settings`, the run's; None:
+    IngestConfig's defaults), `frames` sampled frames and the scheduling fields as the caller chooses, no
+    progress bar of its own.
+
+    `frames` is a sampling choice, not a crop setting: each sampled frame's crops are the same whichever other
+    frames are sampled (only the track ids depend on the set), so predict may sample more or fewer frames per
+    video than the ingest did.
+    """
+    return IngestConfig(frames=frames, progress=False, **(crop or {}), **scheduling)
 
 
 # --- scoring ---------------------------------------------------------------------------------------------------
@@ -105,12 +157,12 @@ def decode_crops(jpegs: list[bytes]) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def unit_probs(model: nn.Module, cfg: dict, faces: pa.Table, batch_size: int = 64,
+def unit_probs(model: nn.Module, cfg: RunConfig, faces: pa.Table, batch_size: int = 64,
                device: str | torch.device = "cpu") -> np.ndarray:
     """P(FAKE) of every model input of one video (see `model_units`), in batches of ~batch_size images."""
     from dfprep.train.data import to_input
 
-    unit, clip_len, size = cfg.get("unit", "frame"), int(cfg.get("clip_len") or 8), int(cfg.get("input_size", 224))
+    unit, clip_len, size = cfg.unit, cfg.clip_len or 8, cfg.input_size
     units = model_units(faces, unit, clip_len)
     if not units:
         return np.zeros(0, np.float64)
@@ -134,7 +186,7 @@ def aggregate(probs: np.ndarray, agg: str = "mean") -> float:
     return float({"mean": np.mean, "median": np.median, "max": np.max}[agg](probs))
 
 
-def score_video(model: nn.Module, cfg: dict, row: dict, faces: pa.Table, agg: str = "mean", batch_size: int = 64,
+def score_video(model: nn.Module, cfg: RunConfig, row: dict, faces: pa.Table, agg: str = "mean", batch_size: int = 64,
                 device: str | torch.device = "cpu") -> VideoScore:
     """One video's ingest result (videos.parquet row + face rows) -> its submission score."""
     name = row["video"]
@@ -159,7 +211,7 @@ def exception_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
 
 
-def predict_videos(model: nn.Module, cfg: dict, paths: list[Path], icfg: IngestConfig, detect: DetectFn,
+def predict_videos(model: nn.Module, cfg: RunConfig, paths: list[Path], icfg: IngestConfig, detect: DetectFn,
                    agg: str = "mean", batch_size: int = 64, device: str | torch.device = "cpu",
                    on_video=None) -> dict[str, VideoScore]:
     """The plain core, one video after another in this process: {file name: VideoScore} for every path.
@@ -242,31 +294,52 @@ def _ray_scores(model, cfg, paths, icfg, agg, batch_size, device, journal: Path,
     return out
 
 
-def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None = None, det_size: int = 960,
-            batch_size: int = 64, device: str | None = None, detector: str = "mtcnn", workers: int | None = None,
-            num_cpus: int | None = None, progress: bool = False) -> dict:
+def read_run(run: Path) -> RunConfig:
+    """RUN/config.json through the train stage's typed reader; its refusals become PredictError."""
+    from dfprep.train.checkpoint import read_run_config
+    from dfprep.train.errors import TrainUsageError
+
+    try:
+        return read_run_config(Path(run))
+    except TrainUsageError as exc:
+        raise PredictError(str(exc)) from None
+
+
+def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None = None,
+            det_size: int | None = None, batch_size: int = 64, device: str | None = None,
+            detector: str | None = None, workers: int | None = None, num_cpus: int | None = None,
+            progress: bool = False, crop: dict | None = None) -> dict:
     """Write OUT (submission.csv) and OUT.report.json for every video of INPUT; return the report.
 
-    agg None: the run's --video-agg (config.json), else mean. workers=0 runs everything in this process;
-    otherwise decode and detection run on Ray (embedded local Ray, or RAY_ADDRESS) through the ingest
-    scheduler, with `workers` decode workers (None: one per free CPU).
+    Crops are cut with the run's crop settings (`crop_settings`: its ingest's det_size, detector, threshold,
+    max_faces, margin, crop_size, ...). `det_size`, `detector` and `crop` ({setting: value}) are settings the
+    user forces: each must equal the run's (else PredictError); for a run that records none they replace
+    ingest's defaults.
+    `frames` is the caller's sampling choice (it does not change a frame's crops). agg None: the run's
+    --video-agg (config.json), else mean. workers=0 runs everything in this process; otherwise decode and
+    detection run on Ray (embedded local Ray, or RAY_ADDRESS) through the ingest scheduler, with `workers`
+    decode workers (None: one per free CPU).
     """
-    from dfprep.faces.detectors import make_detector, pick_device
+    from dfprep.device import pick_device
+    from dfprep.faces.detectors import make_detector
     from dfprep.progress import Reporter
-    from dfprep.train.checkpoint import load_model, read_config
+    from dfprep.train.checkpoint import load_model
 
+    run_cfg = read_run(run)
     if agg is None:
-        agg = read_config(Path(run)).get("video_agg") or "mean"
+        agg = run_cfg.video_agg or "mean"
     if agg not in AGGREGATES:
         raise PredictError(f"unknown video aggregation {agg!r}; expected one of {', '.join(AGGREGATES)}")
     if frames < 1 or batch_size < 1:
         raise PredictError(f"--frames ({frames}) and --batch-size ({batch_size}) must be at least 1")
+    settings, warning = crop_settings(run_cfg, {**(crop or {}), "det_size": det_size, "detector": detector})
     t0 = time.perf_counter()
     out = Path(out)
     paths = list_videos(input)
     device = pick_device(device)
     model, cfg = load_model(Path(run), device)
-    icfg = ingest_config(frames, det_size, detector, workers=workers or None, num_cpus=num_cpus)
+    icfg = ingest_config(frames, settings, workers=workers or None, num_cpus=num_cpus)
+    detector = icfg.detector
     report = Reporter(enabled=progress, total=len(paths), title=f"predict {input}")
 
     def on_video(s: VideoScore) -> None:
@@ -298,10 +371,12 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
                                                                                   key=lambda s: s.filename)
                       if s.reason],
         "per_video": {n: asdict(s) for n, s in sorted(scores.items())},
-        "config": {"frames": frames, "video_agg": agg, "det_size": det_size, "detector": detector,
-                   "batch_size": batch_size, "device": str(device), "workers": workers, "model": cfg.get("model"),
-                   "unit": cfg.get("unit", "frame"), "clip_len": cfg.get("clip_len"),
-                   "input_size": cfg.get("input_size", 224), "default_prob": DEFAULT_PROB},
+        "config": {"frames": frames, "video_agg": agg, "det_size": icfg.det_size, "detector": detector,
+                   "batch_size": batch_size, "device": str(device), "workers": workers, "model": cfg.model,
+                   "unit": cfg.unit, "clip_len": cfg.clip_len, "input_size": cfg.input_size,
+                   "default_prob": DEFAULT_PROB},
+        "crop": settings, "crop_from": "run" if cfg.ingest is not None else "defaults",
+        "warnings": [warning] if warning else [],
         "seconds": round(time.perf_counter() - t0, 3),
     }
     write_json(report_path(out), summary)

@@ -13,10 +13,12 @@ import time
 from dataclasses import replace
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from dfprep.dataset import SPLITS
 from dfprep.train import outputs as o
 from dfprep.train.checkpoint import (load_checkpoint, rng_state, save_checkpoint, save_config, save_model,
                                      set_rng_state, unwrap)
@@ -28,6 +30,9 @@ from dfprep.train.metrics import frame_and_video
 from dfprep.train.models import build_model, load_weights, parameter_count
 from dfprep.train.trainer import Predictions, Trainer
 from dfprep.versions import library_versions
+
+if TYPE_CHECKING:
+    from dfprep.shards.index import ShardsIndex
 
 LOG_EVERY = 20          # steps between loss flushes (one device sync each)
 
@@ -45,24 +50,25 @@ def train(shards: Path, out: Path, cfg: TrainConfig | None = None) -> dict:
         teardown(d)
 
 
-def resolve_config(shards: Path, cfg: TrainConfig, d: Dist, index: dict) -> dict:
-    """RUN/config.json: the settings plus what the shards and the machine fix (unit, clip_len, devices, weights)."""
-    written_unit = index.get("unit") or index.get("config", {}).get("unit", "frame")
+def resolve_config(shards: Path, cfg: TrainConfig, d: Dist, index: ShardsIndex) -> dict:
+    """RUN/config.json: the settings plus what the shards and the machine fix (unit, clip_len, devices, weights)
+    and the ingest settings the crops were cut with (`ingest`, from index.json; null when it records none)."""
+    written_unit = index.unit
     if cfg.unit and cfg.unit != written_unit:
         raise TrainUsageError(f"--unit {cfg.unit}: the shards in {shards} hold {written_unit} samples")
-    clip_len = (index.get("clip_len") or index.get("config", {}).get("clip_len")) if written_unit == "clip" else None
+    clip_len = index.clip_len if written_unit == "clip" else None
     if cfg.gpu_decode and d.device.type != "cuda":
         raise TrainUsageError("--gpu-decode needs a CUDA device")
-    train_split = index.get("splits", {}).get("train", {})
-    real, fake = int(train_split.get("real", 0)), int(train_split.get("fake", 0))
+    train_split = index.splits.get("train")
+    real, fake = (train_split.real, train_split.fake) if train_split else (0, 0)
     if not real or not fake:
         raise TrainUsageError(f"the train split of {shards} has {real} REAL and {fake} FAKE samples; need both")
     weights = (1.0, 1.0) if cfg.class_weights == "none" else ((real + fake) / (2 * real), (real + fake) / (2 * fake))
     return {**cfg.as_dict(), "unit": written_unit, "clip_len": clip_len, "shards": str(shards),
             "augment": cfg.augment and not cfg.gpu_decode, "class_weights_used": {"REAL": weights[0], "FAKE": weights[1]},
-            "index_class_weights": index.get("class_weights"), "world_size": d.world_size, "device": str(d.device),
-            "splits": {s: {k: v.get(k) for k in ("samples", "real", "fake", "families", "videos")}
-                       for s, v in index.get("splits", {}).items()},
+            "index_class_weights": index.class_weights, "world_size": d.world_size, "device": str(d.device),
+            "splits": {s: v.counts() for s, v in index.splits.items()},
+            "ingest": index.ingest.as_dict() if index.ingest is not None else None,
             "versions": library_versions()}
 
 
@@ -92,18 +98,36 @@ def evaluate(trainer: Trainer, split: SplitShards, lcfg: LoaderConfig, d: Dist, 
 
 
 def _train(shards: Path, out: Path, cfg: TrainConfig, d: Dist) -> dict:
+    """The steps of a run, in order; each is a function or a method of `_Run` below."""
     t_start = time.perf_counter()
+    config, splits, n_steps = _plan_run(shards, cfg, d)
+    ckpt = _checkpoint_to_resume(out, cfg, config)
+    _seed_everything(cfg.seed, cfg.deterministic, d.device.type == "cuda")
+    trainer = _build_trainer(cfg, config, d, total_steps=n_steps * cfg.epochs)
+    run = _Run(out, cfg, config, d, trainer, splits, n_steps)
+    run.restore(ckpt)
+    run.start_outputs(resumed=ckpt is not None)
+    run.train_epochs()
+    test = run.test_best_model()
+    return run.finish(test, time.perf_counter() - t_start)
+
+
+def _plan_run(shards: Path, cfg: TrainConfig, d: Dist) -> tuple[dict, dict, int]:
+    """RUN/config.json's content, the split readers and the steps per epoch, from index.json and the machine."""
     index = read_index(shards)
     config = resolve_config(shards, cfg, d, index)
-    splits = {s: split_shards(shards, index, s) for s in ("train", "val", "test")}
+    splits = {s: split_shards(shards, index, s) for s in SPLITS}
     tr = splits["train"]
     if tr is None:
         raise TrainUsageError(f"{shards}: the train split has no samples")
-    workers = usable_workers(len(tr.urls), d.world_size, cfg.workers)
-    config["workers_used"] = workers
+    config["workers_used"] = usable_workers(len(tr.urls), d.world_size, cfg.workers)
     n_steps = steps_per_epoch(tr, cfg.batch_size, d.world_size)
     config["steps_per_epoch"] = n_steps
-    total = n_steps * cfg.epochs
+    return config, splits, n_steps
+
+
+def _checkpoint_to_resume(out: Path, cfg: TrainConfig, config: dict) -> dict | None:
+    """The last checkpoint of an interrupted run in OUT (with --resume and the same settings), or None."""
     ckpt = load_checkpoint(out) if (out / "checkpoints").is_dir() else None
     if ckpt is not None and not cfg.resume:
         raise TrainUsageError(f"{out} already holds a run; use --resume to continue it, or another --out")
@@ -111,49 +135,71 @@ def _train(shards: Path, out: Path, cfg: TrainConfig, d: Dist) -> dict:
         bad = resume_mismatch(ckpt["config"], config)
         if bad:
             raise TrainUsageError(f"cannot resume {out} with other settings: {'; '.join(bad)}")
+    return ckpt
 
-    _seed_everything(cfg.seed, cfg.deterministic, d.device.type == "cuda")
+
+def _build_trainer(cfg: TrainConfig, config: dict, d: Dist, total_steps: int) -> Trainer:
     model = build_model(cfg.model, config["unit"], config["clip_len"] or 8, cfg.rnn)
     config["parameters"] = parameter_count(model)
     if cfg.weights:
         config["weights_loaded"] = {k: v if k == "loaded" else len(v) for k, v in load_weights(model, cfg.weights).items()}
-    trainer = Trainer(model, d, lr=cfg.lr, weight_decay=cfg.weight_decay, total_steps=total,
-                      warmup_steps=int(cfg.warmup * total), grad_clip=cfg.grad_clip,
-                      class_weights=(config["class_weights_used"]["REAL"], config["class_weights_used"]["FAKE"]),
-                      input_size=cfg.input_size, unit=config["unit"])
-    lcfg = LoaderConfig(unit=config["unit"], clip_len=config["clip_len"] or 1, size=cfg.input_size,
-                        batch_size=cfg.batch_size, workers=workers, seed=cfg.seed, augment=config["augment"],
-                        augment_ops=cfg.augment_ops, augment_p=cfg.augment_p, shuffle_buffer=cfg.shuffle_buffer,
-                        gpu_decode=cfg.gpu_decode, pin_memory=d.device.type == "cuda", prefetch=cfg.prefetch)
-    eval_cfg = replace(lcfg, batch_size=cfg.batch_size * 2)
+    return Trainer(model, d, lr=cfg.lr, weight_decay=cfg.weight_decay, total_steps=total_steps,
+                   warmup_steps=int(cfg.warmup * total_steps), grad_clip=cfg.grad_clip,
+                   class_weights=(config["class_weights_used"]["REAL"], config["class_weights_used"]["FAKE"]),
+                   input_size=cfg.input_size, unit=config["unit"])
 
-    st = {"epoch": 0, "batches_done": 0, "step": 0, "history": [], "best": None,
-          "epoch_loss_sum": 0.0, "epoch_samples": 0, "epoch_seconds": 0.0, "shards_read": []}
-    if ckpt is not None:
-        trainer.load_state_dict(ckpt)
-        st.update({k: ckpt[k] for k in st})
+
+class _Run:
+    """One run's moving state (position, history, best model) and the outputs it writes as it goes."""
+
+    def __init__(self, out: Path, cfg: TrainConfig, config: dict, d: Dist, trainer: Trainer, splits: dict,
+                 n_steps: int):
+        self.out, self.cfg, self.config, self.d, self.trainer, self.splits = out, cfg, config, d, trainer, splits
+        self.n_steps = n_steps
+        self.lcfg = LoaderConfig(unit=config["unit"], clip_len=config["clip_len"] or 1, size=cfg.input_size,
+                                 batch_size=cfg.batch_size, workers=config["workers_used"], seed=cfg.seed,
+                                 augment=config["augment"], augment_ops=cfg.augment_ops, augment_p=cfg.augment_p,
+                                 shuffle_buffer=cfg.shuffle_buffer, gpu_decode=cfg.gpu_decode,
+                                 pin_memory=d.device.type == "cuda", prefetch=cfg.prefetch)
+        self.eval_cfg = replace(self.lcfg, batch_size=cfg.batch_size * 2)
+        self.st = {"epoch": 0, "batches_done": 0, "step": 0, "history": [], "best": None,
+                   "epoch_loss_sum": 0.0, "epoch_samples": 0, "epoch_seconds": 0.0, "shards_read": []}
+        self.shards_read: set[str] = set()
+        self.lrs: list[float] = []
+        self.main = d.is_main
+
+    def restore(self, ckpt: dict | None) -> None:
+        """Continue from a checkpoint: weights, optimiser, position, RNG states, shards read so far."""
+        if ckpt is None:
+            return
+        d = self.d
+        self.trainer.load_state_dict(ckpt)
+        self.st.update({k: ckpt[k] for k in self.st})
         rngs = ckpt["rng"]
         set_rng_state(rngs[d.rank] if d.rank < len(rngs) else rngs[0])
-        st["shards_read"] = ckpt["shards_read"][d.rank] if d.rank < len(ckpt["shards_read"]) else []
-    main = d.is_main
-    out.mkdir(parents=True, exist_ok=True)
-    if main:
-        save_config(out, config)
-    log = o.StepLog(out, st["step"]) if main else None
-    board = o.Board(out if main else None, st["step"] + 1 if ckpt is not None else None)
-    shards_read = set(st["shards_read"])
+        self.st["shards_read"] = ckpt["shards_read"][d.rank] if d.rank < len(ckpt["shards_read"]) else []
+        self.shards_read = set(self.st["shards_read"])
 
-    def checkpoint(epoch_end: bool) -> None:
-        rngs = gather_objects(d, rng_state())
-        read = gather_objects(d, sorted(shards_read))
-        if main:
-            state = {**trainer.state_dict(), **{k: v for k, v in st.items() if k != "shards_read"},
-                     "rng": rngs, "shards_read": read, "config": config}
-            save_checkpoint(out, state, epoch_end, cfg.keep_checkpoints)
-        barrier(d)
+    def start_outputs(self, resumed: bool) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.main:
+            save_config(self.out, self.config)
+        self.log = o.StepLog(self.out, self.st["step"]) if self.main else None
+        self.board = o.Board(self.out if self.main else None, self.st["step"] + 1 if resumed else None)
 
-    def flush(epoch: int) -> None:
-        losses = trainer.flush_losses()
+    def checkpoint(self, epoch_end: bool) -> None:
+        rngs = gather_objects(self.d, rng_state())
+        read = gather_objects(self.d, sorted(self.shards_read))
+        if self.main:
+            state = {**self.trainer.state_dict(), **{k: v for k, v in self.st.items() if k != "shards_read"},
+                     "rng": rngs, "shards_read": read, "config": self.config}
+            save_checkpoint(self.out, state, epoch_end, self.cfg.keep_checkpoints)
+        barrier(self.d)
+
+    def flush(self, epoch: int) -> None:
+        """Losses since the last flush (one device sync), averaged over ranks, into the step log."""
+        st, d = self.st, self.d
+        losses = self.trainer.flush_losses()
         if d.distributed and losses:
             t = torch.tensor(losses, dtype=torch.float64, device=d.device)
             torch.distributed.all_reduce(t)
@@ -161,57 +207,62 @@ def _train(shards: Path, out: Path, cfg: TrainConfig, d: Dist) -> dict:
         st["epoch_loss_sum"] += float(sum(losses))
         first = st["step"] - len(losses) + 1
         rows = [{"step": first + i, "epoch": epoch + 1, "batch": st["batches_done"] - len(losses) + 1 + i,
-                 "loss": round(v, 8), "lr": lrs[i]} for i, v in enumerate(losses)]
-        lrs.clear()
-        if main:
-            log.append(rows)
-            board.steps(rows)
+                 "loss": round(v, 8), "lr": self.lrs[i]} for i, v in enumerate(losses)]
+        self.lrs.clear()
+        if self.main:
+            self.log.append(rows)
+            self.board.steps(rows)
 
-    stopped = bool(cfg.max_steps and st["step"] >= cfg.max_steps)
-    lrs: list[float] = []
-    while st["epoch"] < cfg.epochs and not stopped:
-        epoch = st["epoch"]
-        loader = train_loader(tr, lcfg, epoch, n_steps, d.world_size)
-        t0 = time.perf_counter()
-        for batch in islice(iter(loader), st["batches_done"], None):      # a resumed epoch replays its start
-            lrs.append(trainer.lr)
-            trainer.train_step(batch)
-            shards_read.update(Path(u).name for u in batch["url"])
-            st["step"] += 1
-            st["batches_done"] += 1
-            st["epoch_samples"] += len(batch["label"])
-            if st["step"] % LOG_EVERY == 0:
-                flush(epoch)
-            if cfg.max_steps and st["step"] >= cfg.max_steps:
-                stopped = True
-            if (cfg.checkpoint_every and st["step"] % cfg.checkpoint_every == 0) or stopped:
-                flush(epoch)
-                st["epoch_seconds"] += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                if st["batches_done"] < n_steps:
-                    checkpoint(epoch_end=False)
-            if stopped:
-                break
-        flush(epoch)
-        st["epoch_seconds"] += time.perf_counter() - t0
-        if st["batches_done"] < n_steps:
-            break                                                         # stopped mid-epoch
-        _end_epoch(trainer, st, splits, eval_cfg, d, cfg, out, board, config)
-        checkpoint(epoch_end=True)
+    def train_epochs(self) -> None:
+        """Epochs of streamed batches; a resumed epoch replays its start; validation at each epoch's end."""
+        st, cfg = self.st, self.cfg
+        stopped = bool(cfg.max_steps and st["step"] >= cfg.max_steps)
+        while st["epoch"] < cfg.epochs and not stopped:
+            epoch = st["epoch"]
+            loader = train_loader(self.splits["train"], self.lcfg, epoch, self.n_steps, self.d.world_size)
+            t0 = time.perf_counter()
+            for batch in islice(iter(loader), st["batches_done"], None):
+                self.lrs.append(self.trainer.lr)
+                self.trainer.train_step(batch)
+                self.shards_read.update(Path(u).name for u in batch["url"])
+                st["step"] += 1
+                st["batches_done"] += 1
+                st["epoch_samples"] += len(batch["label"])
+                if st["step"] % LOG_EVERY == 0:
+                    self.flush(epoch)
+                if cfg.max_steps and st["step"] >= cfg.max_steps:
+                    stopped = True
+                if (cfg.checkpoint_every and st["step"] % cfg.checkpoint_every == 0) or stopped:
+                    self.flush(epoch)
+                    st["epoch_seconds"] += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    if st["batches_done"] < self.n_steps:
+                        self.checkpoint(epoch_end=False)
+                if stopped:
+                    break
+            self.flush(epoch)
+            st["epoch_seconds"] += time.perf_counter() - t0
+            if st["batches_done"] < self.n_steps:
+                break                                                     # stopped mid-epoch
+            _end_epoch(self.trainer, st, self.splits, self.eval_cfg, self.d, cfg, self.out, self.board, self.config)
+            self.checkpoint(epoch_end=True)
 
-    o.write_json(out / f"rank{d.rank}_shards.json", sorted(shards_read))
-    complete = st["epoch"] >= cfg.epochs
-    test = None
-    if complete and splits["test"] is not None:
-        test = _test(trainer, splits["test"], eval_cfg, d, cfg, out, board, st)
-    if main and not (out / "model.pt").is_file():
-        save_model(out, trainer.model)                                     # no val epoch yet: the last model
-    summary = _summary(st, config, test, complete, time.perf_counter() - t_start)
-    if main:
-        o.write_metrics(out, summary)
-    board.close()
-    barrier(d)
-    return summary
+    def test_best_model(self) -> dict | None:
+        o.write_json(self.out / f"rank{self.d.rank}_shards.json", sorted(self.shards_read))
+        if self.st["epoch"] >= self.cfg.epochs and self.splits["test"] is not None:
+            return _test(self.trainer, self.splits["test"], self.eval_cfg, self.d, self.cfg, self.out, self.board,
+                         self.st)
+        return None
+
+    def finish(self, test: dict | None, seconds: float) -> dict:
+        if self.main and not (self.out / "model.pt").is_file():
+            save_model(self.out, self.trainer.model)                       # no val epoch yet: the last model
+        summary = _summary(self.st, self.config, test, self.st["epoch"] >= self.cfg.epochs, seconds)
+        if self.main:
+            o.write_metrics(self.out, summary)
+        self.board.close()
+        barrier(self.d)
+        return summary
 
 
 def _end_epoch(trainer: Trainer, st: dict, splits: dict, eval_cfg: LoaderConfig, d: Dist, cfg: TrainConfig,

@@ -6,9 +6,13 @@ its parameters from the generator and returns a function of a uint8 [3,H,W] tens
 The same seed (or generator state) always gives the same image and the same parameters.
 
 A gallery of one op at a time: `augment_image(img, seed, names=("rotate",), p=1.0)`.
+
+Seeds are functions of the sample key, never of the order of work: `shard_augment_seed` for the copies written
+into shards, `epoch_augment_seed` for the trainer's online augmentation (a new draw every epoch).
 """
 from __future__ import annotations
 
+import hashlib
 import warnings
 from typing import Callable, Iterable
 
@@ -28,6 +32,17 @@ JPEG_QUALITY = (30, 95)
 DOWNSCALE = (0.33, 0.75)         # shorter side factor before scaling back up
 
 Apply = Callable[[torch.Tensor], torch.Tensor]
+
+
+def shard_augment_seed(seed: int, key: str) -> int:
+    """An oversampled copy's augmentation seed in `dfprep shards`: a function of the run seed and the key."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{key}".encode()).digest()[:4], "little") & 0x7FFFFFFF
+
+
+def epoch_augment_seed(seed: int, epoch: int, key: str) -> int:
+    """A sample's online augmentation seed in training: the same for a (seed, epoch, key) whichever worker
+    draws it, a new one every epoch."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{epoch}/{key}".encode()).digest()[:8], "little") & (2**63 - 1)
 Builder = Callable[[torch.Generator], "tuple[Apply, dict]"]
 
 
