@@ -26,11 +26,12 @@ import typer
 _MISSING = dataclasses.MISSING
 
 
-def opt(default: Any, help: str, *, flag: str | None = None, cli: bool = True,
+def opt(default: Any, help: str, *, flag: str | None = None, cli: bool = True, envvar: str | None = None,
         factory: Callable[[], Any] | None = None) -> Any:
     """A dataclass field with its CLI help; `flag` names the option when it differs from the field name
-    (bool fields get `--x/--no-x`); `cli=False` keeps a field off the command line."""
-    md = {"help": help, "flag": flag, "cli": cli}
+    (bool fields get `--x/--no-x`); `envvar` reads it from the environment; `cli=False` keeps it off the
+    command line."""
+    md = {"help": help, "flag": flag, "cli": cli, "envvar": envvar}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=md)
     return dataclasses.field(default=default, metadata=md)
@@ -67,7 +68,8 @@ def field_parameters(cls: type) -> list[inspect.Parameter]:
         default = f.default if f.default is not _MISSING else None
         if isinstance(default, tuple):
             default = ",".join(default)
-        info = typer.Option(default, *_flags(f, tp), help=f.metadata.get("help") or None)
+        info = typer.Option(default, *_flags(f, tp), help=f.metadata.get("help") or None,
+                            envvar=f.metadata.get("envvar"))
         out.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=tp))
     return out
 

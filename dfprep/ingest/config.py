@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from dfprep.faces.params import FaceParams
+from dfprep.options import opt
 
 # Settings that only change how the work is scheduled, never what is written.
 SCHEDULING = {"num_cpus", "address", "timeout_s", "retries", "detectors", "gpus_per_detector",
@@ -14,36 +15,65 @@ SCHEDULING = {"num_cpus", "address", "timeout_s", "retries", "detectors", "gpus_
 
 @dataclass
 class IngestConfig:
-    parts: str | None = None            # '0,3-5'; None = all
-    frames: int = 32                    # sampled frames per video
-    decoder: str = "pyav-nonref"        # pyav-nonref | pyav | decord (pyav is also the fallback)
-    decode_threads: int = 1
-    faces: bool = True                  # False: probe + decode only
-    detector: str = "mtcnn"             # mtcnn | dlib
-    det_size: int = 960
-    min_face_size: int = 40             # in detection-copy pixels (MTCNN pyramid floor)
-    threshold: float | None = None      # None: the detector's default (mtcnn 0.95, dlib 0.5)
-    max_faces: int = 2
-    margin: float = 0.3
-    crop_size: int = 224
-    jpeg_quality: int = 95
-    track_iou: float = 0.2
-    boxes_from_original: bool = False
-    identity: bool = True               # a 128-d face embedding per track (dfprep.faces.identity)
-    batch_videos: int = 16              # videos per output file
+    """Every ingest setting, with its CLI help (the `dfprep ingest` options are derived from these fields)."""
+    parts: str | None = opt(None, "Parts to ingest, e.g. 0,3-5 (default: all).")
+    frames: int = opt(32, "Frames sampled per video, evenly spaced.")
+    decoder: str = opt("pyav-nonref", "pyav-nonref (PyAV, skips unsampled non-reference frames; bit-identical), "
+                                      "pyav or decord. pyav is also the fallback.")
+    decode_threads: int = opt(1, "Decoder threads per video.")
+    faces: bool = opt(True, "Detect and crop faces (else probe and decode only).")
+    detector: str = opt("mtcnn", "mtcnn (facenet-pytorch, GPU if any) or dlib (HOG, CPU).")
+    det_size: int = opt(960, "Longest side of the detection copy, px.")
+    min_face_size: int = opt(40, "Smallest face searched, in detection-copy px (MTCNN's pyramid floor).")
+    threshold: float | None = opt(None, "Min face confidence (default mtcnn 0.95, dlib 0.5).")
+    max_faces: int = opt(2, "Faces kept per frame, most confident first.")
+    margin: float = opt(0.3, "Crop margin, fraction of the box on each side.")
+    crop_size: int = opt(224, "Square crop side, px.")
+    jpeg_quality: int = opt(95, "JPEG quality of the crops.")
+    track_iou: float = opt(0.2, "Min IoU that links a face to a track across sampled frames.")
+    boxes_from_original: bool = opt(False, "Cut FAKE crops at their original's boxes.")
+    identity: bool = opt(True, "A 128-d face embedding per track (dlib ResNet), for identity-aware splits.")
+    batch_videos: int = opt(16, "Videos per output file.")
     # scheduling
-    num_cpus: int | None = None
-    address: str | None = None
-    workers: int | None = None          # decode workers; None = CPUs left after detectors
-    detectors: int | None = None        # detector actors; None = one per GPU slot, or 1 on CPU
-    gpus_per_detector: float | None = None  # None = 1 if the cluster has GPUs, else 0 (CPU)
-    detector_resource: str | None = None    # custom Ray resource that detector actors require
-    det_batch: int = 64                 # max frames per detector forward pass
-    det_cross_video: bool | None = None # batch frames of several videos together; None = on GPU only
-    timeout_s: float = 300.0            # per video, decode + faces
-    retries: int = 1                    # re-runs of a video whose worker process died
-    progress: bool = True
-    extra: dict = field(default_factory=dict)
+    num_cpus: int | None = opt(None, "CPUs for the embedded local Ray.")
+    address: str | None = opt(None, "Existing Ray cluster address.", envvar="RAY_ADDRESS")
+    workers: int | None = opt(None, "Decode workers (default: one per CPU left after detectors).")
+    detectors: int | None = opt(None, "Detector actors (default: one per GPU share; 0 or none on CPU: detection "
+                                      "inside each worker).")
+    gpus_per_detector: float | None = opt(None, "GPU share per detector, e.g. 0.25 (default 1 when the cluster "
+                                                "has GPUs).")
+    detector_resource: str | None = opt(None, "Custom Ray resource that detector actors require.")
+    det_batch: int = opt(64, "Max frames per detector forward pass.")
+    det_cross_video: bool | None = opt(None, "Batch frames of several videos per detector pass (default: on GPU; "
+                                             "off on CPU, bit-exact).")
+    timeout_s: float = opt(300.0, "Time limit per video, seconds.", flag="--timeout")
+    retries: int = opt(1, "Re-runs of a video whose worker process died.")
+    progress: bool = opt(True, "Progress bar.")
+    extra: dict = opt(None, "", cli=False, factory=dict)
+
+    def validate(self) -> None:
+        """Check every named choice and range before any work, so a typo is one usage line (exit 2)."""
+        from dfprep.faces.detectors import DETECTORS
+        from dfprep.ingest.decode import DECODERS
+        from dfprep.ingest.discover import IngestUsageError, parse_parts
+
+        if self.decoder not in DECODERS:
+            raise IngestUsageError(f"--decoder must be one of {', '.join(sorted(DECODERS))}, got {self.decoder!r}")
+        if self.detector not in DETECTORS:
+            raise IngestUsageError(f"--detector must be one of {', '.join(sorted(DETECTORS))}, got {self.detector!r}")
+        for name in ("frames", "det_size", "min_face_size", "max_faces", "crop_size", "batch_videos", "det_batch",
+                     "decode_threads"):
+            if getattr(self, name) < 1:
+                raise IngestUsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise IngestUsageError(f"--jpeg-quality must be in 1..100, got {self.jpeg_quality}")
+        if self.margin < 0 or not 0 <= self.track_iou <= 1:
+            raise IngestUsageError("--margin must be >= 0 and --track-iou in [0, 1]")
+        if self.threshold is not None and not 0 <= self.threshold <= 1:
+            raise IngestUsageError(f"--threshold must be in [0, 1], got {self.threshold}")
+        if self.timeout_s <= 0:
+            raise IngestUsageError(f"--timeout must be > 0, got {self.timeout_s}")
+        parse_parts(self.parts)
 
     def face_params(self) -> FaceParams:
         from dfprep.faces.detectors import DETECTORS

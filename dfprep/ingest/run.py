@@ -161,6 +161,7 @@ def _summarize(work: Path, root: Path, cfg: IngestConfig, pend: _Pending, report
 def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bool = False) -> dict:
     """Run (or resume) an ingest of ROOT into OUT. Returns the run summary also written to run.json."""
     cfg = cfg or IngestConfig()
+    cfg.validate()
     root, work = Path(root), Path(out)
     t0 = time.perf_counter()
     if cfg.faces and cfg.identity:      # the workers load dlib's models: say at once when they are absent

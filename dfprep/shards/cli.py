@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
+from dfprep.options import argument, command, option
 from dfprep.shards.config import ShardsConfig, ShardsUsageError
 
 DEFAULT_COMMAND = "write"
@@ -33,38 +34,10 @@ shards_app = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True, add_comp
                               "`dfprep shards WORK --out SHARDS`, then `dfprep shards verify SHARDS`.")
 
 
-def shards_command(
-    work: Path = typer.Argument(..., help="WORK folder of `dfprep ingest` (videos.parquet, faces.parquet)."),
-    out: Path = typer.Option(..., "--out", "-o", help="SHARDS folder for the .tar shards and index.json."),
-    split: str = typer.Option("0.8,0.1,0.1", help="train,val,test shares of crops, by family (any ratios)."),
-    val_parts: Optional[str] = typer.Option(None, help="DFDC parts for val, e.g. 45-47 (instead of --split)."),
-    test_parts: Optional[str] = typer.Option(None, help="DFDC parts for test, e.g. 48-49."),
-    group: str = typer.Option("family", help="What a split keeps whole: family, or identity (families whose face "
-                                             "embeddings are within --identity-threshold: one person)."),
-    identity_threshold: float = typer.Option(0.6, help="Embedding distance linking two tracks with --group "
-                                                       "identity (dlib's same-person threshold)."),
-    seed: int = typer.Option(0, help="Seed of splits, balance, shuffles and augmentation."),
-    balance: str = typer.Option("undersample", help="undersample, oversample or none (train)."),
-    ratio: str = typer.Option("1:1", help="Target REAL:FAKE, e.g. 1:1 or 1:2."),
-    balance_eval: bool = typer.Option(False, help="Balance val and test too (else natural distribution)."),
-    augment: str = typer.Option("oversampled", help="off, oversampled (repeated copies) or all (train)."),
-    unit: str = typer.Option("frame", help="frame (one crop per sample) or clip (--clip-len crops of a track)."),
-    clip_len: int = typer.Option(8, help="Crops per clip with --unit clip."),
-    shard_size: str = typer.Option("256MB", help="Target shard size."),
-    samples_per_shard: Optional[int] = typer.Option(None, help="Samples per shard (overrides --shard-size)."),
-    num_cpus: Optional[int] = typer.Option(None, help="CPUs for the embedded local Ray."),
-    address: Optional[str] = typer.Option(None, envvar="RAY_ADDRESS", help="Existing Ray cluster address."),
-    overwrite: bool = typer.Option(False, help="Replace shards in OUT made with other settings."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
-) -> None:
+def _shards(cfg: ShardsConfig, work: Path, out: Path, overwrite: bool) -> None:
     """Write train/val/test shards: families never cross splits; train balanced; index.json last."""
     from dfprep.shards.run import make_shards
 
-    cfg = ShardsConfig(split=split, val_parts=val_parts, test_parts=test_parts, group=group,
-                       identity_threshold=identity_threshold, seed=seed, balance=balance,
-                       ratio=ratio, balance_eval=balance_eval, augment=augment, unit=unit, clip_len=clip_len,
-                       shard_size=shard_size, samples_per_shard=samples_per_shard, num_cpus=num_cpus,
-                       address=address, progress=progress)
     console = Console()
     try:
         index = make_shards(work, out, cfg, overwrite=overwrite)
@@ -118,5 +91,9 @@ def verify_command(
     console.print(f"[green]ok[/green]: {n} shards, {index['samples']} samples in {shards}")
 
 
+shards_command = command(ShardsConfig, _shards, leading=[
+    argument("work", Path, "WORK folder of `dfprep ingest` (videos.parquet, faces.parquet)."),
+    option("out", Path, ..., "--out", "-o", help="SHARDS folder for the .tar shards and index.json.")],
+    trailing=[option("overwrite", bool, False, "--overwrite", help="Replace shards in OUT made with other settings.")])
 shards_app.command(DEFAULT_COMMAND)(shards_command)
 shards_app.command("verify")(verify_command)

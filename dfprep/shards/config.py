@@ -10,6 +10,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from dfprep.dataset import SPLITS  # noqa: F401 (re-exported for the shards modules)
+from dfprep.options import opt
 from dfprep.ingest.discover import IngestUsageError, parse_parts
 
 BALANCES = ("undersample", "oversample", "none")
@@ -27,28 +28,33 @@ class ShardsUsageError(Exception):
 
 @dataclass
 class ShardsConfig:
-    split: str = "0.8,0.1,0.1"          # train,val,test fractions (any ratios: 6,2,2 or 6:2:2)
-    val_parts: str | None = None        # '45-47': split by DFDC part instead of by fraction
-    test_parts: str | None = None
-    seed: int = 0
-    balance: str = "undersample"        # undersample | oversample | none (train; eval too with balance_eval)
-    ratio: str = "1:1"                  # REAL:FAKE target
-    balance_eval: bool = False
-    augment: str = "oversampled"        # off | oversampled | all (train samples)
-    augment_ops: tuple[str, ...] = ("hflip", "rotate", "brightness", "saturation", "noise", "jpeg", "downscale")
-    augment_p: float = 0.5              # probability of each op
-    unit: str = "frame"                 # frame | clip
-    clip_len: int = 8
-    shard_size: str = "256MB"
-    samples_per_shard: int | None = None
-    jpeg_quality: int = 95              # re-encoding of augmented crops
-    group: str = "family"               # family | identity (dfprep.shards.groups: families showing one person)
-    identity_threshold: float = 0.6     # embedding distance linking two tracks (dlib's same-person threshold)
+    """Every shards setting, with its CLI help (the `dfprep shards` options are derived from these fields)."""
+    split: str = opt("0.8,0.1,0.1", "train,val,test shares of crops, by family (any ratios: 6,2,2 or 6:2:2).")
+    val_parts: str | None = opt(None, "DFDC parts for val, e.g. 45-47 (instead of --split).")
+    test_parts: str | None = opt(None, "DFDC parts for test, e.g. 48-49.")
+    group: str = opt("family", "What a split keeps whole: family, or identity (families whose REAL face "
+                               "embeddings are within --identity-threshold: one person).")
+    identity_threshold: float = opt(0.6, "Embedding distance linking two tracks with --group identity (dlib's "
+                                         "same-person threshold).")
+    seed: int = opt(0, "Seed of splits, balance, shuffles and augmentation.")
+    balance: str = opt("undersample", "undersample, oversample or none (train; val and test too with "
+                                      "--balance-eval).")
+    ratio: str = opt("1:1", "Target REAL:FAKE, e.g. 1:1 or 1:2.")
+    balance_eval: bool = opt(False, "Balance val and test too (else their natural distribution).")
+    augment: str = opt("oversampled", "off, oversampled (repeated copies) or all (train samples).")
+    augment_ops: tuple[str, ...] = opt(("hflip", "rotate", "brightness", "saturation", "noise", "jpeg",
+                                        "downscale"), "Augmentation ops, comma-separated.")
+    augment_p: float = opt(0.5, "Probability of each augmentation op.")
+    unit: str = opt("frame", "frame (one crop per sample) or clip (--clip-len crops of a track).")
+    clip_len: int = opt(8, "Crops per clip with --unit clip.")
+    shard_size: str = opt("256MB", "Target shard size.")
+    samples_per_shard: int | None = opt(None, "Samples per shard (overrides --shard-size).")
+    jpeg_quality: int = opt(95, "JPEG quality of re-encoded (augmented) crops.")
     # scheduling
-    num_cpus: int | None = None
-    address: str | None = None
-    progress: bool = True
-    use_ray: bool = True                # False: write the shards one by one in this process (tests, debugging)
+    num_cpus: int | None = opt(None, "CPUs for the embedded local Ray.")
+    address: str | None = opt(None, "Existing Ray cluster address.", envvar="RAY_ADDRESS")
+    progress: bool = opt(True, "Progress bar.")
+    use_ray: bool = opt(True, "", cli=False)   # False: write the shards one by one in this process (tests)
 
     def __post_init__(self) -> None:
         self.augment_ops = tuple(self.augment_ops)
