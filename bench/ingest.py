@@ -84,20 +84,26 @@ def reaped_cpu_s(before) -> float:
     return (now.ru_utime - before.ru_utime) + (now.ru_stime - before.ru_stime)
 
 
-def run_once(root: Path, work: Path, cfg: dict, ray_tmp: Path, cpus: list[int] | None = None,
-             interval: float = 0.2, mem_every: int = 1) -> dict:
-    env = ray_env(ray_tmp)
-    la0 = loadavg1()
-    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+def measured_child(cmd: list[str], what: str, cpus: list[int] | None, interval: float, mem_every: int,
+                   env: dict | None = None) -> tuple[str, float, TreeRSS]:
+    """Run a child process (pinned to `cpus`), sampling its tree's CPU and memory; (stdout, wall s, samples)."""
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(root), str(work), json.dumps(cfg)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
                             preexec_fn=pinned(cpus))
     with TreeRSS(proc.pid, interval=interval, mem_every=mem_every) as mem:
         out, err = proc.communicate()
     wall = time.perf_counter() - t
     if proc.returncode != 0:
-        raise RuntimeError(f"ingest child failed (rc {proc.returncode}):\n{err[-3000:]}")
+        raise RuntimeError(f"{what} failed (rc {proc.returncode}):\n{err[-3000:]}")
+    return out, wall, mem
+
+
+def run_once(root: Path, work: Path, cfg: dict, ray_tmp: Path, cpus: list[int] | None = None,
+             interval: float = 0.2, mem_every: int = 1) -> dict:
+    la0 = loadavg1()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out, wall, mem = measured_child([sys.executable, "-c", CHILD, str(root), str(work), json.dumps(cfg)],
+                                    "ingest child", cpus, interval, mem_every, env=ray_env(ray_tmp))
     summary = json.loads(out.strip().splitlines()[-1])
     plan = summary.get("plan") or summary.get("resources") or {}
     n = summary["videos"]

@@ -66,9 +66,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    DEFAULT_DATA, REPO, TreeRSS, add_quiet_args, loadavg1, machine, machine_line, md_table, wait_quiet,
+    DEFAULT_DATA, REPO, add_quiet_args, loadavg1, machine, machine_line, md_table, wait_quiet,
     write_json)
-from ingest import make, pinned, ray_env, reaped_cpu_s, run_once  # noqa: E402
+from ingest import make, measured_child, pinned, ray_env, reaped_cpu_s, run_once  # noqa: E402
 
 
 HANDWRITTEN = REPO / "bench" / "handwritten_ingest.py"
@@ -303,15 +303,8 @@ HW_LINE = re.compile(r"(\d+) videos, (\d+) faces in ([\d.]+) s \(torch threads (
 def run_handwritten(root: Path, out: Path, frames: int, cpus: list[int] | None, interval: float) -> dict:
     la0 = loadavg1()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(HANDWRITTEN), str(root), str(out), str(frames)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                            preexec_fn=pinned(cpus))
-    with TreeRSS(proc.pid, interval=interval, mem_every=MEM_EVERY) as mem:
-        stdout, err = proc.communicate()
-    wall = time.perf_counter() - t
-    if proc.returncode != 0:
-        raise RuntimeError(f"handwritten script failed (rc {proc.returncode}):\n{err[-3000:]}")
+    stdout, wall, mem = measured_child([sys.executable, str(HANDWRITTEN), str(root), str(out), str(frames)],
+                                       "handwritten script", cpus, interval, MEM_EVERY)
     m = HW_LINE.search(stdout)
     out.unlink(missing_ok=True)
     return {"wall_s": wall, "own_s": float(m.group(3)) if m else None, "videos": int(m.group(1)) if m else None,

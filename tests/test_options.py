@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dfprep.cli import app
-from dfprep.ingest.config import IngestConfig
+from dfprep.ingest.config import CropOverrides, IngestConfig
 from dfprep.shards.config import ShardsConfig
 from dfprep.train.config import TrainConfig
 
@@ -15,7 +15,8 @@ runner = CliRunner()
 
 
 @pytest.mark.parametrize("cls, words", [(IngestConfig, ["ingest"]), (ShardsConfig, ["shards", "write"]),
-                                        (TrainConfig, ["train"])])
+                                        (TrainConfig, ["train"]), (CropOverrides, ["predict"]),
+                                        (CropOverrides, ["explain"])])
 def test_every_setting_is_an_option_with_its_declared_default_and_help(cls, words):
     res = runner.invoke(app, [*words, "--help"], terminal_width=400, env={"COLUMNS": "400", "NO_COLOR": "1"})
     assert res.exit_code == 0, res.output

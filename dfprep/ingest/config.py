@@ -98,6 +98,26 @@ class IngestConfig:
 CROP_SETTINGS = ("detector", "det_size", "min_face_size", "threshold", "max_faces", "margin", "crop_size",
                  "jpeg_quality", "track_iou")
 
+_RUNS = "(default: the run's, recorded from its ingest; a different value is refused)"
+
+
+@dataclass
+class CropOverrides:
+    """Crop settings a user may give `dfprep predict` / `explain`: None takes the run's (they must match it)."""
+    detector: str | None = opt(None, f"mtcnn or dlib {_RUNS}.")
+    det_size: int | None = opt(None, f"Longest side of the face-detection copy, px {_RUNS}.")
+    min_face_size: int | None = opt(None, f"Smallest face searched {_RUNS}.")
+    threshold: float | None = opt(None, f"Min face confidence {_RUNS}.")
+    max_faces: int | None = opt(None, f"Faces kept per frame {_RUNS}.")
+    margin: float | None = opt(None, f"Crop margin {_RUNS}.")
+    crop_size: int | None = opt(None, f"Square crop side, px {_RUNS}.")
+
+    def forced(self) -> tuple[int | None, str | None, dict]:
+        """(det_size, detector, {other setting: value}) of what was given on the command line."""
+        given = {k: v for k, v in asdict(self).items() if v is not None}
+        return given.pop("det_size", None), given.pop("detector", None), given
+
+
 # The type of every key of `IngestConfig.output_settings()` (threshold resolved, so always a number).
 _SETTING_KINDS = {"parts": str, "frames": int, "faces": bool, "detector": str, "det_size": int,
                   "min_face_size": int, "threshold": float, "max_faces": int, "margin": float, "crop_size": int,

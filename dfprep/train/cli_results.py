@@ -8,51 +8,28 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dfprep.ingest.config import CropOverrides
+from dfprep.options import argument, command, option
+
 
 def _fail(console: Console, exc: Exception) -> None:
     console.print(f"[red]error:[/red] {exc}")
     raise typer.Exit(2)
 
 
-_FROM_RUN = "(default: the run's, recorded from its ingest; a different value is refused)"
-
-
-def _crop_options(margin, crop_size, max_faces, threshold, min_face_size) -> dict:
-    """The crop settings given on the command line ({name: value}; None: not given, the run's is used)."""
-    return {"margin": margin, "crop_size": crop_size, "max_faces": max_faces, "threshold": threshold,
-            "min_face_size": min_face_size}
-
-
-def predict_command(
-    run: Path = typer.Argument(..., help="RUN folder written by `dfprep train` (config.json, model.pt)."),
-    input: Path = typer.Argument(..., help="A folder of mp4s, a DFDC part folder, or a ROOT of dfdc_train_part_*."),
-    out: Path = typer.Option(Path("submission.csv"), "--out", "-o", help="Submission CSV (filename,label)."),
-    frames: int = typer.Option(32, help="Frames sampled per video, evenly spaced."),
-    video_agg: Optional[str] = typer.Option(None, help="mean, median or max of a video's crop/clip "
-                                                       "probabilities (default: the run's, else mean)."),
-    det_size: Optional[int] = typer.Option(None, help=f"Longest side of the face-detection copy, px {_FROM_RUN}."),
-    batch_size: int = typer.Option(64, help="Face crops per model forward pass."),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: cuda when available)."),
-    detector: Optional[str] = typer.Option(None, help=f"mtcnn or dlib {_FROM_RUN}."),
-    margin: Optional[float] = typer.Option(None, help=f"Crop margin {_FROM_RUN}."),
-    crop_size: Optional[int] = typer.Option(None, help=f"Square crop side, px {_FROM_RUN}."),
-    max_faces: Optional[int] = typer.Option(None, help=f"Faces kept per frame {_FROM_RUN}."),
-    threshold: Optional[float] = typer.Option(None, help=f"Min face confidence {_FROM_RUN}."),
-    min_face_size: Optional[int] = typer.Option(None, help=f"Smallest face searched {_FROM_RUN}."),
-    workers: Optional[int] = typer.Option(None, help="Ray decode workers (default: one per free CPU); "
-                                                     "0: everything in this process, no Ray."),
-    num_cpus: Optional[int] = typer.Option(None, help="CPUs for the embedded local Ray."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
-) -> None:
+def _predict(crop: CropOverrides, run: Path, input: Path, out: Path, frames: int, video_agg: Optional[str],
+             batch_size: int, device: Optional[str], workers: Optional[int], num_cpus: Optional[int],
+             progress: bool) -> None:
     """Score every video: P(FAKE) per file in the Kaggle DFDC submission format; 0.5 when no face or unreadable."""
     from dfprep.ingest.scheduler import IngestAbort
     from dfprep.train.predict import PredictError, predict, report_path
 
+    det_size, detector, given = crop.forced()
     console = Console(soft_wrap=True)  # paths in messages stay whole
     try:
         s = predict(run, input, out, frames=frames, agg=video_agg, det_size=det_size, batch_size=batch_size,
                     device=device, detector=detector, workers=workers, num_cpus=num_cpus, progress=progress,
-                    crop=_crop_options(margin, crop_size, max_faces, threshold, min_face_size))
+                    crop=given)
     except (PredictError, FileNotFoundError, IngestAbort) as exc:
         _fail(console, exc)
     for w in s["warnings"]:
@@ -99,28 +76,16 @@ def evaluate_command(
         console.print(f"metrics: {out}")
 
 
-def explain_command(
-    run: Path = typer.Argument(..., help="RUN folder written by `dfprep train`."),
-    path: Path = typer.Argument(..., help="A face-crop image (jpg/png) or a video."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for the PNG overlays and index.json."),
-    frames: int = typer.Option(4, help="Video: frames sampled (clip models: at least clip_len)."),
-    det_size: Optional[int] = typer.Option(None, help=f"Longest side of the face-detection copy, px {_FROM_RUN}."),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: cuda when available)."),
-    colormap: str = typer.Option("jet", help="matplotlib colormap of the heatmap."),
-    detector: Optional[str] = typer.Option(None, help=f"mtcnn or dlib {_FROM_RUN}."),
-    margin: Optional[float] = typer.Option(None, help=f"Crop margin {_FROM_RUN}."),
-    crop_size: Optional[int] = typer.Option(None, help=f"Square crop side, px {_FROM_RUN}."),
-    max_faces: Optional[int] = typer.Option(None, help=f"Faces kept per frame {_FROM_RUN}."),
-    threshold: Optional[float] = typer.Option(None, help=f"Min face confidence {_FROM_RUN}."),
-    min_face_size: Optional[int] = typer.Option(None, help=f"Smallest face searched {_FROM_RUN}."),
-) -> None:
+def _explain(crop: CropOverrides, run: Path, path: Path, out: Path, frames: int, device: Optional[str],
+             colormap: str) -> None:
     """Grad-CAM heatmaps of the FAKE logit over face crops, as PNG overlays."""
     from dfprep.train.explain import ExplainError, explain
 
+    det_size, detector, given = crop.forced()
     console = Console(soft_wrap=True)  # paths in messages stay whole
     try:
         index = explain(run, path, out, frames=frames, det_size=det_size, device=device, detector=detector,
-                        colormap=colormap, crop=_crop_options(margin, crop_size, max_faces, threshold, min_face_size))
+                        colormap=colormap, crop=given)
     except (ExplainError, FileNotFoundError) as exc:
         _fail(console, exc)
     for w in index["warnings"]:
@@ -128,3 +93,26 @@ def explain_command(
     for it in index["items"]:
         console.print(f"{out / it['file']}  P(FAKE)={it['prob_fake']:.3f}")
     console.print(f"index: {out / 'index.json'}")
+
+
+predict_command = command(CropOverrides, _predict, leading=[
+    argument("run", Path, "RUN folder written by `dfprep train` (config.json, model.pt)."),
+    argument("input", Path, "A folder of mp4s, a DFDC part folder, or a ROOT of dfdc_train_part_*."),
+    option("out", Path, Path("submission.csv"), "--out", "-o", help="Submission CSV (filename,label)."),
+    option("frames", int, 32, "--frames", help="Frames sampled per video, evenly spaced."),
+    option("video_agg", Optional[str], None, "--video-agg", help="mean, median or max of a video's crop/clip "
+                                                              "probabilities (default: the run's, else mean)."),
+    option("batch_size", int, 64, "--batch-size", help="Face crops per model forward pass."),
+    option("device", Optional[str], None, "--device", help="cpu, cuda, cuda:1 (default: cuda when available)."),
+    option("workers", Optional[int], None, "--workers", help="Ray decode workers (default: one per free CPU); "
+                                                            "0: everything in this process, no Ray."),
+    option("num_cpus", Optional[int], None, "--num-cpus", help="CPUs for the embedded local Ray."),
+    option("progress", bool, True, "--progress/--no-progress", help="Progress bar.")])
+
+explain_command = command(CropOverrides, _explain, leading=[
+    argument("run", Path, "RUN folder written by `dfprep train`."),
+    argument("path", Path, "A face-crop image (jpg/png) or a video."),
+    option("out", Path, ..., "--out", "-o", help="Folder for the PNG overlays and index.json."),
+    option("frames", int, 4, "--frames", help="Video: frames sampled (clip models: at least clip_len)."),
+    option("device", Optional[str], None, "--device", help="cpu, cuda, cuda:1 (default: cuda when available)."),
+    option("colormap", str, "jet", "--colormap", help="matplotlib colormap of the heatmap.")])
