@@ -460,7 +460,8 @@ def limit_main(argv=None) -> int:
     tot = sum(stage_med.values()) or 1.0
     what = {"probe": "probe (PyAV, one frame decoded)", "decode": f"decode ({cfg['decoder']}, sampled frames)",
             "copies": f"detection copies (to {defaults.det_size} px)", "detect": "MTCNN on the copies (1 thread)",
-            "select": "select, map to source, tracks", "crop": "crops, JPEG, phashes", "write": "Parquet write"}
+            "select": "select, map to source, tracks", "crop": "crops, JPEG, phashes", "identity": "identity embedding (dlib, k=3 per track)",
+            "write": "Parquet write"}
     srows = [[what[k], f"{v:.2f}", f"{v / tot:.0%}", f"{1000 * v / max(lb0['videos'], 1):.0f}",
               f"{1000 * v / frames_n:.1f}"] for k, v in stage_med.items()]
     srows.append(["**all**", f"**{tot:.2f}**", "100%", f"{1000 * tot / max(lb0['videos'], 1):.0f}",

@@ -20,11 +20,22 @@ def _load(path: Path) -> dict | None:
 def per_video_costs(results: Path) -> dict | None:
     """Core-seconds per 1080p video outside the detector, and CPU MTCNN frames/s on one core.
 
-    Preferred source: the workers' own stage CPU from `bench/ingest.py limit --corpus synth1080` (run.json's
-    stages: probe + decode + crop + write outside the detector, detect = MTCNN in the worker, one thread).
+    Preferred source: the real 1080p DFDC files of `bench/ingest.py limit --corpus real` (the lower bound's
+    single-thread CPU per stage: everything but `detect` is done by the decode workers); then the workers' own
+    stage CPU from `bench/ingest.py limit --corpus synth1080` (run.json's stages).
     Fallback: the whole process tree's CPU of an older 1080p ingest run (an upper bound: it includes Ray's
     start-up spread over few videos).
     """
+    r = _load(results / "limit_real.json")
+    if r and r.get("repeats"):
+        per = [v for v in r["repeats"][0]["lower bound"].get("per_video", [])
+               if "1920" in v.get("size", "") and v.get("frames")]
+        if per:
+            outside = sum(c for v in per for k, c in v["cpu_s"].items() if k != "detect") / len(per)
+            det_fps = sum(v["frames"] for v in per) / sum(v["cpu_s"]["detect"] for v in per)
+            return {"videos": len(per), "decode_core_s": outside, "cpu_det_fps": det_fps,
+                    "source": "limit_real.json (the lower bound's per-stage CPU of the real 1080p DFDC files, "
+                              "one thread each)"}
     r = _load(results / "limit_synth1080.json")
     if r and r.get("repeats"):
         runs = [rep["dfprep"] for rep in r["repeats"] if (rep.get("dfprep") or {}).get("stages")]
@@ -53,8 +64,7 @@ def projection_markdown(results: Path, gpu_fps: float | None) -> str:
     dec_rate = (CORES - 1) / c["decode_core_s"]          # videos/s per node; one core left to the detector
     need_fps = dec_rate * FRAMES
     lines = ["## Projection for all of DFDC", "",
-             f"From `{c['source']}` (ingest of {c['videos']} synthetic 1920x1080, 10 s, 30 fps videos, 32 sampled "
-             f"frames each, on this machine): **{c['decode_core_s']:.2f} core-seconds per video** outside the "
+             f"From `{c['source']}` ({c['videos']} 1080p videos, 32 sampled frames each, on this machine): **{c['decode_core_s']:.2f} core-seconds per video** outside the "
              "detector (probe, decode, detection copies, crops, JPEG, hashes, journal); the CPU detector ran at "
              f"{c['cpu_det_fps'] or 0:.1f} frames/s on one core at det-size 960.", "",
              f"A node of {CORES} cores with one GPU runs {CORES - 1} decode workers: **{dec_rate:.1f} videos/s**, "
