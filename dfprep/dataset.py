@@ -50,6 +50,8 @@ def key_problem(key: object) -> str | None:
         return "key contains a path separator"
     if key in (".", "..") or ".." in key.split("/"):
         return "key is a relative path component"
+    if len(key.encode("utf-8", "surrogatepass")) > 255:
+        return "key is longer than 255 bytes (a file name cannot be)"
     return None
 
 

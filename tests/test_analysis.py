@@ -212,14 +212,18 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     # numbers on the page come from stats.json
     assert f">{stats['totals']['faces']:,}<" in dom and f">{stats['totals']['videos']:,}<" in dom
 
-    # the harness does see a broken image, a network request (blocked by the page's CSP) and a script error
+    # the harness does see a broken image, a network request (blocked by the page's CSP) and an injected inline
+    # script, which never runs: its hash is not in the CSP (no 'unsafe-inline'), and the violation is counted
     broken = tmp_path / "broken.html"
     broken.write_text(page.replace("</main>", '<img src="data:image/png;base64,AAAA">'
                                               '<img src="https://example.invalid/x.png">'
-                                              "<script>undefinedFunction()</script></main>"))
-    attrs, _, console = _render(exe, broken, tmp_path / "p2")
+                                              "<script>document.body.setAttribute('data-injected', '1')</script>"
+                                              "</main>"))
+    attrs, dom, console = _render(exe, broken, tmp_path / "p2")
     assert int(attrs["data-images-ok"]) == int(attrs["data-images-total"]) - 2
-    assert int(attrs["data-errors"]) >= 1 and any("Content Security Policy" in c for c in console)
+    assert int(attrs["data-errors"]) >= 3 and any("Content Security Policy" in c for c in console)
+    assert "data-injected" not in attrs and any("inline script" in c for c in console), console
+    assert "script-src" in re.search(r'<pre id="page-errors"[^>]*>(.*?)</pre>', dom, re.S).group(1)
 
 
 # ----------------------------------------------------------------------------------------- metadata-only

@@ -269,7 +269,7 @@ def test_pickle_member_is_refused_not_unpickled(tmp_path):
 
     res = CliRunner().invoke(_app(), [str(shards), "--out", str(tmp_path / "run2"), "--model", "smallcnn",
                                       "--workers", "0", "--no-progress"])
-    assert res.exit_code == 2 and "not allowed" in res.output
+    assert res.exit_code == 1 and "not allowed" in res.output       # bad data: exit 1 (misuse is 2)
     assert not (shards / "PWNED").exists()
 
 

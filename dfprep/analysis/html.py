@@ -2,15 +2,20 @@
 
 The page is one file with every image inlined as a data: URI, and a Content-Security-Policy that forbids any
 network request, so it opens offline from disk. A tiny script records on <body> whether every image decoded
-and whether any script or resource error happened (data-images-ok / data-errors), for humans and tests alike.
+and whether any script or resource error or CSP violation happened (data-images-ok / data-errors), for humans
+and tests alike.
+
+The policy allows exactly the page's own <style> and <script> blocks, by their sha256 hashes: no
+'unsafe-inline', so markup that an odd file name or label might smuggle into the page could not run a script or
+restyle it. Nothing here writes a style="..." attribute or an on...= handler (hashes do not cover those): use
+classes in CSS.
 """
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 from typing import Iterable
-
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 
 CSS = """
 :root { --real:#2f6db5; --fake:#c8473d; --ink:#1f2630; --muted:#667085; --line:#e3e6eb; --bg:#f6f7f9; }
@@ -55,22 +60,44 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:20px; }
 
 SELF_CHECK = """
 (function () {
-  var errors = [];
+  var errors = [], loaded = false;
+  function publish() {  // at load, and again for any error that arrives later (a violation is reported async)
+    if (!loaded) return;
+    document.body.setAttribute('data-errors', String(errors.length));
+    document.getElementById('page-errors').textContent = errors.join('\\n');
+  }
   window.addEventListener('error', function (e) {
     var t = e.target && e.target.tagName ? e.target.tagName + ' ' + (e.target.currentSrc || '').slice(0, 40) : '';
     errors.push(e.message || ('failed to load ' + t));
+    publish();
   }, true);
+  document.addEventListener('securitypolicyviolation', function (e) {
+    errors.push('blocked by the Content-Security-Policy: ' + e.violatedDirective + ' ' + (e.blockedURI || ''));
+    publish();
+  });
   window.addEventListener('load', function () {
     var imgs = Array.prototype.slice.call(document.images);
     var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
     document.body.setAttribute('data-images-total', String(imgs.length));
     document.body.setAttribute('data-images-ok', String(ok));
-    document.body.setAttribute('data-errors', String(errors.length));
-    document.getElementById('page-errors').textContent = errors.join('\\n');
+    loaded = true;
+    publish();
     document.body.setAttribute('data-ready', '1');
   });
 })();
 """
+
+
+def csp_hash(block: str) -> str:
+    """The CSP source expression that allows one inline <style> or <script> block: its text, as written between
+    the tags, hashed with sha256 (UTF-8)."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(block.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+# Images only as data: URIs, the page's one <style> and one <script> by hash, nothing else (no fetch, no frame,
+# no form, no <base>); default-src does not cover base-uri and form-action, so they are named.
+CSP = (f"default-src 'none'; img-src data:; style-src {csp_hash(CSS)}; script-src {csp_hash(SELF_CHECK)}; "
+       "base-uri 'none'; form-action 'none'")
 
 
 class Markup(str):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.ipc as ipc
 
@@ -24,6 +25,22 @@ from dfprep.faces.store import FACE_ROW_GROUP, FACE_SCHEMA
 from dfprep.ingest.manifest import videos_table
 
 ROW_KEY = b"dfprep.video_row"
+
+# Error reasons caused by a scheduling setting (--timeout, --retries), not by the file: such a row is not
+# final, a rerun reopens its batch and processes the video again (`reopen_batch`). The scheduler writes them.
+TIMED_OUT = "timed out after"
+WORKER_DIED = "worker process died"
+RETRYABLE_ERRORS = (TIMED_OUT, WORKER_DIED)
+
+
+def retryable_errors(work: Path) -> set[tuple[int, str]]:
+    """(part, video) of every row of WORK/videos.parquet whose error a rerun should redo (RETRYABLE_ERRORS)."""
+    path = Path(work) / "videos.parquet"
+    if not path.is_dir():
+        return set()
+    t = ds.dataset(path).to_table(columns=["part", "video", "error"], filter=ds.field("status") == "error")
+    return {(p, v) for p, v, e in zip(t.column("part").to_pylist(), t.column("video").to_pylist(),
+                                      t.column("error").to_pylist()) if e and e.startswith(RETRYABLE_ERRORS)}
 
 
 @dataclass
@@ -103,6 +120,23 @@ def merge_batch(work: Path, b: Batch, rows_without_work: dict[str, dict]) -> dic
     write_parquet(videos_file(work, b), vt)
     shutil.rmtree(journal_dir(work, b), ignore_errors=True)
     return {"part": b.part, "batch": b.index, "videos": vt.num_rows, "faces": faces.num_rows}
+
+
+def reopen_batch(work: Path, b: Batch, again: set[str]) -> None:
+    """Turn a merged batch back into journal entries so that the videos in `again` can be processed anew:
+    every other processed video's row and faces are journalled from the batch files (unless a journal entry
+    exists already: an interrupted reopen); the merge that follows rewrites the batch files."""
+    rows = ds.dataset(videos_file(work, b)).to_table().to_pylist()
+    faces = ds.dataset(faces_file(work, b)).to_table().replace_schema_metadata(None).cast(FACE_SCHEMA)
+    by_video = {r["video"]: r for r in rows if r["status"] in ("ok", "error")}
+    for e in b.entries:
+        if e["status"] != "pending" or e["video"] in again:
+            continue
+        path = journal_file(work, b, e["video"])
+        if path.exists() or e["video"] not in by_video:
+            continue
+        mine = faces.filter(pc.equal(faces.column("video"), e["video"]))
+        write_journal(path, by_video[e["video"]], mine)
 
 
 FACE_BOX_COLUMNS = ["frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2", "landmarks"]

@@ -34,6 +34,11 @@ class IngestConfig:
     boxes_from_original: bool = opt(False, "Cut FAKE crops at their original's boxes.")
     identity: bool = opt(True, "A 128-d face embedding per track (dlib ResNet), for identity-aware splits.")
     batch_videos: int = opt(16, "Videos per output file.")
+    max_pixels: int = opt(3840 * 2160, "Largest frame (width x height) decoded; DFDC is at most 4K (3840x2160). "
+                                       "A larger video is that video's error, found at probe before any decoding "
+                                       "(a tiny file can hold huge frames).")
+    follow_symlinks: bool = opt(False, "Follow part folders, metadata.json files and videos that are symlinks "
+                                       "leading out of ROOT (default: rejected, the target named).")
     # scheduling
     num_cpus: int | None = opt(None, "CPUs for the embedded local Ray.")
     address: str | None = opt(None, "Existing Ray cluster address.", envvar="RAY_ADDRESS")
@@ -62,7 +67,7 @@ class IngestConfig:
         if self.detector not in DETECTORS:
             raise IngestUsageError(f"--detector must be one of {', '.join(sorted(DETECTORS))}, got {self.detector!r}")
         for name in ("frames", "det_size", "min_face_size", "max_faces", "crop_size", "batch_videos", "det_batch",
-                     "decode_threads"):
+                     "decode_threads", "max_pixels"):
             if getattr(self, name) < 1:
                 raise IngestUsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not 1 <= self.jpeg_quality <= 100:
@@ -88,9 +93,14 @@ class IngestConfig:
         return d
 
     def fingerprint(self) -> str:
-        blob = json.dumps(self.output_settings(), sort_keys=True).encode()
+        # settings added after fingerprints were first recorded are left out at their default, so a WORK (and
+        # the shards and runs recording its fingerprint) made before they existed still matches
+        blob = json.dumps({k: v for k, v in self.output_settings().items()
+                           if not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+
+_LATER_DEFAULTS = {"max_pixels": 3840 * 2160, "follow_symlinks": False}
 
 # The output settings that decide which faces are found in a frame and how each is cut (`IngestConfig` fields).
 # A model scores crops like those it was trained on only when predict and explain cut with its ingest's values;
@@ -122,7 +132,7 @@ class CropOverrides:
 _SETTING_KINDS = {"parts": str, "frames": int, "faces": bool, "detector": str, "det_size": int,
                   "min_face_size": int, "threshold": float, "max_faces": int, "margin": float, "crop_size": int,
                   "jpeg_quality": int, "track_iou": float, "boxes_from_original": bool, "batch_videos": int,
-                  "identity": bool}
+                  "identity": bool, "max_pixels": int, "follow_symlinks": bool}
 
 
 @dataclass(frozen=True)
@@ -144,11 +154,14 @@ class IngestSettings:
     boxes_from_original: bool
     batch_videos: int
     identity: bool = False              # recorded since identity embeddings exist; older face stores have none
+    max_pixels: int = _LATER_DEFAULTS["max_pixels"]               # recorded since they exist; older: the default
+    follow_symlinks: bool = _LATER_DEFAULTS["follow_symlinks"]
 
     @classmethod
     def from_fields(cls, f) -> "IngestSettings":
         """From a `dfprep.records.Fields` over the recorded object (every key but `parts` required)."""
         return cls(**{k: f.opt(k, kind) if k == "parts" else f.opt(k, kind, False) if k == "identity"
+                      else f.opt(k, kind, _LATER_DEFAULTS[k]) if k in _LATER_DEFAULTS
                       else f.need(k, kind) for k, kind in _SETTING_KINDS.items()})
 
     @classmethod

@@ -5,7 +5,9 @@ present on disk, becomes exactly one entry (a dict that becomes a row of videos.
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
 from dfprep.dataset import PART_RE, VIDEO_EXTS, MetadataError, key_problem, metadata_entries, read_metadata, \
@@ -56,13 +58,52 @@ def find_parts(root: Path, parts: set[int] | None = None) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def read_part(part: int, folder: Path) -> tuple[list[dict], list[str]]:
-    """Entries for one part (sorted by video name) and part-level problems."""
-    problems: list[str] = []
+_KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"),
+          (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
+
+
+def escape(path: Path, root: Path | None) -> str | None:
+    """Where `path` leads when it resolves (through symlinks) to a place outside `root`; None if it stays."""
+    if root is None:
+        return None
+    real, base = os.path.realpath(path), os.path.realpath(root)
     try:
-        data, dupes = read_metadata(folder / "metadata.json")
+        inside = os.path.commonpath([base, real]) == base
+    except ValueError:                                  # different drives (Windows)
+        inside = False
+    return None if inside else f"symlink leaves ROOT: -> {real}"
+
+
+def file_problem(path: Path) -> tuple[str, str] | None:
+    """(status, reason) when a listed path is no regular file to open (absent, a FIFO, a device...), else None.
+
+    Only stat is called: a FIFO, socket or device is never opened (opening a FIFO blocks forever)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "missing", "listed in metadata.json but the file is absent"
+    except OSError as exc:
+        return "error", f"cannot stat the file ({exc.strerror or exc})"
+    if stat.S_ISREG(st.st_mode):
+        return None
+    kind = next((name for test, name in _KINDS if test(st.st_mode)), "unknown type")
+    return "error", f"not a regular file ({kind}); never opened"
+
+
+def read_part(part: int, folder: Path, root: Path | None = None) -> tuple[list[dict], list[str]]:
+    """Entries for one part (sorted by video name) and part-level problems.
+
+    With `root`, a listed file or the metadata.json that resolves outside it (a symlink) is rejected;
+    None follows symlinks anywhere (`--follow-symlinks`)."""
+    problems: list[str] = []
+    meta_path = folder / "metadata.json"
+    try:
+        leaves = escape(meta_path, root) if os.path.lexists(meta_path) else None
+        if leaves:
+            raise MetadataError(f"{leaves}; never opened")
+        data, dupes = read_metadata(meta_path)
     except MetadataError as exc:
-        problems.append(f"{folder / 'metadata.json'}: {exc}; its videos are reported as unlisted")
+        problems.append(f"{meta_path}: {exc}; its videos are reported as unlisted")
         data, dupes = {}, []
     for k in sorted(set(dupes)):
         problems.append(f"{folder / 'metadata.json'}: key {k!r} appears more than once; the last one is used")
@@ -71,10 +112,13 @@ def read_part(part: int, folder: Path) -> tuple[list[dict], list[str]]:
     for row in entries:
         if row["status"] != "pending":
             continue
-        if not (folder / row["video"]).is_file():
-            row.update(status="missing", error="listed in metadata.json but the file is absent")
+        path = folder / row["video"]
+        leaves = escape(path, root) if os.path.lexists(path) else None
+        bad = ("rejected", f"{leaves}; never opened") if leaves else file_problem(path)
+        if bad:
+            row.update(status=bad[0], error=bad[1])
         else:
-            row["path"] = str(folder / row["video"])
+            row["path"] = str(path)
     for child in sorted(folder.iterdir()):
         if child.suffix.lower() in VIDEO_EXTS and child.is_file() and child.name not in listed:
             entries.append(video_entry(child.name, part, status="unlisted", path=str(child),
@@ -105,12 +149,21 @@ def check_originals(entries: list[dict]) -> list[str]:
     return problems
 
 
-def discover(root: Path, parts: set[int] | None = None) -> tuple[list[dict], list[str]]:
-    """All entries of the selected parts, sorted by (part, video), and the problems found."""
+def discover(root: Path, parts: set[int] | None = None,
+             follow_symlinks: bool = False) -> tuple[list[dict], list[str]]:
+    """All entries of the selected parts, sorted by (part, video), and the problems found.
+
+    Without `follow_symlinks`, a part folder, metadata.json or listed video that is a symlink leading out of
+    ROOT is refused with the target named (a part: a problem, the part skipped; a video: `rejected`)."""
     entries: list[dict] = []
     problems: list[str] = []
+    inside = None if follow_symlinks else Path(root)
     for n, folder in find_parts(root, parts).items():
-        e, p = read_part(n, folder)
+        leaves = escape(folder, inside)
+        if leaves:
+            problems.append(f"{folder}: {leaves}; part skipped, never opened (--follow-symlinks allows it)")
+            continue
+        e, p = read_part(n, folder, inside)
         entries += e
         problems += p
     problems += check_originals(entries)

@@ -40,8 +40,19 @@ def _count_packets(container, stream) -> int:
     return sum(1 for pkt in container.demux(stream) if pkt.size)
 
 
-def probe(path: Path) -> Probe:
-    """Read stream facts; decodes one frame so that a container with an undecodable stream fails here."""
+def pixel_problem(width: int, height: int, max_pixels: int | None) -> str | None:
+    """Why a frame of width x height is not decoded (over the pixel budget), or None."""
+    if max_pixels is not None and width * height > max_pixels:
+        return f"frame {width}x{height} is over the pixel budget (--max-pixels {max_pixels})"
+    return None
+
+
+def probe(path: Path, max_pixels: int | None = None) -> Probe:
+    """Read stream facts; decodes one frame so that a container with an undecodable stream fails here.
+
+    A stream whose frames are larger than `max_pixels` (width x height) fails before any frame is decoded
+    when the container states its size (else right after the first frame): a few hundred KB of H.264 can
+    hold 8192x8192 frames, gigabytes once decoded."""
     path = Path(path)
     size = os.path.getsize(path)
     if size == 0:
@@ -60,6 +71,9 @@ def probe(path: Path) -> Probe:
             duration = 0.0
         has_audio = bool(container.streams.audio)
         codec = ctx.name
+        too_big = pixel_problem(ctx.width or 0, ctx.height or 0, max_pixels)
+        if too_big:
+            raise VideoError(too_big)
         try:
             first = next(container.decode(stream), None)
         except av.FFmpegError as exc:
@@ -68,6 +82,9 @@ def probe(path: Path) -> Probe:
             raise VideoError("video stream has no decodable frame")
         rotation = int(round(getattr(first, "rotation", 0) or 0)) % 360
         width, height = first.width, first.height
+        too_big = pixel_problem(width, height, max_pixels)
+        if too_big:
+            raise VideoError(too_big)
         n_frames = int(stream.frames or 0)
     if n_frames <= 0:
         with _open(path) as container:

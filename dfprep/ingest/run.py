@@ -18,7 +18,7 @@ import pyarrow.dataset as ds
 
 from dfprep.atomic import remove_stale_tmp, write_json
 from dfprep.ingest.batches import Batch, batch_done, journal_dir, journal_file, merge_batch, plan_batches, \
-    write_journal
+    reopen_batch, retryable_errors, write_journal
 from dfprep.ingest.config import IngestConfig, IngestSettings, RecordedIngest
 from dfprep.ingest.discover import IngestUsageError, discover, parse_parts
 from dfprep.ingest.manifest import video_row
@@ -72,16 +72,26 @@ class _Pending:
     open_batches: dict = field(default_factory=dict)   # (part, index) -> {"batch", "no_work", "left"}
     todo: list = field(default_factory=list)            # (Batch, entry)
     resumed: int = 0
+    retried: int = 0                                    # videos whose earlier error was a setting's, redone
 
 
 def _find_pending(work: Path, batches: list[Batch], cfg: IngestConfig) -> _Pending:
-    """Batches without their videos file are open; within them, pending entries without a journal are todo."""
+    """Batches without their videos file are open; within them, pending entries without a journal are todo.
+
+    A finished batch holding errors caused by a scheduling setting (timed out, worker died) is reopened for
+    just those videos: the others are journalled from its files, and the batch is merged again."""
     pend = _Pending()
+    retry = retryable_errors(work)
     for b in batches:
-        if batch_done(work, b):
+        again = {e["video"] for e in b.entries if e["status"] == "pending" and (b.part, e["video"]) in retry} \
+            if batch_done(work, b) else set()
+        if batch_done(work, b) and not again:
             shutil.rmtree(journal_dir(work, b), ignore_errors=True)
             pend.resumed += len(b.entries)
             continue
+        if again:
+            reopen_batch(work, b, again)
+            pend.retried += len(again)
         no_work = {e["video"]: process_video(e, cfg)[0] for e in b.entries if e["status"] != "pending"}
         left = 0
         for e in b.entries:
@@ -144,7 +154,8 @@ def _summarize(work: Path, root: Path, cfg: IngestConfig, pend: _Pending, report
         "root": str(root.resolve()), "work": str(work.resolve()),
         "videos": int(sum(status.values())), "by_status": dict(sorted(status.items())),
         "faces": int(n_faces), "ok_videos_without_face": int(no_face),
-        "processed_this_run": n_todo, "resumed": pend.resumed, "batches_written": len(merges),
+        "processed_this_run": n_todo, "resumed": pend.resumed, "retried": pend.retried,
+        "batches_written": len(merges),
         "problems": problems, "errors_this_run": report.errors,
         "timings": {**timings, "videos_per_s": round(n_todo / total, 3) if total and n_todo else None},
         "plan": plan, "stages": summarize(timeline, plan.get("cpus", 0.0)) if timeline else {},
@@ -171,7 +182,7 @@ def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bo
             model_path(SHAPE_MODEL), model_path(RECOGNITION_MODEL)
         except IdentityModelsMissing as exc:
             raise IngestUsageError(str(exc)) from None
-    entries, problems = discover(root, parse_parts(cfg.parts))
+    entries, problems = discover(root, parse_parts(cfg.parts), follow_symlinks=cfg.follow_symlinks)
     work.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(work)
     _check_state(work, root, cfg, overwrite)

@@ -20,6 +20,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from dfprep.faces.actor import DetectorActor
+from dfprep.ingest.batches import TIMED_OUT, WORKER_DIED
 from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.plan import IngestPlan
 from dfprep.ingest.worker import VideoWorker
@@ -156,7 +157,7 @@ class Scheduler:
                 try:
                     summary = ray.get(ref)
                 except RayActorError as exc:  # the worker process died: crash, kill -9, or its node went away
-                    reason = f"worker process died while processing this video ({type(exc).__name__})"
+                    reason = f"{WORKER_DIED} while processing this video ({type(exc).__name__})"
                     self._retry_or_fail(queue, task, attempt, on_failure, reason)
                     self._bury(w, inflight, queue, on_failure, reason)
                     continue
@@ -176,7 +177,7 @@ class Scheduler:
                 if ref in inflight and now - start > self.cfg.timeout_s:
                     del inflight[ref]
                     ray.kill(w.handle, no_restart=True)
-                    on_failure(task, f"timed out after {self.cfg.timeout_s:g} s (decoder hung?); worker killed")
+                    on_failure(task, f"{TIMED_OUT} {self.cfg.timeout_s:g} s (decoder hung?); worker killed")
                     self._bury(w, inflight, queue, on_failure, None)
 
     def _bury(self, w: _Worker, inflight: dict, queue: deque, on_failure, reason: str | None) -> None:

@@ -42,7 +42,7 @@ def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None
     info = {}
     try:
         with maybe_stage(clock, "probe"):
-            pr = probe(path)
+            pr = probe(path, cfg.max_pixels)
         info = pr.as_row()
         idx = sample_indices(pr.n_frames, cfg.frames)
         with maybe_stage(clock, "decode"):

@@ -29,6 +29,7 @@ def read_index(shards: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
+        _refuse_incomplete(shards)
         raise ShardsUsageError(f"{path}: not found; is {shards} the --out folder of `dfprep shards`?") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ShardsUsageError(f"{path}: not valid JSON: {exc}") from None
@@ -37,11 +38,28 @@ def read_index(shards: Path) -> dict:
 _OLDER = " (written by an older dfprep? rerun `dfprep shards` into a new --out)"
 
 
+def _refuse_incomplete(shards: Path) -> None:
+    """A SHARDS folder with `_state.json` and no index.json is a run that has not finished (interrupted, or
+    still running): say so, with what it finished, instead of a bare "index.json not found"."""
+    state = Path(shards) / STATE
+    if not state.is_file():
+        return
+    try:
+        n = len(json.loads(state.read_text()).get("done") or [])
+    except (OSError, ValueError, AttributeError):
+        n = "?"
+    raise ShardsUsageError(f"{shards}: the `dfprep shards` run that writes it is incomplete (interrupted, or still "
+                           f"running): {n} shard(s) finished, no {INDEX} yet; rerun the same `dfprep shards` "
+                           "command to finish it")
+
+
 @dataclass(frozen=True)
 class ShardEntry:
     """One shard of a split as index.json lists it."""
     name: str
     n_samples: int
+    bytes: int              # size and sha256 of the whole file: the trainer checks both as it streams it
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,8 @@ def read_shards_index(shards: Path) -> ShardsIndex:
     from dfprep.records import Fields, load_object
 
     path = Path(shards) / INDEX
+    if not path.is_file():
+        _refuse_incomplete(shards)
     f = Fields(load_object(path, ShardsUsageError, f"is {shards} the --out folder of `dfprep shards`?"), path,
                ShardsUsageError, note=_OLDER)
     fmt = f.need("format", str)
@@ -96,7 +116,8 @@ def read_shards_index(shards: Path) -> ShardsIndex:
         s = listed.opt_sub(name)
         if s is None:
             continue
-        shards_ = tuple(ShardEntry(e.need("name", str), e.need("n_samples", int)) for e in s.items("shards"))
+        shards_ = tuple(ShardEntry(e.need("name", str), e.need("n_samples", int), e.need("bytes", int),
+                                   e.need("sha256", str)) for e in s.items("shards"))
         splits[name] = SplitIndex(name, s.need("samples", int), s.need("real", int), s.need("fake", int),
                                   s.opt("families", int), s.opt("videos", int), shards_)
     source = f.opt_sub("source")

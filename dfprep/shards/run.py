@@ -1,7 +1,9 @@
 """`make_shards(work, out, cfg)`: the library function behind `dfprep shards WORK --out SHARDS`.
 
 plan (driver, no pixels) -> families.parquet -> one Ray task per shard (`write_shard`) -> index.json last.
-Safe to interrupt: rerunning the same command keeps every finished shard whose sha256 still matches.
+Safe to interrupt: `_state.json` records every finished shard (every few seconds while running, and on the way
+out of an interrupted run, with the shards Ray finished but the driver had not collected yet), so rerunning
+the same command keeps every finished shard whose sha256 still matches and writes only the others.
 """
 from __future__ import annotations
 
@@ -56,20 +58,24 @@ def _run_tasks(plan: Plan, work: Path, out: Path, todo: list[tuple[str, int]], o
         limit = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
         pending: dict = {}
         queue = list(todo)
-        while queue or pending:
-            while queue and len(pending) < limit:
-                split, i = queue.pop(0)
-                name = shard_name(split, i)
-                pending[task.remote(plan.shard_spec(split, i), str(work), str(out / name))] = name
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                name = pending.pop(ref)
-                try:
-                    on_done(ray.get(ref))
-                    report.advance("written", name)
-                except Exception as exc:  # a failed shard is reported; the others still finish
-                    errors.append({"shard": name, "error": f"{type(exc).__name__}: {exc}"[:2000]})
-                    report.advance("error", name, str(exc))
+        try:
+            while queue or pending:
+                while queue and len(pending) < limit:
+                    split, i = queue.pop(0)
+                    name = shard_name(split, i)
+                    pending[task.remote(plan.shard_spec(split, i), str(work), str(out / name))] = name
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    name = pending.pop(ref)
+                    try:
+                        on_done(ray.get(ref))
+                        report.advance("written", name)
+                    except Exception as exc:  # a failed shard is reported; the others still finish
+                        errors.append({"shard": name, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+                        report.advance("error", name, str(exc))
+        except KeyboardInterrupt:
+            _collect_finished(pending, on_done)
+            raise
         return errors
     finally:
         report.close()
@@ -77,6 +83,22 @@ def _run_tasks(plan: Plan, work: Path, out: Path, todo: list[tuple[str, int]], o
             import ray
 
             ray.shutdown()
+
+
+def _collect_finished(pending: dict, on_done) -> None:
+    """On an interrupt: record the shards whose tasks have already finished (renamed into place) but that the
+    driver had not collected, so that a resumed run keeps them instead of writing them again."""
+    import ray
+
+    try:
+        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+        for ref in ready:
+            try:
+                on_done(ray.get(ref, timeout=5))
+            except Exception:  # noqa: BLE001 - a failed task is simply not recorded: the rerun writes it
+                pass
+    except Exception:  # noqa: BLE001 - Ray already going down: what on_done saw is still recorded
+        pass
 
 
 def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrite: bool = False) -> dict:
@@ -122,9 +144,11 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
             last_state[0] = time.perf_counter()
 
     t1 = time.perf_counter()
-    errors = _run_tasks(plan, work, out, todo, on_done, cfg)
+    try:
+        errors = _run_tasks(plan, work, out, todo, on_done, cfg)
+    finally:    # also on an interrupt: every shard finished so far is recorded, so a rerun keeps it
+        write_state(out, fingerprint, cfg.output_settings(), list(done.values()))
     t_write = time.perf_counter() - t1
-    write_state(out, fingerprint, cfg.output_settings(), list(done.values()))
     if errors:
         lines = "\n".join(f"  {e['shard']}: {e['error']}" for e in errors[:20])
         raise RuntimeError(f"{len(errors)} shard(s) failed; rerun the same command to resume:\n{lines}")

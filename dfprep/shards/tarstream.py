@@ -77,3 +77,116 @@ class SampleTarWriter:
         end = self.offset + 2 * BLOCK
         self.fh.write(_ZERO[:2 * BLOCK + (-end % RECORD)])
         self.offset = end + (-end % RECORD)
+
+
+# --- reading -----------------------------------------------------------------------------------------------------
+
+class ShardFormatError(ValueError):
+    """A shard that is not what `SampleTarWriter` writes: the message names the member (or the offset)."""
+
+
+_REGULAR = (b"0", b"\0")
+_KINDS = {b"1": "a hard link", b"2": "a symlink", b"3": "a character device", b"4": "a block device",
+          b"5": "a directory", b"6": "a FIFO", b"x": "a pax header", b"g": "a pax global header",
+          b"L": "a GNU long-name header", b"K": "a GNU long-link header"}
+
+
+def _field_int(raw: bytes) -> int | None:
+    """A tar number field (octal, NUL/space padded); None when it is not one (base-256 is refused too)."""
+    s = raw.rstrip(b"\0 ").lstrip(b" ")
+    if not s:
+        return 0
+    if not all(0x30 <= c <= 0x37 for c in s):
+        return None
+    return int(s, 8)
+
+
+def _pax_records(data: bytes) -> dict[str, str]:
+    """The `LEN key=value\n` records of a pax extended header; ShardFormatError when they do not parse."""
+    out, i = {}, 0
+    while i < len(data) and data[i:i + 1] != b"\0":
+        sp = data.find(b" ", i)
+        try:
+            n = int(data[i:sp])
+            key, _, value = data[sp + 1:i + n - 1].partition(b"=")
+            if n <= 0 or data[i + n - 1:i + n] != b"\n":
+                raise ValueError
+        except ValueError:
+            raise ShardFormatError("a pax header whose records do not parse") from None
+        out[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+        i += n
+    return out
+
+
+def iter_members(fh, name_ok=None):
+    """Yield (member name, bytes) of a tar stream, strictly: only regular members, a valid checksum per header,
+    every member's data present, and nothing but zeros after the end-of-archive blocks. Anything else raises
+    ShardFormatError naming the member (the first one after which the archive went wrong). A pax extended
+    header (what `webdataset.TarWriter` writes for a float mtime) is allowed: its `path` and `size` apply to the
+    next member and are checked as that member's own; dfprep's own shards have none.
+
+    `name_ok(name) -> str | None` may refuse a name (its return is the reason). The whole stream is read, to
+    its end, through `fh.read` (so a hashing reader sees every byte).
+    """
+    prev = None
+    offset = 0
+    pax: dict[str, str] = {}
+    while True:
+        header = fh.read(BLOCK)
+        if not header:
+            after = f" after member {prev!r}" if prev else ""
+            raise ShardFormatError(f"the archive ends at byte {offset}{after} without its end-of-archive blocks "
+                                   "(truncated?)")
+        if len(header) < BLOCK:
+            raise ShardFormatError(f"a partial header at byte {offset} (truncated?)")
+        if header == _ZERO[:BLOCK]:
+            while chunk := fh.read(1 << 20):       # the end: the rest must be zero padding
+                if chunk.count(0) != len(chunk):
+                    raise ShardFormatError(f"data after the end-of-archive block at byte {offset}"
+                                           + (f" (after member {prev!r}: does its header lie about its size?)"
+                                              if prev else ""))
+            return
+        chksum = _field_int(header[148:156])
+        expect = sum(header[:148]) + 8 * 32 + sum(header[156:])
+        if chksum is None or chksum != expect:
+            hint = f" (after member {prev!r}: does its header lie about its size?)" if prev else ""
+            raise ShardFormatError(f"invalid tar header at byte {offset}{hint}")
+        raw_name = header[0:100].split(b"\0", 1)[0]
+        prefix = header[345:500].split(b"\0", 1)[0] if header[257:263] == b"ustar\0" else b""
+        name = (prefix + b"/" + raw_name if prefix else raw_name).decode("utf-8", "replace")
+        kind = header[156:157]
+        if kind == b"x" and not pax:
+            size = _field_int(header[124:136])
+            if size is None or size > (1 << 20):
+                raise ShardFormatError(f"a pax header at byte {offset} of {size} bytes (at most 1 MiB)")
+            data = fh.read(size + (-size % BLOCK))
+            if len(data) < size:
+                raise ShardFormatError(f"the shard ends inside the pax header at byte {offset} (truncated?)")
+            pax = _pax_records(data[:size]) or {"": ""}
+            offset += BLOCK + len(data)
+            continue
+        name = pax.get("path", name)
+        if kind not in _REGULAR:
+            what = _KINDS.get(kind, f"of type {kind!r}")
+            target = header[157:257].split(b"\0", 1)[0].decode("utf-8", "replace")
+            to = f" -> {target!r}" if kind in (b"1", b"2") else ""
+            raise ShardFormatError(f"member {name!r}{to} is {what}, not a regular file")
+        if name.startswith("/") or "/" in name or "\\" in name or name in (".", "..") or ".." in name.split("."):
+            raise ShardFormatError(f"member {name!r}: a path, not a plain file name (escapes the shard?)")
+        if name_ok is not None and (why := name_ok(name)):
+            raise ShardFormatError(f"member {name!r}: {why}")
+        size = _field_int(header[124:136]) if "size" not in pax else (
+            int(pax["size"]) if pax["size"].isdigit() else None)
+        pax = {}
+        if size is None:
+            raise ShardFormatError(f"member {name!r}: size field {header[124:136]!r} is not an octal number")
+        data = fh.read(size)
+        if len(data) < size:
+            raise ShardFormatError(f"member {name!r}: its header says {size} bytes, the shard ends after "
+                                   f"{len(data)} (truncated, or a header that lies about its size)")
+        pad = -size % BLOCK
+        if pad and len(fh.read(pad)) < pad:
+            raise ShardFormatError(f"member {name!r}: the shard ends inside its padding (truncated?)")
+        offset += BLOCK + size + pad
+        prev = name
+        yield name, data

@@ -1,16 +1,21 @@
 """`verify_shards(SHARDS, WORK)`: reread every shard and list what is wrong (empty list: all good).
 
-Per shard (in parallel processes): size and sha256 against the index, tar structure (only regular members
-named `key.ext` with ext in the allow-list; nothing is ever unpickled), then a full read through
-`webdataset.WebDataset`: every image decodes, cls and json agree, the video's family and split match
+Per shard (in parallel processes): size and sha256 against the index, tar structure read strictly
+(`tarstream.iter_members`: only regular members, no symlink or link, no path names such as `../x`, headers
+whose checksum and size hold, nothing after the end of the archive; names `key.ext` with ext in the allow-list;
+nothing is ever unpickled), then a full read through `webdataset.WebDataset`: every image within the pixel
+budget (from its header, before decoding) and decoding, cls and json agree, the video's family and split match
 families.parquet. Across shards: counts against the index, unique keys, no family in two splits, the train
-ratio within one sample per family, and (with WORK) every crop and label against the face store.
+ratio within one sample per family, and (with WORK) every crop and label against the face store: an
+un-augmented crop must be byte-identical to the face store's JPEG (shards copy them), an augmented one equal
+to what re-running its recorded augmentation (seed and p in the sample's json, ops and JPEG quality in
+index.json's config) on the face store's crop gives.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
-import tarfile
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -22,6 +27,7 @@ import pyarrow.parquet as pq
 import webdataset as wds
 from PIL import Image
 
+from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
 from dfprep.shards.config import SPLITS, ShardsUsageError, parse_ratio
 from dfprep.shards.index import FAMILIES, read_index, shard_files
 from dfprep.shards.samples import KEY_RE, LABELS, member_names
@@ -41,27 +47,31 @@ def _decode(data: bytes) -> str | None:
 
 
 def _tar_structure(path: Path, allowed: set[str]) -> list[str]:
-    """Member types and names: only regular files `key.ext`, key without dots, ext in the allow-list."""
+    """Member types and names, read strictly (`iter_members`): only regular files `key.ext`, key without dots,
+    ext in the allow-list; a symlink, a path name, a lying header or trailing data stops the read (reported)."""
+    from dfprep.shards.tarstream import ShardFormatError, iter_members
+
     problems = []
     try:
-        with tarfile.open(path, "r:") as tf:
-            for m in tf:
-                if not m.isreg():
-                    problems.append(f"member {m.name!r} is not a regular file")
-                    continue
-                key, _, ext = m.name.partition(".")
+        with open(path, "rb", buffering=1 << 20) as fh:
+            for name, _ in iter_members(fh):
+                key, _, ext = name.partition(".")
                 if not KEY_RE.fullmatch(key):
-                    problems.append(f"member {m.name!r}: key not in [A-Za-z0-9_-]")
+                    problems.append(f"member {name!r}: key not in [A-Za-z0-9_-]")
                 if ext not in allowed:
-                    problems.append(f"member {m.name!r}: extension {ext!r} not allowed (allowed: "
+                    problems.append(f"member {name!r}: extension {ext!r} not allowed (allowed: "
                                     f"{', '.join(sorted(allowed))}); never unpickled")
-    except (tarfile.TarError, OSError, EOFError) as exc:
+    except ShardFormatError as exc:
+        problems.append(f"tar: {exc}")
+    except OSError as exc:
         problems.append(f"tar read error: {type(exc).__name__}: {exc}")
     return problems
 
 
-def check_shard(path: str, entry: dict, split: str, members: list[str], families: dict) -> tuple[list[str], dict]:
-    """One shard's problems and its samples' records (for the checks across shards)."""
+def check_shard(path: str, entry: dict, split: str, members: list[str], families: dict,
+                compare: bool = False) -> tuple[list[str], dict]:
+    """One shard's problems and its samples' records (for the checks across shards); with `compare`, the
+    records also hold each image's sha256 and the sample's augmentation (to compare with the face store)."""
     path = Path(path)
     name = path.name
     rec: dict[str, list] = defaultdict(list)
@@ -91,7 +101,14 @@ def check_shard(path: str, entry: dict, split: str, members: list[str], families
             if fields != set(members):
                 report("fields", f"sample {key}: fields {sorted(fields)}, expected {members}")
             for m in images:
-                if m in s and (err := _decode(s[m])):
+                if m not in s:
+                    continue
+                try:
+                    check_pixels(s[m], MAX_IMAGE_PIXELS)
+                except ImageTooLarge as exc:
+                    report("pixels", f"sample {key}: {m}: {exc}")
+                    continue
+                if err := _decode(s[m]):
                     report("decode", f"sample {key}: {m} does not decode ({err})")
             cls = s.get("cls", b"").strip()
             if cls not in (b"0", b"1"):
@@ -121,6 +138,10 @@ def check_shard(path: str, entry: dict, split: str, members: list[str], families
                            ("family", meta.get("family")), ("label", label), ("frames", frames),
                            ("track_id", meta.get("track_id"))):
                 rec[col].append(v)
+            if compare:
+                rec["images"].append([hashlib.sha256(s[m]).hexdigest() if m in s else None for m in images])
+                aug = meta.get("augmentation")
+                rec["aug"].append(json.dumps(aug, sort_keys=True) if aug else None)
     except Exception as exc:  # truncation, a bad header, a duplicate member: the read stops here
         problems.append(f"{name}: webdataset read failed after {n} samples: {type(exc).__name__}: "
                         f"{str(exc)[:300]}")
@@ -132,6 +153,7 @@ def check_shard(path: str, entry: dict, split: str, members: list[str], families
         if got != entry.get(what):
             problems.append(f"{name}: read {got} {text}, index says {entry.get(what)}")
     rec["split"] = [split] * len(rec["key"])
+    rec["shard"] = [name] * len(rec["key"])
     return problems, dict(rec)
 
 
@@ -222,7 +244,7 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
     families = _read_families(shards, problems)
     cfg = index.get("config", {})
     members = index.get("members") or member_names(cfg.get("unit", "frame"), cfg.get("clip_len", 8))
-    jobs = [(str(shards / e["name"]), e, split, members, families)
+    jobs = [(str(shards / e["name"]), e, split, members, families, work is not None)
             for split in SPLITS for e in index.get("splits", {}).get(split, {}).get("shards", [])]
     listed = {Path(j[0]).name for j in jobs}
     problems += [f"{p.name}: on disk but not in index.json" for p in shard_files(shards) if p.name not in listed]
@@ -232,11 +254,14 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
     else:
         results = [check_shard(*j) for j in jobs]
     cols = ("key", "part", "video", "family", "label", "frames", "track_id", "split")
-    parts = []
+    parts, crops = [], []
     for probs, rec in results:
         problems += probs
         if rec.get("key"):
             parts.append(pa.table({c: rec[c] for c in cols}))
+            if "images" in rec and len(rec["images"]) == len(rec["key"]):
+                crops += zip(rec["shard"], rec["key"], rec["part"], rec["video"], rec["frames"], rec["track_id"],
+                             rec["images"], rec["aug"])
     samples = pa.concat_tables(parts) if parts else pa.table({c: pa.array([], pa.string()) for c in cols[:5]} | {
         "frames": pa.array([], pa.list_(pa.int64())), "track_id": pa.array([], pa.int64()),
         "split": pa.array([], pa.string())})
@@ -260,4 +285,63 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
     _check_ratio(index, index.get("splits", {}).get("train", {}), samples, problems)
     if work is not None:
         _check_store(Path(work), index, samples, problems)
+        _check_pixels_match_store(Path(work), index, members, crops, problems)
     return problems
+
+
+def _check_pixels_match_store(work: Path, index: dict, members: list[str], crops: list, problems: list[str]) -> None:
+    """Every image of every sample against the face store's crop it was cut from: byte-identical when the
+    sample is not augmented (shards copy the store's JPEG bytes); else equal to the recorded augmentation
+    re-run on the store's crop (`writer.augment_jpegs`: the json's seed and p, the config's ops and quality)."""
+    from dfprep.shards.writer import _single_thread, augment_jpegs
+
+    faces = Path(work) / "faces.parquet"
+    if not faces.is_dir() or not crops:
+        return
+    images = [m for m in members if m.endswith("jpg")]
+    cfg = index.get("config", {})
+    ops, quality = list(cfg.get("augment_ops") or []), int(cfg.get("jpeg_quality", 95))
+    wanted: dict[tuple, list] = defaultdict(list)
+    for shard, key, part, video, frames, track, shas, aug in crops:
+        for j, frame in enumerate(frames):
+            if j < len(shas) and j < len(images) and shas[j] is not None:
+                wanted[(part, video, frame, track)].append((shard, key, images[j], shas[j], aug))
+    n_bad: dict[str, int] = defaultdict(int)         # per shard: MAX_PER_KIND listed, then a count
+
+    def bad(text: str) -> None:
+        shard = text.split(":", 1)[0]
+        n_bad[shard] += 1
+        if n_bad[shard] <= MAX_PER_KIND:
+            problems.append(text)
+
+    cols = ["part", "video", "frame_idx", "track_id", "jpeg"]
+    videos = pa.array(sorted({k[1] for k in wanted}), pa.string())
+    batches = ds.dataset(faces, format="parquet").to_batches(columns=cols, filter=pc.field("video").isin(videos))
+    for batch in batches:
+        d = batch.to_pydict()
+        for part, video, frame, track, jpeg in zip(*(d[c] for c in cols)):
+            uses = wanted.get((part, video, frame, track))
+            if not uses:
+                continue
+            where = f"the face store's crop p{part}/{video} frame {frame} track {track}"
+            for shard, key, member, sha, aug in uses:
+                if aug is None:
+                    if hashlib.sha256(jpeg).hexdigest() != sha:
+                        bad(f"{shard}: sample {key}: {member} is not byte-identical to {where}")
+                    continue
+                a = json.loads(aug)
+                try:
+                    with _single_thread():      # as the writer ran it
+                        (again,), params = augment_jpegs([jpeg], int(a["seed"]), ops, float(a["p"]), quality)
+                except (KeyError, TypeError, ValueError, OSError) as exc:
+                    bad(f"{shard}: sample {key}: cannot re-run its recorded augmentation on {where} ({exc})")
+                    continue
+                if params.get("ops") != a.get("ops"):
+                    bad(f"{shard}: sample {key}: json records augmentation ops {a.get('ops')}, re-running seed "
+                        f"{a['seed']} gives {params.get('ops')}")
+                elif hashlib.sha256(again).hexdigest() != sha:
+                    bad(f"{shard}: sample {key}: {member} differs from its recorded augmentation (seed "
+                        f"{a['seed']}) re-run on {where}")
+    for shard, k in sorted(n_bad.items()):
+        if k > MAX_PER_KIND:
+            problems.append(f"{shard}: ... and {k - MAX_PER_KIND} more crops that differ from the face store")

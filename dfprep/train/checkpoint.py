@@ -7,8 +7,10 @@ temporary name and renamed, so a kill mid-save leaves the previous checkpoint in
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -17,7 +19,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from dfprep.atomic import atomic_path, write_json
+from dfprep.atomic import tmp_name, write_json
 from dfprep.ingest.config import RecordedIngest
 
 CONFIG = "config.json"
@@ -84,8 +86,21 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def save_torch(path: Path, obj) -> None:
-    with atomic_path(Path(path)) as tmp:
-        torch.save(obj, tmp)
+    """torch.save to `path` through a temporary folder beside it, then a rename (a kill mid-save leaves the old
+    file). torch.save names the zip's inner folder after the file it writes, so the file is written under its
+    final name inside that folder: the same object always gives the same bytes (two identical runs give
+    byte-identical model.pt)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = tmp_name(path)
+    try:
+        folder.mkdir()
+        torch.save(obj, folder / path.name)
+        with open(folder / path.name, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(folder / path.name, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def save_model(run: Path, model: nn.Module) -> Path:

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dfprep.options import argument, command, option
 from dfprep.train.config import TrainConfig
-from dfprep.train.errors import TrainUsageError, UnsafeShardError
+from dfprep.train.errors import BadShardError, TrainUsageError, one_line
 
 
 def _train(cfg, shards: Path, out: Path) -> None:
@@ -22,9 +23,12 @@ def _train(cfg, shards: Path, out: Path) -> None:
     console = Console()
     try:
         s = train(shards, out, cfg)
-    except (TrainUsageError, UnsafeShardError) as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+    except TrainUsageError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
+    except BadShardError as exc:            # bad data in a shard (UnsafeShardError too): exit 1, one line
+        console.print(f"[red]error:[/red] {escape(one_line(exc))}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]: rerun with --resume to continue from the last checkpoint")
         raise typer.Exit(130)

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dfprep.ingest.config import CropOverrides
@@ -46,17 +47,20 @@ def evaluate_command(
     root: Path = typer.Argument(..., help="A DFDC part folder (metadata.json) or a ROOT of dfdc_train_part_*."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the metrics as JSON here."),
     threshold: float = typer.Option(0.5, help="A video is called FAKE when its probability >= this."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) unless the rows are exactly the labelled "
+                                                         "videos, as Kaggle would; nothing is scored then."),
 ) -> None:
     """Score a submission against the labels in metadata.json: DFDC log loss, accuracy, precision, recall, AUC."""
     from dfprep.atomic import write_json
-    from dfprep.train.evaluate import EvaluateError, evaluate_submission
+    from dfprep.train.evaluate import EvaluateError, SubmissionMismatch, evaluate_submission, show_names
 
-    console = Console(soft_wrap=True)  # paths in messages stay whole
-    try:
-        r = evaluate_submission(submission, root, threshold)
+    console = Console(soft_wrap=True, highlight=False)  # paths in messages stay whole
+    try:  # messages quote file names (from the CSV and metadata.json): escaped, never read as rich markup
+        r = evaluate_submission(submission, root, threshold, strict=strict)
     except EvaluateError as exc:
-        _fail(console, exc)
-    t = Table(title=f"dfprep evaluate {submission}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1 if isinstance(exc, SubmissionMismatch) else 2)
+    t = Table(title=escape(f"dfprep evaluate {submission}"))
     t.add_column("metric")
     t.add_column("value", justify="right")
     for k, v in r["metrics"].items():
@@ -67,25 +71,27 @@ def evaluate_command(
     for key, what in (("missing", "labelled but not in the submission"), ("extra", "in the submission, no label")):
         names = r[key]
         if names:
-            more = f" ... {len(names) - 10} more" if len(names) > 10 else ""
-            console.print(f"  [yellow]warning[/yellow] {len(names)} {what}: {', '.join(names[:10])}{more}")
+            console.print(f"  [yellow]warning[/yellow] {len(names)} {what}: {escape(show_names(names, 10))}")
     for w in r["warnings"][:10]:
-        console.print(f"  [yellow]warning[/yellow] {w}")
+        console.print(f"  [yellow]warning[/yellow] {escape(w)}")
     if out:
         write_json(out, r)
-        console.print(f"metrics: {out}")
+        console.print(f"metrics: {escape(str(out))}")
 
 
 def _explain(crop: CropOverrides, run: Path, path: Path, out: Path, frames: int, device: Optional[str],
-             colormap: str) -> None:
+             colormap: str, max_image_pixels: int) -> None:
     """Grad-CAM heatmaps of the FAKE logit over face crops, as PNG overlays."""
-    from dfprep.train.explain import ExplainError, explain
+    from dfprep.train.explain import ExplainDataError, ExplainError, explain
 
     det_size, detector, given = crop.forced()
     console = Console(soft_wrap=True)  # paths in messages stay whole
     try:
         index = explain(run, path, out, frames=frames, det_size=det_size, device=device, detector=detector,
-                        colormap=colormap, crop=given)
+                        colormap=colormap, crop=given, max_image_pixels=max_image_pixels)
+    except ExplainDataError as exc:     # bad data, not misuse: exit 1
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1)
     except (ExplainError, FileNotFoundError) as exc:
         _fail(console, exc)
     for w in index["warnings"]:
@@ -115,4 +121,6 @@ explain_command = command(CropOverrides, _explain, leading=[
     option("out", Path, ..., "--out", "-o", help="Folder for the PNG overlays and index.json."),
     option("frames", int, 4, "--frames", help="Video: frames sampled (clip models: at least clip_len)."),
     option("device", Optional[str], None, "--device", help="cpu, cuda, cuda:1 (default: cuda when available)."),
-    option("colormap", str, "jet", "--colormap", help="matplotlib colormap of the heatmap.")])
+    option("colormap", str, "jet", "--colormap", help="matplotlib colormap of the heatmap."),
+    option("max_image_pixels", int, 4096 * 4096, "--max-image-pixels",
+           help="Pixel budget of an image input (width x height, read from its header before decoding).")])

@@ -45,6 +45,8 @@ class TrainConfig:
     shuffle_buffer: int = opt(1000, "Samples in each loader worker's shuffle buffer.")
     prefetch: int = opt(4, "Batches each loader worker prepares ahead.")
     gpu_decode: bool = opt(False, "Decode JPEGs on the GPU (turns online augmentation off).")
+    max_image_pixels: int = opt(4096 * 4096, "Pixel budget of one image (width x height, read from its header "
+                                             "before decoding); a shard image over it stops the run as bad data.")
     device: str | None = opt(None, "cpu, cuda, cuda:1 (default: cuda when available).")
     max_steps: int | None = opt(None, "Stop after this many optimizer steps in all (smoke runs).")
     checkpoint_every: int | None = opt(None, "Also checkpoint every N steps (besides each epoch's end).")
@@ -74,6 +76,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "input_size"):
             if getattr(self, name) < 1:
                 raise TrainUsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.max_image_pixels < 1:
+            raise TrainUsageError(f"--max-image-pixels must be >= 1, got {self.max_image_pixels}")
         if self.lr <= 0:
             raise TrainUsageError(f"--lr must be > 0, got {self.lr}")
         if self.workers < 0:

@@ -9,24 +9,35 @@ always gives the same batches, which is what lets `--resume` replay an epoch up 
 
 Decoding never goes through webdataset's default decoders (they unpickle `.pyd`/`.pickle`): a member whose
 extension is not `jpg`, `NNN.jpg`, `cls` or `json` stops the run with an error naming shard and member.
+
+Each shard is read through `shard_files` rather than webdataset's own tar reader: the file is opened here, its
+size checked against index.json at once, every byte hashed as it is read (sha256, compared with index.json's
+at the end of the shard), and the tar read strictly (`dfprep.shards.tarstream.iter_members`): a member that is
+not a regular file (a symlink, a hard link), a name that is a path (`../x`), a header whose size or checksum
+lies, data after the end of the archive each stop the run with a `BadShardError` naming shard and member,
+where webdataset would skip the member, stop early without a word, or fail with a traceback. An image whose
+header promises more than `max_pixels` pixels is refused before it is decoded (`dfprep.imagesize`).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import random
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import torch
 import torchvision.transforms.v2.functional as TF
 import webdataset as wds
 from torchvision.io import ImageReadMode, decode_jpeg
 
-from dfprep.train.errors import TrainUsageError, UnsafeShardError  # noqa: F401 (re-exported)
+from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
+from dfprep.train.errors import BadShardError, TrainUsageError, UnsafeShardError  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from dfprep.shards.index import ShardsIndex
@@ -47,6 +58,7 @@ class SplitShards:
     samples: int
     real: int
     fake: int
+    checks: dict = field(default_factory=dict)    # url -> (bytes, sha256) from index.json, checked as read
 
 
 @dataclass
@@ -64,6 +76,7 @@ class LoaderConfig:
     gpu_decode: bool = False                       # hand raw JPEG bytes to the device instead of pixels
     pin_memory: bool = False
     prefetch: int = 4
+    max_pixels: int = MAX_IMAGE_PIXELS              # width x height budget of one image, from its header
 
 
 def read_index(shards: Path) -> ShardsIndex:
@@ -82,7 +95,7 @@ def split_shards(shards: Path, index: ShardsIndex, split: str) -> SplitShards | 
     info = index.splits.get(split)
     if info is None or not info.samples:
         return None
-    urls = []
+    urls, checks = [], {}
     for entry in info.shards:
         if not entry.n_samples:
             continue
@@ -90,7 +103,60 @@ def split_shards(shards: Path, index: ShardsIndex, split: str) -> SplitShards | 
         if not path.is_file():
             raise TrainUsageError(f"{path}: listed in index.json but missing")
         urls.append(str(path))
-    return SplitShards(split, urls, info.samples, info.real, info.fake)
+        checks[str(path)] = (entry.bytes, entry.sha256)
+    return SplitShards(split, urls, info.samples, info.real, info.fake, checks)
+
+
+# --- reading shards --------------------------------------------------------------------------------------------
+
+READ_BUFFER = 1 << 20
+
+
+class _HashingReader:
+    """A read-only file wrapper that hashes and counts every byte read through it (the shard is read once)."""
+
+    def __init__(self, fh):
+        self.fh, self.sha, self.size = fh, hashlib.sha256(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.sha.update(data)
+        self.size += len(data)
+        return data
+
+
+def shard_files(url: str, expect: tuple[int, str] | None) -> Iterator[dict]:
+    """One shard's members as webdataset's file records ({fname, data, __url__}), then its end marker ({}).
+
+    `expect` is index.json's (bytes, sha256) of the shard: the size is checked when the file is opened, the
+    sha256 of the bytes read when the shard ends, before its last sample is let through. None: not checked.
+    """
+    from dfprep.shards.tarstream import ShardFormatError, iter_members
+
+    with open(url, "rb", buffering=READ_BUFFER) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if expect is not None and size != expect[0]:
+            raise BadShardError(f"shard {url}: {size} bytes, index.json says {expect[0]} (truncated or rewritten "
+                                "since `dfprep shards` wrote it)")
+        reader = _HashingReader(fh) if expect is not None else fh
+        try:
+            for fname, data in iter_members(reader):
+                yield {"fname": fname, "data": data, "__url__": url}
+        except ShardFormatError as exc:
+            raise BadShardError(f"shard {url}: {exc}") from None
+    if expect is not None and reader.sha.hexdigest() != expect[1]:
+        raise BadShardError(f"shard {url}: sha256 {reader.sha.hexdigest()[:16]}... of its bytes differs from "
+                            f"index.json's {expect[1][:16]}... (changed since `dfprep shards` wrote it)")
+    yield {}
+
+
+def checked_tar_samples(src: Iterable[dict], checks: dict) -> Iterator[dict]:
+    """webdataset's `tarfile_to_samples` stage with every shard read by `shard_files` (checked while streamed)."""
+    def files():
+        for source in src:
+            yield from shard_files(source["url"], checks.get(source["url"]))
+
+    return wds.tariterators.group_by_keys(files())
 
 
 # --- pixels ----------------------------------------------------------------------------------------------------
@@ -141,23 +207,45 @@ def image_fields(sample: dict, unit: str, clip_len: int) -> list[str]:
     want = ["jpg"] if unit == "frame" else [f"{i:03d}.jpg" for i in range(clip_len)]
     missing = [f for f in want + ["cls", "json"] if f not in sample]
     if missing:
-        raise ValueError(f"{where}: sample {sample.get('__key__')} lacks {missing} (unit {unit}, clip_len {clip_len})")
+        raise BadShardError(f"{where}: sample {sample.get('__key__')} lacks {missing} (unit {unit}, clip_len {clip_len})")
     return want
 
 
 def decode_sample(sample: dict, cfg: LoaderConfig, epoch: int) -> dict:
-    """Raw tar sample -> {image [3,S,S] or [T,3,S,S] uint8 | jpeg [bytes tensors], label, video, key, url}."""
+    """Raw tar sample -> {image [3,S,S] or [T,3,S,S] uint8 | jpeg [bytes tensors], label, video, key, url}.
+
+    Bad data (a cls that is not 0/1, json without a video, an image over the pixel budget or that does not
+    decode) raises BadShardError naming shard and member."""
     fields = image_fields(sample, cfg.unit, cfg.clip_len)
-    label = int(sample["cls"].decode("ascii").strip())
+    where = f"shard {sample.get('__url__')}: member {sample.get('__key__')}"
+    try:
+        label = int(sample["cls"].decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        raise BadShardError(f"{where}.cls is {sample['cls'][:20]!r}, expected 0 or 1") from None
     if label not in (0, 1):
-        raise ValueError(f"shard {sample['__url__']}: {sample['__key__']}.cls is {label}, expected 0 or 1")
-    meta = json.loads(sample["json"])
-    out = {"label": label, "video": str(meta["video"]), "key": sample["__key__"], "url": sample["__url__"]}
+        raise BadShardError(f"{where}.cls is {label}, expected 0 or 1")
+    try:
+        meta = json.loads(sample["json"])
+        video = str(meta["video"])
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise BadShardError(f"{where}.json: not a sample's json ({type(exc).__name__}: {exc})") from None
+    out = {"label": label, "video": video, "key": sample["__key__"], "url": sample["__url__"]}
+    for f in fields:                        # from the header alone, before a pixel is decoded
+        try:
+            check_pixels(sample[f], cfg.max_pixels)
+        except ImageTooLarge as exc:
+            raise BadShardError(f"{where}.{f}: {exc} (raise the budget with --max-image-pixels)") from None
     if cfg.gpu_decode:
         out["jpeg"] = [torch.frombuffer(bytearray(sample[f]), dtype=torch.uint8) for f in fields]
         return out
     # resize first: augmenting at the model's input size costs less when it is smaller than the crops
-    frames = [resize_uint8(decode_jpeg_bytes(sample[f]), cfg.size) for f in fields]
+    frames = []
+    for f in fields:
+        try:
+            x = decode_jpeg_bytes(sample[f])
+        except RuntimeError as exc:
+            raise BadShardError(f"{where}.{f} does not decode as a JPEG ({' '.join(str(exc).split())[:200]})") from None
+        frames.append(resize_uint8(x, cfg.size))
     if cfg.augment:
         from dfprep.augment import DEFAULT_AUGMENTS, augment_tensor, epoch_augment_seed
 
@@ -207,7 +295,7 @@ def train_loader(split: SplitShards, cfg: LoaderConfig, epoch: int, n_batches: i
         wds.SimpleShardList(split.urls, seed=cfg.seed * 100003 + epoch),
         wds.split_by_node,
         wds.split_by_worker,
-        wds.tarfile_to_samples(),
+        partial(checked_tar_samples, checks=split.checks),
         partial(_seeded_shuffle, bufsize=cfg.shuffle_buffer, seed=cfg.seed, epoch=epoch),
         wds.map(partial(decode_sample, cfg=cfg, epoch=epoch)),
         wds.batched(cfg.batch_size, collation_fn=collate, partial=True),
@@ -223,7 +311,7 @@ def eval_loader(split: SplitShards, cfg: LoaderConfig, world_size: int = 1) -> w
         wds.SimpleShardList(split.urls),
         wds.split_by_node,
         wds.split_by_worker,
-        wds.tarfile_to_samples(),
+        partial(checked_tar_samples, checks=split.checks),
         wds.map(partial(decode_sample, cfg=eval_cfg, epoch=0)),
         wds.batched(cfg.batch_size, collation_fn=collate, partial=True),
     )

@@ -7,7 +7,9 @@ a row and a label. Rows without a label and labelled videos without a row are re
 from __future__ import annotations
 
 import csv
+import io
 import math
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -21,39 +23,72 @@ class EvaluateError(ValueError):
     """Unusable input: the message names the file (and line) and the reason."""
 
 
+class SubmissionMismatch(EvaluateError):
+    """--strict: the submission's rows are not exactly the labelled videos (as Kaggle would refuse it)."""
+
+
+def show(name: str) -> str:
+    """A file name as messages print it: as is when plain, else quoted and escaped (repr), so a leading space,
+    an embedded newline, a comma or an invisible character is visible and a message stays on one line."""
+    plain = name.isprintable() and name == name.strip() and not any(c in name for c in ",'\"")
+    return name if plain and name else repr(name)
+
+
+def show_names(names: list[str], first: int = 5) -> str:
+    more = f" ... {len(names) - first} more" if len(names) > first else ""
+    return ", ".join(show(n) for n in names[:first]) + more
+
+
 def read_submission(path: Path) -> dict[str, float]:
-    """`filename,label` rows -> {filename: probability FAKE}. Strict: any bad line is an error naming it."""
+    """`filename,label` rows -> {filename: probability FAKE}. Strict: any bad line is an error naming it.
+
+    Read with the csv module (RFC 4180 quoting: a quoted name may hold a comma, a quote or a newline), and the
+    names are kept exactly as written: a leading or trailing space is part of the name, as in the metadata.
+    """
     path = Path(path)
     if not path.is_file():
         raise EvaluateError(f"{path}: submission file not found")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with open(path, encoding="utf-8-sig", newline="") as fh:  # newline="": a quoted \r\n stays in the name
+            text = fh.read()
     except UnicodeDecodeError as exc:
         raise EvaluateError(f"{path}: not UTF-8 text ({exc})") from None
-    rows = csv.reader(text.splitlines())
-    header = next(rows, None)
-    if header is None:
-        raise EvaluateError(f"{path}: empty file; expected the header 'filename,label'")
-    if [h.strip() for h in header] != HEADER:
-        raise EvaluateError(f"{path}:1: header is {','.join(header)!r}; expected 'filename,label'")
+    except OSError as exc:
+        raise EvaluateError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    rows = csv.reader(io.StringIO(text, newline=""), strict=True)
     out: dict[str, float] = {}
-    for line, row in enumerate(rows, start=2):
+    first: dict[str, int] = {}
+    line = 1  # the physical line a record starts on (a quoted newline makes a record span lines)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise EvaluateError(f"{path}:{line}: not valid CSV ({exc})") from None
+        start, line = line, rows.line_num + 1
+        if start == 1:
+            if [h.strip() for h in row] != HEADER:
+                raise EvaluateError(f"{path}:1: header is {','.join(row)!r}; expected 'filename,label'")
+            continue
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank line (a trailing newline)
         if len(row) != 2:
-            raise EvaluateError(f"{path}:{line}: expected 2 fields (filename,label), got {len(row)}: {row!r}")
-        name, value = row[0].strip(), row[1].strip()
+            raise EvaluateError(f"{path}:{start}: expected 2 fields (filename,label), got {len(row)}: {row!r}")
+        name, value = row[0], row[1].strip()
         if not name:
-            raise EvaluateError(f"{path}:{line}: empty filename")
+            raise EvaluateError(f"{path}:{start}: empty filename")
         try:
             p = float(value)
         except ValueError:
-            raise EvaluateError(f"{path}:{line}: label {value!r} of {name} is not a number") from None
+            raise EvaluateError(f"{path}:{start}: label {value!r} of {show(name)} is not a number") from None
         if not math.isfinite(p) or not 0.0 <= p <= 1.0:
-            raise EvaluateError(f"{path}:{line}: label {value!r} of {name} is not a probability in [0, 1]")
+            raise EvaluateError(f"{path}:{start}: label {value!r} of {show(name)} is not a probability in [0, 1]")
         if name in out:
-            raise EvaluateError(f"{path}:{line}: {name} appears more than once")
-        out[name] = p
+            raise EvaluateError(f"{path}:{start}: {show(name)} appears more than once (first on line {first[name]})")
+        out[name], first[name] = p, start
+    if line == 1:
+        raise EvaluateError(f"{path}: empty file; expected the header 'filename,label'")
     return out
 
 
@@ -83,37 +118,69 @@ def read_labels(root: Path) -> tuple[dict[str, int], list[str]]:
     warnings: list[str] = []
     for f in metadata_files(root):
         try:
-            data, _ = read_metadata(f)
+            data, dupes = read_metadata(f)
         except MetadataError as exc:
             raise EvaluateError(f"{f}: {exc}") from None
+        warnings += [f"{f}: key {show(k)} appears more than once; the last one is used" for k in sorted(set(dupes))]
         for name, meta in data.items():
             label, _, _, problem = entry_fields(meta)
             if problem:
-                warnings.append(f"{f}: {name!r}: {problem}; not scored")
+                warnings.append(f"{f}: {show(name)}: {problem}; not scored")
                 continue
             y = label_code(label)
             if name in labels and labels[name] != y:
-                raise EvaluateError(f"{name} is {label} in {f} but not in {where[name]}")
+                raise EvaluateError(f"{show(name)} is {label} in {f} but not in {where[name]}")
             labels[name], where[name] = y, f
     return labels, warnings
 
 
-def evaluate_submission(submission: Path, root: Path, threshold: float = 0.5) -> dict:
-    """Metrics of the submission over the videos that have a row and a label, plus what did not match."""
+def near_misses(missing: list[str], extra: list[str]) -> list[str]:
+    """Warnings for rows whose name equals a labelled name only after trimming spaces, folding case or Unicode
+    normalisation (NFC): likely the same video, but names are compared exactly and such rows are not scored."""
+    def key(n: str) -> str:
+        return unicodedata.normalize("NFC", n.strip()).casefold()
+
+    labelled: dict[str, list[str]] = {}
+    for n in missing:
+        labelled.setdefault(key(n), []).append(n)
+    return [f"row {show(n)} is not the labelled {show(labelled[key(n)][0])} (names are compared exactly); "
+            f"not scored" for n in extra if key(n) in labelled]
+
+
+def mismatch_message(submission: Path, missing: list[str], extra: list[str]) -> str:
+    """One line: how many labelled videos have no row and how many rows have no label, with the first names."""
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} labelled video{'s' * (len(missing) != 1)} without a row "
+                     f"({show_names(missing)})")
+    if extra:
+        parts.append(f"{len(extra)} row{'s' * (len(extra) != 1)} without a label ({show_names(extra)})")
+    return f"{submission}: --strict: " + "; ".join(parts)
+
+
+def evaluate_submission(submission: Path, root: Path, threshold: float = 0.5, strict: bool = False) -> dict:
+    """Metrics of the submission over the videos that have a row and a label, plus what did not match.
+
+    strict: a labelled video without a row or a row without a label raises SubmissionMismatch (nothing scored).
+    """
     from dfprep.train.metrics import binary_metrics
 
     preds = read_submission(submission)
     labels, warnings = read_labels(root)
+    missing = sorted(labels.keys() - preds.keys())  # labelled, no row
+    extra = sorted(preds.keys() - labels.keys())    # row, no label
+    if strict and (missing or extra):
+        raise SubmissionMismatch(mismatch_message(submission, missing, extra))
     matched = sorted(preds.keys() & labels.keys())
     if not matched:
         raise EvaluateError(f"{submission}: none of its {len(preds)} filenames has a label under {root}")
     y = np.array([labels[n] for n in matched], dtype=np.int64)
     p = np.array([preds[n] for n in matched], dtype=np.float64)
     return {
-        "submission": str(submission), "root": str(root), "threshold": threshold,
+        "submission": str(submission), "root": str(root), "threshold": threshold, "strict": strict,
         "metrics": binary_metrics(y, p, threshold=threshold),
         "matched": len(matched),
-        "missing": sorted(labels.keys() - preds.keys()),  # labelled, no row
-        "extra": sorted(preds.keys() - labels.keys()),    # row, no label
-        "warnings": warnings,
+        "missing": missing,
+        "extra": extra,
+        "warnings": warnings + near_misses(missing, extra),
     }

@@ -34,6 +34,10 @@ class ExplainError(ValueError):
     """Unusable input: the message names the file and the reason."""
 
 
+class ExplainDataError(ExplainError):
+    """Bad data in the input (an image over the pixel budget): `dfprep explain` exits 1, not 2."""
+
+
 @dataclass
 class Explanation:
     """One crop's heatmap: cam is [H,W] in [0,1] at the crop's size; cam_max the map's maximum before scaling."""
@@ -87,11 +91,18 @@ def overlay(crop: np.ndarray, cam: np.ndarray, colormap: str = COLORMAP, alpha: 
     return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
 
 
-def read_image(path: Path) -> torch.Tensor:
-    """A face-crop image file -> uint8 [3,H,W] RGB."""
+def read_image(path: Path, max_pixels: int | None = None) -> torch.Tensor:
+    """A face-crop image file -> uint8 [3,H,W] RGB. Width x height is read from the header first: an image over
+    `max_pixels` (default `dfprep.imagesize.MAX_IMAGE_PIXELS`) is refused (ExplainDataError), never decoded."""
+    from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
+
     try:
-        with Image.open(path) as im:
+        data = Path(path).read_bytes()
+        check_pixels(data, max_pixels or MAX_IMAGE_PIXELS)      # from the header (JPEG parsed, else PIL's)
+        with Image.open(io.BytesIO(data)) as im:
             arr = np.asarray(im.convert("RGB"))
+    except ImageTooLarge as exc:
+        raise ExplainDataError(f"{path}: {exc} (raise it with --max-image-pixels)") from None
     except (OSError, ValueError) as exc:
         raise ExplainError(f"{path}: cannot read the image ({exc})") from None
     return torch.from_numpy(arr.copy()).permute(2, 0, 1)
@@ -161,12 +172,13 @@ def png_bytes(img: Image.Image) -> bytes:
 
 def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | None = None,
             device: str | None = None, detector: str | None = None, colormap: str = COLORMAP,
-            crop: dict | None = None) -> dict:
+            crop: dict | None = None, max_image_pixels: int | None = None) -> dict:
     """Write OUT/<stem>_f<frame>_t<track>.png for every explained crop and OUT/index.json; return the index.
 
     A video's crops are cut with the run's crop settings, as predict cuts them (`crop_settings`); `det_size`,
     `detector` and `crop` ({setting: value}) are settings the user forces, each refused (ExplainError) when it
-    differs from the run's."""
+    differs from the run's. `max_image_pixels`: the pixel budget of an image input (default
+    `dfprep.imagesize.MAX_IMAGE_PIXELS`), checked from its header before it is decoded."""
     from dfprep.device import pick_device
     from dfprep.train.checkpoint import load_model
     from dfprep.train.models import gradcam_layer
@@ -177,6 +189,8 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
         raise ExplainError(f"{path}: not found (expected a face-crop image or a video)")
     if frames < 1:
         raise ExplainError(f"--frames must be at least 1, got {frames}")
+    if max_image_pixels is not None and max_image_pixels < 1:
+        raise ExplainError(f"--max-image-pixels must be at least 1, got {max_image_pixels}")
     from matplotlib import colormaps
 
     if colormap not in colormaps:
@@ -194,7 +208,7 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
         if clip:
             raise ExplainError(f"{path}: RUN {run} holds a clip (temporal) model, which explains clips of a "
                                "video's face track; give it a video, not an image")
-        items = explain_crops(model, cfg, read_image(path)[None], [0], [0], device)
+        items = explain_crops(model, cfg, read_image(path, max_image_pixels)[None], [0], [0], device)
     else:
         items = explain_video(model, cfg, path, frames, settings, device)
     stem = safe_stem(path)

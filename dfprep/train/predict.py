@@ -149,10 +149,14 @@ def model_units(faces: pa.Table, unit: str, clip_len: int) -> list[list[int]]:
     return [sorted(np.flatnonzero(tracks == t).tolist(), key=lambda i: frames[i]) for t in np.unique(tracks)]
 
 
-def decode_crops(jpegs: list[bytes]) -> torch.Tensor:
-    """Face-store JPEG bytes -> uint8 [N,3,H,W]."""
+def decode_crops(jpegs: list[bytes], max_pixels: int | None = None) -> torch.Tensor:
+    """Face-store JPEG bytes -> uint8 [N,3,H,W]; a crop whose header promises more than `max_pixels` pixels
+    (default `dfprep.imagesize.MAX_IMAGE_PIXELS`) raises ImageTooLarge before anything is decoded."""
+    from dfprep.imagesize import MAX_IMAGE_PIXELS, check_pixels
     from dfprep.train.data import decode_jpeg_bytes
 
+    for b in jpegs:
+        check_pixels(b, max_pixels or MAX_IMAGE_PIXELS)
     return torch.stack([decode_jpeg_bytes(b) for b in jpegs])
 
 

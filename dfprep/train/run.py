@@ -25,6 +25,7 @@ from dfprep.train.checkpoint import (load_checkpoint, rng_state, save_checkpoint
 from dfprep.train.config import TrainConfig, resume_mismatch
 from dfprep.train.data import (LoaderConfig, SplitShards, TrainUsageError, eval_loader, read_index, split_shards,
                                steps_per_epoch, train_loader, usable_workers)
+from dfprep.train.errors import BadShardError, one_line
 from dfprep.train.ddp import Dist, barrier, broadcast_object, gather_objects, setup, teardown
 from dfprep.train.metrics import frame_and_video
 from dfprep.train.models import build_model, load_weights, parameter_count
@@ -45,6 +46,8 @@ def train(shards: Path, out: Path, cfg: TrainConfig | None = None) -> dict:
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     try:
         return _train(Path(shards).resolve(), Path(out).resolve(), cfg, d)
+    except BadShardError as exc:        # from a loader worker it carries the worker's traceback: keep one line
+        raise type(exc)(one_line(exc)) from None
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
         teardown(d)
@@ -160,7 +163,8 @@ class _Run:
                                  batch_size=cfg.batch_size, workers=config["workers_used"], seed=cfg.seed,
                                  augment=config["augment"], augment_ops=cfg.augment_ops, augment_p=cfg.augment_p,
                                  shuffle_buffer=cfg.shuffle_buffer, gpu_decode=cfg.gpu_decode,
-                                 pin_memory=d.device.type == "cuda", prefetch=cfg.prefetch)
+                                 pin_memory=d.device.type == "cuda", prefetch=cfg.prefetch,
+                                 max_pixels=cfg.max_image_pixels)
         self.eval_cfg = replace(self.lcfg, batch_size=cfg.batch_size * 2)
         self.st = {"epoch": 0, "batches_done": 0, "step": 0, "history": [], "best": None,
                    "epoch_loss_sum": 0.0, "epoch_samples": 0, "epoch_seconds": 0.0, "shards_read": []}
