@@ -9,6 +9,20 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Prepare DFDC-style deepfake video data: synth, ingest, analyze, shards, train.")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"dfprep {version('dfprep')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print dfprep's version and exit.")) -> None:
+    """Prepare DFDC-style deepfake video data: synth, ingest, analyze, shards, train."""
+
+
 def _register() -> None:
     # Each stage's command lives beside its library code; importing here keeps `dfprep --help` in one place.
     from dfprep.synth.cli import synth_command

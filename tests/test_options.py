@@ -48,3 +48,10 @@ def test_options_reach_the_config(tmp_path, monkeypatch):
     assert seen["overwrite"] is True
     assert dataclasses.replace(cfg, frames=32, margin=0.3, identity=True, timeout_s=300.0,
                                det_cross_video=None) == IngestConfig()
+
+
+def test_version():
+    from importlib.metadata import version
+
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.strip() == f"dfprep {version('dfprep')}"

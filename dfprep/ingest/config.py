@@ -95,8 +95,10 @@ class IngestConfig:
     def fingerprint(self) -> str:
         # settings added after fingerprints were first recorded are left out at their default, so a WORK (and
         # the shards and runs recording its fingerprint) made before they existed still matches
+        # `parts` is the selection, not a setting: a WORK grows by parts under one fingerprint
         blob = json.dumps({k: v for k, v in self.output_settings().items()
-                           if not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])}, sort_keys=True).encode()
+                           if k != "parts" and not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])},
+                          sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -43,9 +43,12 @@ def _check_state(work: Path, root: Path, cfg: IngestConfig, overwrite: bool) -> 
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     elif path.exists():
         old = json.loads(path.read_text())
-        if old.get("fingerprint") != state["fingerprint"] or old.get("root") != state["root"]:
+        same = old.get("fingerprint") == state["fingerprint"] or (         # a WORK from before parts left it
+            IngestConfig(**{k: v for k, v in old.get("settings", {}).items()
+                            if k in IngestConfig.__dataclass_fields__}).fingerprint() == state["fingerprint"])
+        if not same or old.get("root") != state["root"]:
             diff = {k: (old.get("settings", {}).get(k), v) for k, v in state["settings"].items()
-                    if old.get("settings", {}).get(k) != v}
+                    if old.get("settings", {}).get(k) != v and k != "parts"}
             if old.get("root") != state["root"]:
                 diff["root"] = (old.get("root"), state["root"])
             raise IngestUsageError(f"{work} holds an ingest made with other settings {diff}; "
@@ -83,6 +86,8 @@ def _find_pending(work: Path, batches: list[Batch], cfg: IngestConfig) -> _Pendi
     pend = _Pending()
     retry = retryable_errors(work)
     for b in batches:
+        if batch_done(work, b):
+            _check_batch_unchanged(work, b)
         again = {e["video"] for e in b.entries if e["status"] == "pending" and (b.part, e["video"]) in retry} \
             if batch_done(work, b) else set()
         if batch_done(work, b) and not again:
@@ -104,6 +109,21 @@ def _find_pending(work: Path, batches: list[Batch], cfg: IngestConfig) -> _Pendi
                 pend.todo.append((b, e))
         pend.open_batches[(b.part, b.index)] = {"batch": b, "no_work": no_work, "left": left}
     return pend
+
+
+def _check_batch_unchanged(work: Path, b: Batch) -> None:
+    """A finished batch must hold the videos the plan puts in it now: a part whose videos were added or removed
+    since it was ingested would otherwise be taken as done (or cut into other batches)."""
+    from dfprep.ingest.batches import videos_file
+
+    stored = sorted(ds.dataset(videos_file(work, b)).to_table(columns=["video"]).column("video").to_pylist())
+    planned = sorted(e["video"] for e in b.entries)
+    if stored != planned:
+        added = sorted(set(planned) - set(stored))[:3]
+        gone = sorted(set(stored) - set(planned))[:3]
+        raise IngestUsageError(f"part {b.part} changed since {work} ingested it (videos added: {added or 'none'}, "
+                               f"removed: {gone or 'none'}); ingest the grown part into another --out, or "
+                               f"--overwrite to start again")
 
 
 def _largest_first(todo: list, window: int = LPT_WINDOW) -> list:
