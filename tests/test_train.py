@@ -320,6 +320,10 @@ def test_training_lowers_val_loss_and_writes_run(frame_shards, tmp_path):
     assert s["test"]["video"]["n"] == 8 and s["test"]["frame"]["n"] == 24
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["best_epoch"] == s["best_epoch"] and len(metrics["history"]) == 4
+    flat = {(r["split"], r["level"]): r for r in _read_csv(run / "metrics.csv")}   # metrics.csv: one row a level
+    assert set(flat) == {(sp, lv) for sp in ("val", "test") for lv in ("frame", "video")}
+    assert float(flat[("test", "video")]["log_loss"]) == pytest.approx(s["test"]["video"]["log_loss"])
+    assert int(flat[("test", "frame")]["n"]) == 24
     hist = _read_csv(run / "history.csv")
     assert [int(r["epoch"]) for r in hist] == [1, 2, 3, 4]
     assert float(hist[s["best_epoch"] - 1]["val_video_log_loss"]) == pytest.approx(s["val"]["video"]["log_loss"])

@@ -15,6 +15,9 @@ from dfprep.train.metrics import KEYS, video_level
 HISTORY = "history.csv"
 STEPS = "steps.csv"
 METRICS = "metrics.json"
+METRICS_CSV = "metrics.csv"
+METRIC_FIELDS = ["split", "level", "n", "n_real", "n_fake", "log_loss", "roc_auc", "accuracy", "precision", "recall",
+                 "specificity", "f1", "fpr"]
 VAL_PREDICTIONS = "val_predictions.csv"
 TEST_PREDICTIONS = "test_predictions.csv"
 TB = "tb"
@@ -57,7 +60,13 @@ def write_predictions(path: Path, videos: list[str], labels: list[int], probs: l
 
 
 def write_metrics(run: Path, summary: dict) -> None:
+    """metrics.json (the nested summary) and metrics.csv beside it: one flat row per (split, level), what
+    pandas, polars or a spreadsheet read without flattening anything."""
     write_json(Path(run) / METRICS, summary)
+    rows = [{"split": split, "level": level, **{k: m.get(k) for k in METRIC_FIELDS[2:]}}
+            for split in ("val", "test") for level in ("frame", "video")
+            for m in [((summary.get(split) or {}).get(level))] if m]
+    write_bytes(Path(run) / METRICS_CSV, _csv_bytes(rows, METRIC_FIELDS))
 
 
 class StepLog:
