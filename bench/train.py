@@ -81,7 +81,8 @@ def run(shards: Path, a) -> dict:
     import torch
 
     from dfprep.train.data import LoaderConfig, read_index, split_shards, steps_per_epoch, train_loader
-    from dfprep.train.ddp import Dist, pick_device
+    from dfprep.device import pick_device
+    from dfprep.train.ddp import Dist
     from dfprep.train.models import build_model
     from dfprep.train.trainer import Trainer
 

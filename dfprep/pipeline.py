@@ -1,8 +1,8 @@
 """`dfprep demo OUT`: the whole pipeline on a synthetic corpus with embedded local Ray.
 
-synth -> ingest -> analyze -> shards -> train -> predict (+ evaluate) on a held-out part. Each step is the same
-library function its own command calls; the demo only chooses small settings that finish in minutes on 2 CPU
-cores, and prints where every output is.
+synth -> ingest -> shards -> analyze (the report, with identity leakage between the shards' splits) -> train ->
+predict (+ evaluate) on a held-out part. Each step is the same library function its own command calls; the demo
+only chooses small settings that finish in minutes on 2 CPU cores, and prints where every output is.
 """
 from __future__ import annotations
 
@@ -39,14 +39,7 @@ def run_demo(out: Path, videos: int = 40, parts: int = 2, seed: int = 0, epochs:
     outputs.update(videos=summary["outputs"]["videos"], faces=summary["outputs"]["faces"],
                    ingest_run=summary["outputs"]["run"])
 
-    console.rule("3. analyze: the EDA report")
-    from dfprep.analysis.run import analyze
-
-    report = analyze(work)
-    outputs.update(report=str(report["outputs"]["html"]) if "html" in report.get("outputs", {})
-                   else str(work / "report" / "index.html"), stats=str(work / "report" / "stats.json"))
-
-    console.rule("4. shards: balanced, leak-free WebDataset shards")
+    console.rule("3. shards: balanced, leak-free WebDataset shards")
     from dfprep.shards.config import ShardsConfig
     from dfprep.shards.run import make_shards
 
@@ -57,6 +50,16 @@ def run_demo(out: Path, videos: int = 40, parts: int = 2, seed: int = 0, epochs:
         console.print(f"  {name:5}: {sp['samples']} samples ({sp['real']} REAL / {sp['fake']} FAKE), "
                       f"{len(sp['shards'])} shards")
     outputs.update(shards=str(shards / "index.json"))
+
+    # After the shards, so that the report's identity section checks their splits for identity leakage.
+    console.rule("4. analyze: the EDA report, with identity leakage between the shards' splits")
+    from dfprep.analysis.run import analyze
+
+    report = analyze(work, shards=shards)
+    leak = report.get("identity", {}).get("leakage") or {}
+    console.print(f"  identity leakage: {leak.get('leaking_clusters', 0)} of {leak.get('clusters_in_shards', 0)} "
+                  f"identity clusters have videos in more than one split")
+    outputs.update(report=report["outputs"]["html"], stats=report["outputs"]["stats"])
 
     console.rule("5. train: a compact detector streamed from the shards")
     from dfprep.train.config import TrainConfig

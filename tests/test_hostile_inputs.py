@@ -233,7 +233,9 @@ def test_follow_symlinks_allows_them(hostile):
 
 @pytest.mark.parametrize("option,value,word", [("--decoder", "ffmpeg", "pyav-nonref"),
                                                ("--detector", "foo", "mtcnn"),
-                                               ("--max-pixels", "0", ">= 1")])
+                                               ("--max-pixels", "0", ">= 1"),
+                                               ("--frames", "0", ">= 1"),
+                                               ("--parts", "x-y", "bad part")])
 def test_bad_option_value_is_one_usage_line_before_any_work(tmp_path, option, value, word):
     """Attack: `--decoder ffmpeg`, `--detector foo`, `--max-pixels 0`: a value no video could be processed
     with. Result: exit 2 with one line naming the choices, before any work: WORK is not even created (not a

@@ -46,7 +46,9 @@ def test_chain_connects_families_transitively():
     assert distance(a, c) > THR    # linked only through b
 
 
-def test_threshold_respected_and_fake_tracks_link_families():
+def test_threshold_respected_and_any_track_given_links_families():
+    """The core links families through whatever tracks it is given, a FAKE's too; `dfprep shards` gives it only
+    REAL tracks (`linking_tracks`), which the synthetic split test covers."""
     real_x, fake_y = _unit(0, 3.0), _unit(0, 3.0) + _unit(1, 0.55)
     # family X: a REAL; family Y: a REAL far away and its FAKE, which wears X's face (0.55 from it)
     fam = {(0, "x.mp4"): "p0/x.mp4", (0, "y.mp4"): "p0/y.mp4", (0, "yf.mp4"): "p0/y.mp4"}

@@ -29,6 +29,24 @@ def test_every_setting_is_an_option_with_its_declared_default_and_help(cls, word
         assert " ".join(f.metadata["help"].split())[:40] in text, (cls.__name__, f.name)
 
 
+def test_crop_overrides_are_crop_settings_of_ingests_types():
+    """`dfprep predict/explain` options name crop settings (CROP_SETTINGS, derived from FaceParams and the
+    detector's), each of IngestConfig's type or None; FaceParams' defaults are IngestConfig's."""
+    import typing
+
+    from dfprep.faces.params import FaceParams
+    from dfprep.ingest.config import CROP_SETTINGS
+
+    hints, ingest_hints = typing.get_type_hints(CropOverrides), typing.get_type_hints(IngestConfig)
+    for f in dataclasses.fields(CropOverrides):
+        assert f.name in CROP_SETTINGS, f.name
+        assert hints[f.name] in (ingest_hints[f.name], typing.Optional[ingest_hints[f.name]]), f.name
+    assert set(CROP_SETTINGS) == {"detector", "min_face_size", *(f.name for f in dataclasses.fields(FaceParams))}
+    cfg = IngestConfig()
+    assert all(getattr(cfg, f.name) == f.default for f in dataclasses.fields(FaceParams) if f.name != "threshold")
+    assert cfg.face_params() == FaceParams()      # MTCNN's default threshold is FaceParams' too
+
+
 def test_options_reach_the_config(tmp_path, monkeypatch):
     """A command builds its config from the parsed options: what the library function receives."""
     import dfprep.ingest.run as run

@@ -338,6 +338,19 @@ def test_explain_clip_model_per_frame_and_refuses_an_image(clip_run, synth_corpu
     assert res.exit_code == 2 and "nothere.mp4: not found" in res.text
 
 
+def test_error_lines_print_markup_in_paths_literally(tmp_path):
+    """A path holding rich markup (`[/x]`, a closing tag with nothing open, makes rich raise) is printed as text in
+    the one error line of predict and explain, never interpreted."""
+    run = tmp_path / "[/x]run"
+    face = tmp_path / "[bold]face.jpg"
+    for args, shown in ((["predict", str(run), str(tmp_path), "--out", str(tmp_path / "s.csv")], str(run)),
+                        (["explain", str(run), str(face), "--out", str(tmp_path / "ex")], str(face))):
+        res = _cli(*args)
+        assert res.exit_code == 2, (res.output, res.exception)     # not 1 with rich's MarkupError
+        assert res.output.startswith("error: ") and shown in res.output, res.output
+        assert len(res.output.strip().splitlines()) == 1
+
+
 # --- the same crops at train and predict time -------------------------------------------------------------------
 
 CROP = {"margin": 0.2, "crop_size": 160, "det_size": 480, "max_faces": 1}   # every one differs from the defaults

@@ -29,14 +29,13 @@ from dfprep.faces.identity import DEFAULT_IDENTITY_THRESHOLD
 def identity_stats(work: Path, videos: pa.Table, shards: Path | None = None,
                    threshold: float = DEFAULT_IDENTITY_THRESHOLD, top: int = 20) -> dict:
     """stats.json's `identity`: clusters of tracks by embedding, and (with `shards`) leakage between splits."""
-    from dfprep.shards.config import ShardsUsageError
     from dfprep.shards.groups import linking_tracks, track_clusters
-    from dfprep.shards.source import read_embeddings
+    from dfprep.faces.store import FaceStoreError, read_embeddings
 
     faces = Path(work) / "faces.parquet"
     try:
         keys, vectors = read_embeddings(faces) if faces.exists() else ([], np.zeros((0, 128), np.float32))
-    except ShardsUsageError as exc:
+    except FaceStoreError as exc:
         raise AnalysisError(str(exc)) from None
     out: dict = {"available": bool(keys), "threshold": threshold, "tracks_with_embedding": len(keys)}
     if not keys:

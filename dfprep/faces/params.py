@@ -8,6 +8,8 @@ import numpy as np
 
 @dataclass
 class FaceParams:
+    """How faces are chosen in a frame and cut: the crop geometry, and its defaults' one source (IngestConfig
+    declares these fields as options, CROP_SETTINGS lists them with the detector's)."""
     det_size: int = 960
     threshold: float = 0.95
     max_faces: int = 2

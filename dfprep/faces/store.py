@@ -1,7 +1,12 @@
 """The face store schema (WORK/faces.parquet): one row per face crop. Documented in docs/formats.md."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 LANDMARKS = pa.list_(pa.list_(pa.float32(), 2), 5)
 # dlib's 128-d face descriptor of a track (dfprep.faces.identity); only on the track's representative row.
@@ -26,6 +31,10 @@ FACE_SCHEMA = pa.schema([
     ("embedding", EMBEDDING),
 ])
 
+class FaceStoreError(ValueError):
+    """A face store file that cannot be read; the message names it."""
+
+
 # Rows per Parquet row group: ~256 crops of ~15-25 KB keeps a group near 5 MB, small enough to stream.
 FACE_ROW_GROUP = 256
 
@@ -37,5 +46,31 @@ def empty_faces() -> pa.Table:
 def faces_table(rows: dict[str, list]) -> pa.Table:
     """Face-store rows from columns; `embedding`, when absent, is all null (no identity embeddings)."""
     n = len(rows["video"])
-    return pa.table({f.name: pa.array(rows[f.name] if f.name in rows or f.name != "embedding" else [None] * n,
+    return pa.table({f.name: pa.array(rows.get(f.name, [None] * n) if f.name == "embedding" else rows[f.name],
                                       type=f.type) for f in FACE_SCHEMA}, schema=FACE_SCHEMA)
+
+
+def read_embeddings(faces: Path) -> tuple[list[tuple[int, str]], np.ndarray]:
+    """Every track's identity embedding: ((part, video) per track, float32 [n, 128]).
+
+    A projected read of (part, video, embedding), keeping the rows where the embedding is set (one per track,
+    its representative face). Files written before embeddings existed, or by an ingest with --no-identity,
+    contribute nothing.
+    """
+    keys: list[tuple[int, str]] = []
+    vecs: list[np.ndarray] = []
+    for p in sorted(q for q in Path(faces).rglob("*.parquet") if not q.name.startswith(".")):
+        try:
+            pf = pq.ParquetFile(p)
+            if "embedding" not in pf.schema_arrow.names:
+                continue
+            # the filter is applied while reading: only the one representative row per track is materialised
+            t = pq.read_table(p, columns=["part", "video", "embedding"], filters=pc.is_valid(pc.field("embedding")))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise FaceStoreError(f"{p}: cannot read the face store file: {exc}") from None
+        if not t.num_rows:
+            continue
+        emb = t.column("embedding").combine_chunks()
+        vecs.append(emb.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(emb), -1))
+        keys += list(zip(t.column("part").to_pylist(), t.column("video").to_pylist()))
+    return keys, (np.concatenate(vecs) if vecs else np.zeros((0, 128), np.float32))

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, fields
 
 from dfprep.faces.params import FaceParams
 from dfprep.options import opt
+
+_FACE = FaceParams()        # the crop geometry's defaults are FaceParams'; IngestConfig declares them as options
 
 # Settings that only change how the work is scheduled, never what is written.
 SCHEDULING = {"num_cpus", "address", "timeout_s", "retries", "detectors", "gpus_per_detector",
@@ -23,14 +27,14 @@ class IngestConfig:
     decode_threads: int = opt(1, "Decoder threads per video.")
     faces: bool = opt(True, "Detect and crop faces (else probe and decode only).")
     detector: str = opt("mtcnn", "mtcnn (facenet-pytorch, GPU if any) or dlib (HOG, CPU).")
-    det_size: int = opt(960, "Longest side of the detection copy, px.")
+    det_size: int = opt(_FACE.det_size, "Longest side of the detection copy, px.")
     min_face_size: int = opt(40, "Smallest face searched, in detection-copy px (MTCNN's pyramid floor).")
     threshold: float | None = opt(None, "Min face confidence (default mtcnn 0.95, dlib 0.5).")
-    max_faces: int = opt(2, "Faces kept per frame, most confident first.")
-    margin: float = opt(0.3, "Crop margin, fraction of the box on each side.")
-    crop_size: int = opt(224, "Square crop side, px.")
-    jpeg_quality: int = opt(95, "JPEG quality of the crops.")
-    track_iou: float = opt(0.2, "Min IoU that links a face to a track across sampled frames.")
+    max_faces: int = opt(_FACE.max_faces, "Faces kept per frame, most confident first.")
+    margin: float = opt(_FACE.margin, "Crop margin, fraction of the box on each side.")
+    crop_size: int = opt(_FACE.crop_size, "Square crop side, px.")
+    jpeg_quality: int = opt(_FACE.jpeg_quality, "JPEG quality of the crops.")
+    track_iou: float = opt(_FACE.track_iou, "Min IoU that links a face to a track across sampled frames.")
     boxes_from_original: bool = opt(False, "Cut FAKE crops at their original's boxes.")
     identity: bool = opt(True, "A 128-d face embedding per track (dlib ResNet), for identity-aware splits.")
     batch_videos: int = opt(16, "Videos per output file.")
@@ -81,11 +85,11 @@ class IngestConfig:
         parse_parts(self.parts)
 
     def face_params(self) -> FaceParams:
+        """The FaceParams fields of this config, the threshold resolved to the detector's default if unset."""
         from dfprep.faces.detectors import DETECTORS
 
         thr = self.threshold if self.threshold is not None else DETECTORS[self.detector].default_threshold
-        return FaceParams(det_size=self.det_size, threshold=thr, max_faces=self.max_faces, margin=self.margin,
-                          crop_size=self.crop_size, jpeg_quality=self.jpeg_quality, track_iou=self.track_iou)
+        return FaceParams(**{f.name: getattr(self, f.name) for f in fields(FaceParams)} | {"threshold": thr})
 
     def output_settings(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k not in SCHEDULING and k != "extra"}
@@ -102,13 +106,16 @@ class IngestConfig:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-_LATER_DEFAULTS = {"max_pixels": 3840 * 2160, "follow_symlinks": False}
+# Output settings added after fingerprints were first recorded, at IngestConfig's defaults.
+_LATER_DEFAULTS = {k: IngestConfig.__dataclass_fields__[k].default for k in ("max_pixels", "follow_symlinks")}
 
-# The output settings that decide which faces are found in a frame and how each is cut (`IngestConfig` fields).
-# A model scores crops like those it was trained on only when predict and explain cut with its ingest's values;
-# frames (which frames are sampled) and the scheduling fields never change a frame's crops.
-CROP_SETTINGS = ("detector", "det_size", "min_face_size", "threshold", "max_faces", "margin", "crop_size",
-                 "jpeg_quality", "track_iou")
+# The output settings that decide which faces are found in a frame and how each is cut, in IngestConfig's
+# order: the detector and its pyramid floor, then every FaceParams field. A model scores crops like those it
+# was trained on only when predict and explain cut with its ingest's values; frames (which frames are sampled)
+# and the scheduling fields never change a frame's crops.
+_DETECTOR_SETTINGS = ("detector", "min_face_size")
+CROP_SETTINGS = tuple(f.name for f in fields(IngestConfig)
+                      if f.name in _DETECTOR_SETTINGS or f.name in FaceParams.__dataclass_fields__)
 
 _RUNS = "(default: the run's, recorded from its ingest; a different value is refused)"
 
@@ -130,11 +137,12 @@ class CropOverrides:
         return given.pop("det_size", None), given.pop("detector", None), given
 
 
-# The type of every key of `IngestConfig.output_settings()` (threshold resolved, so always a number).
-_SETTING_KINDS = {"parts": str, "frames": int, "faces": bool, "detector": str, "det_size": int,
-                  "min_face_size": int, "threshold": float, "max_faces": int, "margin": float, "crop_size": int,
-                  "jpeg_quality": int, "track_iou": float, "boxes_from_original": bool, "batch_videos": int,
-                  "identity": bool, "max_pixels": int, "follow_symlinks": bool}
+def _kind(tp) -> tuple[type, bool]:
+    """(the type a recorded value must have, whether it may be null) of a field annotation such as `str | None`."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], True
+    return tp, False
 
 
 @dataclass(frozen=True)
@@ -161,10 +169,16 @@ class IngestSettings:
 
     @classmethod
     def from_fields(cls, f) -> "IngestSettings":
-        """From a `dfprep.records.Fields` over the recorded object (every key but `parts` required)."""
-        return cls(**{k: f.opt(k, kind) if k == "parts" else f.opt(k, kind, False) if k == "identity"
-                      else f.opt(k, kind, _LATER_DEFAULTS[k]) if k in _LATER_DEFAULTS
-                      else f.need(k, kind) for k, kind in _SETTING_KINDS.items()})
+        """From a `dfprep.records.Fields` over the recorded object: each key of the type its field declares; a
+        field that may be None (`parts`) or has a default (settings older files lack) is optional."""
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for fld in fields(cls):
+            kind, nullable = _kind(hints[fld.name])
+            values[fld.name] = (f.opt(fld.name, kind) if nullable
+                                else f.opt(fld.name, kind, fld.default) if fld.default is not MISSING
+                                else f.need(fld.name, kind))
+        return cls(**values)
 
     @classmethod
     def of(cls, cfg: IngestConfig) -> "IngestSettings":

@@ -24,11 +24,6 @@ from dataclasses import asdict, dataclass, field
 from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.discover import IngestUsageError
 
-# Every video hands MTCNN's RNet/ONet a new number of candidate boxes, and oneDNN caches a compiled primitive
-# per shape (1024 by default): on CPU that cache grew a detector by ~0.6 GB over 500 videos.
-ONEDNN_CACHE = 64
-CPU_DETECTOR_ENV = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": str(ONEDNN_CACHE), "OMP_NUM_THREADS": "1"}
-
 
 class ResourceError(IngestUsageError):
     """The settings ask for resources that no node of the cluster has."""

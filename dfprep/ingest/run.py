@@ -18,7 +18,7 @@ import pyarrow.dataset as ds
 
 from dfprep.atomic import remove_stale_tmp, write_json
 from dfprep.ingest.batches import Batch, batch_done, journal_dir, journal_file, merge_batch, plan_batches, \
-    reopen_batch, retryable_errors, write_journal
+    reopen_batch, retryable_errors, videos_file, write_journal
 from dfprep.ingest.config import IngestConfig, IngestSettings, RecordedIngest
 from dfprep.ingest.discover import IngestUsageError, discover, parse_parts
 from dfprep.ingest.manifest import video_row
@@ -67,8 +67,6 @@ def _prune_empty(folder: Path) -> None:
         folder.rmdir()
 
 
-
-
 @dataclass
 class _Pending:
     """What is left to do: open batches (with their rows that need no work) and the videos to process."""
@@ -86,11 +84,12 @@ def _find_pending(work: Path, batches: list[Batch], cfg: IngestConfig) -> _Pendi
     pend = _Pending()
     retry = retryable_errors(work)
     for b in batches:
-        if batch_done(work, b):
+        done = batch_done(work, b)
+        if done:
             _check_batch_unchanged(work, b)
         again = {e["video"] for e in b.entries if e["status"] == "pending" and (b.part, e["video"]) in retry} \
-            if batch_done(work, b) else set()
-        if batch_done(work, b) and not again:
+            if done else set()
+        if done and not again:
             shutil.rmtree(journal_dir(work, b), ignore_errors=True)
             pend.resumed += len(b.entries)
             continue
@@ -114,8 +113,6 @@ def _find_pending(work: Path, batches: list[Batch], cfg: IngestConfig) -> _Pendi
 def _check_batch_unchanged(work: Path, b: Batch) -> None:
     """A finished batch must hold the videos the plan puts in it now: a part whose videos were added or removed
     since it was ingested would otherwise be taken as done (or cut into other batches)."""
-    from dfprep.ingest.batches import videos_file
-
     stored = sorted(ds.dataset(videos_file(work, b)).to_table(columns=["video"]).column("video").to_pylist())
     planned = sorted(e["video"] for e in b.entries)
     if stored != planned:

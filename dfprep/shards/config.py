@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
-from dfprep.dataset import SPLITS  # noqa: F401 (re-exported for the shards modules)
+from dfprep.dataset import SPLITS
 from dfprep.options import opt
 from dfprep.ingest.discover import IngestUsageError, parse_parts
 

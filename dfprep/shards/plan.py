@@ -14,12 +14,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dfprep.dataset import LABELS, SPLITS, family_ids
 from dfprep.shards.balance import balance_split, class_weights
-from dfprep.shards.config import (MIN_SHARDS_PER_SPLIT, SPLITS, ShardsConfig, ShardsUsageError, parse_ratio,
-                                  parse_size)
-from dfprep.dataset import family_ids
+from dfprep.shards.config import MIN_SHARDS_PER_SPLIT, ShardsConfig, ShardsUsageError, parse_ratio, parse_size
 from dfprep.shards.families import family_table, split_by_fraction, split_by_parts
-from dfprep.shards.samples import LABELS, clip_units, frame_units
+from dfprep.shards.samples import clip_units, frame_units
 from dfprep.shards.source import read_crops, read_videos
 
 # Tar cost of a sample beyond its JPEG bytes: a 512-byte header and ~256 bytes of padding per member, + json.
@@ -220,10 +219,13 @@ def _identity_groups(work: Path, eligible: list[tuple[int, str]], fam_code: np.n
                      threshold: float, label_of: dict) -> tuple[dict[str, str], dict]:
     """{family id: identity group id} from the face store's embeddings, and index.json's `grouping` entry."""
     from dfprep.shards.groups import identity_groups, linking_tracks
-    from dfprep.shards.source import read_embeddings
+    from dfprep.faces.store import FaceStoreError, read_embeddings
 
     faces = Path(work) / "faces.parquet"
-    keys, vectors = read_embeddings(faces)
+    try:
+        keys, vectors = read_embeddings(faces)
+    except FaceStoreError as exc:
+        raise ShardsUsageError(str(exc)) from None
     if not keys:
         raise ShardsUsageError(f"{faces}: no identity embedding (written before they existed, or ingested with "
                                f"--no-identity); re-ingest WORK, or use --group family")

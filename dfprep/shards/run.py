@@ -11,14 +11,15 @@ import time
 from pathlib import Path
 
 from dfprep.atomic import remove_stale_tmp, write_parquet
+from dfprep.dataset import LABELS, SPLITS
 from dfprep.ingest.config import RecordedIngest
 from dfprep.progress import Reporter
 from dfprep.shards.balance import class_weights
-from dfprep.shards.config import SPLITS, ShardsConfig, ShardsUsageError
+from dfprep.shards.config import ShardsConfig, ShardsUsageError
 from dfprep.shards.index import (FAMILIES, FORMAT, INDEX, previous_shards, run_fingerprint, shard_files,
                                  write_index, write_state)
 from dfprep.shards.plan import Plan, make_plan, shard_name
-from dfprep.shards.samples import LABELS, member_names
+from dfprep.shards.samples import member_names
 from dfprep.shards.source import HASH_METHOD, store_hash, store_paths
 from dfprep.shards.writer import file_sha256, write_shard
 from dfprep.versions import library_versions

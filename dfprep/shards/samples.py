@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 
 from dfprep.augment import shard_augment_seed
-from dfprep.dataset import LABELS, clip_windows
+from dfprep.dataset import clip_windows, label_code
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
@@ -95,4 +95,4 @@ def sample_json(meta: dict, crops: list[dict], clip: bool, augmentation: dict | 
 
 def cls_bytes(label: str) -> bytes:
     """ASCII `0` (REAL) or `1` (FAKE): webdataset's default `.cls` decoder turns it into an int."""
-    return str(LABELS.index(label)).encode("ascii")
+    return str(label_code(label)).encode("ascii")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -107,32 +106,6 @@ def read_crops(faces: Path) -> tuple[pa.Table, list[str]]:
     if not tables:
         return pa.table({c: [] for c in PLAN_COLUMNS + ["file", "row_group", "jpeg_bytes"]}), rel
     return pa.concat_tables(tables), rel
-
-
-def read_embeddings(faces: Path) -> tuple[list[tuple[int, str]], np.ndarray]:
-    """Every track's identity embedding: ((part, video) per track, float32 [n, 128]).
-
-    A projected read of (part, video, embedding), keeping the rows where the embedding is set (one per track,
-    its representative face). Files written before embeddings existed, or by an ingest with --no-identity,
-    contribute nothing.
-    """
-    keys: list[tuple[int, str]] = []
-    vecs: list[np.ndarray] = []
-    for p in face_files(faces):
-        try:
-            pf = pq.ParquetFile(p)
-            if "embedding" not in pf.schema_arrow.names:
-                continue
-            t = pf.read(columns=["part", "video", "embedding"])
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise ShardsUsageError(f"{p}: cannot read the face store file: {exc}") from None
-        t = t.filter(pc.is_valid(t.column("embedding")))
-        if not t.num_rows:
-            continue
-        emb = t.column("embedding").combine_chunks()
-        vecs.append(emb.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(emb), -1))
-        keys += list(zip(t.column("part").to_pylist(), t.column("video").to_pylist()))
-    return keys, (np.concatenate(vecs) if vecs else np.zeros((0, 128), np.float32))
 
 
 def fetch_jpegs(faces: Path, reads: dict[str, list[int]], wanted: set[tuple]) -> dict[tuple, memoryview]:

@@ -27,10 +27,11 @@ import pyarrow.parquet as pq
 import webdataset as wds
 from PIL import Image
 
+from dfprep.dataset import LABELS, SPLITS
 from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
-from dfprep.shards.config import SPLITS, ShardsUsageError, parse_ratio
+from dfprep.shards.config import ShardsUsageError, parse_ratio
 from dfprep.shards.index import FAMILIES, read_index, shard_files
-from dfprep.shards.samples import KEY_RE, LABELS, member_names
+from dfprep.shards.samples import KEY_RE, member_names
 from dfprep.shards.source import store_hash
 from dfprep.shards.writer import file_sha256
 

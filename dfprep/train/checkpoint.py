@@ -6,7 +6,6 @@ temporary name and renamed, so a kill mid-save leaves the previous checkpoint in
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -31,14 +30,6 @@ _EPOCH_RE = re.compile(r"epoch-(\d+)\.pt")
 
 def save_config(run: Path, config: dict) -> None:
     write_json(Path(run) / CONFIG, config)
-
-
-def read_config(run: Path) -> dict:
-    """RUN/config.json as a plain dict (every key as written); other stages read it with `read_run_config`."""
-    path = Path(run) / CONFIG
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found; is {run} the --out folder of `dfprep train`?")
-    return json.loads(path.read_text())
 
 
 @dataclass(frozen=True)
@@ -110,11 +101,13 @@ def save_model(run: Path, model: nn.Module) -> Path:
     return path
 
 
-def load_model(run: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, RunConfig]:
-    """Rebuild RUN's model from config.json and load RUN/model.pt; returns (model in eval mode, config)."""
+def load_model(run: Path, device: str | torch.device = "cpu",
+               config: RunConfig | None = None) -> tuple[nn.Module, RunConfig]:
+    """Rebuild RUN's model from config.json and load RUN/model.pt; returns (model in eval mode, config).
+    `config`: RUN's config.json as the caller already read it (`read_run_config`), so it is read once."""
     from dfprep.train.models import build_model
 
-    cfg = read_run_config(run)
+    cfg = config if config is not None else read_run_config(run)
     model = build_model(cfg.model, unit=cfg.unit, clip_len=cfg.clip_len or 8, rnn=cfg.rnn or "gru")
     path = Path(run) / MODEL
     if not path.is_file():

@@ -13,9 +13,20 @@ from dfprep.ingest.config import CropOverrides
 from dfprep.options import argument, command, option
 
 
-def _fail(console: Console, exc: Exception) -> None:
-    console.print(f"[red]error:[/red] {exc}")
-    raise typer.Exit(2)
+def _console() -> Console:
+    """Messages name files (paths, CSV rows, metadata keys): no wrapping inside a path, no highlighting."""
+    return Console(soft_wrap=True, highlight=False)
+
+
+def _warn(console: Console, text: str) -> None:
+    console.print(f"  [yellow]warning[/yellow] {escape(text)}")
+
+
+def _fail(console: Console, exc: Exception, code: int = 2) -> None:
+    """One line `error: message`, the message escaped (a file name such as `[/x].mp4` is text, not rich
+    markup); exit 2 for misuse, 1 for bad data."""
+    console.print(f"[red]error:[/red] {escape(str(exc))}")
+    raise typer.Exit(code)
 
 
 def _predict(crop: CropOverrides, run: Path, input: Path, out: Path, frames: int, video_agg: Optional[str],
@@ -26,7 +37,7 @@ def _predict(crop: CropOverrides, run: Path, input: Path, out: Path, frames: int
     from dfprep.train.predict import PredictError, predict, report_path
 
     det_size, detector, given = crop.forced()
-    console = Console(soft_wrap=True)  # paths in messages stay whole
+    console = _console()
     try:
         s = predict(run, input, out, frames=frames, agg=video_agg, det_size=det_size, batch_size=batch_size,
                     device=device, detector=detector, workers=workers, num_cpus=num_cpus, progress=progress,
@@ -34,12 +45,12 @@ def _predict(crop: CropOverrides, run: Path, input: Path, out: Path, frames: int
     except (PredictError, FileNotFoundError, IngestAbort) as exc:
         _fail(console, exc)
     for w in s["warnings"]:
-        console.print(f"  [yellow]warning[/yellow] {w}", highlight=False)
+        _warn(console, w)
     for d in s["defaulted"]:
-        console.print(f"  [yellow]warning[/yellow] {d['filename']}: {d['reason']}; written as 0.5")
+        _warn(console, f"{d['filename']}: {d['reason']}; written as 0.5")
     console.print(f"{s['videos']} videos ({s['scored']} scored by the model, {len(s['defaulted'])} at 0.5) "
                   f"in {s['seconds']:.1f} s")
-    console.print(f"submission: {out}\n    report: {report_path(out)}")
+    console.print(escape(f"submission: {out}\n    report: {report_path(out)}"))
 
 
 def evaluate_command(
@@ -54,12 +65,11 @@ def evaluate_command(
     from dfprep.atomic import write_json
     from dfprep.train.evaluate import EvaluateError, SubmissionMismatch, evaluate_submission, show_names
 
-    console = Console(soft_wrap=True, highlight=False)  # paths in messages stay whole
-    try:  # messages quote file names (from the CSV and metadata.json): escaped, never read as rich markup
+    console = _console()
+    try:
         r = evaluate_submission(submission, root, threshold, strict=strict)
     except EvaluateError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(1 if isinstance(exc, SubmissionMismatch) else 2)
+        _fail(console, exc, 1 if isinstance(exc, SubmissionMismatch) else 2)
     t = Table(title=escape(f"dfprep evaluate {submission}"))
     t.add_column("metric")
     t.add_column("value", justify="right")
@@ -71,9 +81,9 @@ def evaluate_command(
     for key, what in (("missing", "labelled but not in the submission"), ("extra", "in the submission, no label")):
         names = r[key]
         if names:
-            console.print(f"  [yellow]warning[/yellow] {len(names)} {what}: {escape(show_names(names, 10))}")
+            _warn(console, f"{len(names)} {what}: {show_names(names, 10)}")
     for w in r["warnings"][:10]:
-        console.print(f"  [yellow]warning[/yellow] {escape(w)}")
+        _warn(console, w)
     if out:
         write_json(out, r)
         console.print(f"metrics: {escape(str(out))}")
@@ -85,20 +95,17 @@ def _explain(crop: CropOverrides, run: Path, path: Path, out: Path, frames: int,
     from dfprep.train.explain import ExplainDataError, ExplainError, explain
 
     det_size, detector, given = crop.forced()
-    console = Console(soft_wrap=True)  # paths in messages stay whole
+    console = _console()
     try:
         index = explain(run, path, out, frames=frames, det_size=det_size, device=device, detector=detector,
                         colormap=colormap, crop=given, max_image_pixels=max_image_pixels)
-    except ExplainDataError as exc:     # bad data, not misuse: exit 1
-        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(1)
-    except (ExplainError, FileNotFoundError) as exc:
-        _fail(console, exc)
+    except (ExplainError, FileNotFoundError) as exc:    # bad data (ExplainDataError): 1; misuse: 2
+        _fail(console, exc, 1 if isinstance(exc, ExplainDataError) else 2)
     for w in index["warnings"]:
-        console.print(f"  [yellow]warning[/yellow] {w}", highlight=False)
+        _warn(console, w)
     for it in index["items"]:
-        console.print(f"{out / it['file']}  P(FAKE)={it['prob_fake']:.3f}")
-    console.print(f"index: {out / 'index.json'}")
+        console.print(escape(f"{out / it['file']}  P(FAKE)={it['prob_fake']:.3f}"))
+    console.print(escape(f"index: {out / 'index.json'}"))
 
 
 predict_command = command(CropOverrides, _predict, leading=[

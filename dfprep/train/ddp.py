@@ -15,7 +15,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from dfprep.device import pick_device  # noqa: F401 (re-exported: bench/train.py)
+from dfprep.device import pick_device
 
 
 @dataclass

@@ -132,17 +132,14 @@ def explain_video(model: nn.Module, cfg: RunConfig, path: Path, frames: int = 4,
 
     `crop`: the crop settings (`dfprep.train.predict.crop_settings`, the run's; None: ingest's defaults).
     `frames` is a sampling choice and does not change a frame's crops."""
-    from dfprep.faces.detectors import make_detector
-    from dfprep.ingest.video import process_video
     from dfprep.dataset import file_entry
-    from dfprep.train.predict import decode_crops, ingest_config, model_units
+    from dfprep.ingest.video import process_video
+    from dfprep.train.predict import crop_detector, decode_crops, ingest_config, model_units
 
     clip = cfg.unit == "clip"
     clip_len = cfg.clip_len or 8
     icfg = ingest_config(max(frames, clip_len) if clip else frames, crop)
-    kwargs = {} if icfg.detector == "dlib" else {"min_face_size": icfg.min_face_size, "device": str(device)}
-    det = make_detector(icfg.detector, **kwargs)
-    row, faces, _ = process_video(file_entry(Path(path)), icfg, det.detect)
+    row, faces, _ = process_video(file_entry(Path(path)), icfg, crop_detector(icfg, device).detect)
     if row["status"] != "ok":
         raise ExplainError(f"{path}: cannot be used ({row.get('error') or row['status']})")
     if faces.num_rows == 0:
@@ -196,12 +193,12 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
     if colormap not in colormaps:
         raise ExplainError(f"unknown matplotlib colormap {colormap!r} (e.g. jet, viridis, inferno)")
     try:
-        settings, warning = crop_settings(read_run(run), {**(crop or {}), "det_size": det_size,
-                                                          "detector": detector})
+        run_cfg = read_run(run)
+        settings, warning = crop_settings(run_cfg, {**(crop or {}), "det_size": det_size, "detector": detector})
     except PredictError as exc:
         raise ExplainError(str(exc)) from None
     device = pick_device(device)
-    model, cfg = load_model(Path(run), device)
+    model, cfg = load_model(Path(run), device, run_cfg)
     clip = cfg.unit == "clip"
     image = path.suffix.lower() in IMAGE_EXTS
     if image:

@@ -123,9 +123,18 @@ def ingest_config(frames: int = 32, crop: dict | None = None, **scheduling) -> I
 
     `frames` is a sampling choice, not a crop setting: each sampled frame's crops are the same whichever other
     frames are sampled (only the track ids depend on the set), so predict may sample more or fewer frames per
-    video than the ingest did.
+    video than the ingest did. No identity embeddings: nothing here reads them, and on Ray a worker would
+    otherwise load dlib's models and embed every track.
     """
-    return IngestConfig(frames=frames, progress=False, **(crop or {}), **scheduling)
+    return IngestConfig(frames=frames, progress=False, identity=False, **(crop or {}), **scheduling)
+
+
+def crop_detector(icfg: IngestConfig, device: str | torch.device = "cpu"):
+    """The face detector of `icfg` in this process (predict with --workers 0, explain); dlib ignores the
+    MTCNN-only arguments."""
+    from dfprep.faces.detectors import make_detector
+
+    return make_detector(icfg.detector, min_face_size=icfg.min_face_size, device=str(device))
 
 
 # --- scoring ---------------------------------------------------------------------------------------------------
@@ -325,7 +334,6 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
     decode workers (None: one per free CPU).
     """
     from dfprep.device import pick_device
-    from dfprep.faces.detectors import make_detector
     from dfprep.progress import Reporter
     from dfprep.train.checkpoint import load_model
 
@@ -341,9 +349,8 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
     out = Path(out)
     paths = list_videos(input)
     device = pick_device(device)
-    model, cfg = load_model(Path(run), device)
+    model, cfg = load_model(Path(run), device, run_cfg)
     icfg = ingest_config(frames, settings, workers=workers or None, num_cpus=num_cpus)
-    detector = icfg.detector
     report = Reporter(enabled=progress, total=len(paths), title=f"predict {input}")
 
     def on_video(s: VideoScore) -> None:
@@ -353,9 +360,8 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
     remove_stale_tmp_siblings(out)
     try:
         if workers == 0:
-            kwargs = {} if detector == "dlib" else {"min_face_size": icfg.min_face_size, "device": device}
-            det = make_detector(detector, **kwargs)
-            scores = predict_videos(model, cfg, paths, icfg, det.detect, agg, batch_size, device, on_video)
+            detect = crop_detector(icfg, device).detect
+            scores = predict_videos(model, cfg, paths, icfg, detect, agg, batch_size, device, on_video)
         else:
             journal = tmp_name(out.with_name(out.name + ".journal"))
             journal.mkdir()
@@ -375,7 +381,7 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
                                                                                   key=lambda s: s.filename)
                       if s.reason],
         "per_video": {n: asdict(s) for n, s in sorted(scores.items())},
-        "config": {"frames": frames, "video_agg": agg, "det_size": icfg.det_size, "detector": detector,
+        "config": {"frames": frames, "video_agg": agg, "det_size": icfg.det_size, "detector": icfg.detector,
                    "batch_size": batch_size, "device": str(device), "workers": workers, "model": cfg.model,
                    "unit": cfg.unit, "clip_len": cfg.clip_len, "input_size": cfg.input_size,
                    "default_prob": DEFAULT_PROB},

@@ -23,9 +23,9 @@ from dfprep.train import outputs as o
 from dfprep.train.checkpoint import (load_checkpoint, rng_state, save_checkpoint, save_config, save_model,
                                      set_rng_state, unwrap)
 from dfprep.train.config import TrainConfig, resume_mismatch
-from dfprep.train.data import (LoaderConfig, SplitShards, TrainUsageError, eval_loader, read_index, split_shards,
-                               steps_per_epoch, train_loader, usable_workers)
-from dfprep.train.errors import BadShardError, one_line
+from dfprep.train.data import (LoaderConfig, SplitShards, eval_loader, read_index, split_shards, steps_per_epoch,
+                               train_loader, usable_workers)
+from dfprep.train.errors import BadShardError, TrainUsageError, one_line
 from dfprep.train.ddp import Dist, barrier, broadcast_object, gather_objects, setup, teardown
 from dfprep.train.metrics import frame_and_video
 from dfprep.train.models import build_model, load_weights, parameter_count
@@ -250,9 +250,10 @@ class _Run:
                 break                                                     # stopped mid-epoch
             _end_epoch(self.trainer, st, self.splits, self.eval_cfg, self.d, cfg, self.out, self.board, self.config)
             self.checkpoint(epoch_end=True)
+        o.write_json(self.out / f"rank{self.d.rank}_shards.json", sorted(self.shards_read))
 
     def test_best_model(self) -> dict | None:
-        o.write_json(self.out / f"rank{self.d.rank}_shards.json", sorted(self.shards_read))
+        """Test-split metrics of the best model once every epoch is done (None: no test split, or stopped)."""
         if self.st["epoch"] >= self.cfg.epochs and self.splits["test"] is not None:
             return _test(self.trainer, self.splits["test"], self.eval_cfg, self.d, self.cfg, self.out, self.board,
                          self.st)
