@@ -90,15 +90,47 @@ def from_options(cls: type, values: dict) -> Any:
     return cls(**kw)
 
 
+class StoragePath:
+    """Annotation of a path parameter: a local path or a URI (s3://, gs://, hdfs://, file://), converted by
+    `cli_path` before the body runs; Typer sees a plain string, so `s3://b/x` is never turned into `s3:/b/x`."""
+
+
+def cli_path(value):
+    """A path argument as dfprep.storage.as_path gives it; an unsupported URI is one line on stderr, exit 2."""
+    if value is None:
+        return None
+    from rich.console import Console
+    from rich.markup import escape
+
+    from dfprep.storage import UnsupportedURI, as_path
+
+    try:
+        return as_path(value)
+    except UnsupportedURI as exc:
+        Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2)
+
+
+def _storage_annotation(tp: Any) -> Any:
+    """str (or Optional[str]) for a StoragePath annotation; None for any other."""
+    if tp is StoragePath:
+        return str
+    if typing.get_origin(tp) is typing.Union and StoragePath in typing.get_args(tp):
+        return Optional[str]
+    return None
+
+
 def command(cls: type, body: Callable[..., Any], leading: list[inspect.Parameter] = (),
             trailing: list[inspect.Parameter] = ()) -> Callable[..., Any]:
     """A Typer command: `leading` parameters, one option per field of `cls`, then `trailing` ones."""
-    params = [*leading, *field_parameters(cls), *trailing]
+    paths = {p.name for p in (*leading, *trailing) if _storage_annotation(p.annotation) is not None}
+    params = [p.replace(annotation=_storage_annotation(p.annotation)) if p.name in paths else p
+              for p in (*leading, *field_parameters(cls), *trailing)]
     own = {p.name for p in (*leading, *trailing)}
 
     def run(**values):
         cfg = from_options(cls, {k: v for k, v in values.items() if k not in own})
-        return body(cfg, **{k: v for k, v in values.items() if k in own})
+        return body(cfg, **{k: cli_path(v) if k in paths else v for k, v in values.items() if k in own})
 
     for p in params:
         if p.kind is not inspect.Parameter.KEYWORD_ONLY:

@@ -35,3 +35,25 @@ def ingest_work(synth_corpus, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("work")
     ingest(synth_corpus, work, IngestConfig(frames=8, num_cpus=2, progress=False))
     return work
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on 127.0.0.1 for the whole session, with this process's AWS variables pointing at it."""
+    from s3server import S3Server, apply_env, restore_env
+
+    server = S3Server().start()
+    old = apply_env(server)
+    try:
+        yield server
+    finally:
+        server.stop()
+        restore_env(old)
+
+
+@pytest.fixture
+def bucket(s3_server):
+    """A fresh, empty bucket on the test server, as a RemotePath."""
+    from dfprep.storage import as_path
+
+    return as_path(f"s3://{s3_server.new_bucket()}")

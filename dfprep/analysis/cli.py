@@ -1,20 +1,20 @@
 """`dfprep analyze WORK`: a thin Typer layer over `dfprep.analysis.run.analyze`."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
 
 from dfprep.analysis.load import AnalysisError
+from dfprep.options import cli_path
 
 
 def analyze_command(
-    work: Optional[Path] = typer.Argument(None, help="WORK folder written by `dfprep ingest` (report goes to "
+    work: Optional[str] = typer.Argument(None, help="WORK folder written by `dfprep ingest` (report goes to "
                                                       "WORK/report unless --out)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default WORK/report)."),
-    metadata_only: Optional[Path] = typer.Option(
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Report folder (default WORK/report)."),
+    metadata_only: Optional[str] = typer.Option(
         None, "--metadata-only", metavar="PATH",
         help="Label and family statistics from metadata.json alone, before any video is decoded: a ROOT of "
              "dfdc_train_part_* folders or one metadata.json. WORK need not exist."),
@@ -22,13 +22,14 @@ def analyze_command(
     seed: int = typer.Option(0, help="Seed for choosing gallery crops."),
     augment_preview: bool = typer.Option(True, "--augment-preview/--no-augment-preview",
                                          help="Show the shard stage's augmentations on a few crops."),
-    shards: Optional[Path] = typer.Option(None, help="SHARDS folder of this WORK: report identity leakage "
+    shards: Optional[str] = typer.Option(None, help="SHARDS folder of this WORK: report identity leakage "
                                                      "between its splits."),
 ) -> None:
     """Build the EDA report (index.html, stats.json, figures/*.png) from videos.parquet and faces.parquet."""
     from dfprep.analysis.run import analyze
 
     console = Console(soft_wrap=True)  # long paths stay whole, copyable
+    work, out, metadata_only, shards = (cli_path(x) for x in (work, out, metadata_only, shards))
     if work is None and out is None:
         console.print("[red]error:[/red] give a WORK folder, or --out DIR (e.g. with --metadata-only)")
         raise typer.Exit(2)

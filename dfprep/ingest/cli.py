@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dfprep.ingest.config import IngestConfig
-from dfprep.options import argument, command, option
+from dfprep.options import StoragePath, argument, command, option
 from dfprep.ingest.discover import IngestUsageError
 
 
@@ -40,8 +40,8 @@ def _ingest(cfg: IngestConfig, root: Path, out: Path, overwrite: bool) -> None:
 
 
 ingest_command = command(IngestConfig, _ingest, leading=[
-    argument("root", Path, "Folder holding dfdc_train_part_* folders."),
-    option("out", Path, ..., "--out", "-o", help="WORK folder for videos.parquet, faces.parquet, run.json.")],
+    argument("root", StoragePath, "Folder holding dfdc_train_part_* folders."),
+    option("out", StoragePath, ..., "--out", "-o", help="WORK folder for videos.parquet, faces.parquet, run.json.")],
     trailing=[option("overwrite", bool, False, "--overwrite", help="Discard WORK's previous ingest and start again.")])
 
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from dfprep.options import argument, command, option
+from dfprep.options import StoragePath, argument, cli_path, command, option
 from dfprep.shards.config import ShardsConfig, ShardsUsageError
 
 DEFAULT_COMMAND = "write"
@@ -70,8 +70,8 @@ def print_summary(console: Console, index: dict) -> None:
 
 
 def verify_command(
-    shards: Path = typer.Argument(..., help="SHARDS folder written by `dfprep shards`."),
-    work: Optional[Path] = typer.Option(None, help="WORK whose face store the labels are checked against "
+    shards: str = typer.Argument(..., help="SHARDS folder written by `dfprep shards`."),
+    work: Optional[str] = typer.Option(None, help="WORK whose face store the labels are checked against "
                                                    "(default: the one recorded in index.json, if present)."),
     workers: int = typer.Option(1, help="Shards checked in parallel processes."),
 ) -> None:
@@ -80,6 +80,7 @@ def verify_command(
     from dfprep.shards.verify import verify_shards
 
     console = Console()
+    shards, work = cli_path(shards), cli_path(work)
     problems = verify_shards(shards, work, workers=workers)
     if problems:
         for p in problems:
@@ -92,8 +93,8 @@ def verify_command(
 
 
 shards_command = command(ShardsConfig, _shards, leading=[
-    argument("work", Path, "WORK folder of `dfprep ingest` (videos.parquet, faces.parquet)."),
-    option("out", Path, ..., "--out", "-o", help="SHARDS folder for the .tar shards and index.json.")],
+    argument("work", StoragePath, "WORK folder of `dfprep ingest` (videos.parquet, faces.parquet)."),
+    option("out", StoragePath, ..., "--out", "-o", help="SHARDS folder for the .tar shards and index.json.")],
     trailing=[option("overwrite", bool, False, "--overwrite", help="Replace shards in OUT made with other settings.")])
 shards_app.command(DEFAULT_COMMAND)(shards_command)
 shards_app.command("verify")(verify_command)

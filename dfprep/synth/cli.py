@@ -1,12 +1,11 @@
 """`dfprep synth OUT`: write a synthetic DFDC-layout corpus (thin wrapper over `make_corpus`)."""
-from pathlib import Path
 from typing import Optional
 
 import typer
 
 
 def synth_command(
-    out: Path = typer.Argument(..., help="Output folder; parts go to OUT/dfdc_train_part_N."),
+    out: str = typer.Argument(..., help="Output folder; parts go to OUT/dfdc_train_part_N."),
     parts: int = typer.Option(1, "--parts", help="Number of parts."),
     start_part: int = typer.Option(0, "--start-part", help="Index of the first part."),
     videos: int = typer.Option(12, "--videos", help="Videos per part."),
@@ -35,6 +34,9 @@ def synth_command(
     cfg = SynthConfig(parts=parts, start_part=start_part, videos=videos, ratio=ratio, duration=duration, fps=fps,
                       size=size, portrait=portrait, multi_face=multi_face, no_face=no_face, no_audio=no_audio,
                       seed=seed, workers=workers)
+    from dfprep.options import cli_path
+
+    out = cli_path(out)
     console = Console()
     t0 = time.perf_counter()
     summary = make_corpus(out, cfg)

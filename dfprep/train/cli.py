@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from dfprep.options import argument, command, option
+from dfprep.options import StoragePath, argument, command, option
 from dfprep.train.config import TrainConfig
 from dfprep.train.errors import BadShardError, TrainUsageError, one_line
 
@@ -36,8 +36,8 @@ def _train(cfg, shards: Path, out: Path) -> None:
 
 
 train_command = command(TrainConfig, _train, leading=[
-    argument("shards", Path, "SHARDS folder written by `dfprep shards` (index.json + tars)."),
-    option("out", Path, ..., "--out", "-o", help="RUN folder: model.pt, metrics.json, history.csv, tb/.")])
+    argument("shards", StoragePath, "SHARDS folder written by `dfprep shards` (index.json + tars)."),
+    option("out", StoragePath, ..., "--out", "-o", help="RUN folder: model.pt, metrics.json, history.csv, tb/.")])
 
 
 def print_summary(console: Console, s: dict, out: Path) -> None:

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dfprep.ingest.config import CropOverrides
-from dfprep.options import argument, command, option
+from dfprep.options import StoragePath, argument, cli_path, command, option
 
 
 def _console() -> Console:
@@ -54,9 +54,9 @@ def _predict(crop: CropOverrides, run: Path, input: Path, out: Path, frames: int
 
 
 def evaluate_command(
-    submission: Path = typer.Argument(..., help="submission.csv (filename,label)."),
-    root: Path = typer.Argument(..., help="A DFDC part folder (metadata.json) or a ROOT of dfdc_train_part_*."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the metrics as JSON here."),
+    submission: str = typer.Argument(..., help="submission.csv (filename,label)."),
+    root: str = typer.Argument(..., help="A DFDC part folder (metadata.json) or a ROOT of dfdc_train_part_*."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Also write the metrics as JSON here."),
     threshold: float = typer.Option(0.5, help="A video is called FAKE when its probability >= this."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) unless the rows are exactly the labelled "
                                                          "videos, as Kaggle would; nothing is scored then."),
@@ -66,6 +66,7 @@ def evaluate_command(
     from dfprep.train.evaluate import EvaluateError, SubmissionMismatch, evaluate_submission, show_names
 
     console = _console()
+    submission, root, out = cli_path(submission), cli_path(root), cli_path(out)
     try:
         r = evaluate_submission(submission, root, threshold, strict=strict)
     except EvaluateError as exc:
@@ -109,9 +110,9 @@ def _explain(crop: CropOverrides, run: Path, path: Path, out: Path, frames: int,
 
 
 predict_command = command(CropOverrides, _predict, leading=[
-    argument("run", Path, "RUN folder written by `dfprep train` (config.json, model.pt)."),
-    argument("input", Path, "A folder of mp4s, a DFDC part folder, or a ROOT of dfdc_train_part_*."),
-    option("out", Path, Path("submission.csv"), "--out", "-o", help="Submission CSV (filename,label)."),
+    argument("run", StoragePath, "RUN folder written by `dfprep train` (config.json, model.pt)."),
+    argument("input", StoragePath, "A folder of mp4s, a DFDC part folder, or a ROOT of dfdc_train_part_*."),
+    option("out", StoragePath, "submission.csv", "--out", "-o", help="Submission CSV (filename,label)."),
     option("frames", int, 32, "--frames", help="Frames sampled per video, evenly spaced."),
     option("video_agg", Optional[str], None, "--video-agg", help="mean, median or max of a video's crop/clip "
                                                               "probabilities (default: the run's, else mean)."),
@@ -123,9 +124,9 @@ predict_command = command(CropOverrides, _predict, leading=[
     option("progress", bool, True, "--progress/--no-progress", help="Progress bar.")])
 
 explain_command = command(CropOverrides, _explain, leading=[
-    argument("run", Path, "RUN folder written by `dfprep train`."),
-    argument("path", Path, "A face-crop image (jpg/png) or a video."),
-    option("out", Path, ..., "--out", "-o", help="Folder for the PNG overlays and index.json."),
+    argument("run", StoragePath, "RUN folder written by `dfprep train`."),
+    argument("path", StoragePath, "A face-crop image (jpg/png) or a video."),
+    option("out", StoragePath, ..., "--out", "-o", help="Folder for the PNG overlays and index.json."),
     option("frames", int, 4, "--frames", help="Video: frames sampled (clip models: at least clip_len)."),
     option("device", Optional[str], None, "--device", help="cpu, cuda, cuda:1 (default: cuda when available)."),
     option("colormap", str, "jet", "--colormap", help="matplotlib colormap of the heatmap."),
