@@ -67,17 +67,29 @@ def read_metadata(path: Path) -> tuple[dict, list[str]]:
             seen[k] = v
         return seen
 
-    path = Path(path)
+    from dfprep.storage import StorageError, as_path, is_remote
+
+    path = as_path(path)
+    if is_remote(path):             # an object store holds only regular objects; a failing store is not the file's
+        try:
+            text = path.read_bytes()
+        except FileNotFoundError:
+            raise MetadataError("metadata.json is missing") from None
+        except OSError as exc:
+            raise StorageError(f"{path}: cannot read from the store: {exc}") from exc
+    else:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise MetadataError("metadata.json is missing") from None
+        except OSError as exc:
+            raise MetadataError(f"metadata.json cannot be read ({exc.strerror or exc})") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise MetadataError("metadata.json is not a regular file")
+        text = None
     try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise MetadataError("metadata.json is missing") from None
-    except OSError as exc:
-        raise MetadataError(f"metadata.json cannot be read ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise MetadataError("metadata.json is not a regular file")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=pairs)
+        data = json.loads(text.decode("utf-8") if text is not None else path.read_text(encoding="utf-8"),
+                          object_pairs_hook=pairs)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MetadataError(f"metadata.json is not valid JSON ({exc})") from None
     except RecursionError:

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from dfprep.analysis.load import AnalysisError
 from dfprep.analysis.summaries import summarize
 from dfprep.dataset import SPLITS, family_ids
+from dfprep.storage import arrow_source, as_path
 from dfprep.faces.identity import DEFAULT_IDENTITY_THRESHOLD
 
 
@@ -32,7 +33,7 @@ def identity_stats(work: Path, videos: pa.Table, shards: Path | None = None,
     from dfprep.shards.groups import linking_tracks, track_clusters
     from dfprep.faces.store import FaceStoreError, read_embeddings
 
-    faces = Path(work) / "faces.parquet"
+    faces = as_path(work) / "faces.parquet"
     try:
         keys, vectors = read_embeddings(faces) if faces.exists() else ([], np.zeros((0, 128), np.float32))
     except FaceStoreError as exc:
@@ -79,15 +80,16 @@ def identity_stats(work: Path, videos: pa.Table, shards: Path | None = None,
                     for c in largest],
     })
     if shards is not None:
-        out["leakage"] = identity_leakage(info, Path(shards), top)
+        out["leakage"] = identity_leakage(info, as_path(shards), top)
     return out
 
 
 def identity_leakage(clusters: list[dict], shards: Path, top: int = 20) -> dict:
     """Clusters whose videos are in more than one split of SHARDS/families.parquet, counted per split pair."""
-    path = Path(shards) / "families.parquet"
+    path = as_path(shards) / "families.parquet"
     try:
-        t = pq.read_table(path, columns=["part", "video", "split"]).to_pylist()
+        fs, name = arrow_source(path)
+        t = pq.read_table(name, columns=["part", "video", "split"], filesystem=fs).to_pylist()
     except (OSError, pa.ArrowInvalid) as exc:
         raise AnalysisError(f"{path}: cannot read the split of each video ({exc}); is {shards} the --out "
                             f"folder of `dfprep shards`?") from None
@@ -107,6 +109,6 @@ def identity_leakage(clusters: list[dict], shards: Path, top: int = 20) -> dict:
         leaking.append({"cluster": c["cluster"], "videos": c["videos"], "families": c["families"],
                         "splits": {s: per_split[s] for s in order}})
     leaking.sort(key=lambda c: (-len(c["splits"]), -c["videos"], c["cluster"]))
-    return {"shards": str(Path(shards).resolve()), "clusters_in_shards": checked, "leaking_clusters": len(leaking),
+    return {"shards": str(as_path(shards).resolve()), "clusters_in_shards": checked, "leaking_clusters": len(leaking),
             "videos_in_leaking_clusters": videos_leaking, "by_split_pair": dict(sorted(pairs.items())),
             "examples": leaking[:top]}

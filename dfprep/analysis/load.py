@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path  # noqa: F401  (annotations)
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from dfprep.dataset import PART_RE, MetadataError, metadata_entries, read_metadata
 from dfprep.ingest.discover import check_originals, discover
+from dfprep.storage import arrow_source, as_path, dataset as open_dataset
 
 VIDEO_COLUMNS = ("video", "part", "label", "original", "split", "status", "error", "warning", "n_frames", "fps",
                  "width", "height", "duration_s", "codec", "has_audio", "bytes", "rotation", "decoder",
@@ -41,6 +42,7 @@ class FaceColumns:
     phash: np.ndarray       # uint64
     file: np.ndarray        # int32 index into `files`
     files: list[str]
+    filesystem: object = None   # pyarrow filesystem of `files` (None: local)
 
     def __len__(self) -> int:
         return len(self.code)
@@ -50,7 +52,7 @@ def _dataset(path: Path, what: str) -> ds.Dataset:
     if not path.exists():
         raise AnalysisError(f"{path}: not found; is this a WORK folder written by `dfprep ingest`? ({what})")
     try:
-        return ds.dataset(path, format="parquet")
+        return open_dataset(path, format="parquet")
     except (pa.ArrowInvalid, OSError) as exc:
         raise AnalysisError(f"{path}: cannot open as a Parquet dataset ({exc})") from exc
 
@@ -63,8 +65,9 @@ def _check_columns(d: ds.Dataset, path: Path, need: tuple[str, ...]) -> None:
 
 def read_videos(work: Path) -> pa.Table:
     """WORK/videos.parquet as one table, sorted by (part, video)."""
-    path = Path(work) / "videos.parquet"
-    if not path.exists() and Path(work).is_dir() and any(PART_RE.match(p.name) for p in Path(work).iterdir()):
+    work = as_path(work)
+    path = work / "videos.parquet"
+    if not path.exists() and work.is_dir() and any(PART_RE.match(p.name) for p in work.iterdir()):
         raise AnalysisError(f"{path}: not found; {work} looks like a ROOT of DFDC parts: run `dfprep ingest` "
                             "first, or use --metadata-only ROOT for label statistics")
     d = _dataset(path, "the video manifest")
@@ -80,7 +83,7 @@ def read_videos(work: Path) -> pa.Table:
 
 def scan_faces(work: Path, videos: pa.Table) -> FaceColumns | None:
     """Project faces.parquet onto FACE_COLUMNS batch by batch; None when WORK has no face store."""
-    path = Path(work) / "faces.parquet"
+    path = as_path(work) / "faces.parquet"
     if not path.exists():
         return None
     d = _dataset(path, "the face store")
@@ -111,7 +114,7 @@ def scan_faces(work: Path, videos: pa.Table) -> FaceColumns | None:
     cols = {k: (np.concatenate(v) if v else np.zeros(0, empty.get(k, np.float32))) for k, v in parts.items()}
     if not parts["box"]:
         cols["box"] = np.zeros((0, 4), np.float32)
-    return FaceColumns(files=list(files), **cols)
+    return FaceColumns(files=list(files), filesystem=arrow_source(path)[0], **cols)
 
 
 def _ok_video_lookup(videos: pa.Table) -> dict[int, tuple[pa.Array, np.ndarray]]:
@@ -152,7 +155,7 @@ def fetch_crops(faces: FaceColumns, videos: pa.Table, rows: np.ndarray) -> dict[
         vids = sorted({names[faces.code[r]] for r in rs})
         try:
             t = pq.read_table(path, columns=["video", "frame_idx", "track_id", "jpeg"],
-                              filters=[("video", "in", vids)])
+                              filters=[("video", "in", vids)], filesystem=faces.filesystem)
         except (pa.ArrowInvalid, OSError) as exc:
             raise AnalysisError(f"{path}: cannot read crops ({exc})") from exc
         index = {(v, f, k): j for j, (v, f, k) in enumerate(zip(t.column("video").to_pylist(),
@@ -172,7 +175,7 @@ def metadata_videos(source: Path) -> tuple[pa.Table, list[str]]:
     With a ROOT, discovery says whether each file is present (status `present`) or `missing`; with a single
     metadata.json nothing is looked up on disk (status `listed`).
     """
-    source = Path(source)
+    source = as_path(source)
     if source.is_dir():
         from dfprep.ingest.discover import IngestUsageError
 
@@ -221,7 +224,7 @@ def read_run_json(work: Path):
     from dfprep.ingest.discover import IngestUsageError
     from dfprep.ingest.run import RUN_JSON, read_run_json as read_ingest_run
 
-    if not (Path(work) / RUN_JSON).is_file():
+    if not (as_path(work) / RUN_JSON).is_file():
         return None
     try:
         return read_ingest_run(work)

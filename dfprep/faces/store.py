@@ -59,13 +59,16 @@ def read_embeddings(faces: Path) -> tuple[list[tuple[int, str]], np.ndarray]:
     """
     keys: list[tuple[int, str]] = []
     vecs: list[np.ndarray] = []
-    for p in sorted(q for q in Path(faces).rglob("*.parquet") if not q.name.startswith(".")):
+    from dfprep.storage import arrow_source, as_path
+
+    for p in sorted(q for q in as_path(faces).rglob("*.parquet") if not q.name.startswith(".")):
         try:
-            pf = pq.ParquetFile(p)
-            if "embedding" not in pf.schema_arrow.names:
+            fs, name = arrow_source(p)
+            if "embedding" not in pq.read_schema(name, filesystem=fs).names:
                 continue
             # the filter is applied while reading: only the one representative row per track is materialised
-            t = pq.read_table(p, columns=["part", "video", "embedding"], filters=pc.is_valid(pc.field("embedding")))
+            t = pq.read_table(name, columns=["part", "video", "embedding"], filesystem=fs,
+                              filters=pc.is_valid(pc.field("embedding")))
         except (pa.ArrowInvalid, OSError) as exc:
             raise FaceStoreError(f"{p}: cannot read the face store file: {exc}") from None
         if not t.num_rows:

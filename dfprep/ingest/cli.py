@@ -1,18 +1,18 @@
 """`dfprep ingest ROOT --out WORK`: a thin Typer layer over `dfprep.ingest.run.ingest`."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dfprep.ingest.config import IngestConfig
 from dfprep.options import StoragePath, argument, command, option
 from dfprep.ingest.discover import IngestUsageError
+from dfprep.storage import StorageError, is_remote
 
 
-def _ingest(cfg: IngestConfig, root: Path, out: Path, overwrite: bool) -> None:
+def _ingest(cfg: IngestConfig, root, out, overwrite: bool) -> None:
     """Discover, validate, probe and decode DFDC videos on Ray; detect and crop faces into a face store."""
     from dfprep.ingest.run import ingest
     from dfprep.ingest.scheduler import FATAL_ERRNOS, IngestAbort
@@ -28,10 +28,15 @@ def _ingest(cfg: IngestConfig, root: Path, out: Path, overwrite: bool) -> None:
                       "fix the cause and rerun the same command to resume.")
         raise typer.Exit(1)
     except OSError as exc:
-        if exc.errno not in FATAL_ERRNOS:
+        if exc.errno in FATAL_ERRNOS:
+            console.print(f"[red]ingest stopped:[/red] cannot write outputs: {exc}\nEvery file in {out} with its "
+                          "final name is complete; free space and rerun the same command to resume.")
+            raise typer.Exit(1)
+        if not (isinstance(exc, StorageError) or is_remote(root) or is_remote(out)):
             raise
-        console.print(f"[red]ingest stopped:[/red] cannot write outputs: {exc}\nEvery file in {out} with its "
-                      "final name is complete; free space and rerun the same command to resume.")
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        console.print(f"[red]ingest stopped:[/red] the store failed: {escape(first)}\nFinished videos are kept "
+                      f"in {out}; rerun the same command when the store is back to resume.", soft_wrap=True)
         raise typer.Exit(1)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]: finished videos are kept; rerun the same command to resume")

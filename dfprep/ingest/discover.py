@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dfprep.dataset import PART_RE, VIDEO_EXTS, MetadataError, key_problem, metadata_entries, read_metadata, \
     video_entry
-
+from dfprep.storage import StorageError, as_path, is_remote
 
 
 class IngestUsageError(Exception):
@@ -40,13 +40,21 @@ def parse_parts(spec: str | None) -> set[int] | None:
 
 def find_parts(root: Path, parts: set[int] | None = None) -> dict[int, Path]:
     """Part number -> folder, for every `dfdc_train_part_N` under root (or the selected ones)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise IngestUsageError(f"ROOT {root} does not exist or is not a folder")
+    root = as_path(root)
+    try:
+        if not root.is_dir():
+            raise IngestUsageError(f"ROOT {root} does not exist or is not a folder")
+        children = list(root.iterdir())
+    except StorageError:
+        raise
+    except OSError as exc:
+        if not is_remote(root):
+            raise
+        raise StorageError(f"{root}: cannot list the store: {exc}") from exc
     found = {}
-    for child in root.iterdir():
+    for child in children:
         m = PART_RE.match(child.name)
-        if m and child.is_dir():
+        if m and (is_remote(child) or child.is_dir()):
             found[int(m.group(1))] = child
     if parts is not None:
         absent = sorted(parts - found.keys())
@@ -64,7 +72,7 @@ _KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, 
 
 def escape(path: Path, root: Path | None) -> str | None:
     """Where `path` leads when it resolves (through symlinks) to a place outside `root`; None if it stays."""
-    if root is None:
+    if root is None or is_remote(path):      # object stores have no symlinks
         return None
     real, base = os.path.realpath(path), os.path.realpath(root)
     try:
@@ -94,11 +102,12 @@ def read_part(part: int, folder: Path, root: Path | None = None) -> tuple[list[d
     """Entries for one part (sorted by video name) and part-level problems.
 
     With `root`, a listed file or the metadata.json that resolves outside it (a symlink) is rejected;
-    None follows symlinks anywhere (`--follow-symlinks`)."""
+    None follows symlinks anywhere (`--follow-symlinks`). A remote part is listed once (names and sizes)."""
     problems: list[str] = []
     meta_path = folder / "metadata.json"
+    listing = _remote_listing(folder) if is_remote(folder) else None
     try:
-        leaves = escape(meta_path, root) if os.path.lexists(meta_path) else None
+        leaves = escape(meta_path, root) if listing is None and os.path.lexists(meta_path) else None
         if leaves:
             raise MetadataError(f"{leaves}; never opened")
         data, dupes = read_metadata(meta_path)
@@ -113,18 +122,45 @@ def read_part(part: int, folder: Path, root: Path | None = None) -> tuple[list[d
         if row["status"] != "pending":
             continue
         path = folder / row["video"]
-        leaves = escape(path, root) if os.path.lexists(path) else None
-        bad = ("rejected", f"{leaves}; never opened") if leaves else file_problem(path)
+        if listing is not None:
+            bad = _remote_problem(listing.get(row["video"]))
+        else:
+            leaves = escape(path, root) if os.path.lexists(path) else None
+            bad = ("rejected", f"{leaves}; never opened") if leaves else file_problem(path)
         if bad:
             row.update(status=bad[0], error=bad[1])
         else:
             row["path"] = str(path)
-    for child in sorted(folder.iterdir()):
-        if child.suffix.lower() in VIDEO_EXTS and child.is_file() and child.name not in listed:
-            entries.append(video_entry(child.name, part, status="unlisted", path=str(child),
+            if listing is not None:
+                row["size"] = listing[row["video"]][1]
+    names = sorted(listing) if listing is not None else [c.name for c in sorted(folder.iterdir())]
+    for name in names:
+        child = folder / name
+        is_file = listing[name][0] if listing is not None else child.is_file()
+        if Path(name).suffix.lower() in VIDEO_EXTS and is_file and name not in listed:
+            entries.append(video_entry(name, part, status="unlisted", path=str(child),
                                        error="video file present but not listed in metadata.json"))
+            if listing is not None:
+                entries[-1]["size"] = listing[name][1]
     entries.sort(key=lambda e: (e["video"], e["status"]))
     return entries, problems
+
+
+def _remote_listing(folder) -> dict[str, tuple[bool, int]]:
+    """name -> (is an object, size) for a remote part folder, in one listing (not a request per video)."""
+    import pyarrow.fs as pafs
+
+    try:
+        infos = folder.fs.get_file_info(pafs.FileSelector(folder.fs_path, allow_not_found=True))
+    except OSError as exc:
+        raise StorageError(f"{folder}: cannot list the store: {exc}") from exc
+    return {i.base_name: (i.type == pafs.FileType.File, i.size or 0) for i in infos}
+
+
+def _remote_problem(found: tuple[bool, int] | None) -> tuple[str, str] | None:
+    if found is None:
+        return "missing", "listed in metadata.json but the file is absent"
+    return None if found[0] else ("error", "not a regular file (directory); never opened")
 
 
 def check_originals(entries: list[dict]) -> list[str]:
@@ -157,7 +193,7 @@ def discover(root: Path, parts: set[int] | None = None,
     ROOT is refused with the target named (a part: a problem, the part skipped; a video: `rejected`)."""
     entries: list[dict] = []
     problems: list[str] = []
-    inside = None if follow_symlinks else Path(root)
+    inside = None if follow_symlinks or is_remote(as_path(root)) else Path(root)
     for n, folder in find_parts(root, parts).items():
         leaves = escape(folder, inside)
         if leaves:

@@ -24,6 +24,7 @@ from dfprep.ingest.batches import TIMED_OUT, WORKER_DIED
 from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.plan import IngestPlan
 from dfprep.ingest.worker import VideoWorker
+from dfprep.storage import StorageError
 
 
 class IngestAbort(Exception):
@@ -166,6 +167,8 @@ class Scheduler:
                     cause = exc.cause if getattr(exc, "cause", None) is not None else exc
                     if isinstance(cause, OSError) and cause.errno in FATAL_ERRNOS:
                         raise IngestAbort(f"cannot write outputs: {cause}") from None
+                    if isinstance(cause, StorageError):
+                        raise IngestAbort(f"the store failed: {str(cause).splitlines()[0][:500]}") from None
                     self._retry_or_fail(queue, task, attempt, on_failure,
                                         f"{type(cause).__name__}: {str(cause).splitlines()[0][:300]}")
                     continue

@@ -18,7 +18,7 @@ import numpy as np
 
 from dfprep.atomic import tmp_name
 
-STAGES = ("probe", "decode", "detect", "crop", "identity", "write")
+STAGES = ("fetch", "probe", "decode", "detect", "crop", "identity", "write")
 TIMELINE = "timeline.jsonl"
 
 
@@ -55,9 +55,12 @@ def maybe_stage(clock: StageClock | None, name: str):
 class TimelineWriter:
     """Appends one JSON line per finished video to a temporary file; `close()` renames it into place."""
 
-    def __init__(self, work: Path):
-        self.path = Path(work) / TIMELINE
-        self.tmp = tmp_name(self.path)
+    def __init__(self, work):
+        from dfprep.storage import is_remote, spool_dir
+
+        self.path = work / TIMELINE if is_remote(work) else Path(work) / TIMELINE
+        self.remote = is_remote(work)
+        self.tmp = tmp_name(spool_dir() / TIMELINE if self.remote else self.path)   # remote: kept here, sent at close
         self.f = open(self.tmp, "w")
 
     def add(self, video: str, part: int, worker: str | None, spans: dict) -> None:
@@ -69,7 +72,15 @@ class TimelineWriter:
         if os.path.getsize(self.tmp) == 0:
             os.unlink(self.tmp)
             return None
-        os.replace(self.tmp, self.path)
+        if self.remote:
+            from dfprep.storage import upload_file
+
+            try:
+                upload_file(self.tmp, self.path)
+            finally:
+                os.unlink(self.tmp)
+        else:
+            os.replace(self.tmp, self.path)
         return self.path
 
 
@@ -96,11 +107,14 @@ def overlap_seconds(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.nd
 
 def summarize(path: Path | None, cores: float) -> dict:
     """Stage CPU totals and overlap from a timeline file (read back in one pass)."""
-    if path is None or not Path(path).exists():
+    from dfprep.storage import as_path
+
+    path = as_path(path)
+    if path is None or not path.exists():
         return {}
     spans: dict[str, list[list[float]]] = {s: [] for s in STAGES}
     videos = 0
-    with open(path) as f:
+    with path.open("r") as f:
         for line in f:
             rec = json.loads(line)
             videos += 1

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from contextlib import ExitStack
 from typing import Callable
 
 import numpy as np
@@ -15,11 +15,19 @@ from dfprep.ingest.decode import decode_sampled, sample_indices
 from dfprep.ingest.manifest import video_row
 from dfprep.ingest.probe import VideoError, probe
 from dfprep.ingest.timeline import StageClock, maybe_stage
+from dfprep.storage import StorageError, as_path, is_remote, local_copy
 
 DetectFn = Callable[[np.ndarray], list]
 # (full-resolution frames, faces per frame) -> {track_id: (representative row, embedding)}; see
 # dfprep.faces.identity.track_embeddings (an IdentityEncoder is such a callable).
 EmbedFn = Callable[[np.ndarray, list], dict]
+
+
+def _listed_size(entry: dict) -> int | None:
+    if entry.get("size") is not None:                   # from a remote listing
+        return entry["size"]
+    path = entry.get("path")
+    return os.path.getsize(path) if path and os.path.exists(path) else None
 
 
 def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None,
@@ -34,21 +42,25 @@ def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None
     `identity`, after the crops); without it the `embedding` column is null (predict, explain).
     """
     if entry["status"] == "unlisted":
-        size = os.path.getsize(entry["path"]) if entry.get("path") and os.path.exists(entry["path"]) else None
-        return video_row(entry, bytes=size), empty_faces(), []
+        return video_row(entry, bytes=_listed_size(entry)), empty_faces(), []
     if entry["status"] != "pending":
         return video_row(entry), empty_faces(), []
-    path = Path(entry["path"])
     info = {}
     try:
-        with maybe_stage(clock, "probe"):
-            pr = probe(path, cfg.max_pixels)
-        info = pr.as_row()
-        idx = sample_indices(pr.n_frames, cfg.frames)
-        with maybe_stage(clock, "decode"):
-            frames, used = decode_sampled(path, idx, cfg.decoder, cfg.decode_threads, pr.rotation)
+        with ExitStack() as spooled:
+            source = as_path(entry["path"])     # a remote video is copied to the spool; a local one used as is
+            with maybe_stage(clock if is_remote(source) else None, "fetch"):
+                path = spooled.enter_context(local_copy(source))
+            with maybe_stage(clock, "probe"):
+                pr = probe(path, cfg.max_pixels)
+            info = pr.as_row()
+            idx = sample_indices(pr.n_frames, cfg.frames)
+            with maybe_stage(clock, "decode"):
+                frames, used = decode_sampled(path, idx, cfg.decoder, cfg.decode_threads, pr.rotation)
         info["decoder"] = used
         info["sampled_frames"] = idx.tolist()
+    except StorageError:
+        raise                                   # the store failed, not the video: the run stops, the video stays todo
     except VideoError as exc:
         return video_row(entry, status="error", error=str(exc), **info), empty_faces(), []
     except OSError as exc:

@@ -36,7 +36,12 @@ def synth_command(
                       seed=seed, workers=workers)
     from dfprep.options import cli_path
 
+    from dfprep.storage import is_remote
+
     out = cli_path(out)
+    if hostile and is_remote(out):
+        Console(stderr=True).print("[red]error:[/red] --hostile writes FIFOs and symlinks: give a local folder")
+        raise typer.Exit(2)
     console = Console()
     t0 = time.perf_counter()
     summary = make_corpus(out, cfg)
@@ -50,4 +55,4 @@ def synth_command(
                       str(len(part["no_face"])), str(len(part["portrait"])), str(len(part["no_audio"])),
                       str(n_hostile))
     console.print(table)
-    console.print(f"wrote {out.resolve()} in {time.perf_counter() - t0:.1f}s (summary: {out / 'synth.json'})")
+    console.print(f"wrote {out if is_remote(out) else out.resolve()} in {time.perf_counter() - t0:.1f}s (summary: {out / 'synth.json'})")

@@ -220,9 +220,21 @@ def _shown(spec: VideoSpec) -> list[dict]:
     return [{"identity": cast[i].name, "photograph": cast[i].source} for i in shown]
 
 
-def make_corpus(out: Path, cfg: SynthConfig) -> dict:
-    """Write the corpus under `out`; return (and write to out/synth.json) a summary plus the config."""
-    out = Path(out)
+def make_corpus(out, cfg: SynthConfig) -> dict:
+    """Write the corpus under `out` (a folder or an object-store URI); return (and write to out/synth.json) a
+    summary plus the config. A remote corpus is rendered in a local staging folder, each part's metadata.json
+    uploaded after its videos (the same bytes as a local corpus of the same seed)."""
+    from dfprep.storage import as_path, is_remote
+
+    if is_remote(as_path(out)):
+        from dfprep.storage.staging import staged_output
+
+        with staged_output(as_path(out), last=("metadata.json", "synth.json")) as st:
+            return _make_corpus(st.local, cfg, shown=str(out))
+    return _make_corpus(Path(out), cfg)
+
+
+def _make_corpus(out: Path, cfg: SynthConfig, shown: str | None = None) -> dict:
     plans = {part_dir_name(p): plan_part(cfg, p) for p in range(cfg.start_part, cfg.start_part + cfg.parts)}
     jobs = [(spec, out / d / spec.name) for d, specs in plans.items() for spec in specs]
     for d in plans:
@@ -238,7 +250,7 @@ def make_corpus(out: Path, cfg: SynthConfig) -> dict:
                 f.result()
     for d, specs in plans.items():
         write_bytes(out / d / "metadata.json", metadata_bytes(metadata(specs)))
-    summary = {"config": asdict(cfg), "root": str(out.resolve()),
+    summary = {"config": asdict(cfg), "root": shown or str(out.resolve()),
                "parts": {d: _summary_part(specs) for d, specs in plans.items()}}
     write_json(out / "synth.json", summary)
     return summary
