@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -130,6 +131,23 @@ def test_added_videos_are_the_only_ones_processed(growth, ingest_work):
     assert again["processed_this_run"] == 0 and parquet_files(growth.work) == now
 
 
+def test_a_work_from_before_plans_grows_the_same_way(growth, tmp_path):
+    """A WORK written before batch plans were recorded (no _batches/): unchanged, it gets the old rule's plan
+    and nothing is done; grown, its finished files are kept as they are and the added videos get new batches:
+    the same files as a WORK that recorded its plan."""
+    work = tmp_path / "work"
+    shutil.copytree(growth.first_copy, work)
+    shutil.rmtree(work / "_batches")
+    with changed_part(growth.part, keys=ADDED, files=ADDED):
+        same = _ingest(growth.root, work)
+    assert same["processed_this_run"] == 0 and parquet_files(work) == growth.first_files
+    assert _plan(work) == _plan(growth.first_copy)
+    shutil.rmtree(work / "_batches")
+    grown = _ingest(growth.root, work)
+    assert grown["processed_this_run"] == len(ADDED) and grown["resumed"] == growth.first["videos"]
+    assert parquet_files(work) == parquet_files(growth.work) and _plan(work) == _plan(growth.work)
+
+
 @pytest.mark.slow
 def test_grown_run_interrupted_resumes_to_the_same_files(growth, tmp_path):
     """The grown run is stopped (SIGINT) once its last new batch is written while one video of the first new batch
@@ -193,14 +211,24 @@ def test_removed_or_lost_video_is_refused_and_nothing_written(growth):
 def test_missing_then_present_and_unlisted_then_listed_are_processed(growth, ingest_work, tmp_path):
     """A listed video whose file was missing, and a file that metadata.json did not list, are processed once
     the file appears / the key is added: their batch is reopened for just them, and the files equal a one-run
-    ingest's of the whole part byte for byte (default --batch-videos: one batch, the session fixture's)."""
+    ingest's of the whole part byte for byte (default --batch-videos: one batch, the session fixture's). A
+    change that needs no processing (missing -> a FIFO in its place) rewrites just that row."""
     missing, unlisted = "qxnpzsqooy.mp4", "wecwaochmk.mp4"
     work = tmp_path / "work"
     with changed_part(growth.part, keys=[unlisted], files=[missing]):
         first = _ingest(growth.root, work, batch_videos=16)
-    rows = _rows(work, "videos.parquet")
+        rows = _rows(work, "videos.parquet")
+        os.mkfifo(growth.part / missing)          # missing -> a FIFO: its row is rewritten, nothing is processed
+        try:
+            fifo = _ingest(growth.root, work, batch_videos=16)
+        finally:
+            (growth.part / missing).unlink()
     assert rows[missing][0]["status"] == "missing" and rows[unlisted][0]["status"] == "unlisted"
     assert first["processed_this_run"] == len(rows) - 2
+    assert fifo["processed_this_run"] == 0 and fifo["changed"] == 1
+    after = _rows(work, "videos.parquet")
+    assert after[missing][0]["status"] == "error" and after[missing][0]["error"].startswith("not a regular file")
+    assert {v: r for v, r in after.items() if v != missing} == {v: r for v, r in rows.items() if v != missing}
 
     second = _ingest(growth.root, work, batch_videos=16)
     assert second["processed_this_run"] == 2 and second["changed"] == 2 and second["resumed"] == len(rows) - 2

@@ -104,6 +104,10 @@ def _fate(row: dict, entry: dict, no_work_row: NoWorkRow) -> str:
     return "same" if all(want[k] == row[k] for k in STORED) else "redo"
 
 
+def _videos(items: list) -> str:
+    return f"{len(items)} video{'s' if len(items) != 1 else ''}"
+
+
 def _examples(names: list[str]) -> str:
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
@@ -139,8 +143,8 @@ def plan_part(work: Path, part: int, entries: list[dict], batch_videos: int, rec
             elif fate in ("redo", "retry"):
                 getattr(out, fate).setdefault(i, set()).add(r["video"])
     if gone or lost:
-        what = ([f"{len(gone)} videos removed from metadata.json and the folder ({_examples(sorted(gone))})"]
-                if gone else []) + ([f"{len(lost)} ingested videos no longer a listed file ({_examples(lost)})"]
+        what = ([f"{_videos(gone)} removed from metadata.json and the folder ({_examples(sorted(gone))})"]
+                if gone else []) + ([f"{_videos(lost)} ingested but no longer a listed file ({_examples(lost)})"]
                                     if lost else [])
         raise IngestUsageError(f"part {part} changed since {work} ingested it: {'; '.join(what)}; {_SHRINK}")
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dfprep.ingest.config import IngestConfig
@@ -21,7 +22,7 @@ def _ingest(cfg: IngestConfig, root: Path, out: Path, overwrite: bool) -> None:
     try:
         s = ingest(root, out, cfg, overwrite=overwrite)
     except IngestUsageError as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)   # names may hold [brackets]
         raise typer.Exit(2)
     except IngestAbort as exc:
         console.print(f"[red]ingest stopped:[/red] {exc}\nEvery file in {out} with its final name is complete; "
