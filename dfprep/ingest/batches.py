@@ -1,10 +1,11 @@
 """Where ingest results live on disk, and how a run resumes.
 
-Entries are sorted by (part, video) and cut into fixed batches of `batch_videos`; each batch becomes one
-file in videos.parquet/part-P/ and one in faces.parquet/part-P/, so the outputs do not depend on the order
-in which videos finished. A finished video is first written alone to the journal (WORK/_journal), which
-is what makes a run resumable at video granularity; when its batch is complete the journal entries are
-merged into the two batch files (faces first, then videos: the videos file marks the batch complete).
+Each part's videos are cut into batches (`dfprep.ingest.batchplan` decides which videos go in which, and
+records it); each batch becomes one file in videos.parquet/part-P/ and one in faces.parquet/part-P/, so the
+outputs do not depend on the order in which videos finished. A finished video is first written alone to the
+journal (WORK/_journal), which is what makes a run resumable at video granularity; when its batch is complete
+the journal entries are merged into the two batch files (faces first, then videos: the videos file marks the
+batch complete).
 """
 from __future__ import annotations
 
@@ -27,20 +28,11 @@ from dfprep.ingest.manifest import videos_table
 ROW_KEY = b"dfprep.video_row"
 
 # Error reasons caused by a scheduling setting (--timeout, --retries), not by the file: such a row is not
-# final, a rerun reopens its batch and processes the video again (`reopen_batch`). The scheduler writes them.
+# final, a rerun reopens its batch and processes the video again (`reopen_batch`; `batchplan` finds them). The
+# scheduler writes them.
 TIMED_OUT = "timed out after"
 WORKER_DIED = "worker process died"
 RETRYABLE_ERRORS = (TIMED_OUT, WORKER_DIED)
-
-
-def retryable_errors(work: Path) -> set[tuple[int, str]]:
-    """(part, video) of every row of WORK/videos.parquet whose error a rerun should redo (RETRYABLE_ERRORS)."""
-    path = Path(work) / "videos.parquet"
-    if not path.is_dir():
-        return set()
-    t = ds.dataset(path).to_table(columns=["part", "video", "error"], filter=ds.field("status") == "error")
-    return {(p, v) for p, v, e in zip(t.column("part").to_pylist(), t.column("video").to_pylist(),
-                                      t.column("error").to_pylist()) if e and e.startswith(RETRYABLE_ERRORS)}
 
 
 @dataclass
@@ -54,19 +46,12 @@ class Batch:
         return f"batch-{self.index:05d}.parquet"
 
 
-def plan_batches(entries: list[dict], batch_videos: int) -> list[Batch]:
-    by_part: dict[int, list[dict]] = {}
-    for e in sorted(entries, key=lambda e: (e["part"], e["video"], e["status"])):
-        by_part.setdefault(e["part"], []).append(e)
-    out = []
-    for part, es in by_part.items():
-        for i in range(0, len(es), batch_videos):
-            out.append(Batch(part, i // batch_videos, es[i:i + batch_videos]))
-    return out
+def videos_part_dir(work: Path, part: int) -> Path:
+    return Path(work) / "videos.parquet" / f"part-{part}"
 
 
 def videos_file(work: Path, b: Batch) -> Path:
-    return Path(work) / "videos.parquet" / f"part-{b.part}" / b.name
+    return videos_part_dir(work, b.part) / b.name
 
 
 def faces_file(work: Path, b: Batch) -> Path:

@@ -21,7 +21,7 @@ def _ingest(cfg: IngestConfig, root, out, overwrite: bool) -> None:
     try:
         s = ingest(root, out, cfg, overwrite=overwrite)
     except IngestUsageError as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)   # names may hold [brackets]
         raise typer.Exit(2)
     except IngestAbort as exc:
         console.print(f"[red]ingest stopped:[/red] {exc}\nEvery file in {out} with its final name is complete; "

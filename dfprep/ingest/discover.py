@@ -66,6 +66,12 @@ def find_parts(root: Path, parts: set[int] | None = None) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
+NOT_REGULAR = "not a regular file"
+CANNOT_STAT = "cannot stat the file"
+# The `error` reasons discovery gives a listed name before any opening (`file_problem`): such a row was never
+# processed, so once the name is a regular file a rerun processes it (`dfprep.ingest.batchplan`).
+DISCOVERY_ERRORS = (NOT_REGULAR, CANNOT_STAT)
+
 _KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"),
           (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
 
@@ -91,11 +97,11 @@ def file_problem(path: Path) -> tuple[str, str] | None:
     except FileNotFoundError:
         return "missing", "listed in metadata.json but the file is absent"
     except OSError as exc:
-        return "error", f"cannot stat the file ({exc.strerror or exc})"
+        return "error", f"{CANNOT_STAT} ({exc.strerror or exc})"
     if stat.S_ISREG(st.st_mode):
         return None
     kind = next((name for test, name in _KINDS if test(st.st_mode)), "unknown type")
-    return "error", f"not a regular file ({kind}); never opened"
+    return "error", f"{NOT_REGULAR} ({kind}); never opened"
 
 
 def read_part(part: int, folder: Path, root: Path | None = None) -> tuple[list[dict], list[str]]:

@@ -1,8 +1,8 @@
 """`ingest(root, out, cfg)`: the library function behind `dfprep ingest`.
 
-discover -> plan batches -> skip what a previous run finished -> plan resources -> Scheduler (Ray) ->
-merge batches -> run.json. Safe to interrupt at any point: rerunning the same command resumes and ends
-with the same files.
+discover -> plan batches (recorded per part: a part grows by new batches) -> skip what a previous run finished ->
+plan resources -> Scheduler (Ray) -> merge batches -> run.json. Safe to interrupt at any point: rerunning the
+same command resumes and ends with the same files.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from pathlib import Path
 import pyarrow.dataset as ds
 
 from dfprep.atomic import remove_stale_tmp, write_json
-from dfprep.ingest.batches import Batch, batch_done, journal_dir, journal_file, merge_batch, plan_batches, \
-    reopen_batch, retryable_errors, videos_file, write_journal
+from dfprep.ingest.batches import Batch, journal_dir, journal_file, merge_batch, reopen_batch, write_journal
+from dfprep.ingest.batchplan import PLAN_DIR, Planned, plan_batches, record_plans
 from dfprep.ingest.config import IngestConfig, IngestSettings, RecordedIngest
 from dfprep.ingest.discover import IngestUsageError, discover, parse_parts
 from dfprep.ingest.manifest import video_row
@@ -33,12 +33,13 @@ RUN_JSON = "run.json"
 LPT_WINDOW = 256
 
 
-def _check_state(work: Path, root: Path, cfg: IngestConfig, overwrite: bool) -> None:
-    """Refuse to mix outputs of different settings in one WORK; --overwrite starts afresh."""
+def _check_state(work: Path, root: Path, cfg: IngestConfig, overwrite: bool) -> dict:
+    """Refuse to mix outputs of different settings in one WORK; --overwrite starts afresh. Returns the state to
+    record once the run is known to go ahead."""
     state = {"root": str(root.resolve()), "fingerprint": cfg.fingerprint(), "settings": cfg.output_settings()}
     path = work / STATE
     if path.exists() and overwrite:
-        for name in ("videos.parquet", "faces.parquet", "_journal", "run.json", "timeline.jsonl", STATE):
+        for name in ("videos.parquet", "faces.parquet", "_journal", PLAN_DIR, "run.json", "timeline.jsonl", STATE):
             p = work / name
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     elif path.exists():
@@ -53,7 +54,7 @@ def _check_state(work: Path, root: Path, cfg: IngestConfig, overwrite: bool) -> 
                 diff["root"] = (old.get("root"), state["root"])
             raise IngestUsageError(f"{work} holds an ingest made with other settings {diff}; "
                                    "use another --out, or --overwrite to start again")
-    write_json(path, state)
+    return state
 
 
 def _prune_empty(folder: Path) -> None:
@@ -74,28 +75,27 @@ class _Pending:
     todo: list = field(default_factory=list)            # (Batch, entry)
     resumed: int = 0
     retried: int = 0                                    # videos whose earlier error was a setting's, redone
+    changed: int = 0                                    # videos whose entry changed since their batch was written
 
 
-def _find_pending(work: Path, batches: list[Batch], cfg: IngestConfig) -> _Pending:
+def _find_pending(work: Path, planned: Planned, cfg: IngestConfig) -> _Pending:
     """Batches without their videos file are open; within them, pending entries without a journal are todo.
 
-    A finished batch holding errors caused by a scheduling setting (timed out, worker died) is reopened for
-    just those videos: the others are journalled from its files, and the batch is merged again."""
+    A finished batch holding errors caused by a scheduling setting (timed out, worker died), or videos whose
+    entry changed since it was written (`batchplan`), is reopened for just those videos: the others are
+    journalled from its files, and the batch is merged again."""
     pend = _Pending()
-    retry = retryable_errors(work)
-    for b in batches:
-        done = batch_done(work, b)
-        if done:
-            _check_batch_unchanged(work, b)
-        again = {e["video"] for e in b.entries if e["status"] == "pending" and (b.part, e["video"]) in retry} \
-            if done else set()
-        if done and not again:
+    for b in planned.batches:
+        done = planned.finished(b)
+        retry, redo = planned.retry(b), planned.redo(b)
+        if done and not (retry or redo):
             shutil.rmtree(journal_dir(work, b), ignore_errors=True)
             pend.resumed += len(b.entries)
             continue
-        if again:
-            reopen_batch(work, b, again)
-            pend.retried += len(again)
+        if done:
+            reopen_batch(work, b, retry | redo)
+            pend.retried += len(retry)
+            pend.changed += len(redo)
         no_work = {e["video"]: process_video(e, cfg)[0] for e in b.entries if e["status"] != "pending"}
         left = 0
         for e in b.entries:
@@ -108,19 +108,6 @@ def _find_pending(work: Path, batches: list[Batch], cfg: IngestConfig) -> _Pendi
                 pend.todo.append((b, e))
         pend.open_batches[(b.part, b.index)] = {"batch": b, "no_work": no_work, "left": left}
     return pend
-
-
-def _check_batch_unchanged(work: Path, b: Batch) -> None:
-    """A finished batch must hold the videos the plan puts in it now: a part whose videos were added or removed
-    since it was ingested would otherwise be taken as done (or cut into other batches)."""
-    stored = sorted(ds.dataset(videos_file(work, b)).to_table(columns=["video"]).column("video").to_pylist())
-    planned = sorted(e["video"] for e in b.entries)
-    if stored != planned:
-        added = sorted(set(planned) - set(stored))[:3]
-        gone = sorted(set(stored) - set(planned))[:3]
-        raise IngestUsageError(f"part {b.part} changed since {work} ingested it (videos added: {added or 'none'}, "
-                               f"removed: {gone or 'none'}); ingest the grown part into another --out, or "
-                               f"--overwrite to start again")
 
 
 def _largest_first(todo: list, window: int = LPT_WINDOW) -> list:
@@ -171,7 +158,7 @@ def _summarize(work: Path, root: Path, cfg: IngestConfig, pend: _Pending, report
         "root": str(root.resolve()), "work": str(work.resolve()),
         "videos": int(sum(status.values())), "by_status": dict(sorted(status.items())),
         "faces": int(n_faces), "ok_videos_without_face": int(no_face),
-        "processed_this_run": n_todo, "resumed": pend.resumed, "retried": pend.retried,
+        "processed_this_run": n_todo, "resumed": pend.resumed, "retried": pend.retried, "changed": pend.changed,
         "batches_written": len(merges),
         "problems": problems, "errors_this_run": report.errors,
         "timings": {**timings, "videos_per_s": round(n_todo / total, 3) if total and n_todo else None},
@@ -202,9 +189,11 @@ def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bo
     entries, problems = discover(root, parse_parts(cfg.parts), follow_symlinks=cfg.follow_symlinks)
     work.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(work)
-    _check_state(work, root, cfg, overwrite)
-    batches = plan_batches(entries, cfg.batch_videos)
-    pend = _find_pending(work, batches, cfg)
+    state = _check_state(work, root, cfg, overwrite)
+    planned = plan_batches(work, entries, cfg.batch_videos, lambda e: process_video(e, cfg)[0])
+    write_json(work / STATE, state)                 # nothing is written before the run is known to go ahead
+    record_plans(work, planned, cfg.batch_videos)
+    pend = _find_pending(work, planned, cfg)
     timings = {"discover_s": round(time.perf_counter() - t0, 3)}
 
     merges: list = []
@@ -235,7 +224,7 @@ def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bo
             t2 = time.perf_counter()
             timings["workers_start_s"] = round(t2 - t1, 3)
             timeline = TimelineWriter(work)
-            _process(work, cfg, batches, pend, sched, report, timeline, finish_one)
+            _process(work, cfg, planned.batches, pend, sched, report, timeline, finish_one)
             timings["process_s"] = round(time.perf_counter() - t2, 3)
     finally:
         report.close()

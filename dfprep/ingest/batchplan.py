@@ -1,0 +1,209 @@
+"""Which videos go in which batch file of a part, recorded in WORK/_batches/part-P.json so that a part can grow.
+
+The first run over a part sorts its videos by name, cuts them into batches of `batch_videos` and records that
+plan before any video is processed. Later runs keep every recorded batch and cut the videos that no batch holds
+yet (videos added to the part) into new batches with the next indices, by the same rule: a finished batch file
+is never re-cut or rewritten for growth, and a run resumed after an interruption finds the plan it started
+from. A WORK written before plans were recorded gets the plan its finished batch files imply.
+
+What each finished batch says of its videos is checked against the part as it is now. A video gone from
+metadata.json and the folder, or an ingested (`ok`) video that is no longer a listed file, stops the run with
+one line (a WORK does not shrink). A video whose entry changed otherwise (a `missing` file that appeared, an
+`unlisted` file now listed, a new label) is redone: its batch is reopened for just it (`reopen_batch`).
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pyarrow.parquet as pq
+
+from dfprep.atomic import write_json
+from dfprep.ingest.batches import RETRYABLE_ERRORS, Batch, journal_dir, videos_part_dir
+from dfprep.ingest.discover import DISCOVERY_ERRORS, IngestUsageError
+
+PLAN_DIR = "_batches"
+STORED = ("video", "status", "error", "label", "original", "split", "bytes")   # what a row says of its entry
+ENTRY_FIELDS = ("label", "original", "split")       # metadata.json's say; faces rows carry label and original
+_BATCH_FILE = re.compile(r"batch-(\d{5,})\.parquet")
+_SHRINK = "a WORK does not shrink: restore them, ingest into another --out, or --overwrite to start again"
+
+NoWorkRow = Callable[[dict], dict]       # an entry that needs no processing -> its videos.parquet row
+
+
+# --- what is in WORK: small functions, one place to change for another storage ------------------------------------
+
+def plan_file(work: Path, part: int) -> Path:
+    return Path(work) / PLAN_DIR / f"part-{part}.json"
+
+
+def read_plan(work: Path, part: int) -> dict[int, list[str]] | None:
+    """The recorded plan of a part ({batch index: video names}), None when none was recorded."""
+    from dfprep.records import load_object
+
+    path = plan_file(work, part)
+    if not path.is_file():
+        return None
+    data = load_object(path, IngestUsageError, "")
+    batches = data.get("batches")
+    ok = isinstance(batches, list) and all(
+        isinstance(b, dict) and isinstance(b.get("index"), int) and isinstance(b.get("videos"), list)
+        and all(isinstance(v, str) for v in b["videos"]) for b in batches)
+    if not ok or data.get("part") != part:
+        raise IngestUsageError(f"{path}: not a batch plan of part {part}; --overwrite to start again")
+    return {b["index"]: list(b["videos"]) for b in batches}
+
+
+def write_plan(work: Path, part: int, plan: dict[int, list[str]], batch_videos: int) -> None:
+    write_json(plan_file(work, part), {"part": part, "batch_videos": batch_videos,
+                                       "batches": [{"index": i, "videos": plan[i]} for i in sorted(plan)]})
+
+
+def finished_batches(work: Path, part: int) -> dict[int, list[dict]]:
+    """{batch index: its rows (the STORED columns)} for every finished batch file of a part."""
+    folder = videos_part_dir(work, part)
+    if not folder.is_dir():
+        return {}
+    out = {}
+    for p in sorted(folder.iterdir()):
+        m = _BATCH_FILE.fullmatch(p.name)
+        if m and p.is_file():
+            out[int(m.group(1))] = pq.read_table(p, columns=list(STORED)).to_pylist()
+    return out
+
+
+def journal_batches(work: Path, part: int) -> set[int]:
+    """Indices of the part's batches that have a journal folder."""
+    folder = Path(work) / "_journal" / f"part-{part}"
+    found = (re.fullmatch(r"batch-(\d+)", p.name) for p in folder.iterdir()) if folder.is_dir() else ()
+    return {int(m.group(1)) for m in found if m}
+
+
+# --- planning (no file access) ------------------------------------------------------------------------------------
+
+def cut(names: list[str], batch_videos: int, start: int = 0) -> dict[int, list[str]]:
+    """Sorted names in batches of `batch_videos`, indexed from `start`: the one rule for cutting a part."""
+    names = sorted(names)
+    return {start + i // batch_videos: names[i:i + batch_videos] for i in range(0, len(names), batch_videos)}
+
+
+def _fate(row: dict, entry: dict, no_work_row: NoWorkRow) -> str:
+    """same | retry | redo | lost: what a finished row of a video means now that its entry is `entry`."""
+    if entry["status"] == "pending":             # a listed, regular file: a row from processing it is expected
+        error = row["error"] or ""
+        processed = row["status"] == "ok" or (row["status"] == "error" and not error.startswith(DISCOVERY_ERRORS))
+        if not processed or any(row[k] != entry.get(k) for k in ENTRY_FIELDS):
+            return "redo"
+        return "retry" if row["status"] == "error" and error.startswith(RETRYABLE_ERRORS) else "same"
+    if row["status"] == "ok":
+        return "lost"
+    want = no_work_row(entry)
+    return "same" if all(want[k] == row[k] for k in STORED) else "redo"
+
+
+def _videos(items: list) -> str:
+    return f"{len(items)} video{'s' if len(items) != 1 else ''}"
+
+
+def _examples(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+@dataclass
+class PartPlan:
+    """One part's batches for this run, and what its finished batches need."""
+    batches: list[Batch]
+    plan: dict[int, list[str]]
+    changed: bool                                            # the plan differs from the recorded one
+    finished: set[int] = field(default_factory=set)
+    redo: dict[int, set[str]] = field(default_factory=dict)  # finished batch -> videos whose entry changed
+    retry: dict[int, set[str]] = field(default_factory=dict)  # finished batch -> videos with a RETRYABLE error
+
+
+def plan_part(work: Path, part: int, entries: list[dict], batch_videos: int, recorded: dict[int, list[str]] | None,
+              finished: dict[int, list[dict]], no_work_row: NoWorkRow) -> PartPlan:
+    """The part's batches: the recorded ones (or, without a record, those its finished files imply), then new
+    batches for the videos none holds. IngestUsageError when the part shrank or the record contradicts a file."""
+    by_name: dict[str, list[dict]] = {}
+    for e in sorted(entries, key=lambda e: (e["video"], e["status"])):
+        by_name.setdefault(e["video"], []).append(e)
+    out = PartPlan([], {}, False, set(finished))
+    gone, lost = [], []
+    for i, rows in sorted(finished.items()):
+        for r in rows:
+            es = by_name.get(r["video"])
+            fate = "gone" if not es else _fate(r, es[0], no_work_row)
+            if fate == "gone":
+                gone.append(r["video"])
+            elif fate == "lost":
+                lost.append(f"{r['video']} now {es[0]['status']}")
+            elif fate in ("redo", "retry"):
+                getattr(out, fate).setdefault(i, set()).add(r["video"])
+    if gone or lost:
+        what = ([f"{_videos(gone)} removed from metadata.json and the folder ({_examples(sorted(gone))})"]
+                if gone else []) + ([f"{_videos(lost)} ingested but no longer a listed file ({_examples(lost)})"]
+                                    if lost else [])
+        raise IngestUsageError(f"part {part} changed since {work} ingested it: {'; '.join(what)}; {_SHRINK}")
+
+    stored = {i: sorted(r["video"] for r in rows) for i, rows in finished.items()}
+    if recorded is None:                         # a WORK from before plans: the old rule, if its files agree
+        rule = cut(list(by_name), batch_videos)
+        plan = rule if all(rule.get(i) == vs for i, vs in stored.items()) else dict(stored)
+    else:
+        plan = {i: list(vs) for i, vs in recorded.items()}
+        for i, vs in stored.items():
+            if sorted(plan.get(i, [])) != vs:
+                raise IngestUsageError(f"{plan_file(work, part)}: batch {i} does not list the videos of its "
+                                       f"finished file (WORK changed by hand?); --overwrite to start again")
+    for i in [i for i in plan if i not in finished]:
+        plan[i] = [v for v in plan[i] if v in by_name]   # gone before its batch finished: it leaves the batch
+        if not plan[i]:
+            del plan[i]
+    placed = {v for vs in plan.values() for v in vs}
+    plan.update(cut([v for v in by_name if v not in placed], batch_videos, max([*plan, *finished], default=-1) + 1))
+    out.plan, out.changed = plan, plan != recorded
+    out.batches = [Batch(part, i, [e for v in plan[i] for e in by_name[v]]) for i in sorted(plan)]
+    return out
+
+
+# --- the run's view -----------------------------------------------------------------------------------------------
+
+@dataclass
+class Planned:
+    """Every selected part's plan, keyed by (part, batch index) where a run needs it."""
+    parts: dict[int, PartPlan]
+
+    @property
+    def batches(self) -> list[Batch]:
+        return [b for p in sorted(self.parts) for b in self.parts[p].batches]
+
+    def finished(self, b: Batch) -> bool:
+        return b.index in self.parts[b.part].finished
+
+    def redo(self, b: Batch) -> set[str]:
+        return self.parts[b.part].redo.get(b.index, set())
+
+    def retry(self, b: Batch) -> set[str]:
+        return self.parts[b.part].retry.get(b.index, set())
+
+
+def plan_batches(work: Path, entries: list[dict], batch_videos: int, no_work_row: NoWorkRow) -> Planned:
+    """Plan every part that has entries, reading WORK but writing nothing (a refused run leaves WORK as it was)."""
+    by_part: dict[int, list[dict]] = {}
+    for e in entries:
+        by_part.setdefault(e["part"], []).append(e)
+    return Planned({p: plan_part(work, p, es, batch_videos, read_plan(work, p), finished_batches(work, p),
+                                 no_work_row) for p, es in sorted(by_part.items())})
+
+
+def record_plans(work: Path, planned: Planned, batch_videos: int) -> None:
+    """Write each changed plan (atomically) before any video is processed; drop journals of unplanned batches
+    (left by a WORK from before plans whose part grew)."""
+    for part, pp in planned.parts.items():
+        if pp.changed:
+            write_plan(work, part, pp.plan, batch_videos)
+        for i in journal_batches(work, part) - set(pp.plan):
+            shutil.rmtree(journal_dir(work, Batch(part, i)), ignore_errors=True)
