@@ -19,7 +19,9 @@ _KINDS = {int: "an integer", float: "a number", str: "a string", bool: "true or 
 def load_object(path: Path, error: type[Exception], hint: str) -> dict:
     """The JSON object in `path`; `error` with one line naming the file when it is absent, unreadable or not
     a JSON object. `hint` follows "not found; " (e.g. "is X the --out folder of `dfprep train`?")."""
-    path = Path(path)
+    from dfprep.storage import as_path
+
+    path = as_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

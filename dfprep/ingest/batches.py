@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pyarrow.dataset as ds
 import pyarrow.ipc as ipc
 
 from dfprep.atomic import atomic_path, write_parquet
+from dfprep.storage import as_path, dataset as open_dataset, is_remote, rmtree
 from dfprep.faces.store import FACE_ROW_GROUP, FACE_SCHEMA
 from dfprep.ingest.manifest import videos_table
 
@@ -47,7 +47,7 @@ class Batch:
 
 
 def videos_part_dir(work: Path, part: int) -> Path:
-    return Path(work) / "videos.parquet" / f"part-{part}"
+    return as_path(work) / "videos.parquet" / f"part-{part}"
 
 
 def videos_file(work: Path, b: Batch) -> Path:
@@ -55,11 +55,11 @@ def videos_file(work: Path, b: Batch) -> Path:
 
 
 def faces_file(work: Path, b: Batch) -> Path:
-    return Path(work) / "faces.parquet" / f"part-{b.part}" / b.name
+    return as_path(work) / "faces.parquet" / f"part-{b.part}" / b.name
 
 
 def journal_dir(work: Path, b: Batch) -> Path:
-    return Path(work) / "_journal" / f"part-{b.part}" / f"batch-{b.index:05d}"
+    return as_path(work) / "_journal" / f"part-{b.part}" / f"batch-{b.index:05d}"
 
 
 def journal_file(work: Path, b: Batch, video: str) -> Path:
@@ -81,7 +81,8 @@ def write_journal(path: Path, row: dict, faces: pa.Table) -> None:
 
 
 def read_journal(path: Path) -> tuple[dict, pa.Table]:
-    with ipc.open_file(str(path)) as r:
+    path = as_path(path)
+    with ipc.open_file(path.open("rb") if is_remote(path) else str(path)) as r:
         table = r.read_all()
     row = json.loads(table.schema.metadata[ROW_KEY])
     return row, table.replace_schema_metadata(None).cast(FACE_SCHEMA)
@@ -103,7 +104,7 @@ def merge_batch(work: Path, b: Batch, rows_without_work: dict[str, dict]) -> dic
     write_parquet(faces_file(work, b), faces, row_group_size=FACE_ROW_GROUP)
     vt = videos_table(rows)
     write_parquet(videos_file(work, b), vt)
-    shutil.rmtree(journal_dir(work, b), ignore_errors=True)
+    rmtree(journal_dir(work, b))
     return {"part": b.part, "batch": b.index, "videos": vt.num_rows, "faces": faces.num_rows}
 
 
@@ -111,8 +112,8 @@ def reopen_batch(work: Path, b: Batch, again: set[str]) -> None:
     """Turn a merged batch back into journal entries so that the videos in `again` can be processed anew:
     every other processed video's row and faces are journalled from the batch files (unless a journal entry
     exists already: an interrupted reopen); the merge that follows rewrites the batch files."""
-    rows = ds.dataset(videos_file(work, b)).to_table().to_pylist()
-    faces = ds.dataset(faces_file(work, b)).to_table().replace_schema_metadata(None).cast(FACE_SCHEMA)
+    rows = open_dataset(videos_file(work, b)).to_table().to_pylist()
+    faces = open_dataset(faces_file(work, b)).to_table().replace_schema_metadata(None).cast(FACE_SCHEMA)
     by_video = {r["video"]: r for r in rows if r["status"] in ("ok", "error")}
     for e in b.entries:
         if e["status"] != "pending" or e["video"] in again:
@@ -154,10 +155,10 @@ def stored_frame_faces(work: Path, part: int, batch_index: int, video: str) -> l
     b = Batch(part, batch_index)
     for _ in range(2):
         if batch_done(work, b):
-            vt = ds.dataset(videos_file(work, b)).to_table(filter=ds.field("video") == video).to_pylist()
+            vt = open_dataset(videos_file(work, b)).to_table(filter=ds.field("video") == video).to_pylist()
             if not vt:
                 return None
-            t = ds.dataset(faces_file(work, b)).to_table(filter=ds.field("video") == video,
+            t = open_dataset(faces_file(work, b)).to_table(filter=ds.field("video") == video,
                                                         columns=FACE_BOX_COLUMNS)
             row = vt[0]
             break

@@ -14,7 +14,6 @@ one line (a WORK does not shrink). A video whose entry changed otherwise (a `mis
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -22,6 +21,7 @@ from typing import Callable
 import pyarrow.parquet as pq
 
 from dfprep.atomic import write_json
+from dfprep.storage import arrow_source, as_path, rmtree
 from dfprep.ingest.batches import RETRYABLE_ERRORS, Batch, journal_dir, videos_part_dir
 from dfprep.ingest.discover import DISCOVERY_ERRORS, IngestUsageError
 
@@ -37,7 +37,7 @@ NoWorkRow = Callable[[dict], dict]       # an entry that needs no processing -> 
 # --- what is in WORK: small functions, one place to change for another storage ------------------------------------
 
 def plan_file(work: Path, part: int) -> Path:
-    return Path(work) / PLAN_DIR / f"part-{part}.json"
+    return as_path(work) / PLAN_DIR / f"part-{part}.json"
 
 
 def read_plan(work: Path, part: int) -> dict[int, list[str]] | None:
@@ -71,13 +71,14 @@ def finished_batches(work: Path, part: int) -> dict[int, list[dict]]:
     for p in sorted(folder.iterdir()):
         m = _BATCH_FILE.fullmatch(p.name)
         if m and p.is_file():
-            out[int(m.group(1))] = pq.read_table(p, columns=list(STORED)).to_pylist()
+            fs, name = arrow_source(p)
+            out[int(m.group(1))] = pq.read_table(name, columns=list(STORED), filesystem=fs).to_pylist()
     return out
 
 
 def journal_batches(work: Path, part: int) -> set[int]:
     """Indices of the part's batches that have a journal folder."""
-    folder = Path(work) / "_journal" / f"part-{part}"
+    folder = as_path(work) / "_journal" / f"part-{part}"
     found = (re.fullmatch(r"batch-(\d+)", p.name) for p in folder.iterdir()) if folder.is_dir() else ()
     return {int(m.group(1)) for m in found if m}
 
@@ -206,4 +207,4 @@ def record_plans(work: Path, planned: Planned, batch_videos: int) -> None:
         if pp.changed:
             write_plan(work, part, pp.plan, batch_videos)
         for i in journal_batches(work, part) - set(pp.plan):
-            shutil.rmtree(journal_dir(work, Batch(part, i)), ignore_errors=True)
+            rmtree(journal_dir(work, Batch(part, i)))

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import pyarrow.dataset as ds
 
 from dfprep.atomic import remove_stale_tmp, write_json
+from dfprep.storage import as_path, dataset as open_dataset, is_remote, rmtree
 from dfprep.ingest.batches import Batch, journal_dir, journal_file, merge_batch, reopen_batch, write_journal
 from dfprep.ingest.batchplan import PLAN_DIR, Planned, plan_batches, record_plans
 from dfprep.ingest.config import IngestConfig, IngestSettings, RecordedIngest
@@ -41,7 +40,7 @@ def _check_state(work: Path, root: Path, cfg: IngestConfig, overwrite: bool) -> 
     if path.exists() and overwrite:
         for name in ("videos.parquet", "faces.parquet", "_journal", PLAN_DIR, "run.json", "timeline.jsonl", STATE):
             p = work / name
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            rmtree(p)
     elif path.exists():
         old = json.loads(path.read_text())
         same = old.get("fingerprint") == state["fingerprint"] or (         # a WORK from before parts left it
@@ -57,9 +56,13 @@ def _check_state(work: Path, root: Path, cfg: IngestConfig, overwrite: bool) -> 
     return state
 
 
-def _prune_empty(folder: Path) -> None:
+def _prune_empty(folder) -> None:
     """Remove journal folders emptied by merges (bottom-up); a folder still holding entries stays."""
     if not folder.is_dir():
+        return
+    if is_remote(folder):       # an object store keeps folder markers: drop the journal once it holds no object
+        if not any(p.is_file() for p in folder.rglob("*")):
+            rmtree(folder)
         return
     for p in sorted(folder.rglob("*"), key=lambda p: -len(p.parts)):
         if p.is_dir() and not any(p.iterdir()):
@@ -89,7 +92,7 @@ def _find_pending(work: Path, planned: Planned, cfg: IngestConfig) -> _Pending:
         done = planned.finished(b)
         retry, redo = planned.retry(b), planned.redo(b)
         if done and not (retry or redo):
-            shutil.rmtree(journal_dir(work, b), ignore_errors=True)
+            rmtree(journal_dir(work, b))
             pend.resumed += len(b.entries)
             continue
         if done:
@@ -117,6 +120,8 @@ def _largest_first(todo: list, window: int = LPT_WINDOW) -> list:
     batches completing, and being merged, all along a large run instead of all at the end.
     """
     def size(item) -> int:
+        if item[1].get("size") is not None:         # from a remote listing
+            return item[1]["size"]
         try:
             return os.path.getsize(item[1]["path"])
         except (OSError, KeyError, TypeError):
@@ -146,7 +151,7 @@ def _start_ray_and_plan(cfg: IngestConfig):
 
 def _summarize(work: Path, root: Path, cfg: IngestConfig, pend: _Pending, report: Reporter, merges: list,
                problems: list, timings: dict, plan: dict, sched, timeline: Path | None) -> dict:
-    vt = ds.dataset(work / "videos.parquet").to_table(columns=["status", "label", "n_faces", "error"]) \
+    vt = open_dataset(work / "videos.parquet").to_table(columns=["status", "label", "n_faces", "error"]) \
         if (work / "videos.parquet").exists() else None
     status = Counter(vt.column("status").to_pylist()) if vt is not None else Counter()
     n_faces = sum(x or 0 for x in vt.column("n_faces").to_pylist()) if vt is not None else 0
@@ -177,7 +182,7 @@ def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bo
     """Run (or resume) an ingest of ROOT into OUT. Returns the run summary also written to run.json."""
     cfg = cfg or IngestConfig()
     cfg.validate()
-    root, work = Path(root), Path(out)
+    root, work = as_path(root), as_path(out)
     t0 = time.perf_counter()
     if cfg.faces and cfg.identity:      # the workers load dlib's models: say at once when they are absent
         from dfprep.faces.identity import IdentityModelsMissing, RECOGNITION_MODEL, SHAPE_MODEL, model_path
@@ -268,7 +273,7 @@ def read_run_json(work: Path) -> IngestRun:
     gives the settings of its `config`."""
     from dfprep.records import Fields, load_object
 
-    path = Path(work) / RUN_JSON
+    path = as_path(work) / RUN_JSON
     f = Fields(load_object(path, IngestUsageError, f"is {work} the --out folder of `dfprep ingest`?"), path,
                IngestUsageError, note=_OLDER)
     if f.has("settings"):
@@ -288,7 +293,7 @@ def read_ingest_state(work: Path) -> RecordedIngest:
     """WORK/_state.json (written when an ingest starts): its settings and fingerprint, checked."""
     from dfprep.records import Fields, load_object
 
-    path = Path(work) / STATE
+    path = as_path(work) / STATE
     f = Fields(load_object(path, IngestUsageError, f"is {work} the --out folder of `dfprep ingest`?"), path,
                IngestUsageError, note=_OLDER)
     return RecordedIngest.from_fields(f)
@@ -297,7 +302,7 @@ def read_ingest_state(work: Path) -> RecordedIngest:
 def recorded_ingest(work: Path) -> RecordedIngest | None:
     """The settings and fingerprint WORK's face store was made with: from run.json, or from _state.json when
     no ingest has finished yet; None for a WORK that `dfprep ingest` did not write (neither file)."""
-    work = Path(work)
+    work = as_path(work)
     if (work / RUN_JSON).is_file():
         return read_run_json(work).recorded()
     if (work / STATE).is_file():
