@@ -236,7 +236,7 @@ def test_undersample_ratio_within_one_per_family(store, tmp_path, ratio):
     for split in ("val", "test"):
         got = read_samples(out, split)
         assert len(got) == sum(x["n_crops"] for x in rows if x["split"] == split) > 0
-        assert all(s["meta"]["repeat"] == 0 and s["meta"]["augmentation"] is None for s in got)
+        assert all(s["meta"]["repeat"] == 0 and not s["meta"]["augmentation"]["augmented"] for s in got)
     assert verify_shards(out, store) == []
 
 
@@ -250,8 +250,8 @@ def test_balance_eval_and_oversample(store, tmp_path):
     repeats = [s for s in train if s["meta"]["repeat"] > 0]
     assert repeats and all(s["cls"] == 0 and s["__key__"].endswith(f"_r{s['meta']['repeat']}") for s in repeats)
     # each repeat is augmented, with its own parameters; originals are not (augment=oversampled)
-    assert all(s["meta"]["augmentation"]["ops"] is not None for s in repeats)
-    assert all(s["meta"]["augmentation"] is None for s in train if s["meta"]["repeat"] == 0)
+    assert all(s["meta"]["augmentation"]["augmented"] for s in repeats)
+    assert not any(s["meta"]["augmentation"]["augmented"] for s in train if s["meta"]["repeat"] == 0)
     seeds = [s["meta"]["augmentation"]["seed"] for s in repeats]
     assert len(set(seeds)) == len(seeds)
     originals = {s["__key__"]: s["jpg"] for s in train if s["meta"]["repeat"] == 0}
@@ -583,7 +583,7 @@ def test_cli_end_to_end_on_ingest_work(ingest_work, tmp_path):
         m = s["meta"]
         row = crops[(m["part"], m["video"], m["frame_idx"], m["track_id"])]
         assert s["cls"] == ("REAL", "FAKE").index(row["label"])
-        if m["augmentation"] is None:
+        if not m["augmentation"]["augmented"]:
             assert s["jpg"] == row["jpeg"]
     victim = sorted(out.glob("train-*.tar"))[0]
     victim.write_bytes(victim.read_bytes()[:-1024])

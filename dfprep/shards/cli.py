@@ -53,6 +53,10 @@ def _shards(cfg: ShardsConfig, work: Path, out: Path, overwrite: bool) -> None:
     print_summary(console, index)
 
 
+def _per_split(counts: dict) -> str:
+    return ", ".join(f"{s} {n}" for s, n in counts.items() if n) or "none"
+
+
 def print_summary(console: Console, index: dict) -> None:
     t = Table(title="dfprep shards")
     for col in ("split", "samples", "REAL", "FAKE", "families", "shards", "MB"):
@@ -62,6 +66,14 @@ def print_summary(console: Console, index: dict) -> None:
                   str(len(s["shards"])), f"{s['bytes'] / 1e6:.1f}")
     console.print(t)
     run = index.get("run", {})
+    grow = run.get("growth") or {}
+    if run.get("nothing_new"):
+        console.print(f"nothing new: {run['nothing_new']}; {grow.get('kept')} shards kept as they are, nothing "
+                      "written")
+    elif grow.get("generation"):
+        console.print(f"generation {grow['generation']}: {grow['kept']} old shards kept; new families: "
+                      f"{_per_split(grow['new_families'])}; old families and groups joined by new videos: "
+                      f"{_per_split(grow['joined_families'])}; new shards: {_per_split(grow['new_shards'])}")
     console.print(f"written {run.get('written')}, reused {run.get('reused')}, "
                   f"{run.get('timings', {}).get('total_s')} s; class weights {index.get('class_weights')}")
     for w in index.get("warnings", []):
