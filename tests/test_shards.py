@@ -1,8 +1,9 @@
 """`dfprep shards`: leak-free splits, balance ratios, augmentation, keys, byte-identical shards, resume, verify.
 
-Most tests run on a synthetic face store written here in the faces.parquet format (real JPEG crops of
-skimage's astronaut, ~60 families over 4 parts, orphan fakes, two-track videos), because ratio and leakage
-claims need many families; one end-to-end test runs ingest's output through the CLI on Ray.
+Most tests run on a synthetic face store in the faces.parquet format (`shards_util.write_store`: real JPEG
+crops of skimage's astronaut, ~60 families over 4 parts, orphan fakes, two-track videos), because ratio and
+leakage claims need many families; one end-to-end test runs ingest's output through the CLI on Ray.
+Growing a SHARDS folder is tested in test_shards_grow.py.
 """
 from __future__ import annotations
 
@@ -23,8 +24,6 @@ import webdataset as wds
 from PIL import Image
 from typer.testing import CliRunner
 
-from dfprep.faces.store import faces_table
-from dfprep.ingest.manifest import video_row, videos_table
 from dfprep.augment import AUGMENTATIONS, DEFAULT_AUGMENTS, augment_image, augment_tensor
 from dfprep.shards.balance import balance_split
 from dfprep.shards.cli import shards_app
@@ -34,77 +33,12 @@ from dfprep.shards.run import make_shards
 from dfprep.shards.samples import KEY_RE, sample_key, video_stem
 from dfprep.shards.tarstream import SampleTarWriter
 from dfprep.shards.verify import verify_shards
-
-SPS = 48   # samples per shard on the synthetic store: ~20 shards
-
-
-# ---------------------------------------------------------------- a synthetic face store with many families
-
-def _crop_jpegs(n: int, rng: np.random.Generator) -> list[bytes]:
-    from skimage import data
-
-    img = data.astronaut()
-    out = []
-    for _ in range(n):
-        y, x = rng.integers(0, 512 - 96, 2)
-        crop = Image.fromarray(img[y:y + 96, x:x + 96]).resize((48, 48))
-        buf = io.BytesIO()
-        crop.save(buf, "JPEG", quality=90)
-        out.append(buf.getvalue())
-    return out
-
-
-def write_store(work: Path, parts: int = 4, families: int = 15, seed: int = 1) -> Path:
-    """WORK/videos.parquet + WORK/faces.parquet: per part `families` REALs with 0-5 fakes, 2 orphan fakes."""
-    rng = np.random.default_rng(seed)
-    jpegs = _crop_jpegs(64, rng)
-    for part in range(parts):
-        vrows, frows = [], defaultdict(list)
-        names = iter(f"v{part}x{i:04d}.mp4" for i in range(10_000))
-        for _ in range(families):
-            real = next(names)
-            vids = [(real, "REAL", None)] + [(next(names), "FAKE", real) for _ in range(rng.integers(0, 6))]
-            vids += [(next(names), "FAKE", "gone.mp4")] if rng.random() < 0.15 else []
-            for video, label, original in vids:
-                frames = sorted(rng.choice(np.arange(0, 300, 10), rng.integers(4, 9), replace=False).tolist())
-                tracks = 2 if rng.random() < 0.2 else 1
-                n = 0
-                for fi in frames:
-                    for t in range(tracks):
-                        for k, v in (("video", video), ("part", part), ("label", label), ("original", original),
-                                     ("frame_idx", fi), ("track_id", t), ("prob", 0.99), ("x1", 10.0 + t),
-                                     ("y1", 20.0), ("x2", 110.0), ("y2", 120.0), ("landmarks", None),
-                                     ("jpeg", jpegs[rng.integers(len(jpegs))]), ("phash", 1), ("frame_phash", 2)):
-                            frows[k].append(v)
-                        n += 1
-                vrows.append(video_row({"video": video, "part": part, "label": label, "original": original,
-                                        "split": "train"}, status="ok", n_faces=n))
-        # Two videos that must never reach a shard: an error, and an ok video without a label.
-        vrows.append(video_row({"video": f"bad{part}.mp4", "part": part, "label": "FAKE"}, status="error",
-                               error="decode failed"))
-        vrows.append(video_row({"video": f"unl{part}.mp4", "part": part, "label": None}, status="unlisted"))
-        for sub, table, rg in (("videos.parquet", videos_table(vrows), None), ("faces.parquet", None, 64)):
-            path = work / sub / f"part-{part}" / "batch-00000.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if table is None:
-                t = faces_table(frows)
-                t = t.take(np.lexsort((t["track_id"].to_numpy(), t["frame_idx"].to_numpy(),
-                                       np.array(t["video"].to_pylist()))))
-                pq.write_table(t, path, row_group_size=rg)
-            else:
-                pq.write_table(table, path)
-    return work
+from shards_util import SPS, cfg, families_of, read_samples, shas, write_store
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
     return write_store(tmp_path_factory.mktemp("store"))
-
-
-def cfg(**kw) -> ShardsConfig:
-    base = dict(samples_per_shard=SPS, use_ray=False, progress=False)
-    base.update(kw)
-    return ShardsConfig(**base)
 
 
 @pytest.fixture(scope="module")
@@ -113,29 +47,6 @@ def shards(store, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shards")
     make_shards(store, out, cfg())
     return out
-
-
-def read_samples(out: Path, split: str | None = None) -> list[dict]:
-    """Every sample through webdataset with its default decoders: json -> dict, cls -> int, jpg raw."""
-    urls = sorted(str(p) for p in out.glob(f"{split or '*'}-*.tar"))
-    rows = []
-    for s in wds.WebDataset(urls, shardshuffle=False, empty_check=False).decode():
-        s["meta"] = s["json"]
-        rows.append(s)
-    return rows
-
-
-def natural_counts(store: Path) -> dict:
-    t = pq.read_table(store / "faces.parquet").select(["label"]).to_pylist()
-    return Counter(r["label"] for r in t)
-
-
-def shas(out: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.glob("*.tar"))}
-
-
-def families_of(out: Path) -> list[dict]:
-    return pq.read_table(out / "families.parquet").to_pylist()
 
 
 # ---------------------------------------------------------------- keys, families, parsing

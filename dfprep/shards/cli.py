@@ -11,6 +11,7 @@ from typing import Optional
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -41,11 +42,11 @@ def _shards(cfg: ShardsConfig, work: Path, out: Path, overwrite: bool) -> None:
     console = Console()
     try:
         index = make_shards(work, out, cfg, overwrite=overwrite)
-    except ShardsUsageError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+    except ShardsUsageError as exc:      # one line, whatever the terminal's width
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
     except RuntimeError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(1)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]: finished shards are kept; rerun the same command to resume")

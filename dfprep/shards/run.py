@@ -184,6 +184,7 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
     write_index(out, index)
     mb = sum(done[plan.name(s, i)]["bytes"] for s, i in todo) / 1e6
     index["run"] = {"out": str(out), "written": len(todo), "reused": reused, "growth": growth_summary(prior, plan),
+                    "nothing_new": None if todo else "every shard of WORK's videos is already written",
                     "timings": {"plan_s": round(t_plan, 3), "write_s": round(t_write, 3),
                                 "total_s": round(time.perf_counter() - t0, 3),
                                 "write_mb_per_s": round(mb / t_write, 2) if t_write and todo else None}}
