@@ -55,12 +55,14 @@ def grown(tmp_path_factory) -> SimpleNamespace:
     write_store(work0, parts=2, families=12)
     make_shards(work0, out, cfg(**SETTINGS))
     before = SimpleNamespace(shas=shas(out), rows=families_of(out), index=_index(out))
+    before_copy = shutil.copytree(out, base / "before")
     shutil.copytree(work0, work1)
     olds = _old_reals(before.rows)
     rng = np.random.default_rng(7)
     write_part(work1, 2, rng, crop_jpegs(16, rng), 12, fakes_of=tuple((r["video"], 2) for r in olds.values()))
     run = make_shards(work1, out, cfg(**SETTINGS))
-    return SimpleNamespace(work0=work0, work1=work1, out=out, before=before, olds=olds, run=run)
+    return SimpleNamespace(work0=work0, work1=work1, out=out, before=before, olds=olds, run=run,
+                           before_copy=before_copy)
 
 
 def test_old_shards_stay_byte_identical_and_listed(grown):
@@ -177,6 +179,12 @@ def test_a_changed_work_or_other_settings_are_refused(grown, tmp_path):
     assert shas(out) == shas(grown.out)
     index = make_shards(grown.work1, out, cfg(balance="undersample"), overwrite=True)
     assert len(index["generations"]) == 1 and verify_shards(out, grown.work1) == []
+    # --overwrite with SHARDS' own settings on a WORK that grew since: one first cut of all of it
+    again = tmp_path / "again"
+    shutil.copytree(grown.before_copy, again)
+    index = make_shards(grown.work1, again, cfg(**SETTINGS), overwrite=True)
+    assert len(index["generations"]) == 1 and set(shas(again)) == set(_entries(index))
+    assert {r["generation"] for r in families_of(again)} == {0} and verify_shards(again, grown.work1) == []
 
 
 def test_split_by_parts_grows_by_the_part_rule_and_links_win(tmp_path):

@@ -153,8 +153,8 @@ class Prior:
 
 def resume_point(out: Path, fingerprint: dict, overwrite: bool) -> tuple[Prior | None, dict[str, dict]]:
     """Where a run into OUT starts: (the Prior of the generation to plan, None for a first cut; index entries
-    of shards that may be kept, by name). Settings other than OUT's are refused unless `overwrite` (which
-    empties OUT first)."""
+    of shards that may be kept, by name). Settings other than OUT's are refused unless `overwrite`; with
+    `overwrite`, anything but a rerun on the same settings and face store empties OUT and cuts anew."""
     out = Path(out)
     state, index = read_json(out / STATE), read_json(out / INDEX)
 
@@ -177,6 +177,9 @@ def resume_point(out: Path, fingerprint: dict, overwrite: bool) -> tuple[Prior |
         return refuse("shards made with other settings")
     gens = generations_of(index)
     same_store = index["fingerprint"] == fingerprint
+    if overwrite and not same_store:    # --overwrite on a grown WORK: one new first cut of all of it
+        clear_out(out)
+        return None, {}
     g = len(gens) - 1 if same_store else len(gens)      # replan the last generation, or plan a new one
     previous = {} if not same_store else {
         e["name"]: e for s in SPLITS for e in index["splits"].get(s, {}).get("shards", [])
