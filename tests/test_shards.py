@@ -366,6 +366,42 @@ def test_verify_catches_pickle_member_and_label_flip(copy, store):
     assert "families.parquet says" in problems
 
 
+def test_verify_catches_json_off_the_stable_schema(copy, store):
+    """Every key, every type, no null: what lets readers that infer a schema per shard read them all."""
+    p = sorted(copy.glob("train-*.tar"))[2]
+    samples = _raw(p)
+    edits = [lambda m: m.update(augmentation=None), lambda m: m.update(prob=1), lambda m: m.pop("repeat"),
+             lambda m: m["augmentation"].update(seed=None), lambda m: m.update(box=[1.0, 2.0, 3.0])]
+    for sample, edit in zip(samples, edits):
+        meta = json.loads(sample["json"])
+        edit(meta)
+        sample["json"] = json.dumps(meta).encode()
+    _rewrite(p, samples)
+    _reindex(copy, p.name)
+    problems = [x for x in verify_shards(copy, store) if ": json " in x]
+    assert len(problems) == len(edits), problems
+    assert all(f"sample {s['__key__']}: json" in "\n".join(problems) for s in samples[:len(edits)])
+
+
+def test_augmentation_record_has_every_ops_parameter():
+    """A new op (or a new parameter) must get its key in AUG_PARAMS, else the shard writer fails loudly."""
+    from dfprep.shards.samples import AUG_PARAMS, augmentation_record
+
+    empty = augmentation_record(None)
+    assert empty["augmented"] is False and empty["ops"] == "" and not any(v for k, v in empty.items())
+    x = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+    for name in AUGMENTATIONS:
+        _, params = augment_tensor(x, torch.Generator().manual_seed(4), (name,), 1.0)
+        rec = augmentation_record({"seed": 4, "p": 1.0, **params})
+        assert set(rec) == set(empty) and rec["ops"] == name and rec["augmented"]
+        mapped = {param: key for (op, param), (key, _) in AUG_PARAMS.items() if op == name}
+        assert set(mapped) == set(params["ops"][0]) - {"op"}
+        assert all(rec[key] == params["ops"][0][param] for param, key in mapped.items())
+        assert all(type(rec[k]) is type(empty[k]) for k in rec)
+    with pytest.raises(KeyError):
+        augmentation_record({"seed": 1, "p": 1.0, "ops": [{"op": "warp", "strength": 2.0}]})
+
+
 def test_verify_catches_ratio_off_target(copy):
     index = json.loads((copy / "index.json").read_text())
     index["config"]["ratio"] = "1:3"
