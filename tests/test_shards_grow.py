@@ -266,3 +266,26 @@ def test_growing_an_ingested_work_by_parts(synth_corpus, tmp_path):
     assert res.exit_code == 0 and "ok:" in res.output, res.output
     res = runner.invoke(shards_app, args)
     assert res.exit_code == 0 and "nothing new" in res.output, res.output
+
+
+def test_a_folder_written_before_growth_existed_grows_too(tmp_path):
+    """index.json without `generations` (nor `sample_schema`, `wids`), families.parquet without `generation`."""
+    work, out = tmp_path / "work", tmp_path / "shards"
+    write_store(work, parts=2, families=8)
+    make_shards(work, out, cfg())
+    index = _index(out)
+    for key in ("generations", "sample_schema", "wids"):
+        index.pop(key)
+    (out / "index.json").write_text(json.dumps(index))
+    for p in out.glob("wids-*.json"):
+        p.unlink()
+    pq.write_table(pq.read_table(out / "families.parquet").drop_columns(["generation"]), out / "families.parquet")
+    before = shas(out)
+    rng = np.random.default_rng(11)
+    write_part(work, 2, rng, crop_jpegs(8, rng), 6)
+    grown = make_shards(work, out, cfg())
+    assert [g["generation"] for g in grown["generations"]] == [0, 1] and grown["generations"][0]["store"]
+    assert {n: shas(out)[n] for n in before} == before and len(shas(out)) > len(before)
+    assert "sample_schema" not in grown and any("predates the stable schema" in w for w in grown["warnings"])
+    assert {r["generation"] for r in families_of(out)} == {0, 1}
+    assert verify_shards(out, work) == []

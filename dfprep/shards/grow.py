@@ -224,6 +224,10 @@ def merged(prior: Prior, index: dict, families: pa.Table) -> tuple[dict, pa.Tabl
     rows = prior.rows + families.to_pylist()
     table = family_table(rows)
     gens = prior.generations + index["generations"][-1:]
+    if "sample_schema" not in prior.index:      # older shards' json: the merged folder cannot promise the schema
+        gens[-1]["warnings"].append("the earlier generations' sample json predates the stable schema (null "
+                                    "`augmentation`): readers that infer one schema for all shards (HuggingFace "
+                                    "datasets) cannot read old and new shards together; --overwrite re-cuts all")
     entries = dict(prior.entries)
     for s in SPLITS:
         entries.update({e["name"]: e for e in index["splits"][s]["shards"]})
@@ -249,7 +253,7 @@ def merged(prior: Prior, index: dict, families: pa.Table) -> tuple[dict, pa.Tabl
                      "videos": sum(g["videos"] or 0 for g in gens)}
     out["grouping"] = {**index["grouping"], "families": len({r["family"] for r in rows}),
                        "groups": len({r["group"] for r in rows})}
-    if "sample_schema" not in prior.index:      # older shards' json: the merged folder cannot promise the schema
+    if "sample_schema" not in prior.index:
         out.pop("sample_schema", None)
     return out, table
 
