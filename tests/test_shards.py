@@ -1,8 +1,9 @@
 """`dfprep shards`: leak-free splits, balance ratios, augmentation, keys, byte-identical shards, resume, verify.
 
-Most tests run on a synthetic face store written here in the faces.parquet format (real JPEG crops of
-skimage's astronaut, ~60 families over 4 parts, orphan fakes, two-track videos), because ratio and leakage
-claims need many families; one end-to-end test runs ingest's output through the CLI on Ray.
+Most tests run on a synthetic face store in the faces.parquet format (`shards_util.write_store`: real JPEG
+crops of skimage's astronaut, ~60 families over 4 parts, orphan fakes, two-track videos), because ratio and
+leakage claims need many families; one end-to-end test runs ingest's output through the CLI on Ray.
+Growing a SHARDS folder is tested in test_shards_grow.py.
 """
 from __future__ import annotations
 
@@ -23,8 +24,6 @@ import webdataset as wds
 from PIL import Image
 from typer.testing import CliRunner
 
-from dfprep.faces.store import faces_table
-from dfprep.ingest.manifest import video_row, videos_table
 from dfprep.augment import AUGMENTATIONS, DEFAULT_AUGMENTS, augment_image, augment_tensor
 from dfprep.shards.balance import balance_split
 from dfprep.shards.cli import shards_app
@@ -34,77 +33,12 @@ from dfprep.shards.run import make_shards
 from dfprep.shards.samples import KEY_RE, sample_key, video_stem
 from dfprep.shards.tarstream import SampleTarWriter
 from dfprep.shards.verify import verify_shards
-
-SPS = 48   # samples per shard on the synthetic store: ~20 shards
-
-
-# ---------------------------------------------------------------- a synthetic face store with many families
-
-def _crop_jpegs(n: int, rng: np.random.Generator) -> list[bytes]:
-    from skimage import data
-
-    img = data.astronaut()
-    out = []
-    for _ in range(n):
-        y, x = rng.integers(0, 512 - 96, 2)
-        crop = Image.fromarray(img[y:y + 96, x:x + 96]).resize((48, 48))
-        buf = io.BytesIO()
-        crop.save(buf, "JPEG", quality=90)
-        out.append(buf.getvalue())
-    return out
-
-
-def write_store(work: Path, parts: int = 4, families: int = 15, seed: int = 1) -> Path:
-    """WORK/videos.parquet + WORK/faces.parquet: per part `families` REALs with 0-5 fakes, 2 orphan fakes."""
-    rng = np.random.default_rng(seed)
-    jpegs = _crop_jpegs(64, rng)
-    for part in range(parts):
-        vrows, frows = [], defaultdict(list)
-        names = iter(f"v{part}x{i:04d}.mp4" for i in range(10_000))
-        for _ in range(families):
-            real = next(names)
-            vids = [(real, "REAL", None)] + [(next(names), "FAKE", real) for _ in range(rng.integers(0, 6))]
-            vids += [(next(names), "FAKE", "gone.mp4")] if rng.random() < 0.15 else []
-            for video, label, original in vids:
-                frames = sorted(rng.choice(np.arange(0, 300, 10), rng.integers(4, 9), replace=False).tolist())
-                tracks = 2 if rng.random() < 0.2 else 1
-                n = 0
-                for fi in frames:
-                    for t in range(tracks):
-                        for k, v in (("video", video), ("part", part), ("label", label), ("original", original),
-                                     ("frame_idx", fi), ("track_id", t), ("prob", 0.99), ("x1", 10.0 + t),
-                                     ("y1", 20.0), ("x2", 110.0), ("y2", 120.0), ("landmarks", None),
-                                     ("jpeg", jpegs[rng.integers(len(jpegs))]), ("phash", 1), ("frame_phash", 2)):
-                            frows[k].append(v)
-                        n += 1
-                vrows.append(video_row({"video": video, "part": part, "label": label, "original": original,
-                                        "split": "train"}, status="ok", n_faces=n))
-        # Two videos that must never reach a shard: an error, and an ok video without a label.
-        vrows.append(video_row({"video": f"bad{part}.mp4", "part": part, "label": "FAKE"}, status="error",
-                               error="decode failed"))
-        vrows.append(video_row({"video": f"unl{part}.mp4", "part": part, "label": None}, status="unlisted"))
-        for sub, table, rg in (("videos.parquet", videos_table(vrows), None), ("faces.parquet", None, 64)):
-            path = work / sub / f"part-{part}" / "batch-00000.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if table is None:
-                t = faces_table(frows)
-                t = t.take(np.lexsort((t["track_id"].to_numpy(), t["frame_idx"].to_numpy(),
-                                       np.array(t["video"].to_pylist()))))
-                pq.write_table(t, path, row_group_size=rg)
-            else:
-                pq.write_table(table, path)
-    return work
+from shards_util import SPS, cfg, families_of, read_samples, shas, write_store
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
     return write_store(tmp_path_factory.mktemp("store"))
-
-
-def cfg(**kw) -> ShardsConfig:
-    base = dict(samples_per_shard=SPS, use_ray=False, progress=False)
-    base.update(kw)
-    return ShardsConfig(**base)
 
 
 @pytest.fixture(scope="module")
@@ -113,29 +47,6 @@ def shards(store, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shards")
     make_shards(store, out, cfg())
     return out
-
-
-def read_samples(out: Path, split: str | None = None) -> list[dict]:
-    """Every sample through webdataset with its default decoders: json -> dict, cls -> int, jpg raw."""
-    urls = sorted(str(p) for p in out.glob(f"{split or '*'}-*.tar"))
-    rows = []
-    for s in wds.WebDataset(urls, shardshuffle=False, empty_check=False).decode():
-        s["meta"] = s["json"]
-        rows.append(s)
-    return rows
-
-
-def natural_counts(store: Path) -> dict:
-    t = pq.read_table(store / "faces.parquet").select(["label"]).to_pylist()
-    return Counter(r["label"] for r in t)
-
-
-def shas(out: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.glob("*.tar"))}
-
-
-def families_of(out: Path) -> list[dict]:
-    return pq.read_table(out / "families.parquet").to_pylist()
 
 
 # ---------------------------------------------------------------- keys, families, parsing
@@ -236,7 +147,7 @@ def test_undersample_ratio_within_one_per_family(store, tmp_path, ratio):
     for split in ("val", "test"):
         got = read_samples(out, split)
         assert len(got) == sum(x["n_crops"] for x in rows if x["split"] == split) > 0
-        assert all(s["meta"]["repeat"] == 0 and s["meta"]["augmentation"] is None for s in got)
+        assert all(s["meta"]["repeat"] == 0 and not s["meta"]["augmentation"]["augmented"] for s in got)
     assert verify_shards(out, store) == []
 
 
@@ -250,8 +161,8 @@ def test_balance_eval_and_oversample(store, tmp_path):
     repeats = [s for s in train if s["meta"]["repeat"] > 0]
     assert repeats and all(s["cls"] == 0 and s["__key__"].endswith(f"_r{s['meta']['repeat']}") for s in repeats)
     # each repeat is augmented, with its own parameters; originals are not (augment=oversampled)
-    assert all(s["meta"]["augmentation"]["ops"] is not None for s in repeats)
-    assert all(s["meta"]["augmentation"] is None for s in train if s["meta"]["repeat"] == 0)
+    assert all(s["meta"]["augmentation"]["augmented"] for s in repeats)
+    assert not any(s["meta"]["augmentation"]["augmented"] for s in train if s["meta"]["repeat"] == 0)
     seeds = [s["meta"]["augmentation"]["seed"] for s in repeats]
     assert len(set(seeds)) == len(seeds)
     originals = {s["__key__"]: s["jpg"] for s in train if s["meta"]["repeat"] == 0}
@@ -455,6 +366,42 @@ def test_verify_catches_pickle_member_and_label_flip(copy, store):
     assert "families.parquet says" in problems
 
 
+def test_verify_catches_json_off_the_stable_schema(copy, store):
+    """Every key, every type, no null: what lets readers that infer a schema per shard read them all."""
+    p = sorted(copy.glob("train-*.tar"))[2]
+    samples = _raw(p)
+    edits = [lambda m: m.update(augmentation=None), lambda m: m.update(prob=1), lambda m: m.pop("repeat"),
+             lambda m: m["augmentation"].update(seed=None), lambda m: m.update(box=[1.0, 2.0, 3.0])]
+    for sample, edit in zip(samples, edits):
+        meta = json.loads(sample["json"])
+        edit(meta)
+        sample["json"] = json.dumps(meta).encode()
+    _rewrite(p, samples)
+    _reindex(copy, p.name)
+    problems = [x for x in verify_shards(copy, store) if ": json " in x]
+    assert len(problems) == len(edits), problems
+    assert all(f"sample {s['__key__']}: json" in "\n".join(problems) for s in samples[:len(edits)])
+
+
+def test_augmentation_record_has_every_ops_parameter():
+    """A new op (or a new parameter) must get its key in AUG_PARAMS, else the shard writer fails loudly."""
+    from dfprep.shards.samples import AUG_PARAMS, augmentation_record
+
+    empty = augmentation_record(None)
+    assert empty["augmented"] is False and empty["ops"] == "" and not any(v for k, v in empty.items())
+    x = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+    for name in AUGMENTATIONS:
+        _, params = augment_tensor(x, torch.Generator().manual_seed(4), (name,), 1.0)
+        rec = augmentation_record({"seed": 4, "p": 1.0, **params})
+        assert set(rec) == set(empty) and rec["ops"] == name and rec["augmented"]
+        mapped = {param: key for (op, param), (key, _) in AUG_PARAMS.items() if op == name}
+        assert set(mapped) == set(params["ops"][0]) - {"op"}
+        assert all(rec[key] == params["ops"][0][param] for param, key in mapped.items())
+        assert all(type(rec[k]) is type(empty[k]) for k in rec)
+    with pytest.raises(KeyError):
+        augmentation_record({"seed": 1, "p": 1.0, "ops": [{"op": "warp", "strength": 2.0}]})
+
+
 def test_verify_catches_ratio_off_target(copy):
     index = json.loads((copy / "index.json").read_text())
     index["config"]["ratio"] = "1:3"
@@ -583,7 +530,7 @@ def test_cli_end_to_end_on_ingest_work(ingest_work, tmp_path):
         m = s["meta"]
         row = crops[(m["part"], m["video"], m["frame_idx"], m["track_id"])]
         assert s["cls"] == ("REAL", "FAKE").index(row["label"])
-        if m["augmentation"] is None:
+        if not m["augmentation"]["augmented"]:
             assert s["jpg"] == row["jpeg"]
     victim = sorted(out.glob("train-*.tar"))[0]
     victim.write_bytes(victim.read_bytes()[:-1024])

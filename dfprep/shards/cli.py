@@ -11,6 +11,7 @@ from typing import Optional
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -41,16 +42,20 @@ def _shards(cfg: ShardsConfig, work: Path, out: Path, overwrite: bool) -> None:
     console = Console()
     try:
         index = make_shards(work, out, cfg, overwrite=overwrite)
-    except ShardsUsageError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+    except ShardsUsageError as exc:      # one line, whatever the terminal's width
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
     except RuntimeError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(1)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]: finished shards are kept; rerun the same command to resume")
         raise typer.Exit(130)
     print_summary(console, index)
+
+
+def _per_split(counts: dict) -> str:
+    return ", ".join(f"{s} {n}" for s, n in counts.items() if n) or "none"
 
 
 def print_summary(console: Console, index: dict) -> None:
@@ -62,6 +67,14 @@ def print_summary(console: Console, index: dict) -> None:
                   str(len(s["shards"])), f"{s['bytes'] / 1e6:.1f}")
     console.print(t)
     run = index.get("run", {})
+    grow = run.get("growth") or {}
+    if run.get("nothing_new"):
+        console.print(f"nothing new: {run['nothing_new']}; {grow.get('kept')} shards kept as they are, nothing "
+                      "written")
+    elif grow.get("generation"):
+        console.print(f"generation {grow['generation']}: {grow['kept']} old shards kept; new families: "
+                      f"{_per_split(grow['new_families'])}; old families and groups joined by new videos: "
+                      f"{_per_split(grow['joined_families'])}; new shards: {_per_split(grow['new_shards'])}")
     console.print(f"written {run.get('written')}, reused {run.get('reused')}, "
                   f"{run.get('timings', {}).get('total_s')} s; class weights {index.get('class_weights')}")
     for w in index.get("warnings", []):

@@ -26,6 +26,10 @@ class ShardsUsageError(Exception):
     """A misuse that stops the run before it writes anything (bad option, no face store, foreign OUT)."""
 
 
+class NothingNew(Exception):
+    """A grown SHARDS folder's WORK holds nothing that it does not already have: nothing to write (not an error)."""
+
+
 @dataclass
 class ShardsConfig:
     """Every shards setting, with its CLI help (the `dfprep shards` options are derived from these fields)."""

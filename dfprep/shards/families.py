@@ -20,6 +20,7 @@ FAMILY_SCHEMA = pa.schema([
     ("label", pa.string()),
     ("n_crops", pa.int32()),
     ("n_samples", pa.int32()),
+    ("generation", pa.int32()),     # the run that sharded the video: 0 the first, g the g-th growth
 ])
 
 
@@ -32,7 +33,8 @@ def split_by_parts(family_parts: dict[str, int], val: set[int], test: set[int]) 
     return {f: "val" if p in val else "test" if p in test else "train" for f, p in family_parts.items()}
 
 
-def split_by_fraction(family_sizes: dict[str, int], fractions: dict[str, float], seed: int) -> dict[str, str]:
+def split_by_fraction(family_sizes: dict[str, int], fractions: dict[str, float],
+                      seed: int | list[int]) -> dict[str, str]:
     """Seeded shuffle of the families, then each to the split furthest below its share of crops so far.
 
     Shares are of crops, not of families: a REAL with 20 fakes weighs 21 videos. Deterministic for a seed.

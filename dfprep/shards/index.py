@@ -136,46 +136,69 @@ def shard_files(out: Path) -> list[Path]:
     return sorted(p for s in ("train", "val", "test") for p in Path(out).glob(f"{s}-*.tar"))
 
 
-def previous_shards(out: Path, fingerprint: dict, overwrite: bool) -> dict[str, dict]:
-    """Index entries (name -> entry) of an earlier run with the same fingerprint; {} for a fresh OUT.
-
-    A previous run with other settings or another face store is refused unless `overwrite`, which deletes
-    its shards, index and state first.
-    """
+def clear_out(out: Path) -> None:
+    """Delete what `dfprep shards` wrote into OUT (for --overwrite): shards, index, wids indexes, state, families."""
     out = Path(out)
-    old = None
-    for name in (STATE, INDEX):          # a newer interrupted run's state first
+    for p in shard_files(out) + wids_files(out):
+        p.unlink()
+    for name in (INDEX, STATE, FAMILIES):
         p = out / name
-        if p.is_file():
-            try:
-                old = json.loads(p.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                old = {"fingerprint": None}
-            break
-    stale = old is None and bool(shard_files(out))
-    if (old is not None and old.get("fingerprint") != fingerprint) or stale:
-        if not overwrite:
-            what = "shards without an index" if stale else "shards made with other settings or another face store"
-            raise ShardsUsageError(f"{out} holds {what}; use another --out, or --overwrite to replace them")
-        for p in shard_files(out):
-            p.unlink()
-        for name in (INDEX, STATE, FAMILIES):
-            p = out / name
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-        return {}
-    if old is None:
-        return {}
-    done = old.get("done") or [s for split in old.get("splits", {}).values() for s in split.get("shards", [])]
-    return {s["name"]: s for s in done}
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
-def write_state(out: Path, fingerprint: dict, config: dict, done: list[dict]) -> None:
-    """The in-progress record: fingerprint and the shards finished so far (name, counts, bytes, sha256)."""
-    write_json(Path(out) / STATE, {"fingerprint": fingerprint, "config": config,
+def write_state(out: Path, fingerprint: dict, config: dict, done: list[dict], generation: int = 0) -> None:
+    """The in-progress record: fingerprint, the generation being written, and the shards finished so far
+    (name, counts, bytes, sha256)."""
+    write_json(Path(out) / STATE, {"fingerprint": fingerprint, "config": config, "generation": generation,
                                    "done": sorted(done, key=lambda s: s["name"])})
 
 
+# --- wids: one dataset description per split, for `wids.ShardListDataset` ---------------------------------------
+
+WIDS_VERSION = 1
+
+
+def wids_name(split: str) -> str:
+    return f"wids-{split}.json"
+
+
+def wids_files(out: Path) -> list[Path]:
+    return sorted(Path(out).glob("wids-*.json"))
+
+
+def wids_indexes(index: dict) -> dict[str, dict]:
+    """{file name: wids dataset description} for every split with shards. wids (`wids.ShardListDataset(path)`)
+    wants `wids_version` 1 and a non-empty `shardlist` of `{url, nsamples}`, urls resolved against the
+    description's own folder: plain shard names, so SHARDS can be moved or copied whole."""
+    out = {}
+    for split in SPLITS:
+        shards = index.get("splits", {}).get(split, {}).get("shards", [])
+        if shards:
+            out[wids_name(split)] = {
+                "wids_version": WIDS_VERSION, "name": f"dfprep-{split}",
+                "shardlist": [{"url": e["name"], "nsamples": e["n_samples"], "filesize": e["bytes"]} for e in shards]}
+    return out
+
+
+def _write_changed(path: Path, obj: dict) -> None:
+    """write_json unless `path` already holds the same JSON (a run that adds nothing rewrites nothing)."""
+    try:
+        if json.loads(path.read_text(encoding="utf-8")) == json.loads(json.dumps(obj, default=str)):
+            return
+    except (OSError, ValueError):
+        pass
+    write_json(path, obj)
+
+
 def write_index(out: Path, index: dict) -> None:
-    """Write index.json (last, atomically) and drop the in-progress state."""
-    write_json(Path(out) / INDEX, index)
-    (Path(out) / STATE).unlink(missing_ok=True)
+    """Write the wids indexes, then index.json (last, atomically), and drop the in-progress state. A file that
+    already holds what it would be given is left alone."""
+    out = Path(out)
+    wids = wids_indexes(index)
+    for name, desc in wids.items():
+        _write_changed(out / name, desc)
+    for p in wids_files(out):
+        if p.name not in wids:
+            p.unlink()
+    _write_changed(out / INDEX, index)
+    (out / STATE).unlink(missing_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -16,10 +17,14 @@ import pyarrow.compute as pc
 
 from dfprep.dataset import LABELS, SPLITS, family_ids
 from dfprep.shards.balance import balance_split, class_weights
-from dfprep.shards.config import MIN_SHARDS_PER_SPLIT, ShardsConfig, ShardsUsageError, parse_ratio, parse_size
+from dfprep.shards.config import (MIN_SHARDS_PER_SPLIT, NothingNew, ShardsConfig, ShardsUsageError, parse_ratio,
+                                  parse_size)
 from dfprep.shards.families import family_table, split_by_fraction, split_by_parts
 from dfprep.shards.samples import clip_units, frame_units
 from dfprep.shards.source import read_crops, read_videos
+
+if TYPE_CHECKING:
+    from dfprep.shards.grow import Prior
 
 # Tar cost of a sample beyond its JPEG bytes: a 512-byte header and ~256 bytes of padding per member, + json.
 MEMBER_OVERHEAD = 768
@@ -51,6 +56,13 @@ class Plan:
     warnings: list[str]
     family_group: dict[str, str] = field(default_factory=dict)  # family id -> group kept whole (itself by family)
     grouping: dict = field(default_factory=dict)   # index.json's `grouping`
+    generation: int = 0          # 0: a SHARDS folder's first cut; g: its g-th growth (`dfprep.shards.grow`)
+    first_shard: dict[str, int] = field(default_factory=dict)   # split -> number of its first shard (growth)
+    joined: set[str] = field(default_factory=set)   # families whose split an earlier generation fixed
+
+    def name(self, split: str, i: int) -> str:
+        """The file name of the split's i-th shard of this plan (numbering goes on after earlier generations')."""
+        return shard_name(split, self.first_shard.get(split, 0) + i)
 
     def unit_video(self, u: np.ndarray) -> np.ndarray:
         return self.crops["video"][self.units[u, 0]]
@@ -64,7 +76,8 @@ class Plan:
                  "group": self.family_group.get(self.family_names[self.video_family[i]],
                                                 self.family_names[self.video_family[i]]),
                  "split": self.family_split[self.family_names[self.video_family[i]]],
-                 "label": LABELS[self.video_label[i]], "n_crops": int(n_crops[i]), "n_samples": int(per_video[i])}
+                 "label": LABELS[self.video_label[i]], "n_crops": int(n_crops[i]), "n_samples": int(per_video[i]),
+                 "generation": self.generation}
                 for i, (p, v) in enumerate(self.video_names)]
         return family_table(rows)
 
@@ -96,7 +109,7 @@ class Plan:
         reads: dict[str, list[int]] = {}
         for f, g in groups:
             reads.setdefault(self.files[f], []).append(int(g))
-        return {"name": shard_name(split, i), "split": split, "unit": self.cfg.unit, "seed": self.cfg.seed,
+        return {"name": self.name(split, i), "split": split, "unit": self.cfg.unit, "seed": self.cfg.seed,
                 "augment_ops": list(self.cfg.augment_ops), "augment_p": self.cfg.augment_p,
                 "jpeg_quality": self.cfg.jpeg_quality, "videos": videos, "video": local.reshape(-1),
                 "repeat": sp.repeats[pos], "augment": sp.augmented[pos],
@@ -132,7 +145,27 @@ def load_crops(work: Path) -> tuple[list[dict], list[tuple[int, str]], pa.Table,
     return videos, eligible, crops, pc.drop_null(code).to_numpy().astype(np.int64), files
 
 
-def make_plan(work: Path, cfg: ShardsConfig) -> Plan:
+def _restrict(eligible: list[tuple[int, str]], table: pa.Table, code: np.ndarray, drop: set) -> tuple:
+    """(eligible, crops, video code of each crop) without the videos in `drop`."""
+    keep = np.array([pv not in drop for pv in eligible], bool)
+    rows = keep[code]
+    recode = np.cumsum(keep) - 1
+    return [pv for pv, k in zip(eligible, keep) if k], table.filter(pa.array(rows)), recode[code[rows]]
+
+
+def _seeds(seed: int, generation: int, *stream: int) -> list[int]:
+    """A generator seed per (purpose, split); a growth generation draws its own (the first cut's are unchanged)."""
+    return [seed, *stream] + ([generation] if generation else [])
+
+
+def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None) -> Plan:
+    """The plan of every shard of WORK's face store.
+
+    With `prior` (`dfprep.shards.grow.Prior`: what an existing SHARDS folder already holds), only the videos it
+    does not hold are planned: a new generation, whose families and groups keep the split an earlier generation
+    gave them, and whose other families are split by the same rule among themselves. NothingNew when there is
+    no such video with a crop.
+    """
     cfg.validate()
     videos, eligible, table, video_code, files = load_crops(work)
     if not len(video_code):
@@ -141,6 +174,23 @@ def make_plan(work: Path, cfg: ShardsConfig) -> Plan:
     warnings: list[str] = []
     fam_of = family_ids(videos)
     label_of = {(r["part"], r["video"]): r["label"] for r in videos}
+    # Groups kept whole, over every usable video (a growth's new videos may join an old family or identity).
+    all_code, all_names = _codes([fam_of[pv] for pv in eligible])
+    family_group = {f: f for f in all_names}
+    grouping: dict = {"group": cfg.group}
+    if cfg.group == "identity":
+        family_group, grouping = _identity_groups(work, eligible, all_code, all_names, cfg.identity_threshold,
+                                                  label_of)
+    generation, forced, group_label, old_shards = 0, {}, {}, {}
+    if prior is not None:
+        prior.check(eligible, np.bincount(video_code, minlength=len(eligible)), label_of)
+        forced, group_label, linked_warnings = prior.linked({pv: family_group[fam_of[pv]] for pv in prior.old})
+        warnings += linked_warnings
+        eligible, table, video_code = _restrict(eligible, table, video_code, set(prior.old))
+        if not len(video_code):
+            raise NothingNew(f"{len(eligible)} video(s) not in SHARDS yet, none with a usable crop"
+                             if eligible else "WORK holds no usable video that SHARDS does not already have")
+        generation, old_shards = prior.generation, prior.shard_counts
     c = {name: table[name].to_numpy(zero_copy_only=False) for name in
          ("part", "frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2", "file", "row_group", "jpeg_bytes")}
     c["video"] = video_code
@@ -148,17 +198,12 @@ def make_plan(work: Path, cfg: ShardsConfig) -> Plan:
     vlabel = np.array([LABELS.index(label_of[pv]) for pv in eligible], np.int64)
 
     # Splits: whole families (or, with --group identity, whole identity groups of families), by part or by a
-    # seeded share of crops.
-    sizes = np.bincount(fam_code[c["video"]], minlength=len(fam_names)) if len(c["video"]) else \
-        np.zeros(len(fam_names), np.int64)
-    family_group = {f: f for f in fam_names}
-    grouping: dict = {"group": cfg.group}
-    if cfg.group == "identity":
-        family_group, grouping = _identity_groups(work, eligible, fam_code, fam_names, cfg.identity_threshold,
-                                                  label_of)
+    # seeded share of crops; in a growth, groups an earlier generation holds keep its split.
+    sizes = np.bincount(fam_code[c["video"]], minlength=len(fam_names))
     group_sizes: dict[str, int] = {}
-    for f, s in zip(fam_names, sizes):
-        group_sizes[family_group[f]] = group_sizes.get(family_group[f], 0) + int(s)
+    for f, n in zip(fam_names, sizes):
+        group_sizes[family_group[f]] = group_sizes.get(family_group[f], 0) + int(n)
+    free = {g: n for g, n in group_sizes.items() if g not in forced}
     by_parts = cfg.split_parts()
     if by_parts is not None:
         if cfg.group == "identity":
@@ -166,17 +211,22 @@ def make_plan(work: Path, cfg: ShardsConfig) -> Plan:
                                        [family_group[fam_names[f]] for f in fam_code])
         else:
             group_part = {fam_names[fam_code[i]]: pv[0] for i, pv in enumerate(eligible)}
-        group_split = split_by_parts(group_part, by_parts["val"], by_parts["test"])
+        group_split = split_by_parts({g: p for g, p in group_part.items() if g in free}, by_parts["val"],
+                                     by_parts["test"])
     else:
-        group_split = split_by_fraction(group_sizes, cfg.fractions(), cfg.seed)
-        if cfg.group == "identity" and group_sizes:
-            big = max(group_sizes, key=lambda g: (group_sizes[g], g))
-            share = group_sizes[big] / max(1, sum(group_sizes.values()))
+        group_split = split_by_fraction(free, cfg.fractions(), _seeds(cfg.seed, generation))
+        if cfg.group == "identity" and free:
+            big = max(free, key=lambda g: (free[g], g))
+            share = free[big] / max(1, sum(free.values()))
             small = min((v for v in cfg.fractions().values() if v > 0), default=1.0)
             if share > small:
                 warnings.append(f"identity group {big} holds {share:.0%} of the crops, more than the smallest "
                                 f"split's share ({small:.0%}): the splits cannot reach their shares")
+    group_split.update({g: forced[g] for g in group_sizes if g in forced})
     family_split = {f: group_split[family_group[f]] for f in fam_names}
+    joined = {f for f in fam_names if family_group[f] in forced}
+    if cfg.group == "identity":     # a group an earlier generation holds keeps the id it recorded
+        family_group = {f: group_label.get(g, g) for f, g in family_group.items()}
     grouping["groups"] = len(group_sizes)
     grouping["families"] = len(fam_names)
 
@@ -193,7 +243,7 @@ def make_plan(work: Path, cfg: ShardsConfig) -> Plan:
     for si, name in enumerate(SPLITS):
         own = np.flatnonzero(usplit == si)
         mode = cfg.balance if name == "train" or cfg.balance_eval else "none"
-        rng = np.random.default_rng([cfg.seed, 1, si])
+        rng = np.random.default_rng(_seeds(cfg.seed, generation, 1, si))
         idx, rep, info = balance_split(vlabel[uvideo[own]], fam_code[uvideo[own]], uvideo[own], mode, ratio, rng)
         if info.get("note"):
             warnings.append(f"{name}: {info['note']}")
@@ -201,18 +251,20 @@ def make_plan(work: Path, cfg: ShardsConfig) -> Plan:
         aug = (rep > 0) & (cfg.augment != "off")
         if cfg.augment == "all" and name == "train":
             aug[:] = True
-        if not len(own) and by_parts is None and cfg.fractions()[name] > 0:
+        if not len(own) and by_parts is None and cfg.fractions()[name] > 0 and prior is None:
             warnings.append(f"{name}: no sample for a {cfg.fractions()[name]:.0%} share "
                             f"({len(fam_names)} families in all; too few to split)")
         sp = SplitPlan(name, sel, rep, aug, balance=info)
         sp.shards = _cut_shards(c, units, sel, rep, per_sample_bytes[sel], vlabel[uvideo[sel]], cfg,
-                                np.random.default_rng([cfg.seed, 2, si]))
-        if 0 < len(sp.shards) < MIN_SHARDS_PER_SPLIT:
-            warnings.append(f"{name}: only {len(sp.shards)} shard(s); readers want many more shards than "
+                                np.random.default_rng(_seeds(cfg.seed, generation, 2, si)))
+        n_shards = len(sp.shards) + old_shards.get(name, 0)
+        if 0 < n_shards < MIN_SHARDS_PER_SPLIT:
+            warnings.append(f"{name}: only {n_shards} shard(s); readers want many more shards than "
                             f"workers (lower --shard-size or set --samples-per-shard)")
         splits[name] = sp
     return Plan(cfg, files, c, eligible, fam_code, vlabel, fam_names, family_split, units, splits, warnings,
-                family_group=family_group, grouping=grouping)
+                family_group=family_group, grouping=grouping, generation=generation,
+                first_shard=prior.first_shard if prior is not None else {}, joined=joined)
 
 
 def _identity_groups(work: Path, eligible: list[tuple[int, str]], fam_code: np.ndarray, fam_names: list[str],

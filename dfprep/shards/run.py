@@ -1,25 +1,30 @@
 """`make_shards(work, out, cfg)`: the library function behind `dfprep shards WORK --out SHARDS`.
 
-plan (driver, no pixels) -> families.parquet -> one Ray task per shard (`write_shard`) -> index.json last.
-Safe to interrupt: `_state.json` records every finished shard (every few seconds while running, and on the way
-out of an interrupted run, with the shards Ray finished but the driver had not collected yet), so rerunning
-the same command keeps every finished shard whose sha256 still matches and writes only the others.
+plan (driver, no pixels) -> one Ray task per shard (`write_shard`) -> families.parquet, wids indexes, index.json
+last. Safe to interrupt: `_state.json` records every finished shard (every few seconds while running, and on
+the way out of an interrupted run, with the shards Ray finished but the driver had not collected yet), so
+rerunning the same command keeps every finished shard whose sha256 still matches and writes only the others.
+A WORK that has grown since SHARDS was cut adds a generation of new shards beside the old ones (`grow`).
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from dfprep.atomic import remove_stale_tmp, write_parquet
 from dfprep.dataset import LABELS, SPLITS
 from dfprep.ingest.config import RecordedIngest
 from dfprep.progress import Reporter
 from dfprep.shards.balance import class_weights
-from dfprep.shards.config import ShardsConfig, ShardsUsageError
-from dfprep.shards.index import (FAMILIES, FORMAT, INDEX, previous_shards, run_fingerprint, shard_files,
+from dfprep.shards.config import NothingNew, ShardsConfig, ShardsUsageError
+from dfprep.shards.grow import generation_record, growth_summary, merged, resume_point
+from dfprep.shards.index import (FAMILIES, FORMAT, INDEX, read_index, run_fingerprint, shard_files, wids_name,
                                  write_index, write_state)
-from dfprep.shards.plan import Plan, make_plan, shard_name
-from dfprep.shards.samples import member_names
+from dfprep.shards.plan import Plan, make_plan
+from dfprep.shards.samples import SAMPLE_SCHEMA, member_names
 from dfprep.shards.source import HASH_METHOD, store_hash, store_paths
 from dfprep.shards.writer import file_sha256, write_shard
 from dfprep.versions import library_versions
@@ -48,7 +53,7 @@ def _run_tasks(plan: Plan, work: Path, out: Path, todo: list[tuple[str, int]], o
             return errors
         if not cfg.use_ray:
             for split, i in todo:
-                name = shard_name(split, i)
+                name = plan.name(split, i)
                 on_done(write_shard(plan.shard_spec(split, i), work, out / name))
                 report.advance("written", name)
             return errors
@@ -63,7 +68,7 @@ def _run_tasks(plan: Plan, work: Path, out: Path, todo: list[tuple[str, int]], o
             while queue or pending:
                 while queue and len(pending) < limit:
                     split, i = queue.pop(0)
-                    name = shard_name(split, i)
+                    name = plan.name(split, i)
                     pending[task.remote(plan.shard_spec(split, i), str(work), str(out / name))] = name
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 for ref in ready:
@@ -103,9 +108,10 @@ def _collect_finished(pending: dict, on_done) -> None:
 
 
 def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrite: bool = False) -> dict:
-    """Write (or resume) balanced, leak-free WebDataset shards of WORK's face store into OUT.
+    """Write (or resume, or grow) balanced, leak-free WebDataset shards of WORK's face store into OUT.
 
-    Returns the index (also written to OUT/index.json) plus `run`: timings and what was written or reused.
+    Returns the index (also written to OUT/index.json) plus `run`: timings and what was written, reused or
+    kept; `run.nothing_new` when WORK holds nothing that OUT does not (then nothing is written).
     """
     cfg = cfg or ShardsConfig()
     cfg.validate()
@@ -114,58 +120,85 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
     _, faces = store_paths(work)
     ingest = _recorded_ingest(work)
     content_hash = store_hash(faces)
-    plan = make_plan(work, cfg)
-    t_plan = time.perf_counter() - t0
     fingerprint = run_fingerprint(cfg.fingerprint(), content_hash)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(out)
-    previous = previous_shards(out, fingerprint, overwrite)
+    prior, previous = resume_point(out, fingerprint, overwrite)
+    if prior is not None:
+        prior.check_ingest(ingest)
+    try:
+        plan = make_plan(work, cfg, prior)
+    except NothingNew as exc:
+        index = read_index(out)
+        index["run"] = {"out": str(out), "written": 0, "reused": 0, "nothing_new": str(exc),
+                        "growth": {"generation": None, "kept": sum(len(s["shards"]) for s in index["splits"].values())},
+                        "timings": {"total_s": round(time.perf_counter() - t0, 3)}}
+        return index
+    t_plan = time.perf_counter() - t0
 
     done: dict[str, dict] = {}
     todo: list[tuple[str, int]] = []
     for split in SPLITS:
         for i, positions in enumerate(plan.splits[split].shards):
-            name = shard_name(split, i)
+            name = plan.name(split, i)
             if _reusable(out / name, previous.get(name), len(positions)):
                 done[name] = previous[name]
             else:
                 todo.append((split, i))
     reused = len(done)
-    write_state(out, fingerprint, cfg.output_settings(), list(done.values()))
-    if todo:        # index.json promises that every shard it lists is whole: not while some are rewritten
-        (out / INDEX).unlink(missing_ok=True)
-    write_parquet(out / FAMILIES, plan.families_parquet())
+    if todo:
+        write_state(out, fingerprint, cfg.output_settings(), list(done.values()), plan.generation)
+        if plan.generation == 0:    # index.json promises that every shard it lists is whole: not while some are
+            (out / INDEX).unlink(missing_ok=True)   # rewritten (a growth leaves the old index, and its shards, be)
 
     last_state = [time.perf_counter()]
 
     def on_done(info: dict) -> None:
         done[info["name"]] = info
         if time.perf_counter() - last_state[0] > STATE_EVERY_S:
-            write_state(out, fingerprint, cfg.output_settings(), list(done.values()))
+            write_state(out, fingerprint, cfg.output_settings(), list(done.values()), plan.generation)
             last_state[0] = time.perf_counter()
 
     t1 = time.perf_counter()
     try:
         errors = _run_tasks(plan, work, out, todo, on_done, cfg)
     finally:    # also on an interrupt: every shard finished so far is recorded, so a rerun keeps it
-        write_state(out, fingerprint, cfg.output_settings(), list(done.values()))
+        if todo:
+            write_state(out, fingerprint, cfg.output_settings(), list(done.values()), plan.generation)
     t_write = time.perf_counter() - t1
     if errors:
         lines = "\n".join(f"  {e['shard']}: {e['error']}" for e in errors[:20])
         raise RuntimeError(f"{len(errors)} shard(s) failed; rerun the same command to resume:\n{lines}")
 
-    planned = {shard_name(s, i) for s in SPLITS for i in range(len(plan.splits[s].shards))}
+    keep = {plan.name(s, i) for s in SPLITS for i in range(len(plan.splits[s].shards))}
+    keep |= set(prior.entries) if prior is not None else set()
     for p in shard_files(out):
-        if p.name not in planned:       # left by an earlier plan of the same fingerprint: not ours any more
+        if p.name not in keep:          # left by an earlier plan of the same fingerprint: not ours any more
             p.unlink()
     index = build_index(plan, done, work, content_hash, fingerprint, ingest)
+    families = plan.families_parquet()
+    if prior is not None:
+        index, families = merged(prior, index, families)
+    index["wids"] = {s: wids_name(s) for s in SPLITS if index["splits"][s]["shards"]}
+    _write_families(out / FAMILIES, families)
     write_index(out, index)
-    mb = sum(done[shard_name(s, i)]["bytes"] for s, i in todo) / 1e6
-    index["run"] = {"out": str(out), "written": len(todo), "reused": reused,
+    mb = sum(done[plan.name(s, i)]["bytes"] for s, i in todo) / 1e6
+    index["run"] = {"out": str(out), "written": len(todo), "reused": reused, "growth": growth_summary(prior, plan),
+                    "nothing_new": None if todo else "every shard of WORK's videos is already written",
                     "timings": {"plan_s": round(t_plan, 3), "write_s": round(t_write, 3),
                                 "total_s": round(time.perf_counter() - t0, 3),
                                 "write_mb_per_s": round(mb / t_write, 2) if t_write and todo else None}}
     return index
+
+
+def _write_families(path: Path, table: pa.Table) -> None:
+    """families.parquet, unless it already holds this table (a run that adds nothing rewrites nothing)."""
+    try:
+        if pq.read_table(path).equals(table):
+            return
+    except (OSError, pa.ArrowInvalid):
+        pass
+    write_parquet(path, table)
 
 
 def _recorded_ingest(work: Path) -> RecordedIngest | None:
@@ -190,21 +223,22 @@ def build_index(plan: Plan, done: dict[str, dict], work: Path, content_hash: str
     splits = {}
     for split in SPLITS:
         summary = plan.split_summary(split)
-        summary["shards"] = [done[shard_name(split, i)] for i in range(len(plan.splits[split].shards))]
+        summary["shards"] = [done[plan.name(split, i)] for i in range(len(plan.splits[split].shards))]
         summary["bytes"] = sum(s["bytes"] for s in summary["shards"])
         splits[split] = summary
     natural = plan.splits["train"].balance.get("natural", {})
+    source = {"work": str(work), "faces": "faces.parquet", "content_hash": content_hash, "hash_method": HASH_METHOD,
+              "files": len(plan.files), "crops": int(len(plan.crops["video"])), "videos": len(plan.video_names)}
     return {
         "format": FORMAT,
         "fingerprint": fingerprint,
         "config": cfg.output_settings(),
-        "source": {"work": str(work), "faces": "faces.parquet", "content_hash": content_hash,
-                   "hash_method": HASH_METHOD, "files": len(plan.files), "crops": int(len(plan.crops["video"])),
-                   "videos": len(plan.video_names)},
+        "source": source,
         "ingest": ingest.as_dict() if ingest is not None else None,
         "unit": cfg.unit,
         "clip_len": cfg.clip_len if cfg.unit == "clip" else None,
         "members": member_names(cfg.unit, cfg.clip_len),
+        "sample_schema": SAMPLE_SCHEMA,
         "labels": {str(i): name for i, name in enumerate(LABELS)},
         "class_weights": class_weights(natural.get("real", 0), natural.get("fake", 0)),
         "samples": sum(s["samples"] for s in splits.values()),
@@ -214,4 +248,5 @@ def build_index(plan: Plan, done: dict[str, dict], work: Path, content_hash: str
         "grouping": plan.grouping,
         "warnings": warnings,
         "versions": library_versions(),
+        "generations": [generation_record(plan, splits, source, content_hash, warnings)],
     }

@@ -80,17 +80,90 @@ def spec_samples(spec: dict) -> list[dict]:
     return out
 
 
+# The augmentation record has the same keys in every sample, none of them null: readers that infer a schema
+# from a few samples (HuggingFace `datasets` reads the first 5 of one shard) would otherwise type a key that is
+# null there as null, and fail on the first shard where it holds a value. (op, parameter) -> (key, type); a
+# parameter of an op not applied is 0. An op with a parameter missing here fails loudly (KeyError).
+AUG_PARAMS = {
+    ("rotate", "angle"): ("rotate_angle", float),
+    ("brightness", "factor"): ("brightness_factor", float),
+    ("saturation", "factor"): ("saturation_factor", float),
+    ("noise", "sigma"): ("noise_sigma", float),
+    ("noise", "noise_seed"): ("noise_seed", int),
+    ("jpeg", "quality"): ("jpeg_quality", int),
+    ("downscale", "factor"): ("downscale_factor", float),
+}
+
+
+def augmentation_record(aug: dict | None) -> dict:
+    """The json's `augmentation`: `augmented`, `seed`, `p`, `ops` (the names applied, in order, comma-joined),
+    then every op parameter of AUG_PARAMS; `aug` is `writer.augment_jpegs`' params, None for a copy of the
+    face store's crop (then augmented false and every other value 0 or "")."""
+    ops = (aug or {}).get("ops") or []
+    rec: dict = {"augmented": aug is not None, "seed": int(aug["seed"]) if aug else 0,
+                 "p": float(aug["p"]) if aug else 0.0, "ops": ",".join(o["op"] for o in ops)}
+    rec.update({key: kind(0) for key, kind in AUG_PARAMS.values()})
+    for o in ops:
+        for name, value in o.items():
+            if name != "op":
+                key, kind = AUG_PARAMS[(o["op"], name)]
+                rec[key] = kind(value)
+    return rec
+
+
 def sample_json(meta: dict, crops: list[dict], clip: bool, augmentation: dict | None) -> bytes:
-    """The sample's json: where its crops came from, and the augmentation applied (null when none)."""
-    d = {k: meta[k] for k in ("key", "video", "part", "family", "split", "label", "repeat")}
+    """The sample's json: where its crops came from, and the augmentation applied (`augmentation_record`).
+
+    Every key is present in every sample with one type (ints stay ints, floats are written as floats even
+    when whole), so any reader's schema inference agrees across shards; docs/formats.md lists them.
+    """
+    d = {k: meta[k] for k in ("key", "video", "family", "split", "label")}
+    d.update(part=int(meta["part"]), repeat=int(meta["repeat"]))
     if clip:
-        d.update(frame_idx=[c["frame_idx"] for c in crops], track_id=crops[0]["track_id"],
-                 box=[c["box"] for c in crops], prob=[c["prob"] for c in crops])
+        d.update(frame_idx=[int(c["frame_idx"]) for c in crops], track_id=int(crops[0]["track_id"]),
+                 box=[[float(v) for v in c["box"]] for c in crops], prob=[float(c["prob"]) for c in crops])
     else:
         c = crops[0]
-        d.update(frame_idx=c["frame_idx"], track_id=c["track_id"], box=c["box"], prob=c["prob"])
-    d["augmentation"] = augmentation
+        d.update(frame_idx=int(c["frame_idx"]), track_id=int(c["track_id"]), box=[float(v) for v in c["box"]],
+                 prob=float(c["prob"]))
+    d["augmentation"] = augmentation_record(augmentation)
     return json.dumps(d, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+SAMPLE_SCHEMA = 2      # index.json `sample_schema`: 2 = every json key present with one type (absent: older)
+_FIELDS = {"key": str, "video": str, "family": str, "split": str, "label": str, "part": int, "repeat": int,
+           "track_id": int}
+
+
+def json_problem(meta: object, clip: bool, clip_len: int | None = None) -> str | None:
+    """Why a decoded sample json does not have the stable schema of `sample_json`, or None when it does."""
+    if not isinstance(meta, dict):
+        return "is not an object"
+
+    def typed(value: object, kind: type) -> bool:
+        return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+
+    want = set(_FIELDS) | {"frame_idx", "box", "prob", "augmentation"}
+    if set(meta) != want:
+        return f"keys {sorted(set(meta) ^ want)} are extra or missing"
+    for k, kind in _FIELDS.items():
+        if not typed(meta[k], kind):
+            return f"key {k!r} is {meta[k]!r:.40}, not {kind.__name__}"
+    frames, boxes, probs = (meta["frame_idx"], meta["box"], meta["prob"]) if clip else \
+        ([meta["frame_idx"]], [meta["box"]], [meta["prob"]])
+    if not (isinstance(frames, list) and isinstance(boxes, list) and isinstance(probs, list)) or \
+            not len(frames) == len(boxes) == len(probs) or (clip_len is not None and len(frames) != clip_len):
+        return "frame_idx, box and prob are not " + (f"lists of {clip_len}" if clip else "one crop's")
+    if not all(typed(f, int) for f in frames) or not all(typed(p, float) for p in probs) or not all(
+            isinstance(b, list) and len(b) == 4 and all(typed(v, float) for v in b) for b in boxes):
+        return "frame_idx must be int, prob float, box 4 floats"
+    aug, like = meta["augmentation"], augmentation_record(None)
+    if not isinstance(aug, dict) or set(aug) != set(like):
+        return f"augmentation is {aug!r:.60}, not an object with keys {sorted(like)}"
+    for k, v in like.items():
+        if not typed(aug[k], type(v)):
+            return f"augmentation.{k} is {aug[k]!r:.40}, not {type(v).__name__}"
+    return None
 
 
 def cls_bytes(label: str) -> bytes:

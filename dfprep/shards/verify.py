@@ -31,7 +31,7 @@ from dfprep.dataset import LABELS, SPLITS
 from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
 from dfprep.shards.config import ShardsUsageError, parse_ratio
 from dfprep.shards.index import FAMILIES, read_index, shard_files
-from dfprep.shards.samples import KEY_RE, member_names
+from dfprep.shards.samples import SAMPLE_SCHEMA, KEY_RE, augmentation_record, json_problem, member_names
 from dfprep.shards.source import store_hash
 from dfprep.shards.writer import file_sha256
 
@@ -70,9 +70,10 @@ def _tar_structure(path: Path, allowed: set[str]) -> list[str]:
 
 
 def check_shard(path: str, entry: dict, split: str, members: list[str], families: dict,
-                compare: bool = False) -> tuple[list[str], dict]:
+                compare: bool = False, schema: tuple[bool, int | None] | None = None) -> tuple[list[str], dict]:
     """One shard's problems and its samples' records (for the checks across shards); with `compare`, the
-    records also hold each image's sha256 and the sample's augmentation (to compare with the face store)."""
+    records also hold each image's sha256 and the sample's augmentation (to compare with the face store).
+    `schema` (clip, clip_len): check every json against the stable schema (`samples.json_problem`)."""
     path = Path(path)
     name = path.name
     rec: dict[str, list] = defaultdict(list)
@@ -123,6 +124,10 @@ def check_shard(path: str, entry: dict, split: str, members: list[str], families
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 report("json", f"sample {key}: json does not parse ({exc})")
                 continue
+            if schema is not None and (why := json_problem(meta, *schema)):
+                report("schema", f"sample {key}: json {why}")
+                if not isinstance(meta, dict):
+                    continue
             if meta.get("label") != label:
                 report("label", f"sample {key}: cls says {label}, json says {meta.get('label')}")
             if meta.get("key") != key:
@@ -142,7 +147,8 @@ def check_shard(path: str, entry: dict, split: str, members: list[str], families
             if compare:
                 rec["images"].append([hashlib.sha256(s[m]).hexdigest() if m in s else None for m in images])
                 aug = meta.get("augmentation")
-                rec["aug"].append(json.dumps(aug, sort_keys=True) if aug else None)
+                augmented = isinstance(aug, dict) and aug.get("augmented") is True
+                rec["aug"].append(json.dumps(aug, sort_keys=True) if augmented else None)
     except Exception as exc:  # truncation, a bad header, a duplicate member: the read stops here
         problems.append(f"{name}: webdataset read failed after {n} samples: {type(exc).__name__}: "
                         f"{str(exc)[:300]}")
@@ -193,6 +199,9 @@ def _check_ratio(index: dict, split: dict, samples: pa.Table, problems: list[str
     n_real = pc.sum(pc.equal(train["label"], "REAL").cast(pa.int64())).as_py() or 0
     n_fake = train.num_rows - n_real
     n_fam = len(pc.unique(train["family"])) if train.num_rows else 0
+    # each generation of a grown folder is balanced on its own: within one sample per family of that generation
+    n_fam = max(n_fam, sum((g.get("splits", {}).get("train", {}).get("families") or 0)
+                           for g in index.get("generations") or []))
     off = min(abs(n_fake - n_real * f / r), abs(n_real - n_fake * r / f))
     if off > max(n_fam, 1):
         problems.append(f"train ratio REAL:FAKE = {n_real}:{n_fake}, target {cfg.get('ratio')} "
@@ -245,7 +254,10 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
     families = _read_families(shards, problems)
     cfg = index.get("config", {})
     members = index.get("members") or member_names(cfg.get("unit", "frame"), cfg.get("clip_len", 8))
-    jobs = [(str(shards / e["name"]), e, split, members, families, work is not None)
+    clip = cfg.get("unit", "frame") == "clip"
+    schema = (clip, cfg.get("clip_len") if clip else None) if index.get("sample_schema", 0) >= SAMPLE_SCHEMA \
+        else None
+    jobs = [(str(shards / e["name"]), e, split, members, families, work is not None, schema)
             for split in SPLITS for e in index.get("splits", {}).get(split, {}).get("shards", [])]
     listed = {Path(j[0]).name for j in jobs}
     problems += [f"{p.name}: on disk but not in index.json" for p in shard_files(shards) if p.name not in listed]
@@ -337,9 +349,12 @@ def _check_pixels_match_store(work: Path, index: dict, members: list[str], crops
                 except (KeyError, TypeError, ValueError, OSError) as exc:
                     bad(f"{shard}: sample {key}: cannot re-run its recorded augmentation on {where} ({exc})")
                     continue
-                if params.get("ops") != a.get("ops"):
-                    bad(f"{shard}: sample {key}: json records augmentation ops {a.get('ops')}, re-running seed "
-                        f"{a['seed']} gives {params.get('ops')}")
+                again_rec = augmentation_record(params)
+                if again_rec != a:
+                    diff = sorted(k for k in again_rec.keys() | a.keys() if again_rec.get(k) != a.get(k))
+                    bad(f"{shard}: sample {key}: json records augmentation {diff} as "
+                        f"{[a.get(k) for k in diff]}, re-running seed {a['seed']} gives "
+                        f"{[again_rec.get(k) for k in diff]}")
                 elif hashlib.sha256(again).hexdigest() != sha:
                     bad(f"{shard}: sample {key}: {member} differs from its recorded augmentation (seed "
                         f"{a['seed']}) re-run on {where}")

@@ -1,0 +1,269 @@
+"""Growing a SHARDS folder with its WORK: the videos it does not hold become a new generation of shards.
+
+`dfprep shards WORK --out SHARDS` on a WORK that has grown since SHARDS was cut (new parts ingested, same ingest
+and shards settings) plans only the videos SHARDS does not hold (`plan.make_plan(work, cfg, prior)`). A family
+(or, with `--group identity`, an identity group) that SHARDS already holds keeps its split and takes its new
+videos there: a new FAKE of an old REAL goes where the REAL is. The other new families are split by the same
+rule among themselves, so the shares hold for the new data; the new samples are balanced among themselves and
+cut into new shards whose numbers go on after the split's last one. Old shard files are never written again.
+
+What SHARDS holds is read from its own records: index.json (`generations`: one record per run that added
+shards) and families.parquet (each video's family, group, split and `generation`). A run is generation g when
+SHARDS holds generations 0..g-1; rerunning on the same face store replans its last generation (reusing every
+shard whose sha256 still matches, as the first cut always did). Files are read through `read_json` and
+`read_rows` only, so another store needs only those.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dfprep.dataset import SPLITS
+from dfprep.shards.balance import class_weights
+from dfprep.shards.config import ShardsUsageError
+from dfprep.shards.families import family_table
+from dfprep.shards.index import FAMILIES, INDEX, STATE, clear_out, shard_files
+
+_NUMBER = re.compile(r"^(train|val|test)-(\d+)\.tar$")
+_REFUSE = "; use another --out, or --overwrite to replace them"
+SUMMED = ("samples", "real", "fake", "augmented", "bytes")
+
+
+# --- reading what SHARDS holds (the only file access here) --------------------------------------------------------
+
+def read_json(path: Path) -> dict | None:
+    """The JSON object in `path`; None when absent; {"fingerprint": None} when it is not one (never matches)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {"fingerprint": None}
+    return data if isinstance(data, dict) else {"fingerprint": None}
+
+
+def read_rows(out: Path) -> list[dict]:
+    """families.parquet's rows (`generation` 0 where the file predates it)."""
+    path = Path(out) / FAMILIES
+    try:
+        t = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise ShardsUsageError(f"{path}: cannot be read ({exc}), so what SHARDS holds is unknown{_REFUSE}") from None
+    rows = t.to_pylist()
+    for r in rows:
+        r.setdefault("generation", 0)
+        r.setdefault("group", r["family"])
+    return rows
+
+
+# --- what SHARDS holds ------------------------------------------------------------------------------------------
+
+def generations_of(index: dict) -> list[dict]:
+    """index.json's `generations`; an index written before growth existed is one generation (0)."""
+    if isinstance(index.get("generations"), list) and index["generations"]:
+        return index["generations"]
+    splits = index.get("splits", {})
+    return [{"generation": 0, "store": (index.get("fingerprint") or {}).get("store"),
+             "videos": index.get("source", {}).get("videos"), "crops": index.get("source", {}).get("crops"),
+             "families": {s: splits.get(s, {}).get("families", 0) for s in SPLITS}, "joined": dict.fromkeys(SPLITS, 0),
+             "warnings": index.get("warnings", []),
+             "splits": {s: {**{k: v for k, v in splits.get(s, {}).items() if k != "shards"},
+                            "shards": [e["name"] for e in splits.get(s, {}).get("shards", [])]} for s in SPLITS}}]
+
+
+@dataclass
+class Prior:
+    """What SHARDS holds before the generation being planned: its videos' rows, shards and records."""
+    out: Path
+    generation: int                                  # the generation being planned
+    index: dict                                      # index.json as it is
+    generations: list[dict]                          # records of generations 0..generation-1
+    rows: list[dict]                                 # families.parquet rows of those generations
+    entries: dict[str, dict] = field(default_factory=dict)       # shard name -> index entry, those generations
+    old: dict[tuple[int, str], dict] = field(default_factory=dict)   # (part, video) -> its row
+    first_shard: dict[str, int] = field(default_factory=dict)    # split -> number of its first new shard
+    shard_counts: dict[str, int] = field(default_factory=dict)   # split -> shards of those generations
+
+    def __post_init__(self) -> None:
+        self.old = {(r["part"], r["video"]): r for r in self.rows}
+        names = {n for g in self.generations for s in SPLITS for n in g["splits"].get(s, {}).get("shards", [])}
+        self.entries = {e["name"]: e for s in SPLITS for e in self.index["splits"].get(s, {}).get("shards", [])
+                        if e["name"] in names}
+        for g in self.generations:
+            for split, names in ((s, g["splits"].get(s, {}).get("shards", [])) for s in SPLITS):
+                self.shard_counts[split] = self.shard_counts.get(split, 0) + len(names)
+                for n in names:
+                    m = _NUMBER.match(n)
+                    if m:
+                        self.first_shard[split] = max(self.first_shard.get(split, 0), int(m.group(2)) + 1)
+
+    def check(self, eligible: list[tuple[int, str]], n_crops, label_of: dict) -> None:
+        """Refuse a WORK that changed rather than grew: every video SHARDS holds must still be there, usable,
+        with its label and its number of crops."""
+        where = {pv: i for i, pv in enumerate(eligible)}
+        bad = []
+        for pv, r in sorted(self.old.items()):
+            i = where.get(pv)
+            if i is None:
+                bad.append(f"p{pv[0]}/{pv[1]} is gone (or no longer usable)")
+            elif label_of.get(pv) != r["label"] or int(n_crops[i]) != r["n_crops"]:
+                bad.append(f"p{pv[0]}/{pv[1]} was {r['label']} with {r['n_crops']} crops, is {label_of.get(pv)} "
+                           f"with {int(n_crops[i])}")
+        if bad:
+            raise ShardsUsageError(f"{self.out}: {len(bad)} video(s) it was cut from changed in WORK (e.g. {bad[0]}); "
+                                   f"a WORK may grow, not change{_REFUSE}")
+
+    def check_ingest(self, ingest) -> None:
+        """The crops of new videos must be cut as the old ones were: the same ingest settings."""
+        old = (self.index.get("ingest") or {}).get("fingerprint")
+        new = ingest.fingerprint if ingest is not None else None
+        if old and new and old != new:
+            raise ShardsUsageError(f"{self.out} was cut from a WORK ingested with other settings (ingest fingerprint "
+                                   f"{old}, WORK's {new}){_REFUSE}")
+
+    def linked(self, unit_of_old: dict[tuple[int, str], str]) -> tuple[dict[str, str], dict[str, str], list[str]]:
+        """Units (families or identity groups, as the grown WORK makes them) that hold old videos: {unit: split
+        they keep}, {unit: the group id SHARDS recorded for them}, warnings. A unit whose old videos sit in
+        several splits (new videos linked them) keeps the split holding most of their crops."""
+        crops: dict[str, dict[str, int]] = {}
+        for pv, unit in unit_of_old.items():
+            r = self.old[pv]
+            crops.setdefault(unit, {}).setdefault(r["split"], 0)
+            crops[unit][r["split"]] += r["n_crops"] + 1
+        forced = {u: max(by, key=lambda s: (by[s], -SPLITS.index(s))) for u, by in crops.items()}
+        label: dict[str, str] = {}
+        for pv, unit in sorted(unit_of_old.items()):
+            r = self.old[pv]
+            if r["split"] == forced[unit]:
+                label[unit] = min(label.get(unit, r["group"]), r["group"])
+        spanning = sorted(u for u, by in crops.items() if len(by) > 1)
+        warnings = []
+        if spanning:
+            warnings.append(f"{len(spanning)} group(s) of videos SHARDS held in different splits are now linked by "
+                            f"new videos (e.g. {spanning[0]}: {sorted(crops[spanning[0]])}): old videos keep their "
+                            "split, new ones go to the split holding most of the group's crops; --overwrite "
+                            "re-splits everything")
+        return forced, label, warnings
+
+
+def resume_point(out: Path, fingerprint: dict, overwrite: bool) -> tuple[Prior | None, dict[str, dict]]:
+    """Where a run into OUT starts: (the Prior of the generation to plan, None for a first cut; index entries
+    of shards that may be kept, by name). Settings other than OUT's are refused unless `overwrite`; with
+    `overwrite`, anything but a rerun on the same settings and face store empties OUT and cuts anew."""
+    out = Path(out)
+    state, index = read_json(out / STATE), read_json(out / INDEX)
+
+    def refuse(what: str) -> tuple[None, dict]:
+        if not overwrite:
+            raise ShardsUsageError(f"{out} holds {what}{_REFUSE}")
+        clear_out(out)
+        return None, {}
+
+    def done(s: dict | None) -> dict[str, dict]:
+        return {e["name"]: e for e in (s or {}).get("done") or []}
+
+    if index is None:                   # nothing finished yet in OUT: a first cut, maybe interrupted
+        if state is None:
+            return refuse("shards without an index") if shard_files(out) else (None, {})
+        if state.get("fingerprint") != fingerprint or state.get("generation", 0):
+            return refuse("shards made with other settings or another face store")
+        return None, done(state)
+    if (index.get("fingerprint") or {}).get("config") != fingerprint["config"]:
+        return refuse("shards made with other settings")
+    gens = generations_of(index)
+    same_store = index["fingerprint"] == fingerprint
+    if overwrite and not same_store:    # --overwrite on a grown WORK: one new first cut of all of it
+        clear_out(out)
+        return None, {}
+    g = len(gens) - 1 if same_store else len(gens)      # replan the last generation, or plan a new one
+    previous = {} if not same_store else {
+        e["name"]: e for s in SPLITS for e in index["splits"].get(s, {}).get("shards", [])
+        if e["name"] in set(gens[g]["splits"].get(s, {}).get("shards", []))}
+    if state is not None and state.get("fingerprint") == fingerprint and state.get("generation", 0) == g:
+        previous.update(done(state))
+    if g == 0:
+        return None, previous
+    rows = [r for r in read_rows(out) if r["generation"] < g]
+    return Prior(out, g, index, gens[:g], rows), previous
+
+
+# --- the records of a generation, and the index of all of them ---------------------------------------------------
+
+def generation_record(plan, splits: dict, source: dict, store: str, warnings: list[str]) -> dict:
+    """index.json's record of one generation: what it added, split by split (shard names only)."""
+    new: dict[str, set] = {s: set() for s in SPLITS}
+    joined: dict[str, set] = {s: set() for s in SPLITS}
+    for f, split in plan.family_split.items():
+        (joined if f in plan.joined else new)[split].add(f)
+    return {"generation": plan.generation, "store": store, "videos": source["videos"], "crops": source["crops"],
+            "families": {s: len(new[s]) for s in SPLITS}, "joined": {s: len(joined[s]) for s in SPLITS},
+            "warnings": warnings,
+            "splits": {s: {**{k: v for k, v in splits[s].items() if k != "shards"},
+                           "shards": [e["name"] for e in splits[s]["shards"]]} for s in SPLITS}}
+
+
+def _merge_balance(parts: list[dict]) -> dict:
+    if len(parts) == 1:
+        return parts[0]
+    natural = {k: sum(p.get("natural", {}).get(k, 0) for p in parts) for k in ("real", "fake")}
+    targets = [p.get("target") for p in parts if p.get("target")]
+    same = targets and len({t["class"] for t in targets}) == 1
+    notes = [f"generation {g}: {p['note']}" for g, p in enumerate(parts) if p.get("note")]
+    return {"mode": parts[-1].get("mode"), "natural": natural, "note": "; ".join(notes) or None,
+            "target": {"class": targets[0]["class"], "samples": sum(t["samples"] for t in targets)} if same else None}
+
+
+def merged(prior: Prior, index: dict, families: pa.Table) -> tuple[dict, pa.Table]:
+    """The index and families table of SHARDS grown by the generation `index` describes (built from its plan
+    alone, with its record last in `generations`)."""
+    rows = prior.rows + families.to_pylist()
+    table = family_table(rows)
+    gens = prior.generations + index["generations"][-1:]
+    if "sample_schema" not in prior.index:      # older shards' json: the merged folder cannot promise the schema
+        gens[-1]["warnings"].append("the earlier generations' sample json predates the stable schema (null "
+                                    "`augmentation`): readers that infer one schema for all shards (HuggingFace "
+                                    "datasets) cannot read old and new shards together; --overwrite re-cuts all")
+    entries = dict(prior.entries)
+    for s in SPLITS:
+        entries.update({e["name"]: e for e in index["splits"][s]["shards"]})
+    splits = {}
+    for s in SPLITS:
+        parts = [g["splits"][s] for g in gens]
+        sampled = [r for r in rows if r["split"] == s and r["n_samples"] > 0]
+        merged_split = {k: sum(p.get(k, 0) for p in parts) for k in SUMMED}
+        balance = _merge_balance([p.get("balance", {}) for p in parts])
+        merged_split.update(families=len({r["family"] for r in sampled}), videos=len(sampled), balance=balance,
+                            class_weights=class_weights(balance["natural"].get("real", 0),
+                                                        balance["natural"].get("fake", 0)),
+                            shards=[entries[n] for p in parts for n in p["shards"]])
+        splits[s] = merged_split
+    natural = splits["train"]["balance"]["natural"]
+    out = dict(index)
+    out.update(splits=splits, generations=gens, samples=sum(v["samples"] for v in splits.values()),
+               bytes=sum(v["bytes"] for v in splits.values()),
+               class_weights=class_weights(natural.get("real", 0), natural.get("fake", 0)),
+               warnings=[w for g in gens for w in ([f"generation {g['generation']}: {x}" for x in g["warnings"]]
+                                                   if g["generation"] else g["warnings"])])
+    out["source"] = {**index["source"], "crops": sum(g["crops"] or 0 for g in gens),
+                     "videos": sum(g["videos"] or 0 for g in gens)}
+    out["grouping"] = {**index["grouping"], "families": len({r["family"] for r in rows}),
+                       "groups": len({r["group"] for r in rows})}
+    if "sample_schema" not in prior.index:
+        out.pop("sample_schema", None)
+    return out, table
+
+
+def growth_summary(prior: Prior | None, plan) -> dict:
+    """What a run added, for `run` in the returned index and the CLI's summary line."""
+    rec = {"generation": plan.generation, "kept": len(prior.entries) if prior else 0,
+           "new_families": dict.fromkeys(SPLITS, 0), "joined_families": dict.fromkeys(SPLITS, 0),
+           "new_shards": {s: len(plan.splits[s].shards) for s in SPLITS}}
+    for f, split in plan.family_split.items():
+        rec["joined_families" if f in plan.joined else "new_families"][split] += 1
+    return rec
+
