@@ -12,12 +12,8 @@ ONEDNN_CACHE = 64
 JOB_ENV = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": str(ONEDNN_CACHE), "OMP_NUM_THREADS": "1"}
 
 
-def submitted_job_env_vars() -> dict:
-    """The env_vars of the runtime_env this process runs under as a `ray job submit` entrypoint (else {}).
-
-    Ray merges ray.init's runtime_env into the job's and raises on any env var key both set, so a job
-    submitted with OMP_NUM_THREADS in its runtime_env would fail at ray.init without this.
-    """
+def _submitted_job_env_vars() -> dict:
+    """The env_vars of the runtime_env this process runs under as a `ray job submit` entrypoint (else {})."""
     raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")  # set by Ray's JobSupervisor for the entrypoint
     if not raw:
         return {}
@@ -26,6 +22,20 @@ def submitted_job_env_vars() -> dict:
     except (ValueError, AttributeError):
         return {}
     return env_vars if isinstance(env_vars, dict) else {}
+
+
+def driver_runtime_env() -> dict:
+    """The runtime_env dfprep's ray.init asks for: JOB_ENV (and DFPREP_FAULTS) less what a submitted job sets.
+
+    Ray merges a driver's runtime_env into its job's and refuses any env var both set, so a job submitted
+    with OMP_NUM_THREADS in its runtime_env would fail at ray.init; the job's own value wins instead.
+    """
+    env_vars = dict(JOB_ENV)
+    if os.environ.get("DFPREP_FAULTS"):
+        env_vars["DFPREP_FAULTS"] = os.environ["DFPREP_FAULTS"]
+    for key in _submitted_job_env_vars():
+        env_vars.pop(key, None)
+    return {"env_vars": env_vars}
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
@@ -39,12 +49,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS")
-    env_vars = dict(JOB_ENV)
-    if os.environ.get("DFPREP_FAULTS"):
-        env_vars["DFPREP_FAULTS"] = os.environ["DFPREP_FAULTS"]
-    for key in submitted_job_env_vars():
-        env_vars.pop(key, None)  # the job's own value wins; Ray refuses a ray.init that sets it again
-    runtime_env = {"env_vars": env_vars}
+    runtime_env = driver_runtime_env()
     if address and address != "local":
         from dfprep.raynode import is_loopback, keep_loopback
 

@@ -99,8 +99,9 @@ def test_doc_examples_share_one_bucket_layout():
     for a, b in zip(submit_cmds, rayjob_cmds):
         assert URI.findall(" ".join(a)) == URI.findall(" ".join(b))  # the same ROOT, WORK and SHARDS
     layout = doc_section("Object storage layout")
-    for uri in URI.findall(block):
-        assert uri in layout, f"{uri} is used in an example but not shown in the object storage layout"
+    for text in (block, (EXAMPLES / "rayjob.yaml").read_text(), (EXAMPLES / "cluster.yaml").read_text()):
+        for uri in URI.findall(text):
+            assert uri in layout, f"{uri} is used in an example but not shown in the object storage layout"
     for a in (submit_cmds, rayjob_cmds):
         ingest, shards = (parse_dfprep(c)[1] for c in a)
         assert str(shards["work"]) == str(ingest["out"])  # shards reads the WORK ingest wrote
@@ -161,6 +162,12 @@ def test_cluster_yaml_passes_rays_own_validation():
         assert image.startswith(ray_tag), f"{k}: {image} is not Ray {ray.__version__}"
         assert image.endswith("-gpu") == (k in gpu), f"{k}: {image}"
     assert len({image.split("-py")[1].split("-")[0] for image in images.values()}) == 1  # one Python
+    # the submit command in the file's header runs its detectors where the file puts the detector resource
+    text = (EXAMPLES / "cluster.yaml").read_text()
+    header = " ".join(line.lstrip("#") for line in text.split("\ncluster_name:")[0].splitlines())
+    submit = shlex.split(header[header.index("ray job submit"):].replace("\\", " "))
+    name, ingest = parse_dfprep(submit[submit.index("--") + 1:])
+    assert name == "ingest" and ingest["detector_resource"] == "detector" and ingest["gpus_per_detector"] > 0
     for target, source in cfg["file_mounts"].items():
         assert (REPO / source).resolve() == REPO, "the checkout is what the nodes install"
         assert any("pip install" in c and target in c for c in cfg["setup_commands"])
@@ -322,3 +329,31 @@ def test_ray_job_submit_block_runs_on_a_ray_head(synth_corpus, ingest_work, tmp_
     for split in index["splits"].values():
         for sh in split["shards"]:
             assert hashlib.sha256((shards / sh["name"]).read_bytes()).hexdigest() == sh["sha256"]
+
+
+def test_dockerfile_builds_the_rayjob_image_from_this_ray():
+    text = (EXAMPLES / "Dockerfile").read_text()
+    base = re.search(r"^FROM (\S+)", text, re.M).group(1)
+    assert re.fullmatch(rf"rayproject/ray:{re.escape(ray.__version__)}-py3\d+-gpu", base), base
+    for line in re.findall(r"^COPY (.+)$", text, re.M):
+        for source in [t for t in line.split() if not t.startswith("--")][:-1]:
+            assert (REPO / source).exists(), f"Dockerfile copies {source}, which the repository lacks"
+    assert {c["image"] for c in _containers(_rayjob())} == {re.search(r"-t (\S+)", text).group(1)}
+
+
+@pytest.mark.parametrize("job_vars", [{"OMP_NUM_THREADS": "4", "AWS_DEFAULT_REGION": "eu-west-3"}, {}, None])
+def test_dfprep_driver_env_merges_into_a_submitted_jobs(monkeypatch, job_vars):
+    """Ray's own merge of a job's runtime_env with dfprep's ray.init one succeeds; the job's values win."""
+    from ray.runtime_env.runtime_env import _merge_runtime_env
+
+    from dfprep.rayinit import JOB_ENV, driver_runtime_env
+
+    monkeypatch.delenv("DFPREP_FAULTS", raising=False)
+    job_env = {"env_vars": job_vars} if job_vars is not None else None
+    if job_env is None:
+        monkeypatch.delenv("RAY_JOB_CONFIG_JSON_ENV_VAR", raising=False)
+    else:
+        monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", json.dumps({"runtime_env": job_env, "metadata": {}}))
+    merged = _merge_runtime_env(job_env, driver_runtime_env())
+    assert merged is not None, "Ray would refuse dfprep's ray.init inside this job"
+    assert merged["env_vars"] == {**JOB_ENV, **(job_vars or {})}
