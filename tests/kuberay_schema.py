@@ -2,13 +2,13 @@
 
 Source: ray-project/kuberay, helm-chart/kuberay-operator/crds/ray.io_rayjobs.yaml, version v1 (the served
 storage version), at commit feeaf72 (v1.7.0-rc.0+5). Every property below is the CRD's, with the CRD's type,
-format (int32), quantity pattern and `required` list; only the fields the example uses are kept, and unknown
-fields are refused (`additionalProperties: false`): the API server prunes fields the CRD does not know without
-a word, so a misspelt key would be silently ignored. Stricter than the CRD on purpose: `metadata` (the CRD's
-is an opaque object, Kubernetes' ObjectMeta) needs a name, and `spec` needs `entrypoint` and `rayClusterSpec`
-(a RayJob that brings up its own cluster and submits a command). The `submissionMode` values, plain strings in
-the CRD, are those of KubeRay's Go types (rayjob_types.go). A field added to the manifest must be added here,
-from the CRD.
+format (int32), quantity pattern and `required` list; only the fields the example uses, and a few it is likely
+to grow into, are kept (all in KubeRay 1.1 and later), and unknown fields are refused (`additionalProperties:
+false`): the API server prunes fields the CRD does not know without a word, so a misspelt key would be silently
+ignored. Stricter than the CRD on purpose: `metadata` (the CRD's is an opaque object, Kubernetes' ObjectMeta)
+needs a name, and `spec` needs `entrypoint` and `rayClusterSpec` (a RayJob that brings up its own cluster and
+submits a command). The `submissionMode` values, plain strings in the CRD, are those of KubeRay 1.1's Go types
+(rayjob_types.go; InteractiveMode came in 1.3). A field added to the manifest must be added here, from the CRD.
 """
 from __future__ import annotations
 
@@ -54,8 +54,8 @@ RAYJOB = obj(("apiVersion", "kind", "metadata", "spec"),
              metadata=obj(("name",), name=STR, namespace=STR, labels=STR_MAP, annotations=STR_MAP),
              spec=obj(("entrypoint", "rayClusterSpec"),
                       entrypoint=STR, runtimeEnvYAML=STR, jobId=STR, metadata=STR_MAP,
-                      submissionMode={"enum": ["K8sJobMode", "HTTPMode", "InteractiveMode"]},
+                      submissionMode={"enum": ["K8sJobMode", "HTTPMode"]},
                       shutdownAfterJobFinishes=BOOL, ttlSecondsAfterFinished=INT32, activeDeadlineSeconds=INT32,
-                      backoffLimit=INT32, suspend=BOOL, entrypointNumCpus={"type": "number"},
+                      suspend=BOOL, entrypointNumCpus={"type": "number"},
                       entrypointNumGpus={"type": "number"}, entrypointResources=STR,
                       rayClusterSpec=RAY_CLUSTER_SPEC))

@@ -307,7 +307,8 @@ def test_ray_job_submit_block_runs_on_a_ray_head(synth_corpus, ingest_work, tmp_
         if not dashboard:
             shim = tmp_path / "bin" / "ray"
             shim.parent.mkdir()
-            shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{Path(__file__).parent / "ray_jobs_local.py"}" "$@"\n')
+            stand_in = Path(__file__).parent / "ray_jobs_local.py"
+            shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{stand_in}" "$@"\n')
             shim.chmod(0o755)
             env.update(PATH=f"{shim.parent}{os.pathsep}{env['PATH']}", DFPREP_TEST_GCS_ADDRESS=head["gcs"])
         res = subprocess.run(["bash", "-e", "-c", script.replace("http://HEAD_IP:8265", head["dashboard"])],
