@@ -53,7 +53,9 @@ class Fields:
     """
 
     def __init__(self, data: dict, path: Path, error: type[Exception], where: str = "", note: str = ""):
-        self.data, self.path, self.error, self.where, self.note = data, Path(path), error, where, note
+        from dfprep.storage import as_path
+
+        self.data, self.path, self.error, self.where, self.note = data, as_path(path), error, where, note
 
     def has(self, key: str) -> bool:
         return self.data.get(key) is not None

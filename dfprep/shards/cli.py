@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from dfprep.options import StoragePath, argument, cli_path, command, option
 from dfprep.shards.config import ShardsConfig, ShardsUsageError
+from dfprep.storage import as_path
 
 DEFAULT_COMMAND = "write"
 
@@ -79,7 +80,7 @@ def print_summary(console: Console, index: dict) -> None:
                   f"{run.get('timings', {}).get('total_s')} s; class weights {index.get('class_weights')}")
     for w in index.get("warnings", []):
         console.print(f"  [yellow]warning[/yellow] {w}")
-    console.print(f"  index: {Path(run.get('out', '.')) / 'index.json'}")
+    console.print(f"  index: {as_path(run.get('out', '.')) / 'index.json'}")
 
 
 def verify_command(

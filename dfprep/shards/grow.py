@@ -28,6 +28,7 @@ from dfprep.shards.balance import class_weights
 from dfprep.shards.config import ShardsUsageError
 from dfprep.shards.families import family_table
 from dfprep.shards.index import FAMILIES, INDEX, STATE, clear_out, shard_files
+from dfprep.storage import arrow_source, as_path
 
 _NUMBER = re.compile(r"^(train|val|test)-(\d+)\.tar$")
 _REFUSE = "; use another --out, or --overwrite to replace them"
@@ -39,7 +40,7 @@ SUMMED = ("samples", "real", "fake", "augmented", "bytes")
 def read_json(path: Path) -> dict | None:
     """The JSON object in `path`; None when absent; {"fingerprint": None} when it is not one (never matches)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(as_path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
@@ -49,9 +50,10 @@ def read_json(path: Path) -> dict | None:
 
 def read_rows(out: Path) -> list[dict]:
     """families.parquet's rows (`generation` 0 where the file predates it)."""
-    path = Path(out) / FAMILIES
+    path = as_path(out) / FAMILIES
     try:
-        t = pq.read_table(path)
+        fs, name = arrow_source(path)
+        t = pq.read_table(name, filesystem=fs)
     except (OSError, pa.ArrowInvalid) as exc:
         raise ShardsUsageError(f"{path}: cannot be read ({exc}), so what SHARDS holds is unknown{_REFUSE}") from None
     rows = t.to_pylist()
@@ -155,7 +157,7 @@ def resume_point(out: Path, fingerprint: dict, overwrite: bool) -> tuple[Prior |
     """Where a run into OUT starts: (the Prior of the generation to plan, None for a first cut; index entries
     of shards that may be kept, by name). Settings other than OUT's are refused unless `overwrite`; with
     `overwrite`, anything but a rerun on the same settings and face store empties OUT and cuts anew."""
-    out = Path(out)
+    out = as_path(out)
     state, index = read_json(out / STATE), read_json(out / INDEX)
 
     def refuse(what: str) -> tuple[None, dict]:

@@ -8,11 +8,11 @@ run with other settings refuses to mix its shards with them.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from dfprep.atomic import write_json
+from dfprep.storage import as_path, rmtree
 from dfprep.dataset import SPLITS
 from dfprep.ingest.config import RecordedIngest
 from dfprep.shards.config import ShardsUsageError
@@ -25,7 +25,7 @@ FORMAT = "dfprep-shards/1"
 
 def read_index(shards: Path) -> dict:
     """index.json as a plain dict, for this stage's own resume and verify; other stages use `read_shards_index`."""
-    path = Path(shards) / INDEX
+    path = as_path(shards) / INDEX
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
@@ -133,23 +133,22 @@ def run_fingerprint(cfg_fingerprint: str, store_hash: str) -> dict:
 
 
 def shard_files(out: Path) -> list[Path]:
-    return sorted(p for s in ("train", "val", "test") for p in Path(out).glob(f"{s}-*.tar"))
+    return sorted(p for s in ("train", "val", "test") for p in as_path(out).glob(f"{s}-*.tar"))
 
 
 def clear_out(out: Path) -> None:
     """Delete what `dfprep shards` wrote into OUT (for --overwrite): shards, index, wids indexes, state, families."""
-    out = Path(out)
+    out = as_path(out)
     for p in shard_files(out) + wids_files(out):
         p.unlink()
     for name in (INDEX, STATE, FAMILIES):
-        p = out / name
-        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        rmtree(out / name)
 
 
 def write_state(out: Path, fingerprint: dict, config: dict, done: list[dict], generation: int = 0) -> None:
     """The in-progress record: fingerprint, the generation being written, and the shards finished so far
     (name, counts, bytes, sha256)."""
-    write_json(Path(out) / STATE, {"fingerprint": fingerprint, "config": config, "generation": generation,
+    write_json(as_path(out) / STATE, {"fingerprint": fingerprint, "config": config, "generation": generation,
                                    "done": sorted(done, key=lambda s: s["name"])})
 
 
@@ -163,7 +162,7 @@ def wids_name(split: str) -> str:
 
 
 def wids_files(out: Path) -> list[Path]:
-    return sorted(Path(out).glob("wids-*.json"))
+    return sorted(as_path(out).glob("wids-*.json"))
 
 
 def wids_indexes(index: dict) -> dict[str, dict]:
@@ -193,7 +192,7 @@ def _write_changed(path: Path, obj: dict) -> None:
 def write_index(out: Path, index: dict) -> None:
     """Write the wids indexes, then index.json (last, atomically), and drop the in-progress state. A file that
     already holds what it would be given is left alone."""
-    out = Path(out)
+    out = as_path(out)
     wids = wids_indexes(index)
     for name, desc in wids.items():
         _write_changed(out / name, desc)

@@ -22,6 +22,7 @@ from dfprep.shards.config import (MIN_SHARDS_PER_SPLIT, NothingNew, ShardsConfig
 from dfprep.shards.families import family_table, split_by_fraction, split_by_parts
 from dfprep.shards.samples import clip_units, frame_units
 from dfprep.shards.source import read_crops, read_videos
+from dfprep.storage import as_path
 
 if TYPE_CHECKING:
     from dfprep.shards.grow import Prior
@@ -136,8 +137,8 @@ def load_crops(work: Path) -> tuple[list[dict], list[tuple[int, str]], pa.Table,
 
     Returns (videos, eligible, crops, video code of each crop, face-store files).
     """
-    videos = read_videos(Path(work) / "videos.parquet").to_pylist()
-    crops, files = read_crops(Path(work) / "faces.parquet")
+    videos = read_videos(as_path(work) / "videos.parquet").to_pylist()
+    crops, files = read_crops(as_path(work) / "faces.parquet")
     eligible = sorted((r["part"], r["video"]) for r in videos if r["status"] == "ok" and r["label"] in LABELS)
     keys = _pv_keys(pa.array([p for p, _ in eligible], pa.int32()), pa.array([v for _, v in eligible], pa.string()))
     code = pc.index_in(_pv_keys(crops["part"], crops["video"]), value_set=keys)
@@ -169,7 +170,7 @@ def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None) -> Pl
     cfg.validate()
     videos, eligible, table, video_code, files = load_crops(work)
     if not len(video_code):
-        raise ShardsUsageError(f"{Path(work) / 'faces.parquet'}: no usable crop (of a video with status ok, "
+        raise ShardsUsageError(f"{as_path(work) / 'faces.parquet'}: no usable crop (of a video with status ok, "
                                f"labelled REAL or FAKE); nothing to shard")
     warnings: list[str] = []
     fam_of = family_ids(videos)
@@ -273,7 +274,7 @@ def _identity_groups(work: Path, eligible: list[tuple[int, str]], fam_code: np.n
     from dfprep.shards.groups import identity_groups, linking_tracks
     from dfprep.faces.store import FaceStoreError, read_embeddings
 
-    faces = Path(work) / "faces.parquet"
+    faces = as_path(work) / "faces.parquet"
     try:
         keys, vectors = read_embeddings(faces)
     except FaceStoreError as exc:

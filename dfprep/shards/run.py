@@ -28,6 +28,7 @@ from dfprep.shards.samples import SAMPLE_SCHEMA, member_names
 from dfprep.shards.source import HASH_METHOD, store_hash, store_paths
 from dfprep.shards.writer import file_sha256, write_shard
 from dfprep.versions import library_versions
+from dfprep.storage import arrow_source, as_path
 
 STATE_EVERY_S = 2.0
 
@@ -115,7 +116,7 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
     """
     cfg = cfg or ShardsConfig()
     cfg.validate()
-    work, out = Path(work).resolve(), Path(out).resolve()
+    work, out = as_path(work).resolve(), as_path(out).resolve()
     t0 = time.perf_counter()
     _, faces = store_paths(work)
     ingest = _recorded_ingest(work)
@@ -194,7 +195,8 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
 def _write_families(path: Path, table: pa.Table) -> None:
     """families.parquet, unless it already holds this table (a run that adds nothing rewrites nothing)."""
     try:
-        if pq.read_table(path).equals(table):
+        fs, name = arrow_source(path)
+        if pq.read_table(name, filesystem=fs).equals(table):
             return
     except (OSError, pa.ArrowInvalid):
         pass

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from dfprep.shards.config import ShardsUsageError
+from dfprep.storage import as_path, dataset as open_dataset, parquet_file, relative
 
 PLAN_COLUMNS = ["video", "part", "label", "original", "frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2"]
 VIDEO_COLUMNS = ["video", "part", "label", "original", "status", "n_faces"]
@@ -23,7 +22,7 @@ FOOTER_MAX = 1 << 20     # a footer larger than this is hashed by its first and 
 
 def store_paths(work: Path) -> tuple[Path, Path]:
     """WORK/videos.parquet and WORK/faces.parquet, or a clear error naming what is missing."""
-    work = Path(work)
+    work = as_path(work)
     videos, faces = work / "videos.parquet", work / "faces.parquet"
     for p in (videos, faces):
         if not p.is_dir() or not any(p.rglob("*.parquet")):
@@ -32,13 +31,13 @@ def store_paths(work: Path) -> tuple[Path, Path]:
 
 
 def face_files(faces: Path) -> list[Path]:
-    return sorted(p for p in Path(faces).rglob("*.parquet") if not p.name.startswith("."))
+    return sorted(p for p in as_path(faces).rglob("*.parquet") if not p.name.startswith("."))
 
 
 def _footer(path: Path) -> bytes:
     """The Parquet footer (schema, row-group statistics, sizes): changes whenever the file's content does."""
     size = path.stat().st_size
-    with open(path, "rb") as fh:
+    with path.open("rb") as fh:
         if size < 12:
             raise ShardsUsageError(f"{path}: not a Parquet file ({size} bytes)")
         fh.seek(size - 8)
@@ -65,7 +64,7 @@ def store_hash(faces: Path) -> str:
     """
     h = hashlib.sha256()
     for p in face_files(faces):
-        rel = p.relative_to(faces).as_posix()
+        rel = relative(p, faces)
         h.update(f"{rel}\0{p.stat().st_size}\0".encode())
         h.update(hashlib.sha256(_footer(p)).digest())
     return h.hexdigest()
@@ -73,7 +72,7 @@ def store_hash(faces: Path) -> str:
 
 def read_videos(videos: Path) -> pa.Table:
     try:
-        return ds.dataset(videos, format="parquet").to_table(columns=VIDEO_COLUMNS)
+        return open_dataset(videos, format="parquet").to_table(columns=VIDEO_COLUMNS)
     except (pa.ArrowInvalid, OSError) as exc:
         raise ShardsUsageError(f"{videos}: cannot read the video manifest: {exc}") from None
 
@@ -86,7 +85,7 @@ def read_crops(faces: Path) -> tuple[pa.Table, list[str]]:
     tables = []
     for i, p in enumerate(files):
         try:
-            pf = pq.ParquetFile(p)
+            pf = parquet_file(p)
             t = pf.read(columns=PLAN_COLUMNS)
             md = pf.metadata
         except (pa.ArrowInvalid, OSError) as exc:
@@ -102,7 +101,7 @@ def read_crops(faces: Path) -> tuple[pa.Table, list[str]]:
         t = t.append_column("row_group", pa.array(groups, pa.int32()))
         t = t.append_column("jpeg_bytes", pa.array(est, pa.int64()))
         tables.append(t)
-    rel = [p.relative_to(faces).as_posix() for p in files]
+    rel = [relative(p, faces) for p in files]
     if not tables:
         return pa.table({c: [] for c in PLAN_COLUMNS + ["file", "row_group", "jpeg_bytes"]}), rel
     return pa.concat_tables(tables), rel
@@ -115,9 +114,9 @@ def fetch_jpegs(faces: Path, reads: dict[str, list[int]], wanted: set[tuple]) ->
     """
     out: dict[tuple, memoryview] = {}
     for rel, groups in sorted(reads.items()):
-        path = Path(faces) / rel
+        path = as_path(faces) / rel
         try:
-            t = pq.ParquetFile(path).read_row_groups(sorted(groups), columns=["part", "video", "frame_idx",
+            t = parquet_file(path).read_row_groups(sorted(groups), columns=["part", "video", "frame_idx",
                                                                              "track_id", "jpeg"])
         except (pa.ArrowInvalid, OSError) as exc:
             raise OSError(f"{path}: cannot read row groups {sorted(groups)}: {exc}") from None

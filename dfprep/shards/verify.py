@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import webdataset as wds
 from PIL import Image
 
 from dfprep.dataset import LABELS, SPLITS
 from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
+from dfprep.storage import arrow_source, as_path, dataset as open_dataset, is_remote, local_copy
 from dfprep.shards.config import ShardsUsageError, parse_ratio
 from dfprep.shards.index import FAMILIES, read_index, shard_files
 from dfprep.shards.samples import SAMPLE_SCHEMA, KEY_RE, augmentation_record, json_problem, member_names
@@ -70,12 +70,20 @@ def _tar_structure(path: Path, allowed: set[str]) -> list[str]:
 
 
 def check_shard(path: str, entry: dict, split: str, members: list[str], families: dict,
-                compare: bool = False, schema: tuple[bool, int | None] | None = None) -> tuple[list[str], dict]:
+                compare: bool = False, schema: tuple[bool, int | None] | None = None,
+                name: str | None = None) -> tuple[list[str], dict]:
     """One shard's problems and its samples' records (for the checks across shards); with `compare`, the
     records also hold each image's sha256 and the sample's augmentation (to compare with the face store).
-    `schema` (clip, clip_len): check every json against the stable schema (`samples.json_problem`)."""
+    `schema` (clip, clip_len): check every json against the stable schema (`samples.json_problem`).
+    A remote shard is copied to a local spool file for the checks (webdataset reads local files)."""
+    source = as_path(path)
+    if is_remote(source):
+        if not source.is_file():
+            return [f"{source.name}: missing"], defaultdict(list)
+        with local_copy(source) as local:
+            return check_shard(str(local), entry, split, members, families, compare, schema, source.name)
     path = Path(path)
-    name = path.name
+    name = name or path.name
     rec: dict[str, list] = defaultdict(list)
     if not path.is_file():
         return [f"{name}: missing"], rec
@@ -165,9 +173,10 @@ def check_shard(path: str, entry: dict, split: str, members: list[str], families
 
 
 def _read_families(shards: Path, problems: list[str]) -> dict:
-    path = Path(shards) / FAMILIES
+    path = as_path(shards) / FAMILIES
+    fs, arrow_name = arrow_source(path)
     try:
-        t = pq.read_table(path, columns=["video", "part", "family", "split", "label"]).to_pylist()
+        t = pq.read_table(arrow_name, columns=["video", "part", "family", "split", "label"], filesystem=fs).to_pylist()
     except (OSError, pa.ArrowInvalid) as exc:
         problems.append(f"{path}: cannot read: {exc}")
         return {}
@@ -177,9 +186,9 @@ def _read_families(shards: Path, problems: list[str]) -> dict:
     for fam, ss in sorted(splits_of.items()):
         if len(ss) > 1:
             problems.append(f"leak: family {fam} is in splits {sorted(ss)} ({FAMILIES})")
-    if "group" in pq.read_schema(path).names:      # identity groups (--group identity) are kept whole too
+    if "group" in pq.read_schema(arrow_name, filesystem=fs).names:   # identity groups are kept whole too
         group_splits: dict[str, set] = defaultdict(set)
-        for r in pq.read_table(path, columns=["group", "split"]).to_pylist():
+        for r in pq.read_table(arrow_name, columns=["group", "split"], filesystem=fs).to_pylist():
             group_splits[r["group"]].add(r["split"])
         for g, ss in sorted(group_splits.items()):
             if len(ss) > 1:
@@ -210,13 +219,13 @@ def _check_ratio(index: dict, split: dict, samples: pa.Table, problems: list[str
 
 def _check_store(work: Path, index: dict, samples: pa.Table, problems: list[str]) -> None:
     """Every sample's crops exist in the face store with the sample's label."""
-    faces = Path(work) / "faces.parquet"
+    faces = as_path(work) / "faces.parquet"
     if not faces.is_dir():
         problems.append(f"{faces}: not found; cannot check labels against the face store")
         return
     if store_hash(faces) != index.get("source", {}).get("content_hash"):
         problems.append(f"{faces}: content hash differs from index.json's: the face store changed since")
-    store = ds.dataset(faces, format="parquet").to_table(columns=["part", "video", "frame_idx", "track_id", "label"])
+    store = open_dataset(faces, format="parquet").to_table(columns=["part", "video", "frame_idx", "track_id", "label"])
     store = store.rename_columns(["part", "video", "frame_idx", "track_id", "store_label"])
     parent = pc.list_parent_indices(samples["frames"])
     refs = pa.table({"key": samples["key"].take(parent), "part": samples["part"].take(parent).cast(pa.int32()),
@@ -242,13 +251,13 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
 
     The face store is WORK's, or when WORK is None the one recorded in index.json if it still exists.
     """
-    shards = Path(shards)
+    shards = as_path(shards)
     try:
         index = read_index(shards)
     except ShardsUsageError as exc:
         return [str(exc)]
     if work is None and index.get("source", {}).get("work"):
-        recorded = Path(index["source"]["work"])
+        recorded = as_path(index["source"]["work"])
         work = recorded if (recorded / "faces.parquet").is_dir() else None
     problems: list[str] = []
     families = _read_families(shards, problems)
@@ -259,7 +268,7 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
         else None
     jobs = [(str(shards / e["name"]), e, split, members, families, work is not None, schema)
             for split in SPLITS for e in index.get("splits", {}).get(split, {}).get("shards", [])]
-    listed = {Path(j[0]).name for j in jobs}
+    listed = {as_path(j[0]).name for j in jobs}
     problems += [f"{p.name}: on disk but not in index.json" for p in shard_files(shards) if p.name not in listed]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(workers) as pool:
@@ -297,8 +306,8 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
                 problems.append(f"{split}: read {v} {k}, index says {s[k]}")
     _check_ratio(index, index.get("splits", {}).get("train", {}), samples, problems)
     if work is not None:
-        _check_store(Path(work), index, samples, problems)
-        _check_pixels_match_store(Path(work), index, members, crops, problems)
+        _check_store(as_path(work), index, samples, problems)
+        _check_pixels_match_store(as_path(work), index, members, crops, problems)
     return problems
 
 
@@ -308,7 +317,7 @@ def _check_pixels_match_store(work: Path, index: dict, members: list[str], crops
     re-run on the store's crop (`writer.augment_jpegs`: the json's seed and p, the config's ops and quality)."""
     from dfprep.shards.writer import _single_thread, augment_jpegs
 
-    faces = Path(work) / "faces.parquet"
+    faces = as_path(work) / "faces.parquet"
     if not faces.is_dir() or not crops:
         return
     images = [m for m in members if m.endswith("jpg")]
@@ -329,7 +338,7 @@ def _check_pixels_match_store(work: Path, index: dict, members: list[str], crops
 
     cols = ["part", "video", "frame_idx", "track_id", "jpeg"]
     videos = pa.array(sorted({k[1] for k in wanted}), pa.string())
-    batches = ds.dataset(faces, format="parquet").to_batches(columns=cols, filter=pc.field("video").isin(videos))
+    batches = open_dataset(faces, format="parquet").to_batches(columns=cols, filter=pc.field("video").isin(videos))
     for batch in batches:
         d = batch.to_pydict()
         for part, video, frame, track, jpeg in zip(*(d[c] for c in cols)):

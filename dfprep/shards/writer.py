@@ -18,6 +18,7 @@ import torchvision.transforms.v2.functional as F
 from PIL import Image
 
 from dfprep.atomic import atomic_path
+from dfprep.storage import as_path, is_remote
 from dfprep.augment import augment_tensor
 from dfprep.shards.samples import cls_bytes, sample_json, spec_samples
 from dfprep.shards.source import fetch_jpegs
@@ -57,7 +58,8 @@ def _single_thread() -> Iterator[None]:
 
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    path = as_path(path)
+    with (path.open_stream() if is_remote(path) else path.open("rb")) as fh:
         while chunk := fh.read(HASH_CHUNK):
             h.update(chunk)
     return h.hexdigest()
@@ -78,7 +80,7 @@ def augment_jpegs(jpegs: list[bytes], seed: int, names: list[str], p: float, qua
 
 def write_shard(spec: dict, work: Path, out_path: Path) -> dict:
     """Write the shard described by `spec` to `out_path`; returns its index entry."""
-    faces = Path(work) / "faces.parquet"
+    faces = as_path(work) / "faces.parquet"
     samples = spec_samples(spec)
     wanted = {(s["part"], s["video"], c["frame_idx"], c["track_id"]) for s in samples for c in s["crops"]}
     jpegs = fetch_jpegs(faces, spec["reads"], wanted)
@@ -88,7 +90,7 @@ def write_shard(spec: dict, work: Path, out_path: Path) -> dict:
                          f"(e.g. {sorted(missing)[0]}); was WORK changed during the run?")
     clip = spec["unit"] == "clip"
     n_real = n_fake = 0
-    with _single_thread(), atomic_path(Path(out_path)) as tmp:
+    with _single_thread(), atomic_path(as_path(out_path)) as tmp:
         with open(tmp, "wb") as fh:
             hf = _HashingFile(fh)
             writer = SampleTarWriter(hf, mtime=TAR_MTIME, user=TAR_OWNER, group=TAR_OWNER, mode=TAR_MODE)

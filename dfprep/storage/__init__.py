@@ -124,3 +124,17 @@ def rmtree(p: AnyPath) -> None:
         shutil.rmtree(p, ignore_errors=True)
     else:
         Path(p).unlink(missing_ok=True)
+
+
+def relative(p: AnyPath, base: AnyPath) -> str:
+    """`p`'s name under `base`, with forward slashes, for a local or a remote path."""
+    rel = p.relative_to(base)
+    return rel if isinstance(rel, str) else rel.as_posix()
+
+
+def parquet_file(p: AnyPath):
+    """pyarrow.parquet.ParquetFile of a local or remote file (remote: ranged reads of the footer and the row
+    groups asked for, not the whole object)."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(p.open("rb") if isinstance(p, RemotePath) else p)
