@@ -47,7 +47,8 @@ def analyze(work: Path | None, out: Path | None = None, metadata_only_root: Path
         return _analyze(work, out, metadata_only_root, gallery_size, seed, augment_preview, shards, steps)
 
 
-def _analyze(work, out, metadata_only_root, gallery_size, seed, augment_preview, shards, steps) -> dict:
+def _analyze(work: Path | None, out: Path | None, metadata_only_root: Path | None, gallery_size: int, seed: int,
+             augment_preview: bool, shards: Path | None, steps: "Steps") -> dict:
     clock = Clock()
     out = Path(out) if out is not None else Path(work) / "report"
     images: dict = {}
