@@ -21,6 +21,9 @@ def _version(value: bool) -> None:
 def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print dfprep's version and exit.")) -> None:
     """Prepare DFDC-style deepfake video data: synth, ingest, analyze, shards, train."""
+    from dfprep.torchpair import refuse_mismatched_pair
+
+    refuse_mismatched_pair()
 
 
 def _register() -> None:

@@ -24,9 +24,11 @@ def analyze_command(
                                          help="Show the shard stage's augmentations on a few crops."),
     shards: Optional[str] = typer.Option(None, help="SHARDS folder of this WORK: report identity leakage "
                                                      "between its splits."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar over the report's steps "
+                                                                          "(stderr)."),
 ) -> None:
     """Build the EDA report (index.html, stats.json, figures/*.png) from videos.parquet and faces.parquet."""
-    from dfprep.analysis.run import analyze
+    from dfprep.analysis.run import alarm_lines, analyze
 
     console = Console(soft_wrap=True)  # long paths stay whole, copyable
     work, out, metadata_only, shards = (cli_path(x) for x in (work, out, metadata_only, shards))
@@ -35,7 +37,7 @@ def analyze_command(
         raise typer.Exit(2)
     try:
         s = analyze(work, out=out, metadata_only_root=metadata_only, gallery_size=gallery, seed=seed,
-                    augment_preview=augment_preview, shards=shards)
+                    augment_preview=augment_preview, shards=shards, progress=progress)
     except AnalysisError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2)
@@ -44,6 +46,8 @@ def analyze_command(
     if "faces" in t:
         line += f"; {t['ok']:,} decoded ok, {t['faces']:,} face crops"
     console.print(line)
+    for alarm in alarm_lines(s).values():
+        console.print(f"[bold red]alarm[/bold red]: {alarm}")
     dup = s.get("similarity", {}).get("cross_family_duplicates", {})
     if dup.get("hashes"):
         console.print(f"[yellow]leakage warning[/yellow]: {dup['hashes']:,} crop hashes shared across families")

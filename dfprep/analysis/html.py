@@ -43,6 +43,9 @@ td.n { text-align:right; font-variant-numeric:tabular-nums; }
 .REAL { color:var(--real); font-weight:600; } .FAKE { color:var(--fake); font-weight:600; }
 img.fig { max-width:100%; border:1px solid var(--line); border-radius:6px; background:#fff; margin:6px 0; }
 .warn { background:#fff6e5; border-left:4px solid #e0a21b; padding:8px 12px; margin:10px 0; }
+.alarm { background:#fdecea; border-left:6px solid #c8473d; color:#7a1f17; padding:10px 14px; margin:14px 0;
+         font-size:15px; }
+.card.alarm { border:2px solid #c8473d; color:#c8473d; margin:0; padding:10px 16px; font-size:inherit; }
 .ok { background:#eaf6ee; border-left:4px solid #3a9a78; padding:8px 12px; margin:10px 0; }
 details { margin:4px 0 10px; } summary { cursor:pointer; color:var(--real); }
 .names { columns:4 220px; font-family:ui-monospace,Menlo,Consolas,monospace; font-size:12px; margin:6px 0; }

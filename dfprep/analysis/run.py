@@ -26,34 +26,47 @@ from dfprep.analysis.load import (AnalysisError, metadata_videos, read_run_json,
 from dfprep.analysis.similarity import (crop_consecutive, cross_family_duplicates, fake_vs_original,
                                         frame_consecutive, original_codes)
 from dfprep.atomic import remove_stale_tmp, write_bytes, write_json
+from dfprep.progress import StepBar
 
 SCHEMA = "dfprep.report/1"
 
 
 def analyze(work: Path | None, out: Path | None = None, metadata_only_root: Path | None = None,
-            gallery_size: int = 8, seed: int = 0, augment_preview: bool = True, shards: Path | None = None) -> dict:
+            gallery_size: int = 8, seed: int = 0, augment_preview: bool = True, shards: Path | None = None,
+            progress: bool = False) -> dict:
     """Build the report; returns the stats dict (as written to stats.json) with `outputs` added.
 
     metadata_only_root: a ROOT of dfdc_train_part_* folders or one metadata.json; only label and family
     statistics are computed and WORK need not exist (out defaults to WORK/report).
     shards: a SHARDS folder of this WORK; the identity section then reports identity leakage between its splits.
+    progress: a bar over the steps (`STEPS`) on stderr.
     """
-    clock = Clock()
     if work is None and out is None:
         raise AnalysisError("give a WORK folder or --out for the report")
+    with Steps(progress, META_STEPS if metadata_only_root is not None else STEPS) as steps:
+        return _analyze(work, out, metadata_only_root, gallery_size, seed, augment_preview, shards, steps)
+
+
+def _analyze(work: Path | None, out: Path | None, metadata_only_root: Path | None, gallery_size: int, seed: int,
+             augment_preview: bool, shards: Path | None, steps: "Steps") -> dict:
+    clock = Clock()
     out = Path(out) if out is not None else Path(work) / "report"
     images: dict = {}
     if metadata_only_root is not None:
         videos, problems = metadata_videos(Path(metadata_only_root))
         clock.lap("read")
+        steps.next("statistics")
         stats = _base(videos, "metadata-only", {"metadata": str(Path(metadata_only_root).resolve())}, problems)
         clock.lap("stats")
     else:
-        stats, images = full_stats(Path(work), gallery_size, seed, augment_preview, clock, shards=shards)
+        stats, images = full_stats(Path(work), gallery_size, seed, augment_preview, clock, shards=shards,
+                                   steps=steps)
+    steps.next("figures")
     figs = make_figures(stats)
     clock.lap("figures")
     stats["figures"] = {name: f"figures/{name}.png" for name in figs}
     stats["elapsed_s"] = clock.laps
+    steps.next("page")
     html = render_page(stats, figs, images)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(out)
@@ -83,6 +96,32 @@ def _base(videos, mode: str, source: dict, problems: list[str]) -> dict:
     }
 
 
+STEPS = ("read", "statistics", "faces", "identities", "gallery", "figures", "page")
+META_STEPS = ("read", "statistics", "figures", "page")
+
+
+class Steps:
+    """The analyze bar: `next(name)` ends the step under way (and any skipped before `name`); the bar's text
+    names the step now running."""
+
+    def __init__(self, enabled: bool, names: tuple[str, ...]):
+        self.names, self.i = names, 0
+        self.bar = StepBar(enabled, len(names), "analyze", info=names[0])
+
+    def next(self, name: str) -> None:
+        j = self.names.index(name, self.i + 1)
+        self.bar.advance(j - self.i, info=name)
+        self.i = j
+
+    def __enter__(self) -> "Steps":
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        if exc_type is None:
+            self.bar.advance(len(self.names) - self.i, info="done")
+        self.bar.close()
+
+
 class Clock:
     """Seconds per phase (read, stats, gallery, figures) and the total so far, for stats.json and the bench."""
 
@@ -98,13 +137,16 @@ class Clock:
 
 
 def full_stats(work: Path, gallery_size: int = 8, seed: int = 0, augment_preview: bool = True,
-               clock: Clock | None = None, shards: Path | None = None) -> tuple[dict, dict]:
+               clock: Clock | None = None, shards: Path | None = None,
+               steps: Steps | None = None) -> tuple[dict, dict]:
     """Every section from WORK; returns (stats, gallery images)."""
     clock = clock or Clock()
+    steps = steps or Steps(False, STEPS)
     videos = read_videos(work)
     run = read_run_json(work)
     faces = scan_faces(work, videos)
     clock.lap("read")
+    steps.next("statistics")
     stats = _base(videos, "full", {"work": str(work.resolve()), "face_rows": len(faces) if faces else 0},
                   list(run.problems) if run else [])
     labels = video_labels(videos)
@@ -117,12 +159,15 @@ def full_stats(work: Path, gallery_size: int = 8, seed: int = 0, augment_preview
                            "fake_vs_original": fake_vs_original(videos, faces, orig)}
     images: dict = {}
     if faces is not None and faces_detected(videos):
+        steps.next("faces")
         stats["faces"] = face_stats(videos, faces)
         stats["totals"]["videos_without_face"] = stats["faces"]["videos_without_face"]["count"]
         stats["similarity"]["crops_consecutive"], _ = crop_consecutive(faces, labels)
         stats["similarity"]["cross_family_duplicates"] = cross_family_duplicates(videos, faces)
+        steps.next("identities")
         stats["identity"] = identity_stats(work, videos, shards)
         clock.lap("stats")
+        steps.next("gallery")
         g = build_gallery(videos, faces, orig, size=gallery_size, seed=seed, augment=augment_preview)
         clock.lap("gallery")
     else:
@@ -142,6 +187,15 @@ def faces_detected(videos) -> bool:
     return videos.column("n_faces").null_count < videos.num_rows
 
 
+def alarm_lines(stats: dict) -> dict[str, str]:
+    """{card name: line} for totals that mean the WORK is unusable, shown as alarms above every section."""
+    t = stats["totals"]
+    if t.get("ok") == 0 and t["videos"]:
+        return {"decoded ok": f"No video decoded: 0 of {t['videos']:,} videos are ok, so there is nothing to shard "
+                              "or train on. The reasons are under Ingest health."}
+    return {}
+
+
 def render_page(stats: dict, figs: dict, images: dict) -> str:
     t = stats["totals"]
     cards = [("videos", t["videos"]), ("REAL", t["REAL"]), ("FAKE", t["FAKE"])]
@@ -149,9 +203,11 @@ def render_page(stats: dict, figs: dict, images: dict) -> str:
     for k, name in (("ok", "decoded ok"), ("faces", "face crops"), ("videos_without_face", "ok videos, no face")):
         if k in t:
             cards.append((name, t[k]))
+    alarms = alarm_lines(stats)
     card_html = '<div class="cards">' + "".join(
-        f'<div class="card"><div class="v">{v if isinstance(v, str) else fmt(v)}</div><div class="k">{esc(k)}</div>'
-        "</div>" for k, v in cards) + "</div>"
+        f'<div class="card{" alarm" if k in alarms else ""}"><div class="v">{v if isinstance(v, str) else fmt(v)}'
+        f'</div><div class="k">{esc(k)}</div></div>' for k, v in cards) + "</div>"
+    card_html += "".join(f'<div class="alarm" role="alert"><b>{esc(line)}</b></div>' for line in alarms.values())
     parts = [("labels", "Labels", sections.labels_section(stats, figs)),
              ("health", "Ingest health", sections.health_section(stats, figs))]
     if "lengths" in stats:

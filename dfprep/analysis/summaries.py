@@ -49,7 +49,8 @@ def histogram_by(values: np.ndarray, labels: np.ndarray, bins: int | np.ndarray 
     """Shared bin edges over all labels; {'edges': [...], 'counts': {label: [...]}}.
 
     integer=True puts one bin per integer value when the range is small (frame counts, faces per frame).
-    log=True spaces the edges logarithmically (file sizes).
+    log=True spaces the edges logarithmically (file sizes). A constant column (equal at 4 decimals) gets the
+    one bin [v - 0.5, v + 0.5], which the figures draw as a bar at v.
     """
     v = np.asarray(values, dtype=np.float64)
     ok = np.isfinite(v)
@@ -59,12 +60,12 @@ def histogram_by(values: np.ndarray, labels: np.ndarray, bins: int | np.ndarray 
     lo, hi = float(v.min()), float(v.max())
     if isinstance(bins, np.ndarray):
         edges = bins
+    elif _num(hi) == _num(lo):      # constant at the precision kept: one bin centred on the value, never 30
+        edges = np.array([lo - 0.5, lo + 0.5])          # bins whose rounded edges all coincide
     elif integer and hi - lo <= 60:
         edges = np.arange(np.floor(lo), np.floor(hi) + 2) - 0.5
-    elif log and lo > 0 and hi > lo:
+    elif log and lo > 0:
         edges = np.geomspace(lo, hi, bins + 1)
-    elif hi == lo:
-        edges = np.array([lo - 0.5, lo + 0.5])
     else:
         edges = np.linspace(lo, hi, bins + 1)
     counts = {k: np.histogram(v[labels == k], edges)[0].tolist() for k in present_labels(labels)}

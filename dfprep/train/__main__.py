@@ -9,4 +9,7 @@ import typer
 from dfprep.train.cli import train_command
 
 if __name__ == "__main__":
+    from dfprep.torchpair import refuse_mismatched_pair
+
+    refuse_mismatched_pair()
     typer.run(train_command)

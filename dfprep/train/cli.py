@@ -14,6 +14,7 @@ from rich.table import Table
 from dfprep.options import StoragePath, argument, command, option
 from dfprep.train.config import TrainConfig
 from dfprep.train.errors import BadShardError, TrainUsageError, one_line
+from dfprep.train.metrics import shown
 
 
 def _train(cfg, shards: Path, out: Path) -> None:
@@ -49,8 +50,7 @@ def print_summary(console: Console, s: dict, out: Path) -> None:
         for level in ("frame", "video"):
             m = (s.get(split) or {}).get(level)
             if m:
-                t.add_row(f"{split} {level}", *("-" if m[k] is None else f"{m[k]:.4f}"
-                                               for k in ("log_loss", "roc_auc", "accuracy", "f1", "fpr")))
+                t.add_row(f"{split} {level}", *(shown(m[k]) for k in ("log_loss", "roc_auc", "accuracy", "f1", "fpr")))
     if t.row_count:
         console.print(t)
     else:

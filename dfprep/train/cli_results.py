@@ -64,6 +64,7 @@ def evaluate_command(
     """Score a submission against the labels in metadata.json: DFDC log loss, accuracy, precision, recall, AUC."""
     from dfprep.atomic import write_json
     from dfprep.train.evaluate import EvaluateError, SubmissionMismatch, evaluate_submission, show_names
+    from dfprep.train.metrics import shown
 
     console = _console()
     submission, root, out = cli_path(submission), cli_path(root), cli_path(out)
@@ -75,7 +76,7 @@ def evaluate_command(
     t.add_column("metric")
     t.add_column("value", justify="right")
     for k, v in r["metrics"].items():
-        t.add_row(k, "n/a" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v)))
+        t.add_row(k, "n/a" if v is None else shown(v))             # --out keeps every digit
     t.add_row("labelled, no row", str(len(r["missing"])))
     t.add_row("row, no label", str(len(r["extra"])))
     console.print(t)

@@ -53,7 +53,8 @@ class TrainConfig:
     keep_checkpoints: int = opt(2, "Epoch checkpoints kept besides last.pt.")
     deterministic: bool = opt(False, "torch.use_deterministic_algorithms (slower on GPU).")
     resume: bool = opt(False, "Continue the run in RUN from its last checkpoint.")
-    progress: bool = opt(True, "Progress lines.")
+    progress: bool = opt(True, "A progress bar per epoch (stderr; its last state only when not a terminal) and a "
+                                     "line of metrics per epoch.")
 
     def __post_init__(self) -> None:
         if self.augment_ops is not None:

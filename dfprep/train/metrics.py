@@ -79,3 +79,15 @@ def frame_and_video(videos: Sequence[str], labels: Sequence[int], probs: Sequenc
     """{'frame': metrics over samples, 'video': metrics over videos pooled with `agg`}."""
     v_names, v_labels, v_probs = video_level(videos, labels, probs, agg)
     return {"frame": binary_metrics(labels, probs, threshold), "video": binary_metrics(v_labels, v_probs, threshold)}
+
+
+def shown(x: object) -> str:
+    """A metric as the console prints it: 4 significant digits ('0.6931', '34.54'); '-' when undefined.
+
+    Only for display: metrics.json, metrics.csv and history.csv keep every digit.
+    """
+    if x is None:
+        return "-"
+    if isinstance(x, (bool, int, np.integer)):
+        return str(int(x))
+    return f"{float(x):#.4g}"

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from dfprep.dataset import SPLITS
+from dfprep.progress import StepBar
 from dfprep.train import outputs as o
 from dfprep.train.checkpoint import (load_checkpoint, rng_state, save_checkpoint, save_config, save_model,
                                      set_rng_state, unwrap)
@@ -27,7 +28,7 @@ from dfprep.train.data import (LoaderConfig, SplitShards, eval_loader, read_inde
                                train_loader, usable_workers)
 from dfprep.train.errors import BadShardError, TrainUsageError, one_line
 from dfprep.train.ddp import Dist, barrier, broadcast_object, gather_objects, setup, teardown
-from dfprep.train.metrics import frame_and_video
+from dfprep.train.metrics import frame_and_video, shown
 from dfprep.train.models import build_model, load_weights, parameter_count
 from dfprep.train.trainer import Predictions, Trainer
 from dfprep.versions import library_versions
@@ -171,6 +172,7 @@ class _Run:
         self.shards_read: set[str] = set()
         self.lrs: list[float] = []
         self.main = d.is_main
+        self.bar = StepBar(False, 0, "")
 
     def restore(self, ckpt: dict | None) -> None:
         """Continue from a checkpoint: weights, optimiser, position, RNG states, shards read so far."""
@@ -216,6 +218,12 @@ class _Run:
         if self.main:
             self.log.append(rows)
             self.board.steps(rows)
+        self.bar.info(self.loss_info())
+
+    def loss_info(self) -> str:
+        """The bar's text: the epoch's mean train loss so far (losses reach the host at each flush)."""
+        n = self.st["batches_done"]
+        return f"loss {shown(self.st['epoch_loss_sum'] / n)}" if n else ""
 
     def train_epochs(self) -> None:
         """Epochs of streamed batches; a resumed epoch replays its start; validation at each epoch's end."""
@@ -225,26 +233,30 @@ class _Run:
             epoch = st["epoch"]
             loader = train_loader(self.splits["train"], self.lcfg, epoch, self.n_steps, self.d.world_size)
             t0 = time.perf_counter()
-            for batch in islice(iter(loader), st["batches_done"], None):
-                self.lrs.append(self.trainer.lr)
-                self.trainer.train_step(batch)
-                self.shards_read.update(Path(u).name for u in batch["url"])
-                st["step"] += 1
-                st["batches_done"] += 1
-                st["epoch_samples"] += len(batch["label"])
-                if st["step"] % LOG_EVERY == 0:
-                    self.flush(epoch)
-                if cfg.max_steps and st["step"] >= cfg.max_steps:
-                    stopped = True
-                if (cfg.checkpoint_every and st["step"] % cfg.checkpoint_every == 0) or stopped:
-                    self.flush(epoch)
-                    st["epoch_seconds"] += time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    if st["batches_done"] < self.n_steps:
-                        self.checkpoint(epoch_end=False)
-                if stopped:
-                    break
-            self.flush(epoch)
+            # batches per epoch are known from index.json's sample counts, so the bar has a total while streaming
+            with StepBar(cfg.progress and self.main, self.n_steps, f"epoch {epoch + 1}/{cfg.epochs}",
+                         completed=st["batches_done"], info=self.loss_info()) as self.bar:
+                for batch in islice(iter(loader), st["batches_done"], None):
+                    self.lrs.append(self.trainer.lr)
+                    self.trainer.train_step(batch)
+                    self.shards_read.update(Path(u).name for u in batch["url"])
+                    st["step"] += 1
+                    st["batches_done"] += 1
+                    st["epoch_samples"] += len(batch["label"])
+                    self.bar.advance()
+                    if st["step"] % LOG_EVERY == 0:
+                        self.flush(epoch)
+                    if cfg.max_steps and st["step"] >= cfg.max_steps:
+                        stopped = True
+                    if (cfg.checkpoint_every and st["step"] % cfg.checkpoint_every == 0) or stopped:
+                        self.flush(epoch)
+                        st["epoch_seconds"] += time.perf_counter() - t0
+                        t0 = time.perf_counter()
+                        if st["batches_done"] < self.n_steps:
+                            self.checkpoint(epoch_end=False)
+                    if stopped:
+                        break
+                self.flush(epoch)
             st["epoch_seconds"] += time.perf_counter() - t0
             if st["batches_done"] < self.n_steps:
                 break                                                     # stopped mid-epoch
@@ -296,8 +308,8 @@ def _end_epoch(trainer: Trainer, st: dict, splits: dict, eval_cfg: LoaderConfig,
         o.write_metrics(out, _summary(st, config, None, False, None, epoch_done=epoch + 1))
         if cfg.progress:
             v = val["video"] if val else {}
-            print(f"epoch {epoch + 1}/{cfg.epochs} step {st['step']} loss {train['loss']:.4f} "
-                  f"val video log_loss {v.get('log_loss')} auc {v.get('roc_auc')}", flush=True)
+            print(f"epoch {epoch + 1}/{cfg.epochs} step {st['step']} loss {shown(train['loss'])} "
+                  f"val video log_loss {shown(v.get('log_loss'))} auc {shown(v.get('roc_auc'))}", flush=True)
     st.update(epoch=epoch + 1, batches_done=0, epoch_loss_sum=0.0, epoch_samples=0, epoch_seconds=0.0)
 
 
