@@ -37,3 +37,18 @@ def test_shards_on_s3_equal_local_and_verify(s3_work, ingest_work, tmp_path):
     assert verify_shards(out, s3_work) == []
     again = make_shards(s3_work, out, ShardsConfig(**cfg))                 # a rerun keeps every shard
     assert again["run"]["written"] == 0
+
+
+def test_analyze_reads_and_writes_s3(s3_work, ingest_work, tmp_path):
+    from dfprep.analysis.run import analyze
+
+    local = analyze(ingest_work, out=tmp_path / "report", gallery_size=2, augment_preview=False)
+    remote = analyze(s3_work, gallery_size=2, augment_preview=False)          # default: WORK/report, in the bucket
+    report = s3_work / "report"
+    assert remote["outputs"]["html"] == str(report / "index.html")
+    assert "<html" in (report / "index.html").read_text().lower()
+    stats = json.loads((report / "stats.json").read_text())
+    for key in ("totals", "labels", "videos_by_label_status", "identity", "similarity"):
+        assert stats[key] == json.loads(json.dumps(local[key], default=str)), key
+    assert sorted(p.name for p in (report / "figures").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "report" / "figures").iterdir())

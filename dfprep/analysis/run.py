@@ -26,6 +26,7 @@ from dfprep.analysis.load import (AnalysisError, metadata_videos, read_run_json,
 from dfprep.analysis.similarity import (crop_consecutive, cross_family_duplicates, fake_vs_original,
                                         frame_consecutive, original_codes)
 from dfprep.atomic import remove_stale_tmp, write_bytes, write_json
+from dfprep.storage import as_path
 from dfprep.progress import StepBar
 
 SCHEMA = "dfprep.report/1"
@@ -50,16 +51,16 @@ def analyze(work: Path | None, out: Path | None = None, metadata_only_root: Path
 def _analyze(work: Path | None, out: Path | None, metadata_only_root: Path | None, gallery_size: int, seed: int,
              augment_preview: bool, shards: Path | None, steps: "Steps") -> dict:
     clock = Clock()
-    out = Path(out) if out is not None else Path(work) / "report"
+    out = as_path(out) if out is not None else as_path(work) / "report"
     images: dict = {}
     if metadata_only_root is not None:
-        videos, problems = metadata_videos(Path(metadata_only_root))
+        videos, problems = metadata_videos(as_path(metadata_only_root))
         clock.lap("read")
         steps.next("statistics")
-        stats = _base(videos, "metadata-only", {"metadata": str(Path(metadata_only_root).resolve())}, problems)
+        stats = _base(videos, "metadata-only", {"metadata": str(as_path(metadata_only_root).resolve())}, problems)
         clock.lap("stats")
     else:
-        stats, images = full_stats(Path(work), gallery_size, seed, augment_preview, clock, shards=shards,
+        stats, images = full_stats(as_path(work), gallery_size, seed, augment_preview, clock, shards=shards,
                                    steps=steps)
     steps.next("figures")
     figs = make_figures(stats)
