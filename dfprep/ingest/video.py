@@ -15,6 +15,7 @@ from dfprep.ingest.decode import decode_sampled, sample_indices
 from dfprep.ingest.manifest import video_row
 from dfprep.ingest.probe import VideoError, probe
 from dfprep.ingest.timeline import StageClock, maybe_stage
+from dfprep.storage import StorageError, as_path, local_copy
 
 DetectFn = Callable[[np.ndarray], list]
 # (full-resolution frames, faces per frame) -> {track_id: (representative row, embedding)}; see
@@ -38,22 +39,28 @@ def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None
         return video_row(entry, bytes=size), empty_faces(), []
     if entry["status"] != "pending":
         return video_row(entry), empty_faces(), []
-    path = Path(entry["path"])
     info = {}
+    where = None
     try:
-        with maybe_stage(clock, "probe"):
-            pr = probe(path, cfg.max_pixels)
-        info = pr.as_row()
-        idx = sample_indices(pr.n_frames, cfg.frames)
-        with maybe_stage(clock, "decode"):
-            frames, used = decode_sampled(path, idx, cfg.decoder, cfg.decode_threads, pr.rotation)
+        # A remote video (a URI: predict, explain) is spooled to a local file for the decoders, here where it is
+        # decoded, and deleted as soon as its frames are in memory; a store failure is the run's (StorageError).
+        with local_copy(as_path(entry["path"])) as path:
+            where = path
+            with maybe_stage(clock, "probe"):
+                pr = probe(path, cfg.max_pixels)
+            info = pr.as_row()
+            idx = sample_indices(pr.n_frames, cfg.frames)
+            with maybe_stage(clock, "decode"):
+                frames, used = decode_sampled(path, idx, cfg.decoder, cfg.decode_threads, pr.rotation)
         info["decoder"] = used
         info["sampled_frames"] = idx.tolist()
+    except StorageError:
+        raise
     except VideoError as exc:
-        return video_row(entry, status="error", error=str(exc), **info), empty_faces(), []
+        return video_row(entry, status="error", error=_named(str(exc), where, entry), **info), empty_faces(), []
     except OSError as exc:
-        return video_row(entry, status="error", error=f"cannot read file ({exc.strerror or exc})", **info), \
-            empty_faces(), []
+        return video_row(entry, status="error", error=_named(f"cannot read file ({exc.strerror or exc})", where,
+                                                             entry), **info), empty_faces(), []
     if not cfg.faces:
         return video_row(entry, status="ok", **info), empty_faces(), []
     from dfprep.faces.extract import crop_faces, detect_faces, faces_summary  # torch: only where faces are cut
@@ -82,3 +89,10 @@ def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None
                     frames_with_face=s["frames_with_face"], n_tracks=s["n_tracks"],
                     mean_face_prob=s["mean_prob"], **info)
     return row, faces_table(cols), faces
+
+
+def _named(message: str, spooled: Path | None, entry: dict) -> str:
+    """An error message that names the video as given (its URI), not the spool copy it was decoded from."""
+    if spooled is None or str(spooled) == entry["path"]:
+        return message
+    return message.replace(str(spooled), entry["path"])
