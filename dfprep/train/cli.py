@@ -18,6 +18,7 @@ from dfprep.train.errors import BadShardError, TrainUsageError, one_line
 
 def _train(cfg, shards: Path, out: Path) -> None:
     """Train a deepfake detector on WebDataset shards; validate every epoch at frame and video level."""
+    from dfprep.storage import StorageError
     from dfprep.train.run import train
 
     console = Console()
@@ -26,7 +27,7 @@ def _train(cfg, shards: Path, out: Path) -> None:
     except TrainUsageError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
-    except BadShardError as exc:            # bad data in a shard (UnsafeShardError too): exit 1, one line
+    except (BadShardError, StorageError) as exc:    # bad data in a shard, or the store failed: exit 1, one line
         console.print(f"[red]error:[/red] {escape(one_line(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(1)
     except KeyboardInterrupt:
