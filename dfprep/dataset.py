@@ -145,8 +145,9 @@ def video_entry(video: str, part: int, **values) -> dict:
 
 
 def file_entry(path: Path) -> dict:
-    """A pending entry for one video file outside any metadata (predict, explain); part from its folder name."""
-    path = Path(path)
+    """A pending entry for one video file outside any metadata (predict, explain); part from its folder name.
+    `path` may be a dfprep.storage RemotePath: the entry's path is then its URI (spooled where it is decoded)."""
+    path = path if hasattr(path, "parent") else Path(path)
     m = PART_RE.match(path.parent.name)
     return video_entry(path.name, int(m.group(1)) if m else 0, path=str(path))
 

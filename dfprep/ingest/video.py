@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -46,11 +47,13 @@ def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None
     if entry["status"] != "pending":
         return video_row(entry), empty_faces(), []
     info = {}
+    where = None
     try:
         with ExitStack() as spooled:
             source = as_path(entry["path"])     # a remote video is copied to the spool; a local one used as is
             with maybe_stage(clock if is_remote(source) else None, "fetch"):
                 path = spooled.enter_context(local_copy(source))
+                where = path
             with maybe_stage(clock, "probe"):
                 pr = probe(path, cfg.max_pixels)
             info = pr.as_row()
@@ -62,10 +65,10 @@ def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None
     except StorageError:
         raise                                   # the store failed, not the video: the run stops, the video stays todo
     except VideoError as exc:
-        return video_row(entry, status="error", error=str(exc), **info), empty_faces(), []
+        return video_row(entry, status="error", error=_named(str(exc), where, entry), **info), empty_faces(), []
     except OSError as exc:
-        return video_row(entry, status="error", error=f"cannot read file ({exc.strerror or exc})", **info), \
-            empty_faces(), []
+        return video_row(entry, status="error", error=_named(f"cannot read file ({exc.strerror or exc})", where,
+                                                             entry), **info), empty_faces(), []
     if not cfg.faces:
         return video_row(entry, status="ok", **info), empty_faces(), []
     from dfprep.faces.extract import crop_faces, detect_faces, faces_summary  # torch: only where faces are cut
@@ -94,3 +97,10 @@ def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None
                     frames_with_face=s["frames_with_face"], n_tracks=s["n_tracks"],
                     mean_face_prob=s["mean_prob"], **info)
     return row, faces_table(cols), faces
+
+
+def _named(message: str, spooled: Path | None, entry: dict) -> str:
+    """An error message that names the video as given (its URI), not the spool copy it was decoded from."""
+    if spooled is None or str(spooled) == entry["path"]:
+        return message
+    return message.replace(str(spooled), entry["path"])

@@ -41,7 +41,9 @@ _OLDER = " (written by an older dfprep? rerun `dfprep shards` into a new --out)"
 def _refuse_incomplete(shards: Path) -> None:
     """A SHARDS folder with `_state.json` and no index.json is a run that has not finished (interrupted, or
     still running): say so, with what it finished, instead of a bare "index.json not found"."""
-    state = Path(shards) / STATE
+    from dfprep.storage import as_path
+
+    state = as_path(shards) / STATE
     if not state.is_file():
         return
     try:
@@ -95,8 +97,9 @@ def read_shards_index(shards: Path) -> ShardsIndex:
     """SHARDS/index.json, checked: ShardsUsageError with one line naming the file and the key that is missing
     or of the wrong type. An index written before the ingest settings were recorded has `ingest` None."""
     from dfprep.records import Fields, load_object
+    from dfprep.storage import as_path
 
-    path = Path(shards) / INDEX
+    path = as_path(shards) / INDEX
     if not path.is_file():
         _refuse_incomplete(shards)
     f = Fields(load_object(path, ShardsUsageError, f"is {shards} the --out folder of `dfprep shards`?"), path,

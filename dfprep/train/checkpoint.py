@@ -20,6 +20,7 @@ from torch import nn
 
 from dfprep.atomic import tmp_name, write_json
 from dfprep.ingest.config import RecordedIngest
+from dfprep.storage import as_path
 
 CONFIG = "config.json"
 MODEL = "model.pt"
@@ -54,11 +55,12 @@ class RunConfig:
 
 def read_run_config(run: Path) -> RunConfig:
     """RUN/config.json, checked: TrainUsageError with one line naming the file and the key that is missing or
-    of the wrong type. A run trained before the ingest settings were recorded has `ingest` None."""
+    of the wrong type. A run trained before the ingest settings were recorded has `ingest` None. RUN may be
+    remote (dfprep.storage)."""
     from dfprep.records import Fields, load_object
     from dfprep.train.errors import TrainUsageError
 
-    path = Path(run) / CONFIG
+    path = as_path(run) / CONFIG
     f = Fields(load_object(path, TrainUsageError, f"is {run} the --out folder of `dfprep train`?"), path,
                TrainUsageError, note=" (written by an older dfprep? retrain into a new --out)")
     unit = f.need("unit", str)
@@ -104,15 +106,17 @@ def save_model(run: Path, model: nn.Module) -> Path:
 def load_model(run: Path, device: str | torch.device = "cpu",
                config: RunConfig | None = None) -> tuple[nn.Module, RunConfig]:
     """Rebuild RUN's model from config.json and load RUN/model.pt; returns (model in eval mode, config).
-    `config`: RUN's config.json as the caller already read it (`read_run_config`), so it is read once."""
+    `config`: RUN's config.json as the caller already read it (`read_run_config`), so it is read once. RUN may be
+    remote: model.pt is then loaded from its bytes (a failing store: StorageError)."""
     from dfprep.train.models import build_model
+    from dfprep.train.remote import exists_as, torch_load
 
     cfg = config if config is not None else read_run_config(run)
     model = build_model(cfg.model, unit=cfg.unit, clip_len=cfg.clip_len or 8, rnn=cfg.rnn or "gru")
-    path = Path(run) / MODEL
-    if not path.is_file():
+    path = as_path(run) / MODEL
+    if not exists_as(path, "file"):
         raise FileNotFoundError(f"{path}: not found; the run has not finished an epoch yet")
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    model.load_state_dict(torch_load(path))
     return model.to(device).eval(), cfg
 
 
@@ -139,6 +143,11 @@ def _to_tuples(x):
     return tuple(_to_tuples(v) for v in x) if isinstance(x, (tuple, list)) else x
 
 
+def epoch_checkpoint_name(name: str) -> bool:
+    """Whether `name` is an epoch checkpoint's file name (epoch-NNN.pt)."""
+    return _EPOCH_RE.fullmatch(name) is not None
+
+
 def checkpoint_dir(run: Path) -> Path:
     return Path(run) / CHECKPOINTS
 
@@ -153,7 +162,7 @@ def save_checkpoint(run: Path, state: dict, epoch_end: bool, keep: int = 2) -> P
     save_torch(folder / LAST, state)
     if epoch_end:
         save_torch(folder / f"epoch-{state['epoch']:03d}.pt", state)
-        epochs = sorted(p for p in folder.glob("epoch-*.pt") if _EPOCH_RE.fullmatch(p.name))
+        epochs = sorted(p for p in folder.glob("epoch-*.pt") if epoch_checkpoint_name(p.name))
         for old in epochs[:-keep] if keep > 0 else epochs:
             old.unlink(missing_ok=True)
     return folder / LAST

@@ -19,6 +19,7 @@ from dfprep.train.metrics import shown
 
 def _train(cfg, shards: Path, out: Path) -> None:
     """Train a deepfake detector on WebDataset shards; validate every epoch at frame and video level."""
+    from dfprep.storage import StorageError
     from dfprep.train.run import train
 
     console = Console()
@@ -27,7 +28,7 @@ def _train(cfg, shards: Path, out: Path) -> None:
     except TrainUsageError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
-    except BadShardError as exc:            # bad data in a shard (UnsafeShardError too): exit 1, one line
+    except (BadShardError, StorageError) as exc:    # bad data in a shard, or the store failed: exit 1, one line
         console.print(f"[red]error:[/red] {escape(one_line(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(1)
     except KeyboardInterrupt:

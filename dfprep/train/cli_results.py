@@ -34,6 +34,7 @@ def _predict(crop: CropOverrides, run: Path, input: Path, out: Path, frames: int
              progress: bool) -> None:
     """Score every video: P(FAKE) per file in the Kaggle DFDC submission format; 0.5 when no face or unreadable."""
     from dfprep.ingest.scheduler import IngestAbort
+    from dfprep.storage import StorageError
     from dfprep.train.predict import PredictError, predict, report_path
 
     det_size, detector, given = crop.forced()
@@ -42,8 +43,8 @@ def _predict(crop: CropOverrides, run: Path, input: Path, out: Path, frames: int
         s = predict(run, input, out, frames=frames, agg=video_agg, det_size=det_size, batch_size=batch_size,
                     device=device, detector=detector, workers=workers, num_cpus=num_cpus, progress=progress,
                     crop=given)
-    except (PredictError, FileNotFoundError, IngestAbort) as exc:
-        _fail(console, exc)
+    except (PredictError, FileNotFoundError, IngestAbort, StorageError) as exc:    # the store failing: exit 1
+        _fail(console, exc, 1 if isinstance(exc, StorageError) else 2)
     for w in s["warnings"]:
         _warn(console, w)
     for d in s["defaulted"]:
@@ -63,15 +64,17 @@ def evaluate_command(
 ) -> None:
     """Score a submission against the labels in metadata.json: DFDC log loss, accuracy, precision, recall, AUC."""
     from dfprep.atomic import write_json
+    from dfprep.storage import StorageError
     from dfprep.train.evaluate import EvaluateError, SubmissionMismatch, evaluate_submission, show_names
     from dfprep.train.metrics import shown
+    from dfprep.train.remote import store_errors
 
     console = _console()
     submission, root, out = cli_path(submission), cli_path(root), cli_path(out)
     try:
         r = evaluate_submission(submission, root, threshold, strict=strict)
-    except EvaluateError as exc:
-        _fail(console, exc, 1 if isinstance(exc, SubmissionMismatch) else 2)
+    except (EvaluateError, StorageError) as exc:
+        _fail(console, exc, 1 if isinstance(exc, (SubmissionMismatch, StorageError)) else 2)
     t = Table(title=escape(f"dfprep evaluate {submission}"))
     t.add_column("metric")
     t.add_column("value", justify="right")
@@ -87,13 +90,18 @@ def evaluate_command(
     for w in r["warnings"][:10]:
         _warn(console, w)
     if out:
-        write_json(out, r)
+        try:
+            with store_errors(out, "write to"):
+                write_json(out, r)
+        except StorageError as exc:
+            _fail(console, exc, 1)
         console.print(f"metrics: {escape(str(out))}")
 
 
 def _explain(crop: CropOverrides, run: Path, path: Path, out: Path, frames: int, device: Optional[str],
              colormap: str, max_image_pixels: int) -> None:
     """Grad-CAM heatmaps of the FAKE logit over face crops, as PNG overlays."""
+    from dfprep.storage import StorageError
     from dfprep.train.explain import ExplainDataError, ExplainError, explain
 
     det_size, detector, given = crop.forced()
@@ -101,8 +109,8 @@ def _explain(crop: CropOverrides, run: Path, path: Path, out: Path, frames: int,
     try:
         index = explain(run, path, out, frames=frames, det_size=det_size, device=device, detector=detector,
                         colormap=colormap, crop=given, max_image_pixels=max_image_pixels)
-    except (ExplainError, FileNotFoundError) as exc:    # bad data (ExplainDataError): 1; misuse: 2
-        _fail(console, exc, 1 if isinstance(exc, ExplainDataError) else 2)
+    except (ExplainError, FileNotFoundError, StorageError) as exc:   # bad data, a failing store: 1; misuse: 2
+        _fail(console, exc, 1 if isinstance(exc, (ExplainDataError, StorageError)) else 2)
     for w in index["warnings"]:
         _warn(console, w)
     for it in index["items"]:

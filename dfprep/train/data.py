@@ -10,9 +10,10 @@ always gives the same batches, which is what lets `--resume` replay an epoch up 
 Decoding never goes through webdataset's default decoders (they unpickle `.pyd`/`.pickle`): a member whose
 extension is not `jpg`, `NNN.jpg`, `cls` or `json` stops the run with an error naming shard and member.
 
-Each shard is read through `shard_files` rather than webdataset's own tar reader: the file is opened here, its
-size checked against index.json at once, every byte hashed as it is read (sha256, compared with index.json's
-at the end of the shard), and the tar read strictly (`dfprep.shards.tarstream.iter_members`): a member that is
+Each shard is read through `shard_files` rather than webdataset's own tar reader: the file is opened here (a
+remote shard, s3:// gs:// hdfs:// http(s)://, is streamed in one forward pass by the process that reads it, a
+DataLoader worker included), its size checked against index.json (at once for a local file), every byte hashed
+as it is read (sha256, compared with index.json's at the end of the shard), and the tar read strictly (`dfprep.shards.tarstream.iter_members`): a member that is
 not a regular file (a symlink, a hard link), a name that is a path (`../x`), a header whose size or checksum
 lies, data after the end of the archive each stop the run with a `BadShardError` naming shard and member,
 where webdataset would skip the member, stop early without a word, or fail with a traceback. An image whose
@@ -28,7 +29,6 @@ import random
 import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 import torch
@@ -37,6 +37,8 @@ import webdataset as wds
 from torchvision.io import ImageReadMode, decode_jpeg
 
 from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
+from dfprep.storage import AnyPath, as_path, is_remote
+from dfprep.train.remote import RemoteStream, exists_as, store_errors
 from dfprep.train.errors import BadShardError, TrainUsageError, UnsafeShardError  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
@@ -79,28 +81,35 @@ class LoaderConfig:
     max_pixels: int = MAX_IMAGE_PIXELS              # width x height budget of one image, from its header
 
 
-def read_index(shards: Path) -> ShardsIndex:
-    """SHARDS/index.json through the shards stage's typed reader; its refusals become TrainUsageError."""
+def read_index(shards: AnyPath) -> ShardsIndex:
+    """SHARDS/index.json through the shards stage's typed reader; its refusals become TrainUsageError. SHARDS may
+    be remote (s3://, gs://, hdfs://, http(s)://): a store that fails is a StorageError."""
     from dfprep.shards.index import read_shards_index
     from dfprep.shards.config import ShardsUsageError
 
+    shards = as_path(shards)
     try:
-        return read_shards_index(Path(shards))
+        with store_errors(shards):
+            return read_shards_index(shards)
     except ShardsUsageError as exc:
         raise TrainUsageError(str(exc)) from None
 
 
-def split_shards(shards: Path, index: ShardsIndex, split: str) -> SplitShards | None:
-    """The split's shards (absolute paths, missing files an error), or None when the split has no samples."""
+def split_shards(shards: AnyPath, index: ShardsIndex, split: str) -> SplitShards | None:
+    """The split's shards (absolute paths or URIs, missing files an error), or None when the split has no
+    samples."""
     info = index.splits.get(split)
     if info is None or not info.samples:
         return None
+    shards = as_path(shards)
     urls, checks = [], {}
     for entry in info.shards:
         if not entry.n_samples:
             continue
-        path = (Path(shards) / entry.name).resolve()
-        if not path.is_file():
+        if is_remote(shards) and ("/" in entry.name or entry.name in ("", ".", "..")):
+            raise TrainUsageError(f"{shards}/index.json: shard name {entry.name!r} is not a plain file name")
+        path = shards / entry.name if is_remote(shards) else (shards / entry.name).resolve()
+        if not exists_as(path, "file"):
             raise TrainUsageError(f"{path}: listed in index.json but missing")
         urls.append(str(path))
         checks[str(path)] = (entry.bytes, entry.sha256)
@@ -125,25 +134,43 @@ class _HashingReader:
         return data
 
 
+def _open_shard(url: str):
+    """(a binary reader of the shard, its size or None when only the read will tell): a local file, or a remote
+    object streamed forward in one pass (dfprep.train.remote.RemoteStream; never downloaded whole first)."""
+    p = as_path(url)
+    if is_remote(p):
+        return RemoteStream(p), None
+    fh = open(url, "rb", buffering=READ_BUFFER)
+    return fh, os.fstat(fh.fileno()).st_size
+
+
+def _size_differs(url: str, size: int, expect: tuple[int, str]) -> BadShardError:
+    return BadShardError(f"shard {url}: {size} bytes, index.json says {expect[0]} (truncated or rewritten since "
+                         "`dfprep shards` wrote it)")
+
+
 def shard_files(url: str, expect: tuple[int, str] | None) -> Iterator[dict]:
     """One shard's members as webdataset's file records ({fname, data, __url__}), then its end marker ({}).
 
-    `expect` is index.json's (bytes, sha256) of the shard: the size is checked when the file is opened, the
-    sha256 of the bytes read when the shard ends, before its last sample is let through. None: not checked.
+    `expect` is index.json's (bytes, sha256) of the shard: the size is checked when a local file is opened (a
+    remote one's when its stream ends), the sha256 of the bytes read when the shard ends, before its last sample
+    is let through. None: not checked. A remote store that fails mid-stream raises StorageError, not
+    BadShardError: the data was not shown to be bad.
     """
     from dfprep.shards.tarstream import ShardFormatError, iter_members
 
-    with open(url, "rb", buffering=READ_BUFFER) as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if expect is not None and size != expect[0]:
-            raise BadShardError(f"shard {url}: {size} bytes, index.json says {expect[0]} (truncated or rewritten "
-                                "since `dfprep shards` wrote it)")
+    fh, size = _open_shard(url)
+    with fh:
+        if expect is not None and size is not None and size != expect[0]:
+            raise _size_differs(url, size, expect)
         reader = _HashingReader(fh) if expect is not None else fh
         try:
             for fname, data in iter_members(reader):
                 yield {"fname": fname, "data": data, "__url__": url}
         except ShardFormatError as exc:
             raise BadShardError(f"shard {url}: {exc}") from None
+    if expect is not None and size is None and reader.size != expect[0]:
+        raise _size_differs(url, reader.size, expect)
     if expect is not None and reader.sha.hexdigest() != expect[1]:
         raise BadShardError(f"shard {url}: sha256 {reader.sha.hexdigest()[:16]}... of its bytes differs from "
                             f"index.json's {expect[1][:16]}... (changed since `dfprep shards` wrote it)")

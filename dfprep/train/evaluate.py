@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from dfprep.dataset import PART_RE, MetadataError, entry_fields, label_code, read_metadata
+from dfprep.storage import AnyPath, StorageError, as_path, local_copy
+from dfprep.train.remote import exists_as, list_folder, read_bytes, store_errors
 
 HEADER = ["filename", "label"]
 
@@ -44,15 +46,19 @@ def read_submission(path: Path) -> dict[str, float]:
 
     Read with the csv module (RFC 4180 quoting: a quoted name may hold a comma, a quote or a newline), and the
     names are kept exactly as written: a leading or trailing space is part of the name, as in the metadata.
+    `path` may be remote (dfprep.storage; a failing store is a StorageError).
     """
-    path = Path(path)
-    if not path.is_file():
+    path = as_path(path)
+    if not exists_as(path, "file"):
         raise EvaluateError(f"{path}: submission file not found")
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:  # newline="": a quoted \r\n stays in the name
-            text = fh.read()
+        with store_errors(path):
+            data = read_bytes(path)
+        text = data.decode("utf-8-sig")     # bytes as they are: a quoted \r\n stays in the name
     except UnicodeDecodeError as exc:
         raise EvaluateError(f"{path}: not UTF-8 text ({exc})") from None
+    except StorageError:
+        raise
     except OSError as exc:
         raise EvaluateError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     rows = csv.reader(io.StringIO(text, newline=""), strict=True)
@@ -92,23 +98,24 @@ def read_submission(path: Path) -> dict[str, float]:
     return out
 
 
-def metadata_files(root: Path) -> list[Path]:
-    """ROOT/metadata.json (a single part) and ROOT/dfdc_train_part_*/metadata.json (a ROOT of parts)."""
-    root = Path(root)
-    if root.is_file() and root.suffix == ".json":
+def metadata_files(root: AnyPath) -> list[AnyPath]:
+    """ROOT/metadata.json (a single part) and ROOT/dfdc_train_part_*/metadata.json (a ROOT of parts); ROOT local
+    or remote."""
+    root = as_path(root)
+    if root.suffix == ".json" and exists_as(root, "file"):
         return [root]
-    if not root.is_dir():
+    if not exists_as(root, "dir"):
         raise EvaluateError(f"{root}: not a folder (expected a DFDC part or a ROOT of parts)")
-    files = [root / "metadata.json"] if (root / "metadata.json").is_file() else []
-    files += sorted((c / "metadata.json" for c in root.iterdir()
-                     if c.is_dir() and PART_RE.match(c.name) and (c / "metadata.json").is_file()),
+    files = [root / "metadata.json"] if exists_as(root / "metadata.json", "file") else []
+    files += sorted((c / "metadata.json" for c, is_dir in list_folder(root)
+                     if is_dir and PART_RE.match(c.name) and exists_as(c / "metadata.json", "file")),
                     key=lambda p: int(PART_RE.match(p.parent.name).group(1)))
     if not files:
         raise EvaluateError(f"{root}: no metadata.json, and no dfdc_train_part_*/metadata.json below it")
     return files
 
 
-def read_labels(root: Path) -> tuple[dict[str, int], list[str]]:
+def read_labels(root: AnyPath) -> tuple[dict[str, int], list[str]]:
     """{filename: 1 FAKE / 0 REAL} from every metadata.json, and warnings about entries that were skipped.
 
     A name labelled differently by two files is an error: the submission has one row per file name.
@@ -118,7 +125,8 @@ def read_labels(root: Path) -> tuple[dict[str, int], list[str]]:
     warnings: list[str] = []
     for f in metadata_files(root):
         try:
-            data, dupes = read_metadata(f)
+            with local_copy(f) as local:        # a remote metadata.json: spooled, parsed, deleted
+                data, dupes = read_metadata(local)
         except MetadataError as exc:
             raise EvaluateError(f"{f}: {exc}") from None
         warnings += [f"{f}: key {show(k)} appears more than once; the last one is used" for k in sorted(set(dupes))]
@@ -158,8 +166,9 @@ def mismatch_message(submission: Path, missing: list[str], extra: list[str]) -> 
     return f"{submission}: --strict: " + "; ".join(parts)
 
 
-def evaluate_submission(submission: Path, root: Path, threshold: float = 0.5, strict: bool = False) -> dict:
-    """Metrics of the submission over the videos that have a row and a label, plus what did not match.
+def evaluate_submission(submission: AnyPath, root: AnyPath, threshold: float = 0.5, strict: bool = False) -> dict:
+    """Metrics of the submission over the videos that have a row and a label, plus what did not match. Either
+    may be remote (dfprep.storage).
 
     strict: a labelled video without a row or a row without a label raises SubmissionMismatch (nothing scored).
     """

@@ -23,6 +23,7 @@ from PIL import Image
 from torch import nn
 
 from dfprep.atomic import write_bytes, write_json
+from dfprep.storage import StorageError, as_path
 from dfprep.train.checkpoint import RunConfig
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
@@ -96,13 +97,18 @@ def read_image(path: Path, max_pixels: int | None = None) -> torch.Tensor:
     `max_pixels` (default `dfprep.imagesize.MAX_IMAGE_PIXELS`) is refused (ExplainDataError), never decoded."""
     from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
 
+    from dfprep.train.remote import read_bytes, store_errors
+
     try:
-        data = Path(path).read_bytes()
+        with store_errors(path):
+            data = read_bytes(path)
         check_pixels(data, max_pixels or MAX_IMAGE_PIXELS)      # from the header (JPEG parsed, else PIL's)
         with Image.open(io.BytesIO(data)) as im:
             arr = np.asarray(im.convert("RGB"))
     except ImageTooLarge as exc:
         raise ExplainDataError(f"{path}: {exc} (raise it with --max-image-pixels)") from None
+    except StorageError:
+        raise
     except (OSError, ValueError) as exc:
         raise ExplainError(f"{path}: cannot read the image ({exc})") from None
     return torch.from_numpy(arr.copy()).permute(2, 0, 1)
@@ -139,7 +145,7 @@ def explain_video(model: nn.Module, cfg: RunConfig, path: Path, frames: int = 4,
     clip = cfg.unit == "clip"
     clip_len = cfg.clip_len or 8
     icfg = ingest_config(max(frames, clip_len) if clip else frames, crop)
-    row, faces, _ = process_video(file_entry(Path(path)), icfg, crop_detector(icfg, device).detect)
+    row, faces, _ = process_video(file_entry(as_path(path)), icfg, crop_detector(icfg, device).detect)
     if row["status"] != "ok":
         raise ExplainError(f"{path}: cannot be used ({row.get('error') or row['status']})")
     if faces.num_rows == 0:
@@ -158,7 +164,7 @@ def explain_video(model: nn.Module, cfg: RunConfig, path: Path, frames: int = 4,
 
 def safe_stem(path: Path) -> str:
     """The file's stem with anything but letters, digits, '-', '_' and '.' replaced, for output names."""
-    return re.sub(r"[^\w.-]", "_", Path(path).stem) or "input"
+    return re.sub(r"[^\w.-]", "_", as_path(path).stem) or "input"
 
 
 def png_bytes(img: Image.Image) -> bytes:
@@ -175,14 +181,17 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
     A video's crops are cut with the run's crop settings, as predict cuts them (`crop_settings`); `det_size`,
     `detector` and `crop` ({setting: value}) are settings the user forces, each refused (ExplainError) when it
     differs from the run's. `max_image_pixels`: the pixel budget of an image input (default
-    `dfprep.imagesize.MAX_IMAGE_PIXELS`), checked from its header before it is decoded."""
+    `dfprep.imagesize.MAX_IMAGE_PIXELS`), checked from its header before it is decoded. RUN, the input and OUT may
+    be remote (dfprep.storage): a video is spooled while it is decoded, each PNG and then index.json uploaded
+    whole; a store that fails raises StorageError."""
     from dfprep.device import pick_device
     from dfprep.train.checkpoint import load_model
     from dfprep.train.models import gradcam_layer
     from dfprep.train.predict import PredictError, crop_settings, read_run
+    from dfprep.train.remote import exists_as, store_errors
 
-    path, out = Path(path), Path(out)
-    if not path.is_file():
+    path, out = as_path(path), as_path(out)
+    if not exists_as(path, "file"):
         raise ExplainError(f"{path}: not found (expected a face-crop image or a video)")
     if frames < 1:
         raise ExplainError(f"--frames must be at least 1, got {frames}")
@@ -198,7 +207,7 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
     except PredictError as exc:
         raise ExplainError(str(exc)) from None
     device = pick_device(device)
-    model, cfg = load_model(Path(run), device, run_cfg)
+    model, cfg = load_model(run, device, run_cfg)
     clip = cfg.unit == "clip"
     image = path.suffix.lower() in IMAGE_EXTS
     if image:
@@ -212,7 +221,8 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
     rows = []
     for e in items:
         name = f"{stem}_f{e.frame_idx}_t{e.track_id}.png"
-        write_bytes(out / name, png_bytes(overlay(e.crop, e.cam, colormap)))
+        with store_errors(out, "write to"):
+            write_bytes(out / name, png_bytes(overlay(e.crop, e.cam, colormap)))
         rows.append({"file": name, "frame_idx": e.frame_idx, "track_id": e.track_id, "prob_fake": e.prob,
                      "cam_max": e.cam_max, "clip": e.clip, "width": int(e.crop.shape[1]),
                      "height": int(e.crop.shape[0])})
@@ -222,5 +232,6 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
              "method": "Grad-CAM (captum LayerGradCam) of the FAKE logit, positive part, bilinear upsampling, "
                        "each map divided by its maximum",
              "colormap": colormap, "alpha": ALPHA, "items": rows}
-    write_json(out / "index.json", index)
+    with store_errors(out, "write to"):
+        write_json(out / "index.json", index)       # last: it names every PNG above
     return index

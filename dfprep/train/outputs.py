@@ -117,6 +117,11 @@ class Board:
                     if v is not None and k not in ("n", "n_real", "n_fake"):
                         self.writer.add_scalar(f"{split}/{level}/{k}", float(v), step)
 
+    def flush(self) -> None:
+        """Write the pending events (before a remote RUN is uploaded)."""
+        if self.writer:
+            self.writer.flush()
+
     def close(self) -> None:
         if self.writer:
             self.writer.close()

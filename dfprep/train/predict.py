@@ -10,7 +10,6 @@ face detection over the ingest Ray scheduler and scores each video in the driver
 from __future__ import annotations
 
 import csv
-import glob
 import io
 import math
 import shutil
@@ -23,12 +22,15 @@ import pyarrow as pa
 import torch
 from torch import nn
 
-from dfprep.atomic import tmp_name, write_bytes, write_json
+from dfprep.atomic import write_bytes, write_json
 from dfprep.ingest.config import CROP_SETTINGS, IngestConfig, IngestSettings
 from dfprep.dataset import PART_RE, VIDEO_EXTS, clip_windows, file_entry
 from dfprep.ingest.video import DetectFn, process_video
+from dfprep.storage import AnyPath, StorageError, as_path, is_remote
 from dfprep.train.checkpoint import RunConfig
 from dfprep.train.metrics import AGGREGATES
+from dfprep.train.predict_files import journal_folder, remove_stale_tmp_siblings, report_path
+from dfprep.train.remote import exists_as, list_folder, store_errors
 
 DEFAULT_PROB = 0.5
 HEADER = ("filename", "label")
@@ -50,18 +52,19 @@ class VideoScore:
 
 # --- inputs ----------------------------------------------------------------------------------------------------
 
-def list_videos(input: Path) -> list[Path]:
+def list_videos(input: AnyPath) -> list[AnyPath]:
     """Every *.mp4 in INPUT and in its dfdc_train_part_* folders (so INPUT may be a folder of mp4s, one DFDC
     part, or a ROOT of parts), sorted by name. Two videos with one file name are an error: a submission row is
-    keyed by file name alone."""
-    input = Path(input)
-    if not input.is_dir():
+    keyed by file name alone. INPUT may be remote (s3://, gs://, hdfs://): one listing per folder."""
+    input = as_path(input)
+    if not exists_as(input, "dir"):
         raise PredictError(f"{input}: not a folder (expected a folder of mp4s, a DFDC part or a ROOT of parts)")
-    folders = [input] + sorted(c for c in input.iterdir() if c.is_dir() and PART_RE.match(c.name))
-    seen: dict[str, Path] = {}
-    for folder in folders:
-        for p in folder.iterdir():
-            if p.suffix.lower() in VIDEO_EXTS and p.is_file():
+    top = list_folder(input)
+    folders = [(input, top)] + [(c, list_folder(c)) for c, is_dir in top if is_dir and PART_RE.match(c.name)]
+    seen: dict[str, AnyPath] = {}
+    for folder, entries in folders:
+        for p, is_dir in entries:
+            if p.suffix.lower() in VIDEO_EXTS and not is_dir and (is_remote(p) or p.is_file()):
                 if p.name in seen:
                     raise PredictError(f"{p} and {seen[p.name]} share the file name {p.name!r}; a submission "
                                        "has one row per file name: predict the parts separately")
@@ -224,19 +227,23 @@ def exception_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
 
 
-def predict_videos(model: nn.Module, cfg: RunConfig, paths: list[Path], icfg: IngestConfig, detect: DetectFn,
+def predict_videos(model: nn.Module, cfg: RunConfig, paths: list[AnyPath], icfg: IngestConfig, detect: DetectFn,
                    agg: str = "mean", batch_size: int = 64, device: str | torch.device = "cpu",
                    on_video=None) -> dict[str, VideoScore]:
     """The plain core, one video after another in this process: {file name: VideoScore} for every path.
 
     Nothing a single video does stops the others: an unexpected exception becomes that video's 0.5 and reason.
+    A remote video is spooled to a local file while it is decoded, one at a time (`process_video`); a store
+    that fails stops the run (StorageError), since a 0.5 would blame the video for it.
     """
     out: dict[str, VideoScore] = {}
     for path in paths:
-        path = Path(path)
+        path = as_path(path)
         try:
             row, faces, _ = process_video(file_entry(path), icfg, detect)
             s = score_video(model, cfg, row, faces, agg, batch_size, device)
+        except StorageError:
+            raise
         except Exception as exc:  # noqa: BLE001 - one bad video must not cost the others their rows
             s = error_score(path.name, exception_reason(exc))
         out[path.name] = s
@@ -255,18 +262,6 @@ def submission_bytes(scores: dict[str, VideoScore]) -> bytes:
     for name in sorted(scores):
         w.writerow([name, f"{scores[name].prob:.6f}"])
     return buf.getvalue().encode("utf-8")
-
-
-def report_path(out: Path) -> Path:
-    """The sidecar beside the submission: `submission.csv.report.json`."""
-    out = Path(out)
-    return out.with_name(out.name + ".report.json")
-
-
-def remove_stale_tmp_siblings(out: Path) -> None:
-    """Delete this output's temporaries left by an interrupted predict (journal folders, half-written files)."""
-    for p in Path(out).parent.glob(f".tmp-*-{glob.escape(Path(out).name)}*"):
-        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 # --- the library function behind `dfprep predict` --------------------------------------------------------------
@@ -296,6 +291,8 @@ def _ray_scores(model, cfg, paths, icfg, agg, batch_size, device, journal: Path,
             on_video(out[name])
 
         def on_failure(task, reason):
+            if reason.startswith(f"{StorageError.__name__}: "):        # the store failed, not the video
+                raise StorageError(reason)
             out[task[0]] = error_score(task[0], reason)
             on_video(out[task[0]])
 
@@ -307,13 +304,14 @@ def _ray_scores(model, cfg, paths, icfg, agg, batch_size, device, journal: Path,
     return out
 
 
-def read_run(run: Path) -> RunConfig:
-    """RUN/config.json through the train stage's typed reader; its refusals become PredictError."""
+def read_run(run: AnyPath) -> RunConfig:
+    """RUN/config.json through the train stage's typed reader (RUN local or remote); its refusals become
+    PredictError."""
     from dfprep.train.checkpoint import read_run_config
     from dfprep.train.errors import TrainUsageError
 
     try:
-        return read_run_config(Path(run))
+        return read_run_config(as_path(run))
     except TrainUsageError as exc:
         raise PredictError(str(exc)) from None
 
@@ -332,6 +330,10 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
     --video-agg (config.json), else mean. workers=0 runs everything in this process; otherwise decode and
     detection run on Ray (embedded local Ray, or RAY_ADDRESS) through the ingest scheduler, with `workers`
     decode workers (None: one per free CPU).
+
+    RUN, INPUT and OUT may be remote (dfprep.storage): RUN's files are read through the store, INPUT listed there
+    and each video spooled by the process that decodes it, OUT and its report uploaded whole once written. A
+    store that fails raises StorageError.
     """
     from dfprep.device import pick_device
     from dfprep.progress import Reporter
@@ -346,10 +348,10 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
         raise PredictError(f"--frames ({frames}) and --batch-size ({batch_size}) must be at least 1")
     settings, warning = crop_settings(run_cfg, {**(crop or {}), "det_size": det_size, "detector": detector})
     t0 = time.perf_counter()
-    out = Path(out)
+    out = as_path(out)
     paths = list_videos(input)
     device = pick_device(device)
-    model, cfg = load_model(Path(run), device, run_cfg)
+    model, cfg = load_model(run, device, run_cfg)
     icfg = ingest_config(frames, settings, workers=workers or None, num_cpus=num_cpus)
     report = Reporter(enabled=progress, total=len(paths), title=f"predict {input}")
 
@@ -357,14 +359,14 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
         report.advance("default 0.5" if s.reason else "ok", s.filename)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_tmp_siblings(out)
+    with store_errors(out, "write to"):
+        remove_stale_tmp_siblings(out)
     try:
         if workers == 0:
             detect = crop_detector(icfg, device).detect
             scores = predict_videos(model, cfg, paths, icfg, detect, agg, batch_size, device, on_video)
         else:
-            journal = tmp_name(out.with_name(out.name + ".journal"))
-            journal.mkdir()
+            journal = journal_folder(out)
             try:
                 scores = _ray_scores(model, cfg, paths, icfg, agg, batch_size, device, journal, on_video)
             finally:
@@ -373,7 +375,8 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
         report.close()
     for p in paths:  # defensive: a row for every input video, whatever happened above
         scores.setdefault(p.name, error_score(p.name, "no result came back for this video"))
-    write_bytes(out, submission_bytes(scores))
+    with store_errors(out, "write to"):
+        write_bytes(out, submission_bytes(scores))
     summary = {
         "submission": str(out), "run": str(run), "input": str(input), "videos": len(scores),
         "scored": sum(1 for s in scores.values() if not s.reason),
@@ -389,5 +392,6 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
         "warnings": [warning] if warning else [],
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    write_json(report_path(out), summary)
+    with store_errors(out, "write to"):
+        write_json(report_path(out), summary)
     return summary

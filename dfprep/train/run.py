@@ -20,6 +20,7 @@ import torch
 
 from dfprep.dataset import SPLITS
 from dfprep.progress import StepBar
+from dfprep.storage import AnyPath, StorageError, as_path
 from dfprep.train import outputs as o
 from dfprep.train.checkpoint import (load_checkpoint, rng_state, save_checkpoint, save_config, save_model,
                                      set_rng_state, unwrap)
@@ -30,6 +31,7 @@ from dfprep.train.errors import BadShardError, TrainUsageError, one_line
 from dfprep.train.ddp import Dist, barrier, broadcast_object, gather_objects, setup, teardown
 from dfprep.train.metrics import frame_and_video, shown
 from dfprep.train.models import build_model, load_weights, parameter_count
+from dfprep.train.runstore import RunStore, run_folder
 from dfprep.train.trainer import Predictions, Trainer
 from dfprep.versions import library_versions
 
@@ -39,16 +41,25 @@ if TYPE_CHECKING:
 LOG_EVERY = 20          # steps between loss flushes (one device sync each)
 
 
-def train(shards: Path, out: Path, cfg: TrainConfig | None = None) -> dict:
-    """Train on SHARDS (written by `dfprep shards`) into RUN=out; returns the metrics.json summary."""
+def train(shards: AnyPath, out: AnyPath, cfg: TrainConfig | None = None) -> dict:
+    """Train on SHARDS (written by `dfprep shards`) into RUN=out; returns the metrics.json summary.
+
+    Either may be remote (dfprep.storage): shards are streamed from the store, a remote RUN is written in a local
+    staging folder and uploaded at each checkpoint and at the end (`dfprep.train.runstore`). A store that fails
+    raises StorageError (one line); the same command with --resume continues once it is back."""
     cfg = cfg or TrainConfig()
     cfg.validate()
+    shards = as_path(shards).resolve()
     d = setup(cfg.device)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     try:
-        return _train(Path(shards).resolve(), Path(out).resolve(), cfg, d)
+        with run_folder(out, cfg.resume, d.is_main) as store:
+            return _train(shards, store, cfg, d)
     except BadShardError as exc:        # from a loader worker it carries the worker's traceback: keep one line
         raise type(exc)(one_line(exc)) from None
+    except StorageError as exc:
+        raise StorageError(f"{one_line(exc)} (the store failed, not the data: rerun with --resume once it is "
+                           "reachable)") from None
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
         teardown(d)
@@ -101,14 +112,14 @@ def evaluate(trainer: Trainer, split: SplitShards, lcfg: LoaderConfig, d: Dist, 
     return frame_and_video(merged.videos, merged.labels, merged.probs, agg, threshold), merged
 
 
-def _train(shards: Path, out: Path, cfg: TrainConfig, d: Dist) -> dict:
+def _train(shards: AnyPath, store: RunStore, cfg: TrainConfig, d: Dist) -> dict:
     """The steps of a run, in order; each is a function or a method of `_Run` below."""
     t_start = time.perf_counter()
     config, splits, n_steps = _plan_run(shards, cfg, d)
-    ckpt = _checkpoint_to_resume(out, cfg, config)
+    ckpt = _checkpoint_to_resume(store.local, cfg, config, shown=store.dest)
     _seed_everything(cfg.seed, cfg.deterministic, d.device.type == "cuda")
     trainer = _build_trainer(cfg, config, d, total_steps=n_steps * cfg.epochs)
-    run = _Run(out, cfg, config, d, trainer, splits, n_steps)
+    run = _Run(store, cfg, config, d, trainer, splits, n_steps)
     run.restore(ckpt)
     run.start_outputs(resumed=ckpt is not None)
     run.train_epochs()
@@ -116,7 +127,7 @@ def _train(shards: Path, out: Path, cfg: TrainConfig, d: Dist) -> dict:
     return run.finish(test, time.perf_counter() - t_start)
 
 
-def _plan_run(shards: Path, cfg: TrainConfig, d: Dist) -> tuple[dict, dict, int]:
+def _plan_run(shards: AnyPath, cfg: TrainConfig, d: Dist) -> tuple[dict, dict, int]:
     """RUN/config.json's content, the split readers and the steps per epoch, from index.json and the machine."""
     index = read_index(shards)
     config = resolve_config(shards, cfg, d, index)
@@ -130,15 +141,17 @@ def _plan_run(shards: Path, cfg: TrainConfig, d: Dist) -> tuple[dict, dict, int]
     return config, splits, n_steps
 
 
-def _checkpoint_to_resume(out: Path, cfg: TrainConfig, config: dict) -> dict | None:
-    """The last checkpoint of an interrupted run in OUT (with --resume and the same settings), or None."""
+def _checkpoint_to_resume(out: Path, cfg: TrainConfig, config: dict, shown: AnyPath | None = None) -> dict | None:
+    """The last checkpoint of an interrupted run in OUT (with --resume and the same settings), or None. `shown`:
+    the RUN as messages name it (a remote RUN's URI; OUT is then its staging folder)."""
+    shown = out if shown is None else shown
     ckpt = load_checkpoint(out) if (out / "checkpoints").is_dir() else None
     if ckpt is not None and not cfg.resume:
-        raise TrainUsageError(f"{out} already holds a run; use --resume to continue it, or another --out")
+        raise TrainUsageError(f"{shown} already holds a run; use --resume to continue it, or another --out")
     if ckpt is not None:
         bad = resume_mismatch(ckpt["config"], config)
         if bad:
-            raise TrainUsageError(f"cannot resume {out} with other settings: {'; '.join(bad)}")
+            raise TrainUsageError(f"cannot resume {shown} with other settings: {'; '.join(bad)}")
     return ckpt
 
 
@@ -156,9 +169,10 @@ def _build_trainer(cfg: TrainConfig, config: dict, d: Dist, total_steps: int) ->
 class _Run:
     """One run's moving state (position, history, best model) and the outputs it writes as it goes."""
 
-    def __init__(self, out: Path, cfg: TrainConfig, config: dict, d: Dist, trainer: Trainer, splits: dict,
+    def __init__(self, store: RunStore, cfg: TrainConfig, config: dict, d: Dist, trainer: Trainer, splits: dict,
                  n_steps: int):
-        self.out, self.cfg, self.config, self.d, self.trainer, self.splits = out, cfg, config, d, trainer, splits
+        self.store, self.out = store, store.local
+        self.cfg, self.config, self.d, self.trainer, self.splits = cfg, config, d, trainer, splits
         self.n_steps = n_steps
         self.lcfg = LoaderConfig(unit=config["unit"], clip_len=config["clip_len"] or 1, size=cfg.input_size,
                                  batch_size=cfg.batch_size, workers=config["workers_used"], seed=cfg.seed,
@@ -199,7 +213,10 @@ class _Run:
         if self.main:
             state = {**self.trainer.state_dict(), **{k: v for k, v in self.st.items() if k != "shards_read"},
                      "rng": rngs, "shards_read": read, "config": self.config}
+            self.board.flush()
+            self.store.sync()               # a remote RUN: what the checkpoint refers to first ...
             save_checkpoint(self.out, state, epoch_end, self.cfg.keep_checkpoints)
+            self.store.sync()               # ... then the checkpoint, the point a resumed run trusts
         barrier(self.d)
 
     def flush(self, epoch: int) -> None:

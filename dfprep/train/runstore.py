@@ -1,0 +1,92 @@
+"""Where a run writes RUN: the folder itself, or for a remote RUN (s3://, gs://, hdfs://) a local staging folder
+uploaded as training goes (`dfprep.storage.staging`).
+
+A remote RUN is consistent at every moment a reader or a resumed run can see it:
+
+- every object is uploaded whole (a temporary key, then moved onto its name);
+- at each checkpoint the files the checkpoint refers to are uploaded first (steps.csv up to its step, history,
+  TensorBoard events, model.pt then metrics.json), and `checkpoints/last.pt` after them: a single file, the commit
+  marker `--resume` trusts. A run cut off between the two uploads leaves the previous last.pt, from which the
+  resumed run replays the epoch and rewrites the same model.pt; never a last.pt newer than the model it names
+  best;
+- checkpoints/epoch-NNN.pt that the local folder no longer keeps are deleted from the store after the upload;
+- at the end (or when the run fails) every finished file is uploaded, model.pt and metrics.json last.
+
+`--resume` pulls the RUN into the staging folder first (only when it holds a last.pt); without `--resume` a
+RUN that holds one is refused, as a local RUN is.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from dfprep.storage import AnyPath, StorageError, as_path, is_remote
+from dfprep.train.checkpoint import CHECKPOINTS, LAST, MODEL, epoch_checkpoint_name
+from dfprep.train.errors import TrainUsageError
+from dfprep.train.outputs import METRICS
+from dfprep.train.remote import store_errors
+
+COMMITTED_LAST = (MODEL, METRICS)        # what readers of a RUN trust, uploaded after everything else
+
+
+@dataclass
+class RunStore:
+    """`local`: where the run writes; `dest`: the RUN as the user named it (messages name it)."""
+    dest: AnyPath
+    local: Path
+    staged: object | None = None        # a dfprep.storage.staging.Staged for a remote RUN
+
+    @property
+    def remote(self) -> bool:
+        return self.staged is not None
+
+    def sync(self) -> None:
+        """Upload what changed since the last sync (COMMITTED_LAST after the rest), then drop the epoch
+        checkpoints the local folder no longer keeps. A no-op for a local RUN."""
+        if not self.remote:
+            return
+        self.staged.sync()
+        folder = self.dest / CHECKPOINTS
+        with store_errors(folder, "write to"):
+            for p in list(folder.iterdir()):
+                if epoch_checkpoint_name(p.name) and not (self.local / CHECKPOINTS / p.name).is_file():
+                    p.unlink(missing_ok=True)
+
+
+@contextmanager
+def run_folder(out: AnyPath, resume: bool, main: bool = True) -> Iterator[RunStore]:
+    """The RunStore of RUN=out for one rank; the remote staging folder is synced once more and deleted when the
+    block ends, successfully or not (so a rerun with --resume continues from what was finished)."""
+    out = as_path(out)
+    if not is_remote(out):
+        out = Path(out).resolve()
+        out.mkdir(parents=True, exist_ok=True)
+        yield RunStore(out, out)
+        return
+    if out.scheme in ("http", "https"):
+        raise TrainUsageError(f"{out}: http(s) locations are read-only; write RUN to s3://, gs://, hdfs:// or a "
+                              "local folder")
+    from dfprep.atomic import remove_stale_tmp
+    from dfprep.storage.staging import staged_output
+
+    with store_errors(out):
+        held = (out / CHECKPOINTS / LAST).is_file()
+    if held and not resume:
+        raise TrainUsageError(f"{out} already holds a run; use --resume to continue it, or another --out")
+    if main:
+        with store_errors(out, "write to"):
+            remove_stale_tmp(out)                   # uploads cut off by an earlier failure; nothing trusts them
+    failed: list[BaseException] = []
+    try:
+        with staged_output(out, last=COMMITTED_LAST, pull=held) as staged:
+            try:
+                yield RunStore(out, staged.local, staged)
+            except BaseException as exc:
+                failed.append(exc)
+                raise
+    except StorageError:
+        if failed and isinstance(failed[0], Exception):
+            raise failed[0] from None      # the run's own failure, not the last upload that failed after it
+        raise
