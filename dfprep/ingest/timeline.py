@@ -68,20 +68,22 @@ class TimelineWriter:
             self.f.write(json.dumps({"video": video, "part": part, "worker": worker, "spans": spans}) + "\n")
 
     def close(self) -> Path | None:
-        self.f.close()
-        if os.path.getsize(self.tmp) == 0:
-            os.unlink(self.tmp)
-            return None
-        if self.remote:
-            from dfprep.storage import upload_file
+        """Rename (or upload) the timeline into place; on any failure (a full disk, a failing store) the
+        temporary is deleted: nothing trusts a partial timeline."""
+        try:
+            self.f.close()
+            if os.path.getsize(self.tmp) == 0:
+                return None
+            if self.remote:
+                from dfprep.storage import upload_file
 
-            try:
                 upload_file(self.tmp, self.path)
-            finally:
+            else:
+                os.replace(self.tmp, self.path)
+            return self.path
+        finally:
+            if os.path.exists(self.tmp):
                 os.unlink(self.tmp)
-        else:
-            os.replace(self.tmp, self.path)
-        return self.path
 
 
 def _union_length(starts: np.ndarray, ends: np.ndarray) -> float:
