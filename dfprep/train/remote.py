@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Iterator
 
 from dfprep.storage import AnyPath, RemotePath, StorageError, as_path, is_remote
+from dfprep.train.errors import one_line
 
 READ_BUFFER = 8 << 20      # a remote read buffer: one ranged GET per 8 MiB of a shard on S3/GCS/HDFS
 
 
 def _forget_filesystems() -> None:
+    """After a fork: new clients in the child (reaches into dfprep.storage.uri until that layer does this itself)."""
     from dfprep.storage import uri
 
     uri._FS.clear()
@@ -34,9 +36,8 @@ def _forget_filesystems() -> None:
 os.register_at_fork(after_in_child=_forget_filesystems)
 
 
-def one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return " ".join(" ".join(lines).split()) if lines else type(exc).__name__
+def _why(exc: BaseException) -> str:
+    return one_line(exc) or type(exc).__name__
 
 
 @contextmanager
@@ -50,7 +51,7 @@ def store_errors(p: AnyPath, doing: str = "read from") -> Iterator[None]:
     except OSError as exc:
         if not is_remote(p):
             raise
-        raise StorageError(f"{p}: cannot {doing} the store: {one_line(exc)}") from None
+        raise StorageError(f"{p}: cannot {doing} the store: {_why(exc)}") from None
 
 
 class RemoteStream:
@@ -69,7 +70,7 @@ class RemoteStream:
         except FileNotFoundError:
             raise
         except Exception as exc:  # noqa: BLE001 - aiohttp's errors are not all OSErrors
-            raise StorageError(f"{p}: cannot read from the store: {one_line(exc)}") from None
+            raise StorageError(f"{p}: cannot read from the store: {_why(exc)}") from None
 
     def read(self, n: int = -1) -> bytes:
         try:
@@ -84,7 +85,7 @@ class RemoteStream:
                 got += len(data)
             return parts[0] if len(parts) == 1 else b"".join(parts)
         except Exception as exc:  # noqa: BLE001 - whatever the client raises, the store failed mid-object
-            raise StorageError(f"{self.p}: cannot read from the store: {one_line(exc)}") from None
+            raise StorageError(f"{self.p}: cannot read from the store: {_why(exc)}") from None
 
     def close(self) -> None:
         try:

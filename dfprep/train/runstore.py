@@ -5,12 +5,12 @@ A remote RUN is consistent at every moment a reader or a resumed run can see it:
 
 - every object is uploaded whole (a temporary key, then moved onto its name);
 - at each checkpoint the files the checkpoint refers to are uploaded first (steps.csv up to its step, history,
-  TensorBoard events, model.pt then metrics.json), and `checkpoints/last.pt` after them: a single file, the commit
-  marker `--resume` trusts. A run cut off between the two uploads leaves the previous last.pt, from which the
-  resumed run replays the epoch and rewrites the same model.pt; never a last.pt newer than the model it names
-  best;
+  TensorBoard events, predictions, model.pt; metrics.json, which readers trust, after them), and
+  `checkpoints/last.pt` after those: a single file, the commit marker `--resume` trusts. A run cut off between
+  the two uploads leaves the previous last.pt, from which the resumed run replays the epoch and rewrites the
+  same model.pt; never a last.pt newer than the model it names best;
 - checkpoints/epoch-NNN.pt that the local folder no longer keeps are deleted from the store after the upload;
-- at the end (or when the run fails) every finished file is uploaded, model.pt and metrics.json last.
+- at the end (or when the run fails) every finished file is uploaded, metrics.json last.
 
 `--resume` pulls the RUN into the staging folder first (only when it holds a last.pt); without `--resume` a
 RUN that holds one is refused, as a local RUN is.
@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import Iterator
 
 from dfprep.storage import AnyPath, StorageError, as_path, is_remote
-from dfprep.train.checkpoint import CHECKPOINTS, LAST, MODEL, epoch_checkpoint_name
+from dfprep.train.checkpoint import CHECKPOINTS, LAST, epoch_checkpoint_name
 from dfprep.train.errors import TrainUsageError
 from dfprep.train.outputs import METRICS
 from dfprep.train.remote import store_errors
 
-COMMITTED_LAST = (MODEL, METRICS)        # what readers of a RUN trust, uploaded after everything else
+# Uploaded after every other file of a sync. Only metrics.json: staging uploads its `last` names in name order,
+# which would put metrics.json before model.pt; model.pt goes up with the rest, before it.
+COMMITTED_LAST = (METRICS,)
 
 
 @dataclass
@@ -43,7 +45,7 @@ class RunStore:
         return self.staged is not None
 
     def sync(self) -> None:
-        """Upload what changed since the last sync (COMMITTED_LAST after the rest), then drop the epoch
+        """Upload what changed since the last sync (metrics.json after the rest), then drop the epoch
         checkpoints the local folder no longer keeps. A no-op for a local RUN."""
         if not self.remote:
             return
