@@ -250,10 +250,11 @@ class _Run:
             epoch = st["epoch"]
             loader = train_loader(self.splits["train"], self.lcfg, epoch, self.n_steps, self.d.world_size)
             t0 = time.perf_counter()
+            batches = islice(iter(loader), st["batches_done"], None)     # loader workers fork before the bar's thread
             # batches per epoch are known from index.json's sample counts, so the bar has a total while streaming
             with StepBar(cfg.progress and self.main, self.n_steps, f"epoch {epoch + 1}/{cfg.epochs}",
                          completed=st["batches_done"], info=self.loss_info()) as self.bar:
-                for batch in islice(iter(loader), st["batches_done"], None):
+                for batch in batches:
                     self.lrs.append(self.trainer.lr)
                     self.trainer.train_step(batch)
                     self.shards_read.update(Path(u).name for u in batch["url"])
