@@ -67,16 +67,14 @@ def read_metadata(path: Path) -> tuple[dict, list[str]]:
             seen[k] = v
         return seen
 
-    from dfprep.storage import StorageError, as_path, is_remote
+    from dfprep.storage import as_path, is_remote
 
     path = as_path(path)
-    if is_remote(path):             # an object store holds only regular objects; a failing store is not the file's
+    if is_remote(path):             # an object store holds only regular objects; a failing store raises StorageError
         try:
             text = path.read_bytes()
         except FileNotFoundError:
             raise MetadataError("metadata.json is missing") from None
-        except OSError as exc:
-            raise StorageError(f"{path}: cannot read from the store: {exc}") from exc
     else:
         try:
             st = os.stat(path)

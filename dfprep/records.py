@@ -20,18 +20,16 @@ def load_object(path: Path, error: type[Exception], hint: str) -> dict:
     """The JSON object in `path`; `error` with one line naming the file when it is absent, unreadable or not
     a JSON object. `hint` follows "not found; " (e.g. "is X the --out folder of `dfprep train`?"). `path` may be
     remote (dfprep.storage): a store that fails is a StorageError, not the file's problem."""
-    from dfprep.storage import StorageError, as_path, is_remote
+    from dfprep.storage import StorageError, as_path
 
     path = as_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(f"{path}: not found; {hint}") from None
+    except StorageError:
+        raise
     except OSError as exc:
-        if isinstance(exc, StorageError):
-            raise
-        if is_remote(path):
-            raise StorageError(f"{path}: cannot read from the store: {' '.join(str(exc).split())}") from None
         raise error(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
     except ValueError as exc:
         raise error(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None

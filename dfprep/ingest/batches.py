@@ -10,6 +10,7 @@ batch complete).
 from __future__ import annotations
 
 import hashlib
+from contextlib import nullcontext
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ import pyarrow.dataset as ds
 import pyarrow.ipc as ipc
 
 from dfprep.atomic import atomic_path, write_parquet
-from dfprep.storage import as_path, dataset as open_dataset, is_remote, rmtree
+from dfprep.storage import as_path, dataset as open_dataset, is_remote, rmtree, store_failures
 from dfprep.faces.store import FACE_ROW_GROUP, FACE_SCHEMA
 from dfprep.ingest.manifest import videos_table
 
@@ -153,6 +154,11 @@ def stored_frame_faces(work: Path, part: int, batch_index: int, video: str) -> l
     it deletes the journal: one of the two always exists for a finished video.
     """
     b = Batch(part, batch_index)
+    with store_failures(work) if is_remote(work) else nullcontext():   # a failing store is the run's, not the video's
+        return _stored_frame_faces(work, b, video)
+
+
+def _stored_frame_faces(work, b: Batch, video: str) -> list | None:
     for _ in range(2):
         if batch_done(work, b):
             vt = open_dataset(videos_file(work, b)).to_table(filter=ds.field("video") == video).to_pylist()

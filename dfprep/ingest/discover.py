@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dfprep.dataset import PART_RE, VIDEO_EXTS, MetadataError, key_problem, metadata_entries, read_metadata, \
     video_entry
-from dfprep.storage import StorageError, as_path, is_remote
+from dfprep.storage import as_path, entries, is_remote
 
 
 class IngestUsageError(Exception):
@@ -41,20 +41,12 @@ def parse_parts(spec: str | None) -> set[int] | None:
 def find_parts(root: Path, parts: set[int] | None = None) -> dict[int, Path]:
     """Part number -> folder, for every `dfdc_train_part_N` under root (or the selected ones)."""
     root = as_path(root)
-    try:
-        if not root.is_dir():
-            raise IngestUsageError(f"ROOT {root} does not exist or is not a folder")
-        children = list(root.iterdir())
-    except StorageError:
-        raise
-    except OSError as exc:
-        if not is_remote(root):
-            raise
-        raise StorageError(f"{root}: cannot list the store: {exc}") from exc
+    if not root.is_dir():
+        raise IngestUsageError(f"ROOT {root} does not exist or is not a folder")
     found = {}
-    for child in children:
+    for child, is_dir in entries(root):
         m = PART_RE.match(child.name)
-        if m and (is_remote(child) or child.is_dir()):
+        if m and is_dir:
             found[int(m.group(1))] = child
     if parts is not None:
         absent = sorted(parts - found.keys())
@@ -154,13 +146,7 @@ def read_part(part: int, folder: Path, root: Path | None = None) -> tuple[list[d
 
 def _remote_listing(folder) -> dict[str, tuple[bool, int]]:
     """name -> (is an object, size) for a remote part folder, in one listing (not a request per video)."""
-    import pyarrow.fs as pafs
-
-    try:
-        infos = folder.fs.get_file_info(pafs.FileSelector(folder.fs_path, allow_not_found=True))
-    except OSError as exc:
-        raise StorageError(f"{folder}: cannot list the store: {exc}") from exc
-    return {i.base_name: (i.type == pafs.FileType.File, i.size or 0) for i in infos}
+    return {p.name: (not is_dir, size) for p, is_dir, size in folder.entries()}
 
 
 def _remote_problem(found: tuple[bool, int] | None) -> tuple[str, str] | None:

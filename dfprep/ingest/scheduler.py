@@ -167,8 +167,8 @@ class Scheduler:
                     cause = exc.cause if getattr(exc, "cause", None) is not None else exc
                     if isinstance(cause, OSError) and cause.errno in FATAL_ERRNOS:
                         raise IngestAbort(f"cannot write outputs: {cause}") from None
-                    if isinstance(cause, StorageError):
-                        raise IngestAbort(f"the store failed: {str(cause).splitlines()[0][:500]}") from None
+                    if isinstance(cause, StorageError):     # the run's failure, not the video's: stop, resumable
+                        raise StorageError(str(cause).splitlines()[0][:500]) from None
                     self._retry_or_fail(queue, task, attempt, on_failure,
                                         f"{type(cause).__name__}: {str(cause).splitlines()[0][:300]}")
                     continue

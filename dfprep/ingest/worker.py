@@ -14,14 +14,7 @@ from dfprep.ingest.batches import stored_frame_faces, write_journal
 from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.timeline import StageClock
 from dfprep.ingest.video import process_video
-from dfprep.storage import StorageError, as_path, is_remote
-
-
-def _store_failed(journal, exc: OSError) -> OSError:
-    """A remote WORK that cannot be read or written is the run's failure (StorageError), never the video's."""
-    if is_remote(journal) and not isinstance(exc, StorageError) and not isinstance(exc, FileNotFoundError):
-        return StorageError(f"{journal.parent}: cannot use the store: {exc}")
-    return exc
+from dfprep.storage import as_path
 
 
 @ray.remote
@@ -57,18 +50,11 @@ class VideoWorker:
         else:
             detect = None
         maybe_inject(entry["video"])
-        journal = as_path(journal)
-        try:
-            original_faces = stored_frame_faces(as_path(original[0]), *original[1:]) if original else None
-        except OSError as exc:
-            raise _store_failed(journal, exc) from exc
+        original_faces = stored_frame_faces(as_path(original[0]), *original[1:]) if original else None
         clock = StageClock(whole_process=self.inflight == 1)
         row, faces, _ = process_video(entry, self.cfg, detect, original_faces, clock=clock, embed=self.embed)
         with clock.stage("write"):
-            try:
-                write_journal(journal, row, faces)
-            except OSError as exc:
-                raise _store_failed(journal, exc) from exc
+            write_journal(as_path(journal), row, faces)     # a failing store: StorageError, the run's
         return {"video": entry["video"], "part": entry["part"], "status": row["status"], "error": row["error"],
                 "node_id": self.node_id, "worker": self.name, "n_faces": row["n_faces"] or 0,
                 "spans": clock.spans}

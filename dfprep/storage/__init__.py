@@ -13,18 +13,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Union
 
+from dfprep.storage.errors import StorageError, store_failures
 from dfprep.storage.remote import RemotePath
 from dfprep.storage.uri import UnsupportedURI, local_path_of_file_uri, split_uri
 
 AnyPath = Union[Path, RemotePath]
 
 __all__ = ["AnyPath", "RemotePath", "StorageError", "UnsupportedURI", "as_path", "is_remote", "arrow_source",
-           "dataset", "local_copy", "upload_file", "spool_dir"]
-
-
-class StorageError(OSError):
-    """The store failed (unreachable, refused, timed out): the run's problem, not the data's. Nothing finished is
-    lost; rerunning the same command when the store is back resumes."""
+           "dataset", "local_copy", "upload_file", "spool_dir", "store_failures", "rmtree", "relative",
+           "parquet_file", "entries"]
 
 
 def as_path(arg: "str | os.PathLike | RemotePath | None") -> "AnyPath | None":
@@ -78,22 +75,15 @@ def local_copy(p: AnyPath, max_bytes: int | None = None) -> Iterator[Path]:
         return
     import pyarrow.fs as pafs
 
-    try:
-        size = p.stat().st_size
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise StorageError(f"{p}: cannot read from the store: {exc}") from exc
+    size = p.stat().st_size
     if max_bytes is not None and size > max_bytes:
         raise ValueError(f"{p}: {size} bytes is over the spool limit of {max_bytes} bytes")
     fd, name = tempfile.mkstemp(prefix="v-", suffix=p.suffix, dir=spool_dir())
     os.close(fd)
     try:
-        try:
+        with store_failures(p):
             pafs.copy_files(p.fs_path, name, source_filesystem=p.fs,
                             destination_filesystem=pafs.LocalFileSystem(), use_threads=False)
-        except OSError as exc:
-            raise StorageError(f"{p}: cannot read from the store: {exc}") from exc
         yield Path(name)
     finally:
         Path(name).unlink(missing_ok=True)
@@ -106,9 +96,10 @@ def upload_file(local: Path, dest: RemotePath) -> None:
 
     tmp = dest.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{dest.name}")
     try:
-        pafs.copy_files(str(local), tmp.fs_path, source_filesystem=pafs.LocalFileSystem(),
-                        destination_filesystem=dest.fs, use_threads=False)
-        dest.fs.move(tmp.fs_path, dest.fs_path)
+        with store_failures(dest, "write to"):
+            pafs.copy_files(str(local), tmp.fs_path, source_filesystem=pafs.LocalFileSystem(),
+                            destination_filesystem=dest.fs, use_threads=False)
+            dest.fs.move(tmp.fs_path, dest.fs_path)
     except BaseException:
         try:
             dest.fs.delete_file(tmp.fs_path)
@@ -138,3 +129,10 @@ def parquet_file(p: AnyPath):
     import pyarrow.parquet as pq
 
     return pq.ParquetFile(p.open("rb") if isinstance(p, RemotePath) else p)
+
+
+def entries(folder: AnyPath) -> list[tuple[AnyPath, bool]]:
+    """(entry, is a folder) of every entry of a local or remote folder, sorted; a remote one in one request."""
+    if isinstance(folder, RemotePath):
+        return [(p, is_dir) for p, is_dir, _ in folder.entries()]
+    return sorted((c, c.is_dir()) for c in Path(folder).iterdir())

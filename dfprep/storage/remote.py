@@ -3,17 +3,18 @@
 Code that reads and writes through `as_path(arg)` works on a local `Path` or a `RemotePath` alike. A RemotePath
 pickles as its URI (a Ray worker rebuilds the filesystem from its own environment), has no `__fspath__` (so no
 local API is handed a remote name by mistake), and writes only whole objects: `write_bytes` goes to a temporary
-key and is moved onto the final one, so no reader ever sees half an object.
+key and is moved onto the final one, so no reader ever sees half an object. Every failure of the store is a
+StorageError naming the path (`store_failures`); a missing object stays a FileNotFoundError.
 """
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 import re
 import uuid
 from types import SimpleNamespace
 from typing import Iterator
 
+from dfprep.storage.errors import store_failures
 from dfprep.storage.uri import READ_ONLY_SCHEMES, filesystem
 
 TMP_MARK = ".tmp-"
@@ -113,7 +114,8 @@ class RemotePath:
         return self.rest
 
     def _info(self):
-        return self.fs.get_file_info(self.fs_path)
+        with store_failures(self):
+            return self.fs.get_file_info(self.fs_path)
 
     def exists(self) -> bool:
         import pyarrow.fs as pafs
@@ -149,10 +151,20 @@ class RemotePath:
 
         if self.scheme in READ_ONLY_SCHEMES:
             raise OSError(f"{self}: an http(s) location cannot be listed; name the files (index.json does)")
-        return self.fs.get_file_info(pafs.FileSelector(self.fs_path, allow_not_found=True, recursive=recursive))
+        with store_failures(self, "list"):
+            return self.fs.get_file_info(pafs.FileSelector(self.fs_path, allow_not_found=True,
+                                                           recursive=recursive))
 
     def iterdir(self) -> Iterator["RemotePath"]:
         return iter(sorted(self._child(i.path) for i in self._listing(False)))
+
+    def entries(self) -> list[tuple["RemotePath", bool, int]]:
+        """(child, is a folder, size) of every entry, sorted, from one listing request (iterdir then is_dir
+        would cost a request per entry)."""
+        import pyarrow.fs as pafs
+
+        return sorted((self._child(i.path), i.type == pafs.FileType.Directory, i.size or 0)
+                      for i in self._listing(False) if i.type in (pafs.FileType.File, pafs.FileType.Directory))
 
     def glob(self, pattern: str) -> Iterator["RemotePath"]:
         """pathlib's glob: `*` stays within a level, `**/` spans any number of levels."""
@@ -172,7 +184,8 @@ class RemotePath:
         """A seekable reader (ranged reads on object storage). Writing goes through the atomic writers."""
         if mode not in ("rb", "r"):
             raise ValueError(f"{self}: open for {mode!r}: write remote objects with dfprep.atomic")
-        f = self.fs.open_input_file(self.fs_path)
+        with store_failures(self):
+            f = self.fs.open_input_file(self.fs_path)
         if mode == "r":
             import io
 
@@ -180,8 +193,10 @@ class RemotePath:
         return f
 
     def open_stream(self):
-        """A forward-only reader: one GET streamed, for reading a whole object once (a shard)."""
-        return self.fs.open_input_stream(self.fs_path)
+        """A forward-only, buffered reader for reading a whole object once (a shard): `stream.ForwardStream`."""
+        from dfprep.storage.stream import ForwardStream
+
+        return ForwardStream(self)
 
     def read_bytes(self) -> bytes:
         with self.open_stream() as f:
@@ -193,21 +208,25 @@ class RemotePath:
     def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
         """Object stores have no folders (a prefix exists once an object is under it); HDFS makes one."""
         if self.scheme == "hdfs":
-            self.fs.create_dir(self.fs_path, recursive=True)
+            with store_failures(self, "write to"):
+                self.fs.create_dir(self.fs_path, recursive=True)
 
     def unlink(self, missing_ok: bool = False) -> None:
         try:
-            self.fs.delete_file(self.fs_path)
+            with store_failures(self, "delete from"):
+                self.fs.delete_file(self.fs_path)
         except FileNotFoundError:
             if not missing_ok:
                 raise
 
     def rmtree(self) -> None:
         if self.is_dir():
-            self.fs.delete_dir(self.fs_path)
+            with store_failures(self, "delete from"):
+                self.fs.delete_dir(self.fs_path)
 
     def rename(self, target: "RemotePath") -> "RemotePath":
-        self.fs.move(self.fs_path, target.fs_path)
+        with store_failures(self, "write to"):
+            self.fs.move(self.fs_path, target.fs_path)
         return target
 
     replace = rename
@@ -219,9 +238,10 @@ class RemotePath:
             raise OSError(f"{self}: http(s) locations are read-only")
         tmp = self.with_name(f"{TMP_MARK}{uuid.uuid4().hex[:8]}-{self.name}")
         try:
-            with self.fs.open_output_stream(tmp.fs_path) as f:
-                f.write(data)
-            self.fs.move(tmp.fs_path, self.fs_path)
+            with store_failures(self, "write to"):
+                with self.fs.open_output_stream(tmp.fs_path) as f:
+                    f.write(data)
+                self.fs.move(tmp.fs_path, self.fs_path)
         except BaseException:
             _try_delete(tmp)
             raise
@@ -253,6 +273,3 @@ def _glob_regex(pattern: str) -> str:
             i += 1
     return "".join(out)
 
-
-def matches(name: str, pattern: str) -> bool:
-    return fnmatch.fnmatchcase(name, pattern)

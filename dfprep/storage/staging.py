@@ -4,8 +4,8 @@ Stages whose outputs are many small files rewritten as they go (a training RUN w
 checkpoints, a report with its figures) write into a local staging folder exactly as they would locally;
 `sync()` uploads each finished file (temporary key, then moved), and the folder is synced once more when the
 block ends, successful or not, so a rerun resumes from what was finished. Files whose names carry the
-temporary mark are in progress and never uploaded. Names given as `last` are uploaded after every other file:
-they are the commit markers readers trust (a reader that sees them finds everything they name).
+temporary mark are in progress and never uploaded. Names given as `last` are uploaded after every other file, in
+the order given: they are the commit markers readers trust (a reader that sees them finds everything they name).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from dfprep.storage import AnyPath, StorageError, is_remote, upload_file
+from dfprep.storage import AnyPath, is_remote, store_failures, upload_file
 from dfprep.storage.remote import TMP_MARK
 
 
@@ -44,11 +44,9 @@ class Staged:
                 continue
             target = self.local / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            try:
+            with store_failures(p):
                 pafs.copy_files(p.fs_path, str(target), source_filesystem=p.fs,
                                 destination_filesystem=pafs.LocalFileSystem(), use_threads=False)
-            except OSError as exc:
-                raise StorageError(f"{p}: cannot read from the store: {exc}") from exc
             st = target.stat()
             self._sent[rel] = (st.st_size, st.st_mtime_ns)
             n += 1
@@ -65,14 +63,13 @@ class Staged:
                 continue
             st = path.stat()
             if self._sent.get(rel) != (st.st_size, st.st_mtime_ns):
-                todo.append((path.name in self.last, rel, path, (st.st_size, st.st_mtime_ns)))
+                rank = self.last.index(path.name) if path.name in self.last else -1
+                todo.append((rank, rel, path, (st.st_size, st.st_mtime_ns)))
         for _, rel, path, sig in sorted(todo):
             try:
                 upload_file(path, self.dest / rel)
             except FileNotFoundError:
                 continue                        # replaced while we looked (a rename onto it follows)
-            except OSError as exc:
-                raise StorageError(f"{self.dest / rel}: cannot write to the store: {exc}") from exc
             self._sent[rel] = sig
         return len(todo)
 
@@ -95,7 +92,12 @@ def staged_output(dest: AnyPath, last: tuple[str, ...] = (), pull: bool = False)
             staged.pull()
         try:
             yield staged
-        finally:
-            staged.sync()
+        except BaseException:
+            try:                            # keep what was finished, best effort; the block's own error wins
+                staged.sync()
+            except Exception:  # noqa: BLE001
+                pass
+            raise
+        staged.sync()
     finally:
         shutil.rmtree(local, ignore_errors=True)

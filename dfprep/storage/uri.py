@@ -91,6 +91,17 @@ def filesystem(scheme: str, netloc: str):
         return _FS[key]
 
 
+def _forget_filesystems() -> None:
+    """In a forked child (a DataLoader worker): new clients, never the parent's pooled connections (fsspec's http
+    client refuses to run after a fork), and a new lock (one held by another thread at the fork stays held)."""
+    global _LOCK
+    _FS.clear()
+    _LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_filesystems)
+
+
 def local_path_of_file_uri(rest: str) -> Path:
     """file:///abs/path -> /abs/path (file://host/... is refused: dfprep does not guess remote hosts)."""
     if rest.startswith("/"):

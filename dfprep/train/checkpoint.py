@@ -6,6 +6,7 @@ temporary name and renamed, so a kill mid-save leaves the previous checkpoint in
 """
 from __future__ import annotations
 
+import io
 import os
 import random
 import re
@@ -20,7 +21,7 @@ from torch import nn
 
 from dfprep.atomic import tmp_name, write_json
 from dfprep.ingest.config import RecordedIngest
-from dfprep.storage import as_path
+from dfprep.storage import as_path, is_remote
 
 CONFIG = "config.json"
 MODEL = "model.pt"
@@ -109,14 +110,14 @@ def load_model(run: Path, device: str | torch.device = "cpu",
     `config`: RUN's config.json as the caller already read it (`read_run_config`), so it is read once. RUN may be
     remote: model.pt is then loaded from its bytes (a failing store: StorageError)."""
     from dfprep.train.models import build_model
-    from dfprep.train.remote import exists_as, torch_load
 
     cfg = config if config is not None else read_run_config(run)
     model = build_model(cfg.model, unit=cfg.unit, clip_len=cfg.clip_len or 8, rnn=cfg.rnn or "gru")
     path = as_path(run) / MODEL
-    if not exists_as(path, "file"):
+    if not path.is_file():
         raise FileNotFoundError(f"{path}: not found; the run has not finished an epoch yet")
-    model.load_state_dict(torch_load(path))
+    source = io.BytesIO(path.read_bytes()) if is_remote(path) else path     # torch.load wants a seekable source
+    model.load_state_dict(torch.load(source, map_location="cpu", weights_only=True))
     return model.to(device).eval(), cfg
 
 

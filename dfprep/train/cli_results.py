@@ -67,7 +67,6 @@ def evaluate_command(
     from dfprep.storage import StorageError
     from dfprep.train.evaluate import EvaluateError, SubmissionMismatch, evaluate_submission, show_names
     from dfprep.train.metrics import shown
-    from dfprep.train.remote import store_errors
 
     console = _console()
     submission, root, out = cli_path(submission), cli_path(root), cli_path(out)
@@ -91,8 +90,7 @@ def evaluate_command(
         _warn(console, w)
     if out:
         try:
-            with store_errors(out, "write to"):
-                write_json(out, r)
+            write_json(out, r)
         except StorageError as exc:
             _fail(console, exc, 1)
         console.print(f"metrics: {escape(str(out))}")

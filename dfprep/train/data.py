@@ -38,7 +38,6 @@ from torchvision.io import ImageReadMode, decode_jpeg
 
 from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
 from dfprep.storage import AnyPath, as_path, is_remote
-from dfprep.train.remote import RemoteStream, exists_as, store_errors
 from dfprep.train.errors import BadShardError, TrainUsageError, UnsafeShardError  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
@@ -89,8 +88,7 @@ def read_index(shards: AnyPath) -> ShardsIndex:
 
     shards = as_path(shards)
     try:
-        with store_errors(shards):
-            return read_shards_index(shards)
+        return read_shards_index(shards)
     except ShardsUsageError as exc:
         raise TrainUsageError(str(exc)) from None
 
@@ -109,7 +107,7 @@ def split_shards(shards: AnyPath, index: ShardsIndex, split: str) -> SplitShards
         if is_remote(shards) and ("/" in entry.name or entry.name in ("", ".", "..")):
             raise TrainUsageError(f"{shards}/index.json: shard name {entry.name!r} is not a plain file name")
         path = shards / entry.name if is_remote(shards) else (shards / entry.name).resolve()
-        if not exists_as(path, "file"):
+        if not path.is_file():
             raise TrainUsageError(f"{path}: listed in index.json but missing")
         urls.append(str(path))
         checks[str(path)] = (entry.bytes, entry.sha256)
@@ -136,10 +134,10 @@ class _HashingReader:
 
 def _open_shard(url: str):
     """(a binary reader of the shard, its size or None when only the read will tell): a local file, or a remote
-    object streamed forward in one pass (dfprep.train.remote.RemoteStream; never downloaded whole first)."""
+    object streamed forward in one pass (`RemotePath.open_stream`; never downloaded whole first)."""
     p = as_path(url)
     if is_remote(p):
-        return RemoteStream(p), None
+        return p.open_stream(), None
     fh = open(url, "rb", buffering=READ_BUFFER)
     return fh, os.fstat(fh.fileno()).st_size
 

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dfprep.dataset import PART_RE, MetadataError, entry_fields, label_code, read_metadata
-from dfprep.storage import AnyPath, StorageError, as_path, local_copy
-from dfprep.train.remote import exists_as, list_folder, read_bytes, store_errors
+from dfprep.storage import AnyPath, StorageError, as_path, entries, local_copy
 
 HEADER = ["filename", "label"]
 
@@ -49,11 +48,10 @@ def read_submission(path: Path) -> dict[str, float]:
     `path` may be remote (dfprep.storage; a failing store is a StorageError).
     """
     path = as_path(path)
-    if not exists_as(path, "file"):
+    if not path.is_file():
         raise EvaluateError(f"{path}: submission file not found")
     try:
-        with store_errors(path):
-            data = read_bytes(path)
+        data = path.read_bytes()
         text = data.decode("utf-8-sig")     # bytes as they are: a quoted \r\n stays in the name
     except UnicodeDecodeError as exc:
         raise EvaluateError(f"{path}: not UTF-8 text ({exc})") from None
@@ -102,13 +100,13 @@ def metadata_files(root: AnyPath) -> list[AnyPath]:
     """ROOT/metadata.json (a single part) and ROOT/dfdc_train_part_*/metadata.json (a ROOT of parts); ROOT local
     or remote."""
     root = as_path(root)
-    if root.suffix == ".json" and exists_as(root, "file"):
+    if root.suffix == ".json" and root.is_file():
         return [root]
-    if not exists_as(root, "dir"):
+    if not root.is_dir():
         raise EvaluateError(f"{root}: not a folder (expected a DFDC part or a ROOT of parts)")
-    files = [root / "metadata.json"] if exists_as(root / "metadata.json", "file") else []
-    files += sorted((c / "metadata.json" for c, is_dir in list_folder(root)
-                     if is_dir and PART_RE.match(c.name) and exists_as(c / "metadata.json", "file")),
+    files = [root / "metadata.json"] if (root / "metadata.json").is_file() else []
+    files += sorted((c / "metadata.json" for c, is_dir in entries(root)
+                     if is_dir and PART_RE.match(c.name) and (c / "metadata.json").is_file()),
                     key=lambda p: int(PART_RE.match(p.parent.name).group(1)))
     if not files:
         raise EvaluateError(f"{root}: no metadata.json, and no dfdc_train_part_*/metadata.json below it")

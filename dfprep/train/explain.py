@@ -97,11 +97,9 @@ def read_image(path: Path, max_pixels: int | None = None) -> torch.Tensor:
     `max_pixels` (default `dfprep.imagesize.MAX_IMAGE_PIXELS`) is refused (ExplainDataError), never decoded."""
     from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
 
-    from dfprep.train.remote import read_bytes, store_errors
 
     try:
-        with store_errors(path):
-            data = read_bytes(path)
+        data = path.read_bytes()
         check_pixels(data, max_pixels or MAX_IMAGE_PIXELS)      # from the header (JPEG parsed, else PIL's)
         with Image.open(io.BytesIO(data)) as im:
             arr = np.asarray(im.convert("RGB"))
@@ -188,10 +186,9 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
     from dfprep.train.checkpoint import load_model
     from dfprep.train.models import gradcam_layer
     from dfprep.train.predict import PredictError, crop_settings, read_run
-    from dfprep.train.remote import exists_as, store_errors
 
     path, out = as_path(path), as_path(out)
-    if not exists_as(path, "file"):
+    if not path.is_file():
         raise ExplainError(f"{path}: not found (expected a face-crop image or a video)")
     if frames < 1:
         raise ExplainError(f"--frames must be at least 1, got {frames}")
@@ -221,8 +218,7 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
     rows = []
     for e in items:
         name = f"{stem}_f{e.frame_idx}_t{e.track_id}.png"
-        with store_errors(out, "write to"):
-            write_bytes(out / name, png_bytes(overlay(e.crop, e.cam, colormap)))
+        write_bytes(out / name, png_bytes(overlay(e.crop, e.cam, colormap)))
         rows.append({"file": name, "frame_idx": e.frame_idx, "track_id": e.track_id, "prob_fake": e.prob,
                      "cam_max": e.cam_max, "clip": e.clip, "width": int(e.crop.shape[1]),
                      "height": int(e.crop.shape[0])})
@@ -232,6 +228,5 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
              "method": "Grad-CAM (captum LayerGradCam) of the FAKE logit, positive part, bilinear upsampling, "
                        "each map divided by its maximum",
              "colormap": colormap, "alpha": ALPHA, "items": rows}
-    with store_errors(out, "write to"):
-        write_json(out / "index.json", index)       # last: it names every PNG above
+    write_json(out / "index.json", index)       # last: it names every PNG above
     return index

@@ -26,11 +26,10 @@ from dfprep.atomic import write_bytes, write_json
 from dfprep.ingest.config import CROP_SETTINGS, IngestConfig, IngestSettings
 from dfprep.dataset import PART_RE, VIDEO_EXTS, clip_windows, file_entry
 from dfprep.ingest.video import DetectFn, process_video
-from dfprep.storage import AnyPath, StorageError, as_path, is_remote
+from dfprep.storage import AnyPath, StorageError, as_path, entries, is_remote
 from dfprep.train.checkpoint import RunConfig
 from dfprep.train.metrics import AGGREGATES
 from dfprep.train.predict_files import journal_folder, remove_stale_tmp_siblings, report_path
-from dfprep.train.remote import exists_as, list_folder, store_errors
 
 DEFAULT_PROB = 0.5
 HEADER = ("filename", "label")
@@ -57,13 +56,13 @@ def list_videos(input: AnyPath) -> list[AnyPath]:
     part, or a ROOT of parts), sorted by name. Two videos with one file name are an error: a submission row is
     keyed by file name alone. INPUT may be remote (s3://, gs://, hdfs://): one listing per folder."""
     input = as_path(input)
-    if not exists_as(input, "dir"):
+    if not input.is_dir():
         raise PredictError(f"{input}: not a folder (expected a folder of mp4s, a DFDC part or a ROOT of parts)")
-    top = list_folder(input)
-    folders = [(input, top)] + [(c, list_folder(c)) for c, is_dir in top if is_dir and PART_RE.match(c.name)]
+    top = entries(input)
+    folders = [(input, top)] + [(c, entries(c)) for c, is_dir in top if is_dir and PART_RE.match(c.name)]
     seen: dict[str, AnyPath] = {}
-    for folder, entries in folders:
-        for p, is_dir in entries:
+    for folder, listed in folders:
+        for p, is_dir in listed:
             if p.suffix.lower() in VIDEO_EXTS and not is_dir and (is_remote(p) or p.is_file()):
                 if p.name in seen:
                     raise PredictError(f"{p} and {seen[p.name]} share the file name {p.name!r}; a submission "
@@ -290,9 +289,7 @@ def _ray_scores(model, cfg, paths, icfg, agg, batch_size, device, journal: Path,
             jf.unlink(missing_ok=True)
             on_video(out[name])
 
-        def on_failure(task, reason):
-            if reason.startswith(f"{StorageError.__name__}: "):        # the store failed, not the video
-                raise StorageError(reason)
+        def on_failure(task, reason):       # a failing store never gets here: the scheduler raises StorageError
             out[task[0]] = error_score(task[0], reason)
             on_video(out[task[0]])
 
@@ -359,8 +356,7 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
         report.advance("default 0.5" if s.reason else "ok", s.filename)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    with store_errors(out, "write to"):
-        remove_stale_tmp_siblings(out)
+    remove_stale_tmp_siblings(out)
     try:
         if workers == 0:
             detect = crop_detector(icfg, device).detect
@@ -375,8 +371,7 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
         report.close()
     for p in paths:  # defensive: a row for every input video, whatever happened above
         scores.setdefault(p.name, error_score(p.name, "no result came back for this video"))
-    with store_errors(out, "write to"):
-        write_bytes(out, submission_bytes(scores))
+    write_bytes(out, submission_bytes(scores))
     summary = {
         "submission": str(out), "run": str(run), "input": str(input), "videos": len(scores),
         "scored": sum(1 for s in scores.values() if not s.reason),
@@ -392,6 +387,5 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
         "warnings": [warning] if warning else [],
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    with store_errors(out, "write to"):
-        write_json(report_path(out), summary)
+    write_json(report_path(out), summary)
     return summary

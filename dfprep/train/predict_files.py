@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dfprep.atomic import tmp_name
 from dfprep.storage import AnyPath, as_path, is_remote
-from dfprep.train.remote import list_folder
+from dfprep.storage import entries
 
 
 def report_path(out: AnyPath) -> AnyPath:
@@ -28,7 +28,7 @@ def remove_stale_tmp_siblings(out: AnyPath) -> None:
     out = as_path(out)
     pattern = f".tmp-*-{glob.escape(out.name)}*"
     if is_remote(out):
-        for p, is_dir in list_folder(out.parent):
+        for p, is_dir in entries(out.parent):
             if not is_dir and fnmatch.fnmatchcase(p.name, pattern):
                 p.unlink(missing_ok=True)
         return

@@ -214,9 +214,8 @@ class _Run:
             state = {**self.trainer.state_dict(), **{k: v for k, v in self.st.items() if k != "shards_read"},
                      "rng": rngs, "shards_read": read, "config": self.config}
             self.board.flush()
-            self.store.sync()               # a remote RUN: what the checkpoint refers to first ...
             save_checkpoint(self.out, state, epoch_end, self.cfg.keep_checkpoints)
-            self.store.sync()               # ... then the checkpoint, the point a resumed run trusts
+            self.store.sync()               # a remote RUN: what the checkpoint refers to, then the checkpoint
         barrier(self.d)
 
     def flush(self, epoch: int) -> None:

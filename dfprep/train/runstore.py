@@ -6,11 +6,11 @@ A remote RUN is consistent at every moment a reader or a resumed run can see it:
 - every object is uploaded whole (a temporary key, then moved onto its name);
 - at each checkpoint the files the checkpoint refers to are uploaded first (steps.csv up to its step, history,
   TensorBoard events, predictions, model.pt; metrics.json, which readers trust, after them), and
-  `checkpoints/last.pt` after those: a single file, the commit marker `--resume` trusts. A run cut off between
-  the two uploads leaves the previous last.pt, from which the resumed run replays the epoch and rewrites the
+  `checkpoints/last.pt` after those (staging's `last` names, in order): a single file, the commit marker
+  `--resume` trusts. A run cut off before last.pt is uploaded leaves the previous last.pt, from which the resumed run replays the epoch and rewrites the
   same model.pt; never a last.pt newer than the model it names best;
 - checkpoints/epoch-NNN.pt that the local folder no longer keeps are deleted from the store after the upload;
-- at the end (or when the run fails) every finished file is uploaded, metrics.json last.
+- at the end (or when the run fails) every finished file is uploaded, in the same order.
 
 `--resume` pulls the RUN into the staging folder first (only when it holds a last.pt); without `--resume` a
 RUN that holds one is refused, as a local RUN is.
@@ -22,15 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from dfprep.storage import AnyPath, StorageError, as_path, is_remote
-from dfprep.train.checkpoint import CHECKPOINTS, LAST, epoch_checkpoint_name
+from dfprep.storage import AnyPath, as_path, is_remote
+from dfprep.train.checkpoint import CHECKPOINTS, LAST, MODEL, epoch_checkpoint_name
 from dfprep.train.errors import TrainUsageError
 from dfprep.train.outputs import METRICS
-from dfprep.train.remote import store_errors
 
-# Uploaded after every other file of a sync. Only metrics.json: staging uploads its `last` names in name order,
-# which would put metrics.json before model.pt; model.pt goes up with the rest, before it.
-COMMITTED_LAST = (METRICS,)
+# Uploaded after every other file of a sync, in this order: the model, the metrics readers trust, then the
+# checkpoint a resumed run trusts (never a last.pt newer than the model and metrics it names).
+COMMITTED_LAST = (MODEL, METRICS, LAST)
 
 
 @dataclass
@@ -51,10 +50,9 @@ class RunStore:
             return
         self.staged.sync()
         folder = self.dest / CHECKPOINTS
-        with store_errors(folder, "write to"):
-            for p in list(folder.iterdir()):
-                if epoch_checkpoint_name(p.name) and not (self.local / CHECKPOINTS / p.name).is_file():
-                    p.unlink(missing_ok=True)
+        for p in list(folder.iterdir()):
+            if epoch_checkpoint_name(p.name) and not (self.local / CHECKPOINTS / p.name).is_file():
+                p.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -73,22 +71,10 @@ def run_folder(out: AnyPath, resume: bool, main: bool = True) -> Iterator[RunSto
     from dfprep.atomic import remove_stale_tmp
     from dfprep.storage.staging import staged_output
 
-    with store_errors(out):
-        held = (out / CHECKPOINTS / LAST).is_file()
+    held = (out / CHECKPOINTS / LAST).is_file()
     if held and not resume:
         raise TrainUsageError(f"{out} already holds a run; use --resume to continue it, or another --out")
     if main:
-        with store_errors(out, "write to"):
-            remove_stale_tmp(out)                   # uploads cut off by an earlier failure; nothing trusts them
-    failed: list[BaseException] = []
-    try:
-        with staged_output(out, last=COMMITTED_LAST, pull=held) as staged:
-            try:
-                yield RunStore(out, staged.local, staged)
-            except BaseException as exc:
-                failed.append(exc)
-                raise
-    except StorageError:
-        if failed and isinstance(failed[0], Exception):
-            raise failed[0] from None      # the run's own failure, not the last upload that failed after it
-        raise
+        remove_stale_tmp(out)                   # uploads cut off by an earlier failure; nothing trusts them
+    with staged_output(out, last=COMMITTED_LAST, pull=held) as staged:    # a failure's own error wins
+        yield RunStore(out, staged.local, staged)
