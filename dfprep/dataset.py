@@ -20,6 +20,8 @@ SPLITS = ("train", "val", "test")
 PART_RE = re.compile(r"^dfdc_train_part_(\d+)$")
 VIDEO_EXTS = {".mp4"}
 METADATA = "metadata.json"
+UNITS = ("frame", "clip")                    # a sample: one face crop, or a clip window of one track's crops
+DEFAULT_CLIP_LEN = 8                         # crops per clip window
 ENTRY_FIELDS = ("video", "part", "label", "original", "split", "path", "status", "error", "warning")
 
 
@@ -30,6 +32,16 @@ def label_code(label: str) -> int:
 
 def part_folder(part: int) -> str:
     return f"dfdc_train_part_{part}"
+
+
+def part_folders(listing) -> dict[int, object]:
+    """{part number: folder} of the `dfdc_train_part_N` folders in a listing of (path, is a folder), by number."""
+    found = {}
+    for p, is_dir in listing:
+        m = PART_RE.match(p.name)
+        if m and is_dir:
+            found[int(m.group(1))] = p
+    return dict(sorted(found.items()))
 
 
 # --- metadata.json --------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ batch complete).
 from __future__ import annotations
 
 import hashlib
+import re
 from contextlib import nullcontext
 import json
 from dataclasses import dataclass, field
@@ -46,6 +47,16 @@ class Batch:
     def name(self) -> str:
         return f"batch-{self.index:05d}.parquet"
 
+    @staticmethod
+    def index_of(name: str) -> int | None:
+        """The index of a batch file name (`batch-NNNNN.parquet`) or a journal folder name (`batch-NNNNN`)."""
+        m = _BATCH_NAME.fullmatch(name)
+        return int(m.group(1)) if m else None
+
+
+_BATCH_NAME = re.compile(r"batch-(\d{5,})(?:\.parquet)?")
+JOURNAL = "_journal"
+
 
 def videos_part_dir(work: Path, part: int) -> Path:
     return as_path(work) / "videos.parquet" / f"part-{part}"
@@ -59,8 +70,12 @@ def faces_file(work: Path, b: Batch) -> Path:
     return as_path(work) / "faces.parquet" / f"part-{b.part}" / b.name
 
 
+def journal_part_dir(work: Path, part: int) -> Path:
+    return as_path(work) / JOURNAL / f"part-{part}"
+
+
 def journal_dir(work: Path, b: Batch) -> Path:
-    return as_path(work) / "_journal" / f"part-{b.part}" / f"batch-{b.index:05d}"
+    return journal_part_dir(work, b.part) / f"batch-{b.index:05d}"
 
 
 def journal_file(work: Path, b: Batch, video: str) -> Path:

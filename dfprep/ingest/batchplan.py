@@ -13,22 +13,19 @@ one line (a WORK does not shrink). A video whose entry changed otherwise (a `mis
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import pyarrow.parquet as pq
 
 from dfprep.atomic import write_json
-from dfprep.storage import arrow_source, as_path, rmtree
-from dfprep.ingest.batches import RETRYABLE_ERRORS, Batch, journal_dir, videos_part_dir
+from dfprep.storage import as_path, dataset as open_dataset, rmtree
+from dfprep.ingest.batches import RETRYABLE_ERRORS, Batch, journal_dir, journal_part_dir, videos_part_dir
 from dfprep.ingest.discover import DISCOVERY_ERRORS, IngestUsageError
 
 PLAN_DIR = "_batches"
 STORED = ("video", "status", "error", "label", "original", "split", "bytes")   # what a row says of its entry
-ENTRY_FIELDS = ("label", "original", "split")       # metadata.json's say; faces rows carry label and original
-_BATCH_FILE = re.compile(r"batch-(\d{5,})\.parquet")
+METADATA_SAYS = ("label", "original", "split")      # what metadata.json says of a video; faces rows carry two
 _SHRINK = "a WORK does not shrink: restore them, ingest into another --out, or --overwrite to start again"
 
 NoWorkRow = Callable[[dict], dict]       # an entry that needs no processing -> its videos.parquet row
@@ -67,20 +64,20 @@ def finished_batches(work: Path, part: int) -> dict[int, list[dict]]:
     folder = videos_part_dir(work, part)
     if not folder.is_dir():
         return {}
-    out = {}
-    for p in sorted(folder.iterdir()):
-        m = _BATCH_FILE.fullmatch(p.name)
-        if m and p.is_file():
-            fs, name = arrow_source(p)
-            out[int(m.group(1))] = pq.read_table(name, columns=list(STORED), filesystem=fs).to_pylist()
-    return out
+    t = open_dataset(folder, format="parquet").to_table(columns=[*STORED, "__filename"])   # one scan, not a
+    out: dict[int, list[dict]] = {}                                                       # read per file
+    for row in t.to_pylist():
+        i = Batch.index_of(row.pop("__filename").rsplit("/", 1)[-1])
+        if i is not None:
+            out.setdefault(i, []).append(row)
+    return dict(sorted(out.items()))
 
 
 def journal_batches(work: Path, part: int) -> set[int]:
     """Indices of the part's batches that have a journal folder."""
-    folder = as_path(work) / "_journal" / f"part-{part}"
-    found = (re.fullmatch(r"batch-(\d+)", p.name) for p in folder.iterdir()) if folder.is_dir() else ()
-    return {int(m.group(1)) for m in found if m}
+    folder = journal_part_dir(work, part)
+    found = (Batch.index_of(p.name) for p in folder.iterdir()) if folder.is_dir() else ()
+    return {i for i in found if i is not None}
 
 
 # --- planning (no file access) ------------------------------------------------------------------------------------
@@ -96,7 +93,7 @@ def _fate(row: dict, entry: dict, no_work_row: NoWorkRow) -> str:
     if entry["status"] == "pending":             # a listed, regular file: a row from processing it is expected
         error = row["error"] or ""
         processed = row["status"] == "ok" or (row["status"] == "error" and not error.startswith(DISCOVERY_ERRORS))
-        if not processed or any(row[k] != entry.get(k) for k in ENTRY_FIELDS):
+        if not processed or any(row[k] != entry.get(k) for k in METADATA_SAYS):
             return "redo"
         return "retry" if row["status"] == "error" and error.startswith(RETRYABLE_ERRORS) else "same"
     if row["status"] == "ok":

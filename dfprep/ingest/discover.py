@@ -10,7 +10,7 @@ import re
 import stat
 from pathlib import Path
 
-from dfprep.dataset import PART_RE, VIDEO_EXTS, MetadataError, key_problem, metadata_entries, read_metadata, \
+from dfprep.dataset import VIDEO_EXTS, MetadataError, key_problem, metadata_entries, part_folders, read_metadata, \
     video_entry
 from dfprep.storage import as_path, entries, is_remote
 
@@ -43,11 +43,7 @@ def find_parts(root: Path, parts: set[int] | None = None) -> dict[int, Path]:
     root = as_path(root)
     if not root.is_dir():
         raise IngestUsageError(f"ROOT {root} does not exist or is not a folder")
-    found = {}
-    for child, is_dir in entries(root):
-        m = PART_RE.match(child.name)
-        if m and is_dir:
-            found[int(m.group(1))] = child
+    found = part_folders(entries(root))
     if parts is not None:
         absent = sorted(parts - found.keys())
         if absent and not (parts & found.keys()):
@@ -63,6 +59,7 @@ CANNOT_STAT = "cannot stat the file"
 # The `error` reasons discovery gives a listed name before any opening (`file_problem`): such a row was never
 # processed, so once the name is a regular file a rerun processes it (`dfprep.ingest.batchplan`).
 DISCOVERY_ERRORS = (NOT_REGULAR, CANNOT_STAT)
+MISSING = "listed in metadata.json but the file is absent"
 
 _KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"),
           (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
@@ -87,7 +84,7 @@ def file_problem(path: Path) -> tuple[str, str] | None:
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        return "missing", "listed in metadata.json but the file is absent"
+        return "missing", MISSING
     except OSError as exc:
         return "error", f"{CANNOT_STAT} ({exc.strerror or exc})"
     if stat.S_ISREG(st.st_mode):
@@ -151,8 +148,8 @@ def _remote_listing(folder) -> dict[str, tuple[bool, int]]:
 
 def _remote_problem(found: tuple[bool, int] | None) -> tuple[str, str] | None:
     if found is None:
-        return "missing", "listed in metadata.json but the file is absent"
-    return None if found[0] else ("error", "not a regular file (directory); never opened")
+        return "missing", MISSING
+    return None if found[0] else ("error", f"{NOT_REGULAR} (directory); never opened")
 
 
 def check_originals(entries: list[dict]) -> list[str]:

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from dfprep.atomic import remove_stale_tmp, write_json
 from dfprep.storage import as_path, dataset as open_dataset, is_remote, rmtree
-from dfprep.ingest.batches import Batch, journal_dir, journal_file, merge_batch, reopen_batch, write_journal
+from dfprep.ingest.batches import JOURNAL, Batch, journal_dir, journal_file, merge_batch, reopen_batch, write_journal
 from dfprep.ingest.batchplan import PLAN_DIR, Planned, plan_batches, record_plans
 from dfprep.ingest.config import IngestConfig, IngestSettings, RecordedIngest
 from dfprep.ingest.discover import IngestUsageError, discover, parse_parts
 from dfprep.ingest.manifest import video_row
-from dfprep.ingest.timeline import TimelineWriter, summarize
+from dfprep.ingest.timeline import TIMELINE, TimelineWriter, summarize
 from dfprep.ingest.video import process_video
 from dfprep.faces.store import empty_faces
 from dfprep.progress import Reporter
@@ -38,7 +38,7 @@ def _check_state(work: Path, root: Path, cfg: IngestConfig, overwrite: bool) -> 
     state = {"root": str(root.resolve()), "fingerprint": cfg.fingerprint(), "settings": cfg.output_settings()}
     path = work / STATE
     if path.exists() and overwrite:
-        for name in ("videos.parquet", "faces.parquet", "_journal", PLAN_DIR, "run.json", "timeline.jsonl", STATE):
+        for name in ("videos.parquet", "faces.parquet", JOURNAL, PLAN_DIR, RUN_JSON, TIMELINE, STATE):
             p = work / name
             rmtree(p)
     elif path.exists():
@@ -174,7 +174,7 @@ def _summarize(work: Path, root: Path, cfg: IngestConfig, pend: _Pending, report
         "config": asdict(cfg), "settings": cfg.output_settings(), "fingerprint": cfg.fingerprint(),
         "versions": library_versions(),
         "outputs": {"videos": str(work / "videos.parquet"), "faces": str(work / "faces.parquet"),
-                    "run": str(work / "run.json"), "timeline": str(timeline) if timeline else None},
+                    "run": str(work / RUN_JSON), "timeline": str(timeline) if timeline else None},
     }
 
 
@@ -242,7 +242,7 @@ def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bo
 
             ray.shutdown()
 
-    _prune_empty(work / "_journal")
+    _prune_empty(work / JOURNAL)
     timings["total_s"] = round(time.perf_counter() - t0, 3)
     summary = _summarize(work, root, cfg, pend, report, merges, problems, timings, plan, sched, timeline_path)
     write_json(work / RUN_JSON, summary)

@@ -9,13 +9,12 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
-from dfprep.dataset import SPLITS
+from dfprep.dataset import DEFAULT_CLIP_LEN, SPLITS, UNITS
 from dfprep.options import opt
 from dfprep.ingest.discover import IngestUsageError, parse_parts
 
 BALANCES = ("undersample", "oversample", "none")
 AUGMENT_MODES = ("off", "oversampled", "all")
-UNITS = ("frame", "clip")
 GROUPS = ("family", "identity")     # what a split keeps whole: families, or identity groups of families
 SCHEDULING = {"num_cpus", "address", "progress", "use_ray"}
 # Readers (DataLoader workers x GPUs) each want their own shards; fewer than this in a split starves them.
@@ -50,7 +49,7 @@ class ShardsConfig:
                                         "downscale"), "Augmentation ops, comma-separated.")
     augment_p: float = opt(0.5, "Probability of each augmentation op.")
     unit: str = opt("frame", "frame (one crop per sample) or clip (--clip-len crops of a track).")
-    clip_len: int = opt(8, "Crops per clip with --unit clip.")
+    clip_len: int = opt(DEFAULT_CLIP_LEN, "Crops per clip with --unit clip.")
     shard_size: str = opt("256MB", "Target shard size.")
     samples_per_shard: int | None = opt(None, "Samples per shard (overrides --shard-size).")
     jpeg_quality: int = opt(95, "JPEG quality of re-encoded (augmented) crops.")

@@ -16,7 +16,6 @@ shard whose sha256 still matches, as the first cut always did). Files are read t
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,10 +26,9 @@ from dfprep.dataset import SPLITS
 from dfprep.shards.balance import class_weights
 from dfprep.shards.config import ShardsUsageError
 from dfprep.shards.families import family_table
-from dfprep.shards.index import FAMILIES, INDEX, STATE, clear_out, shard_files
+from dfprep.shards.index import FAMILIES, INDEX, STATE, clear_out, shard_files, shard_number
 from dfprep.storage import arrow_source, as_path
 
-_NUMBER = re.compile(r"^(train|val|test)-(\d+)\.tar$")
 _REFUSE = "; use another --out, or --overwrite to replace them"
 SUMMED = ("samples", "real", "fake", "augmented", "bytes")
 
@@ -100,9 +98,9 @@ class Prior:
             for split, names in ((s, g["splits"].get(s, {}).get("shards", [])) for s in SPLITS):
                 self.shard_counts[split] = self.shard_counts.get(split, 0) + len(names)
                 for n in names:
-                    m = _NUMBER.match(n)
-                    if m:
-                        self.first_shard[split] = max(self.first_shard.get(split, 0), int(m.group(2)) + 1)
+                    number = shard_number(n)
+                    if number:
+                        self.first_shard[split] = max(self.first_shard.get(split, 0), number[1] + 1)
 
     def check(self, eligible: list[tuple[int, str]], n_crops, label_of: dict) -> None:
         """Refuse a WORK that changed rather than grew: every video SHARDS holds must still be there, usable,

@@ -8,16 +8,18 @@ run with other settings refuses to mix its shards with them.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from dfprep.atomic import write_json
 from dfprep.storage import as_path, rmtree
-from dfprep.dataset import SPLITS
+from dfprep.dataset import SPLITS, UNITS
 from dfprep.ingest.config import RecordedIngest
 from dfprep.shards.config import ShardsUsageError
 
 INDEX = "index.json"
+_SHARD_NAME = re.compile(rf"({'|'.join(SPLITS)})-(\d{{6,}})\.tar")
 STATE = "_state.json"
 FAMILIES = "families.parquet"
 FORMAT = "dfprep-shards/1"
@@ -109,7 +111,7 @@ def read_shards_index(shards: Path) -> ShardsIndex:
         raise ShardsUsageError(f"{path}: key 'format' is {fmt!r}; this dfprep reads {FORMAT!r}")
     layout = f if f.has("unit") else f.sub("config")
     unit = layout.need("unit", str)
-    if unit not in ("frame", "clip"):
+    if unit not in UNITS:
         raise ShardsUsageError(f"{path}: key '{layout.where}unit' must be frame or clip, got {unit!r}")
     clip_len = layout.need("clip_len", int) if unit == "clip" else None
     weights = f.opt_sub("class_weights")
@@ -119,8 +121,8 @@ def read_shards_index(shards: Path) -> ShardsIndex:
         s = listed.opt_sub(name)
         if s is None:
             continue
-        shards_ = tuple(ShardEntry(e.need("name", str), e.need("n_samples", int), e.need("bytes", int),
-                                   e.need("sha256", str)) for e in s.items("shards"))
+        shards_ = tuple(ShardEntry(_plain_name(e.need("name", str), path), e.need("n_samples", int),
+                                   e.need("bytes", int), e.need("sha256", str)) for e in s.items("shards"))
         splits[name] = SplitIndex(name, s.need("samples", int), s.need("real", int), s.need("fake", int),
                                   s.opt("families", int), s.opt("videos", int), shards_)
     source = f.opt_sub("source")
@@ -131,12 +133,30 @@ def read_shards_index(shards: Path) -> ShardsIndex:
                        RecordedIngest.from_fields(ingest) if ingest else None)
 
 
+def _plain_name(name: str, path) -> str:
+    """A shard is named by a file name inside SHARDS: a path (`../x`, `a/b`) in index.json is refused, local or
+    remote, before anything is opened."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ShardsUsageError(f"{path}: shard name {name!r} is not a plain file name")
+    return name
+
+
+def shard_name(split: str, i: int) -> str:
+    return f"{split}-{i:06d}.tar"
+
+
+def shard_number(name: str) -> tuple[str, int] | None:
+    """(split, number) of a shard file name written by `shard_name`; None for any other name."""
+    m = _SHARD_NAME.fullmatch(name)
+    return (m.group(1), int(m.group(2))) if m else None
+
+
 def run_fingerprint(cfg_fingerprint: str, store_hash: str) -> dict:
     return {"config": cfg_fingerprint, "store": store_hash}
 
 
 def shard_files(out: Path) -> list[Path]:
-    return sorted(p for s in ("train", "val", "test") for p in as_path(out).glob(f"{s}-*.tar"))
+    return sorted(p for p in as_path(out).glob("*.tar") if shard_number(p.name))
 
 
 def clear_out(out: Path) -> None:

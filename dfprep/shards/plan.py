@@ -20,6 +20,7 @@ from dfprep.shards.balance import balance_split, class_weights
 from dfprep.shards.config import (MIN_SHARDS_PER_SPLIT, NothingNew, ShardsConfig, ShardsUsageError, parse_ratio,
                                   parse_size)
 from dfprep.shards.families import family_table, split_by_fraction, split_by_parts
+from dfprep.shards.index import shard_name
 from dfprep.shards.samples import clip_units, frame_units
 from dfprep.shards.source import read_crops, read_videos
 from dfprep.storage import as_path
@@ -116,10 +117,6 @@ class Plan:
                 "repeat": sp.repeats[pos], "augment": sp.augmented[pos],
                 "frame_idx": c["frame_idx"][rows], "track_id": c["track_id"][rows], "prob": c["prob"][rows],
                 "box": np.stack([c[b][rows] for b in ("x1", "y1", "x2", "y2")], -1), "reads": reads}
-
-
-def shard_name(split: str, i: int) -> str:
-    return f"{split}-{i:06d}.tar"
 
 
 def _codes(values: list) -> tuple[np.ndarray, list]:

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import webdataset as wds
 from PIL import Image
 
-from dfprep.dataset import LABELS, SPLITS
+from dfprep.dataset import DEFAULT_CLIP_LEN, LABELS, SPLITS
 from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
 from dfprep.storage import arrow_source, as_path, dataset as open_dataset, is_remote, local_copy
 from dfprep.shards.config import ShardsUsageError, parse_ratio
@@ -262,7 +262,7 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
     problems: list[str] = []
     families = _read_families(shards, problems)
     cfg = index.get("config", {})
-    members = index.get("members") or member_names(cfg.get("unit", "frame"), cfg.get("clip_len", 8))
+    members = index.get("members") or member_names(cfg.get("unit", "frame"), cfg.get("clip_len", DEFAULT_CLIP_LEN))
     clip = cfg.get("unit", "frame") == "clip"
     schema = (clip, cfg.get("clip_len") if clip else None) if index.get("sample_schema", 0) >= SAMPLE_SCHEMA \
         else None

@@ -19,6 +19,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from dfprep.dataset import DEFAULT_CLIP_LEN, UNITS
 from dfprep.atomic import tmp_name, write_json
 from dfprep.ingest.config import RecordedIngest
 from dfprep.storage import as_path, is_remote
@@ -65,7 +66,7 @@ def read_run_config(run: Path) -> RunConfig:
     f = Fields(load_object(path, TrainUsageError, f"is {run} the --out folder of `dfprep train`?"), path,
                TrainUsageError, note=" (written by an older dfprep? retrain into a new --out)")
     unit = f.need("unit", str)
-    if unit not in ("frame", "clip"):
+    if unit not in UNITS:
         raise TrainUsageError(f"{path}: key 'unit' must be frame or clip, got {unit!r}")
     clip = unit == "clip"
     ingest = f.opt_sub("ingest")
@@ -112,7 +113,7 @@ def load_model(run: Path, device: str | torch.device = "cpu",
     from dfprep.train.models import build_model
 
     cfg = config if config is not None else read_run_config(run)
-    model = build_model(cfg.model, unit=cfg.unit, clip_len=cfg.clip_len or 8, rnn=cfg.rnn or "gru")
+    model = build_model(cfg.model, unit=cfg.unit, clip_len=cfg.clip_len or DEFAULT_CLIP_LEN, rnn=cfg.rnn or "gru")
     path = as_path(run) / MODEL
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found; the run has not finished an epoch yet")

@@ -62,7 +62,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         from dfprep.train.metrics import AGGREGATES
-        from dfprep.train.models import MODELS, RNNS, UNITS
+        from dfprep.dataset import UNITS
+        from dfprep.train.models import MODELS, RNNS
 
         if self.model not in MODELS:
             raise TrainUsageError(f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")

@@ -104,8 +104,6 @@ def split_shards(shards: AnyPath, index: ShardsIndex, split: str) -> SplitShards
     for entry in info.shards:
         if not entry.n_samples:
             continue
-        if is_remote(shards) and ("/" in entry.name or entry.name in ("", ".", "..")):
-            raise TrainUsageError(f"{shards}/index.json: shard name {entry.name!r} is not a plain file name")
         path = shards / entry.name if is_remote(shards) else (shards / entry.name).resolve()
         if not path.is_file():
             raise TrainUsageError(f"{path}: listed in index.json but missing")

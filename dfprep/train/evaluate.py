@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dfprep.dataset import PART_RE, MetadataError, entry_fields, label_code, read_metadata
-from dfprep.storage import AnyPath, StorageError, as_path, entries, local_copy
+from dfprep.dataset import METADATA, MetadataError, entry_fields, label_code, part_folders, read_metadata
+from dfprep.storage import AnyPath, StorageError, as_path, entries
 
 HEADER = ["filename", "label"]
 
@@ -104,10 +104,8 @@ def metadata_files(root: AnyPath) -> list[AnyPath]:
         return [root]
     if not root.is_dir():
         raise EvaluateError(f"{root}: not a folder (expected a DFDC part or a ROOT of parts)")
-    files = [root / "metadata.json"] if (root / "metadata.json").is_file() else []
-    files += sorted((c / "metadata.json" for c, is_dir in entries(root)
-                     if is_dir and PART_RE.match(c.name) and (c / "metadata.json").is_file()),
-                    key=lambda p: int(PART_RE.match(p.parent.name).group(1)))
+    files = [root / METADATA] if (root / METADATA).is_file() else []
+    files += [c / METADATA for c in part_folders(entries(root)).values() if (c / METADATA).is_file()]
     if not files:
         raise EvaluateError(f"{root}: no metadata.json, and no dfdc_train_part_*/metadata.json below it")
     return files
@@ -123,8 +121,7 @@ def read_labels(root: AnyPath) -> tuple[dict[str, int], list[str]]:
     warnings: list[str] = []
     for f in metadata_files(root):
         try:
-            with local_copy(f) as local:        # a remote metadata.json: spooled, parsed, deleted
-                data, dupes = read_metadata(local)
+            data, dupes = read_metadata(f)     # local or remote (read in memory)
         except MetadataError as exc:
             raise EvaluateError(f"{f}: {exc}") from None
         warnings += [f"{f}: key {show(k)} appears more than once; the last one is used" for k in sorted(set(dupes))]

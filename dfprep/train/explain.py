@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from dfprep.dataset import DEFAULT_CLIP_LEN
 from dfprep.atomic import write_bytes, write_json
 from dfprep.storage import StorageError, as_path
 from dfprep.train.checkpoint import RunConfig
@@ -141,7 +142,7 @@ def explain_video(model: nn.Module, cfg: RunConfig, path: Path, frames: int = 4,
     from dfprep.train.predict import crop_detector, decode_crops, ingest_config, model_units
 
     clip = cfg.unit == "clip"
-    clip_len = cfg.clip_len or 8
+    clip_len = cfg.clip_len or DEFAULT_CLIP_LEN
     icfg = ingest_config(max(frames, clip_len) if clip else frames, crop)
     row, faces, _ = process_video(file_entry(as_path(path)), icfg, crop_detector(icfg, device).detect)
     if row["status"] != "ok":

@@ -11,9 +11,9 @@ from typing import Callable
 
 import torch
 from torch import nn
+from dfprep.dataset import UNITS
 
 RNNS = ("gru", "lstm")
-UNITS = ("frame", "clip")
 
 
 class SmallCNN(nn.Module):

@@ -24,7 +24,7 @@ from torch import nn
 
 from dfprep.atomic import write_bytes, write_json
 from dfprep.ingest.config import CROP_SETTINGS, IngestConfig, IngestSettings
-from dfprep.dataset import PART_RE, VIDEO_EXTS, clip_windows, file_entry
+from dfprep.dataset import DEFAULT_CLIP_LEN, VIDEO_EXTS, clip_windows, file_entry, part_folders
 from dfprep.ingest.video import DetectFn, process_video
 from dfprep.storage import AnyPath, StorageError, as_path, entries, is_remote
 from dfprep.train.checkpoint import RunConfig
@@ -59,7 +59,7 @@ def list_videos(input: AnyPath) -> list[AnyPath]:
     if not input.is_dir():
         raise PredictError(f"{input}: not a folder (expected a folder of mp4s, a DFDC part or a ROOT of parts)")
     top = entries(input)
-    folders = [(input, top)] + [(c, entries(c)) for c, is_dir in top if is_dir and PART_RE.match(c.name)]
+    folders = [(input, top)] + [(c, entries(c)) for c in part_folders(top).values()]
     seen: dict[str, AnyPath] = {}
     for folder, listed in folders:
         for p, is_dir in listed:
@@ -177,7 +177,7 @@ def unit_probs(model: nn.Module, cfg: RunConfig, faces: pa.Table, batch_size: in
     """P(FAKE) of every model input of one video (see `model_units`), in batches of ~batch_size images."""
     from dfprep.train.data import to_input
 
-    unit, clip_len, size = cfg.unit, cfg.clip_len or 8, cfg.input_size
+    unit, clip_len, size = cfg.unit, cfg.clip_len or DEFAULT_CLIP_LEN, cfg.input_size
     units = model_units(faces, unit, clip_len)
     if not units:
         return np.zeros(0, np.float64)
