@@ -164,6 +164,12 @@ def file_entry(path: Path) -> dict:
 
 # --- families -----------------------------------------------------------------------------------------------------
 
+def table_family_roots(videos) -> dict[tuple[int, str], tuple[int, str]]:
+    """`family_roots` of every row of a videos table (pyarrow: part, video, label, original): what shards splits
+    by and what the report counts, computed over the same rows."""
+    return family_roots(videos.select(["part", "video", "label", "original"]).to_pylist())
+
+
 def family_ids(rows: Iterable[dict]) -> dict[tuple[int, str], str]:
     """(part, video) -> family id `p{part}/{root}` for every row (see `family_roots`)."""
     return {k: "p{}/{}".format(*r) for k, r in family_roots(rows).items()}

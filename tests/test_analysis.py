@@ -297,6 +297,8 @@ def test_hamming_equals_python_popcount():
 
 
 def test_cross_family_duplicates_flags_only_different_families():
+    from dfprep.dataset import table_family_roots
+
     videos = pa.table({"video": ["r1.mp4", "f1.mp4", "r2.mp4", "f2.mp4"], "part": [0, 0, 0, 0],
                        "label": ["REAL", "FAKE", "REAL", "FAKE"],
                        "original": [None, "r1.mp4", None, "r2.mp4"]})
@@ -307,7 +309,7 @@ def test_cross_family_duplicates_flags_only_different_families():
     faces = FaceColumns(code=code, frame_idx=np.arange(n, dtype=np.int32), track_id=np.zeros(n, np.int32),
                         prob=np.ones(n, np.float32), box=np.zeros((n, 4), np.float32), phash=phash,
                         file=np.zeros(n, np.int32), files=["x"])
-    d = cross_family_duplicates(videos, faces)
+    d = cross_family_duplicates(videos, faces, table_family_roots(videos))
     assert (d["hashes"], d["crops"], d["families"]) == (1, 3, 2)
     g = d["groups"][0]
     assert g["phash"] == f"{leaked:016x}" and g["families"] == 2
@@ -332,6 +334,18 @@ def test_family_anomalies_from_a_hand_made_table():
     assert "not in the data" in missing["f2.mp4"]["reason"]
     t2 = t.set_column(5, "status", pa.array(["missing", "ok", "ok", "ok", "ok", "ok", "ok"]))
     assert [x["video"] for x in label_stats(t2)["families"]["fakes_original_unavailable"]["videos"]] == ["f1.mp4"]
+
+
+def test_report_families_are_computed_over_every_row_as_shards_does():
+    """A FAKE whose original exists only as an unlisted file of another part: the report names its family as
+    `dfprep shards` does (over every row, the unlisted one included), not from the labelled rows alone."""
+    from dfprep.analysis.labels import label_stats
+    from dfprep.dataset import family_ids
+
+    t = pa.table({"video": ["f.mp4", "x.mp4"], "part": [1, 2], "label": ["FAKE", None],
+                  "original": ["x.mp4", None], "split": ["train", None], "status": ["ok", "unlisted"]})
+    orphan = label_stats(t)["families"]["fakes_original_missing"]["videos"][0]
+    assert orphan["family"] == family_ids(t.to_pylist())[(1, "f.mp4")] == "p2/x.mp4"
 
 
 def test_work_without_faces_still_reports(ingest_work, tmp_path):

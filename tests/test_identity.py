@@ -322,3 +322,18 @@ def test_store_without_embeddings(people_work, tmp_path):
         make_plan(old, ShardsConfig(group="identity", use_ray=False, progress=False))
     with pytest.raises(ShardsUsageError, match="--group"):
         ShardsConfig(group="person").validate()
+
+
+def test_report_checks_leakage_at_the_threshold_the_shards_were_cut_with(tmp_path):
+    """`analyze --shards` clusters identities at SHARDS' own --identity-threshold (index.json `grouping`), not at
+    dlib's default: a split cut at 0.45 is not reported as leaking by links only 0.6 would make."""
+    from dfprep.analysis.identity import _shards_threshold
+
+    (tmp_path / "identity").mkdir()
+    (tmp_path / "identity" / "index.json").write_text(json.dumps({"grouping": {"group": "identity",
+                                                                             "threshold": 0.45}}))
+    (tmp_path / "family").mkdir()
+    (tmp_path / "family" / "index.json").write_text(json.dumps({"grouping": {"group": "family"}}))
+    assert _shards_threshold(tmp_path / "identity") == 0.45
+    assert _shards_threshold(tmp_path / "family") is None
+    assert _shards_threshold(tmp_path / "absent") is None

@@ -22,14 +22,20 @@ import pyarrow.parquet as pq
 
 from dfprep.analysis.load import AnalysisError
 from dfprep.analysis.summaries import summarize
-from dfprep.dataset import SPLITS, family_ids
+from dfprep.dataset import SPLITS, table_family_roots
 from dfprep.storage import arrow_source, as_path
 from dfprep.faces.identity import DEFAULT_IDENTITY_THRESHOLD
 
 
 def identity_stats(work: Path, videos: pa.Table, shards: Path | None = None,
-                   threshold: float = DEFAULT_IDENTITY_THRESHOLD, top: int = 20) -> dict:
-    """stats.json's `identity`: clusters of tracks by embedding, and (with `shards`) leakage between splits."""
+                   threshold: float | None = None, top: int = 20, roots: dict | None = None) -> dict:
+    """stats.json's `identity`: clusters of tracks by embedding, and (with `shards`) leakage between splits.
+
+    The threshold is the one SHARDS was cut with (`--group identity --identity-threshold`), else dlib's default;
+    `roots`: every row's family root (`dataset.table_family_roots`), computed here when not given."""
+    if threshold is None:
+        threshold = _shards_threshold(shards) if shards is not None else None
+        threshold = DEFAULT_IDENTITY_THRESHOLD if threshold is None else threshold
     from dfprep.shards.groups import linking_tracks, track_clusters
     from dfprep.faces.store import FaceStoreError, read_embeddings
 
@@ -43,9 +49,10 @@ def identity_stats(work: Path, videos: pa.Table, shards: Path | None = None,
         out["note"] = ("no identity embedding in the face store (ingested before embeddings existed, or with "
                        "--no-identity): re-ingest to see identity clusters")
         return out
-    rows = videos.select(["video", "part", "label", "original"]).to_pylist()
-    fam = family_ids(rows)
-    label = {(r["part"], r["video"]): r["label"] for r in rows}
+    roots = roots if roots is not None else table_family_roots(videos)
+    fam = {k: "p{}/{}".format(*r) for k, r in roots.items()}
+    label = dict(zip(zip(videos.column("part").to_pylist(), videos.column("video").to_pylist()),
+                     videos.column("label").to_pylist()))
     keys, vectors = linking_tracks(keys, vectors, label)      # REAL tracks, as `dfprep shards --group identity`
     out["tracks_linking"] = len(keys)
     if not keys:
@@ -82,6 +89,19 @@ def identity_stats(work: Path, videos: pa.Table, shards: Path | None = None,
     if shards is not None:
         out["leakage"] = identity_leakage(info, as_path(shards), top)
     return out
+
+
+def _shards_threshold(shards) -> float | None:
+    """The identity threshold SHARDS/index.json records (`grouping`, with --group identity); None otherwise."""
+    from dfprep.shards.config import ShardsUsageError
+    from dfprep.shards.index import read_index
+
+    try:
+        grouping = read_index(shards).get("grouping") or {}
+    except ShardsUsageError:
+        return None                     # the leakage section names the unreadable folder itself
+    t = grouping.get("threshold") if grouping.get("group") == "identity" else None
+    return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else None
 
 
 def identity_leakage(clusters: list[dict], shards: Path, top: int = 20) -> dict:

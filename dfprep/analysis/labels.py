@@ -10,14 +10,15 @@ from collections import Counter
 import pyarrow as pa
 
 from dfprep.analysis.summaries import LABELS, label_key, summarize
-from dfprep.dataset import family_roots
+from dfprep.dataset import table_family_roots
 
 # Statuses under which a listed original cannot serve as the REAL side of a pair.
 UNAVAILABLE = ("missing", "error")
 
 
-def label_stats(videos: pa.Table, top: int = 20, list_cap: int = 200) -> dict:
-    """Counts overall / per part / per split, fakes per original, and the family anomalies."""
+def label_stats(videos: pa.Table, top: int = 20, list_cap: int = 200, roots: dict | None = None) -> dict:
+    """Counts overall / per part / per split, fakes per original, and the family anomalies. `roots`: the family
+    roots of every row (`dataset.table_family_roots`), computed here when not given."""
     rows = videos.select(["video", "part", "label", "original", "split", "status"]).to_pylist()
     labelled = [r for r in rows if r["label"] in LABELS]
     overall = Counter(r["label"] for r in labelled)
@@ -30,7 +31,8 @@ def label_stats(videos: pa.Table, top: int = 20, list_cap: int = 200) -> dict:
         "overall": _counts(overall),
         "per_part": {k: _counts(per_part[k]) for k in sorted(per_part, key=int)},
         "per_split": {k: _counts(v) for k, v in sorted(per_split.items())},
-        "families": family_stats(labelled, top=top, list_cap=list_cap),
+        "families": family_stats(labelled, roots if roots is not None else table_family_roots(videos),
+                                 top=top, list_cap=list_cap),
     }
 
 
@@ -41,13 +43,12 @@ def _counts(c: Counter) -> dict:
             "fakes_per_real": round(fake / real, 3) if real else None}
 
 
-def family_stats(labelled: list[dict], top: int = 20, list_cap: int = 200) -> dict:
+def family_stats(labelled: list[dict], roots: dict, top: int = 20, list_cap: int = 200) -> dict:
     """Families as `dfprep.dataset.family_roots` defines them (the same ones `dfprep shards` keeps whole).
 
     An original is a REAL at the root of a family; a FAKE whose chain of originals does not end at a REAL
     entry is listed with the reason (its family is still kept whole by shards).
     """
-    roots = family_roots(labelled)
     reals = {(r["part"], r["video"]): r["status"] for r in labelled if r["label"] == "REAL"}
     fakes = [r for r in labelled if r["label"] == "FAKE"]
     n_fakes = Counter(roots[(r["part"], r["video"])] for r in fakes if roots[(r["part"], r["video"])] in reals)

@@ -23,6 +23,7 @@ from dfprep.analysis.labels import label_stats, label_status_counts
 from dfprep.analysis.lengths import format_stats
 from dfprep.analysis.load import (AnalysisError, metadata_videos, read_run_json, read_videos,
                                   scan_faces)
+from dfprep.dataset import table_family_roots
 from dfprep.analysis.similarity import (crop_consecutive, cross_family_duplicates, fake_vs_original,
                                         frame_consecutive, original_codes)
 from dfprep.atomic import remove_stale_tmp, write_bytes, write_json
@@ -83,8 +84,8 @@ def _analyze(work: Path | None, out: Path | None, metadata_only_root: Path | Non
                                  "figures": str(out / "figures")}}
 
 
-def _base(videos, mode: str, source: dict, problems: list[str]) -> dict:
-    labels = label_stats(videos)
+def _base(videos, mode: str, source: dict, problems: list[str], roots: dict | None = None) -> dict:
+    labels = label_stats(videos, roots=roots)
     return {
         "schema": SCHEMA, "mode": mode,
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -148,8 +149,9 @@ def full_stats(work: Path, gallery_size: int = 8, seed: int = 0, augment_preview
     faces = scan_faces(work, videos)
     clock.lap("read")
     steps.next("statistics")
+    roots = table_family_roots(videos)      # families once, over every row, as `dfprep shards` computes them
     stats = _base(videos, "full", {"work": str(work.resolve()), "face_rows": len(faces) if faces else 0},
-                  list(run.problems) if run else [])
+                  list(run.problems) if run else [], roots)
     labels = video_labels(videos)
     stats["totals"].update(ok=int((np.array(videos.column("status").to_pylist(), dtype=object) == "ok").sum()),
                            faces=len(faces) if faces else 0)
@@ -164,9 +166,9 @@ def full_stats(work: Path, gallery_size: int = 8, seed: int = 0, augment_preview
         stats["faces"] = face_stats(videos, faces)
         stats["totals"]["videos_without_face"] = stats["faces"]["videos_without_face"]["count"]
         stats["similarity"]["crops_consecutive"], _ = crop_consecutive(faces, labels)
-        stats["similarity"]["cross_family_duplicates"] = cross_family_duplicates(videos, faces)
+        stats["similarity"]["cross_family_duplicates"] = cross_family_duplicates(videos, faces, roots)
         steps.next("identities")
-        stats["identity"] = identity_stats(work, videos, shards)
+        stats["identity"] = identity_stats(work, videos, shards, roots=roots)
         clock.lap("stats")
         steps.next("gallery")
         g = build_gallery(videos, faces, orig, size=gallery_size, seed=seed, augment=augment_preview)

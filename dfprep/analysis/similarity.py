@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dfprep.analysis.load import FaceColumns
-from dfprep.dataset import family_ids
 from dfprep.analysis.summaries import group_mean, hamming, histogram_by, summarize_by
 
 EDGES = np.arange(0, 34, 1.0) - 0.5  # one bin per distance 0..32; larger distances fall out of the plot only
@@ -136,13 +135,12 @@ def _frame_pair_distance(videos: pa.Table, orig_code: np.ndarray) -> np.ndarray:
     return out
 
 
-def cross_family_duplicates(videos: pa.Table, faces: FaceColumns, top: int = 30, per_group: int = 8) -> dict:
-    """Crops with the same phash in different families (a REAL and its fakes): a train/test leakage risk."""
+def cross_family_duplicates(videos: pa.Table, faces: FaceColumns, roots: dict, top: int = 30,
+                            per_group: int = 8) -> dict:
+    """Crops with the same phash in different families (a REAL and its fakes): a train/test leakage risk.
+    `roots`: every row's family root (`dataset.table_family_roots`)."""
     names, parts = videos.column("video").to_pylist(), videos.column("part").to_pylist()
-    originals, labels = videos.column("original").to_pylist(), videos.column("label").to_pylist()
-    fam = family_ids({"part": p, "video": v, "label": lab, "original": o}
-                     for p, v, o, lab in zip(parts, names, originals, labels))
-    fam_names = [fam[(p, v)] for p, v in zip(parts, names)]
+    fam_names = ["p{}/{}".format(*roots[(p, v)]) for p, v in zip(parts, names)]
     fam_of_row = pc.dictionary_encode(pa.array(fam_names)).indices.to_numpy(zero_copy_only=False).astype(np.int64) \
         if fam_names else np.zeros(0, np.int64)
     rows = np.flatnonzero(faces.code >= 0)

@@ -10,6 +10,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from dfprep.dataset import DEFAULT_CLIP_LEN, SPLITS, UNITS
+from dfprep.faces.identity import DEFAULT_IDENTITY_THRESHOLD
 from dfprep.options import opt
 from dfprep.ingest.discover import IngestUsageError, parse_parts
 
@@ -37,7 +38,7 @@ class ShardsConfig:
     test_parts: str | None = opt(None, "DFDC parts for test, e.g. 48-49.")
     group: str = opt("family", "What a split keeps whole: family, or identity (families whose REAL face "
                                "embeddings are within --identity-threshold: one person).")
-    identity_threshold: float = opt(0.6, "Embedding distance linking two tracks with --group identity (dlib's "
+    identity_threshold: float = opt(DEFAULT_IDENTITY_THRESHOLD, "Embedding distance linking two tracks with --group identity (dlib's "
                                          "same-person threshold).")
     seed: int = opt(0, "Seed of splits, balance, shuffles and augmentation.")
     balance: str = opt("undersample", "undersample, oversample or none (train; val and test too with "
