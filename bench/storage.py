@@ -84,27 +84,59 @@ def bench_ingest(root: Path, s3root: str, tmp: Path, frames: int) -> list[dict]:
 
 
 def read_split(shards, repeats: int) -> dict:
+    """The train split read as `dfprep train` reads it, next to its two limits measured on the same bytes: the
+    transport alone (each shard's stream read to its end, nothing parsed) and the CPU work alone (the strict
+    tar parse, sha256 and JPEG decode of bytes already in memory). The loader cannot beat the slower of the two
+    (one process, no overlap), nor their sum when nothing overlaps."""
+    import io
+
     import webdataset as wds
 
     from dfprep.train.data import decode_jpeg_bytes, read_index, shard_files, split_shards
+    from dfprep.shards.tarstream import HashingReader, iter_members
+    from dfprep.storage import as_path, is_remote
 
     split = split_shards(shards, read_index(shards), "train")
-    times, n, nbytes = [], 0, 0
-    for _ in range(repeats):
-        n = nbytes = 0
-        t0 = time.perf_counter()
+
+    def median(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return sorted(times)[len(times) // 2]
+
+    def transport():
+        for url in split.urls:
+            p = as_path(url)
+            with (p.open_stream() if is_remote(p) else open(url, "rb")) as fh:
+                while fh.read(1 << 20):
+                    pass
+
+    blobs = [(as_path(u).read_bytes()) for u in split.urls]
+
+    def cpu():
+        for blob in blobs:
+            for s in wds.tariterators.group_by_keys(
+                    {"fname": f, "data": d, "__url__": "mem"} for f, d in iter_members(HashingReader(io.BytesIO(blob)))):
+                decode_jpeg_bytes(s["jpg"])
+
+    count = {"n": 0, "bytes": 0}
+
+    def loader():
+        count["n"] = count["bytes"] = 0
         for url in split.urls:
             for s in wds.tariterators.group_by_keys(shard_files(url, split.checks[url])):
-                if not s:
-                    continue
-                img = decode_jpeg_bytes(s["jpg"])
-                n += 1
-                nbytes += len(s["jpg"]) + img.numel() * 0
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    med = times[len(times) // 2]
-    return {"samples": n, "jpeg_mb": round(nbytes / 1e6, 2), "median_s": round(med, 3),
-            "samples_per_s": round(n / med, 1), "mb_per_s": round(nbytes / 1e6 / med, 2), "runs_s": times}
+                if s:
+                    decode_jpeg_bytes(s["jpg"])
+                    count["n"] += 1
+                    count["bytes"] += len(s["jpg"])
+
+    full, t_io, t_cpu = median(loader), median(transport), median(cpu)
+    n = count["n"]
+    return {"samples": n, "shard_mb": round(sum(map(len, blobs)) / 1e6, 2), "median_s": round(full, 4),
+            "samples_per_s": round(n / full, 1), "transport_s": round(t_io, 4), "cpu_s": round(t_cpu, 4),
+            "bound_samples_per_s": round(n / max(t_io, t_cpu), 1), "of_bound": round(max(t_io, t_cpu) / full, 2)}
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -153,9 +185,10 @@ def main() -> None:
                    [[r["where"], r["videos"], r["wall_s"], r["process_s"], r["videos_per_s"], r["fetch_cpu_s"],
                      r["stage_cores_busy"]] for r in ingest_rows]))
     print()
-    print(md_table(["train loader from", "samples", "JPEG MB", "median s", "samples/s", "MB/s"],
-                   [[k, v["samples"], v["jpeg_mb"], v["median_s"], v["samples_per_s"], v["mb_per_s"]]
-                    for k, v in loader.items()]))
+    print(md_table(["train loader from", "samples", "shard MB", "loader s", "samples/s", "transport s",
+                    "CPU s (parse+sha+decode)", "bound samples/s", "of bound"],
+                   [[k, v["samples"], v["shard_mb"], v["median_s"], v["samples_per_s"], v["transport_s"], v["cpu_s"],
+                     v["bound_samples_per_s"], v["of_bound"]] for k, v in loader.items()]))
     write_json(args.json, {"machine": info, "args": vars(args), "ingest": ingest_rows, "loader": loader})
 
 

@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dfprep.storage import is_remote
+from dfprep.storage.remote import TMP_MARK
 
-TMP_MARK = ".tmp-"
 
 
 def tmp_name(path):

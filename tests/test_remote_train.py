@@ -138,11 +138,12 @@ def test_train_from_s3_and_from_http_into_s3_equals_local(reference, remote_shar
     from dfprep.train.run import train
 
     url, requests = http_shards
-    for source, run in ((remote_shards, bucket / "from-s3"), (url, bucket / "from-http")):
+    for source, run, named in ((remote_shards, bucket / "from-s3", remote_shards.uri),
+                               (url, bucket / "from-http", url.rstrip("/"))):
         s = train(source, run, _cfg())                   # 2 DataLoader workers, each opening its own streams
         assert s["status"] == "complete"
         assert_same_run(run, reference)
-        assert json.loads((run / "config.json").read_text())["shards"] == str(as_path(source))
+        assert json.loads((run / "config.json").read_text())["shards"] == named       # the URI, not a local path
     # index.json and whole shards, streamed: no folder listing, no ranged re-reads of one shard
     tars = {f"/{p}" for p in json.loads((reference / "rank0_shards.json").read_text())}
     gets = [p for m, p in requests if m == "GET"]

@@ -118,6 +118,27 @@ def _pax_records(data: bytes) -> dict[str, str]:
     return out
 
 
+class HashingReader:
+    """A read-only file wrapper that hashes and counts every byte read through it: a shard's size and sha256
+    are checked in the same single pass that parses it (train, and `shards verify`)."""
+
+    def __init__(self, fh):
+        import hashlib
+
+        self.fh, self.sha, self.size = fh, hashlib.sha256(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.sha.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self, chunk: int = 1 << 20) -> None:
+        """Read (and hash) what is left: the hash of the whole file, even when parsing stopped early."""
+        while self.read(chunk):
+            pass
+
+
 def iter_members(fh, name_ok=None):
     """Yield (member name, bytes) of a tar stream, strictly: only regular members, a valid checksum per header,
     every member's data present, and nothing but zeros after the end-of-archive blocks. Anything else raises

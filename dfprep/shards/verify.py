@@ -28,12 +28,11 @@ from PIL import Image
 
 from dfprep.dataset import DEFAULT_CLIP_LEN, LABELS, SPLITS
 from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
-from dfprep.storage import arrow_source, as_path, dataset as open_dataset, is_remote, local_copy
+from dfprep.storage import StorageError, arrow_source, as_path, dataset as open_dataset, is_remote
 from dfprep.shards.config import ShardsUsageError, parse_ratio
 from dfprep.shards.index import FAMILIES, read_index, shard_files
 from dfprep.shards.samples import SAMPLE_SCHEMA, KEY_RE, augmentation_record, json_problem, member_names
 from dfprep.shards.source import store_hash
-from dfprep.shards.writer import file_sha256
 
 MAX_PER_KIND = 20      # problems of one kind listed per shard before "... and N more"
 
@@ -47,53 +46,37 @@ def _decode(data: bytes) -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
-def _tar_structure(path: Path, allowed: set[str]) -> list[str]:
-    """Member types and names, read strictly (`iter_members`): only regular files `key.ext`, key without dots,
-    ext in the allow-list; a symlink, a path name, a lying header or trailing data stops the read (reported)."""
-    from dfprep.shards.tarstream import ShardFormatError, iter_members
-
-    problems = []
-    try:
-        with open(path, "rb", buffering=1 << 20) as fh:
-            for name, _ in iter_members(fh):
-                key, _, ext = name.partition(".")
-                if not KEY_RE.fullmatch(key):
-                    problems.append(f"member {name!r}: key not in [A-Za-z0-9_-]")
-                if ext not in allowed:
-                    problems.append(f"member {name!r}: extension {ext!r} not allowed (allowed: "
-                                    f"{', '.join(sorted(allowed))}); never unpickled")
-    except ShardFormatError as exc:
-        problems.append(f"tar: {exc}")
-    except OSError as exc:
-        problems.append(f"tar read error: {type(exc).__name__}: {exc}")
-    return problems
+def _member_problem(name: str, allowed: set[str]) -> list[str]:
+    """A member name that is not `key.ext` with a plain key and an allowed extension."""
+    key, _, ext = name.partition(".")
+    out = []
+    if not KEY_RE.fullmatch(key):
+        out.append(f"member {name!r}: key not in [A-Za-z0-9_-]")
+    if ext not in allowed:
+        out.append(f"member {name!r}: extension {ext!r} not allowed (allowed: {', '.join(sorted(allowed))}); "
+                   "never unpickled")
+    return out
 
 
 def check_shard(path: str, entry: dict, split: str, members: list[str], families: dict,
-                compare: bool = False, schema: tuple[bool, int | None] | None = None,
-                name: str | None = None) -> tuple[list[str], dict]:
+                compare: bool = False, schema: tuple[bool, int | None] | None = None) -> tuple[list[str], dict]:
     """One shard's problems and its samples' records (for the checks across shards); with `compare`, the
     records also hold each image's sha256 and the sample's augmentation (to compare with the face store).
     `schema` (clip, clip_len): check every json against the stable schema (`samples.json_problem`).
-    A remote shard is copied to a local spool file for the checks (webdataset reads local files)."""
+
+    The shard is read once, as `dfprep train` reads it, local or streamed from a store: the strict tar reader
+    (`tarstream.iter_members`) through a hashing reader, members grouped into samples by webdataset's own
+    `group_by_keys`; its size and sha256 are compared with the index at the end (the rest of the file is still
+    hashed when parsing stopped early)."""
+    from dfprep.shards.tarstream import HashingReader, ShardFormatError, iter_members
+
     source = as_path(path)
-    if is_remote(source):
-        if not source.is_file():
-            return [f"{source.name}: missing"], defaultdict(list)
-        with local_copy(source) as local:
-            return check_shard(str(local), entry, split, members, families, compare, schema, source.name)
-    path = Path(path)
-    name = name or path.name
+    name = source.name
     rec: dict[str, list] = defaultdict(list)
-    if not path.is_file():
+    if not source.is_file():
         return [f"{name}: missing"], rec
     problems: list[str] = []
-    size = path.stat().st_size
-    if size != entry.get("bytes"):
-        problems.append(f"{name}: {size} bytes, index says {entry.get('bytes')} (truncated or rewritten)")
-    if file_sha256(path) != entry.get("sha256"):
-        problems.append(f"{name}: sha256 differs from the index (corrupted or rewritten)")
-    problems += [f"{name}: {p}" for p in _tar_structure(path, set(members))[:MAX_PER_KIND]]
+    allowed = set(members)
     images = [m for m in members if m.endswith("jpg")]
     kinds: dict[str, int] = defaultdict(int)
 
@@ -102,64 +85,32 @@ def check_shard(path: str, entry: dict, split: str, members: list[str], families
         if kinds[kind] <= MAX_PER_KIND:
             problems.append(f"{name}: {text}")
 
+    def files(reader):
+        for fname, data in iter_members(reader):
+            for text in _member_problem(fname, allowed):
+                report("member", text)
+            yield {"fname": fname, "data": data, "__url__": name}
+
     n = n_real = n_fake = 0
-    try:
-        for s in wds.WebDataset(str(path), shardshuffle=False, empty_check=False):
-            key = s["__key__"]
-            n += 1
-            fields = {k for k in s if not k.startswith("__")}
-            if fields != set(members):
-                report("fields", f"sample {key}: fields {sorted(fields)}, expected {members}")
-            for m in images:
-                if m not in s:
-                    continue
-                try:
-                    check_pixels(s[m], MAX_IMAGE_PIXELS)
-                except ImageTooLarge as exc:
-                    report("pixels", f"sample {key}: {m}: {exc}")
-                    continue
-                if err := _decode(s[m]):
-                    report("decode", f"sample {key}: {m} does not decode ({err})")
-            cls = s.get("cls", b"").strip()
-            if cls not in (b"0", b"1"):
-                report("cls", f"sample {key}: cls {cls[:20]!r} is not 0 or 1")
-                continue
-            label = LABELS[int(cls)]
-            n_real += label == "REAL"
-            n_fake += label == "FAKE"
-            try:
-                meta = json.loads(s.get("json", b"").decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                report("json", f"sample {key}: json does not parse ({exc})")
-                continue
-            if schema is not None and (why := json_problem(meta, *schema)):
-                report("schema", f"sample {key}: json {why}")
-                if not isinstance(meta, dict):
-                    continue
-            if meta.get("label") != label:
-                report("label", f"sample {key}: cls says {label}, json says {meta.get('label')}")
-            if meta.get("key") != key:
-                report("key", f"sample {key}: json key is {meta.get('key')!r}")
-            fam = families.get((meta.get("part"), meta.get("video")))
-            if fam is None:
-                report("video", f"sample {key}: video p{meta.get('part')}/{meta.get('video')} not in {FAMILIES}")
-            elif fam[0] != meta.get("family") or fam[1] != split or fam[2] != label:
-                report("family", f"sample {key} in a {split} shard: json family {meta.get('family')}, label "
-                                 f"{label}; {FAMILIES} says family {fam[0]} in {fam[1]}, label {fam[2]}")
-            frames = meta.get("frame_idx")
-            frames = frames if isinstance(frames, list) else [frames]
-            for col, v in (("key", key), ("part", meta.get("part")), ("video", meta.get("video")),
-                           ("family", meta.get("family")), ("label", label), ("frames", frames),
-                           ("track_id", meta.get("track_id"))):
-                rec[col].append(v)
-            if compare:
-                rec["images"].append([hashlib.sha256(s[m]).hexdigest() if m in s else None for m in images])
-                aug = meta.get("augmentation")
-                augmented = isinstance(aug, dict) and aug.get("augmented") is True
-                rec["aug"].append(json.dumps(aug, sort_keys=True) if augmented else None)
-    except Exception as exc:  # truncation, a bad header, a duplicate member: the read stops here
-        problems.append(f"{name}: webdataset read failed after {n} samples: {type(exc).__name__}: "
-                        f"{str(exc)[:300]}")
+    with (source.open_stream() if is_remote(source) else open(source, "rb", buffering=1 << 20)) as fh:
+        reader = HashingReader(fh)
+        try:
+            for s in wds.tariterators.group_by_keys(files(reader)):
+                n += 1
+                label = _check_sample(s, members, images, schema, families, split, compare, rec, report)
+                n_real += label == "REAL"
+                n_fake += label == "FAKE"
+        except ShardFormatError as exc:     # a lying header, a path name, a symlink, truncation: the read stops
+            problems.append(f"{name}: tar: {exc} (read stopped after {n} samples)")
+        except StorageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a duplicate member, an unreadable file: the read stops here
+            problems.append(f"{name}: read failed after {n} samples: {type(exc).__name__}: {str(exc)[:300]}")
+        reader.drain()
+    if reader.size != entry.get("bytes"):
+        problems.append(f"{name}: {reader.size} bytes, index says {entry.get('bytes')} (truncated or rewritten)")
+    if reader.sha.hexdigest() != entry.get("sha256"):
+        problems.append(f"{name}: sha256 differs from the index (corrupted or rewritten)")
     for kind, k in kinds.items():
         if k > MAX_PER_KIND:
             problems.append(f"{name}: ... and {k - MAX_PER_KIND} more {kind} problems")
@@ -172,27 +123,81 @@ def check_shard(path: str, entry: dict, split: str, members: list[str], families
     return problems, dict(rec)
 
 
+def _check_sample(s: dict, members: list[str], images: list[str], schema, families: dict, split: str,
+                  compare: bool, rec: dict, report) -> str | None:
+    """One sample's checks (fields, pixels, cls, json, label, key, family); its record appended to `rec`.
+    Returns its label (from cls), None when cls is not 0 or 1."""
+    key = s["__key__"]
+    fields = {k for k in s if not k.startswith("__")}
+    if fields != set(members):
+        report("fields", f"sample {key}: fields {sorted(fields)}, expected {members}")
+    for m in images:
+        if m not in s:
+            continue
+        try:
+            check_pixels(s[m], MAX_IMAGE_PIXELS)
+        except ImageTooLarge as exc:
+            report("pixels", f"sample {key}: {m}: {exc}")
+            continue
+        if err := _decode(s[m]):
+            report("decode", f"sample {key}: {m} does not decode ({err})")
+    cls = s.get("cls", b"").strip()
+    if cls not in (b"0", b"1"):
+        report("cls", f"sample {key}: cls {cls[:20]!r} is not 0 or 1")
+        return None
+    label = LABELS[int(cls)]
+    try:
+        meta = json.loads(s.get("json", b"").decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        report("json", f"sample {key}: json does not parse ({exc})")
+        return label
+    if schema is not None and (why := json_problem(meta, *schema)):
+        report("schema", f"sample {key}: json {why}")
+        if not isinstance(meta, dict):
+            return label
+    if meta.get("label") != label:
+        report("label", f"sample {key}: cls says {label}, json says {meta.get('label')}")
+    if meta.get("key") != key:
+        report("key", f"sample {key}: json key is {meta.get('key')!r}")
+    fam = families.get((meta.get("part"), meta.get("video")))
+    if fam is None:
+        report("video", f"sample {key}: video p{meta.get('part')}/{meta.get('video')} not in {FAMILIES}")
+    elif fam[0] != meta.get("family") or fam[1] != split or fam[2] != label:
+        report("family", f"sample {key} in a {split} shard: json family {meta.get('family')}, label "
+                         f"{label}; {FAMILIES} says family {fam[0]} in {fam[1]}, label {fam[2]}")
+    frames = meta.get("frame_idx")
+    frames = frames if isinstance(frames, list) else [frames]
+    for col, v in (("key", key), ("part", meta.get("part")), ("video", meta.get("video")),
+                   ("family", meta.get("family")), ("label", label), ("frames", frames),
+                   ("track_id", meta.get("track_id"))):
+        rec[col].append(v)
+    if compare:
+        rec["images"].append([hashlib.sha256(s[m]).hexdigest() if m in s else None for m in images])
+        aug = meta.get("augmentation")
+        augmented = isinstance(aug, dict) and aug.get("augmented") is True
+        rec["aug"].append(json.dumps(aug, sort_keys=True) if augmented else None)
+    return label
+
+
 def _read_families(shards: Path, problems: list[str]) -> dict:
     path = as_path(shards) / FAMILIES
     fs, arrow_name = arrow_source(path)
     try:
-        t = pq.read_table(arrow_name, columns=["video", "part", "family", "split", "label"], filesystem=fs).to_pylist()
+        names = pq.read_schema(arrow_name, filesystem=fs).names
+        cols = ["video", "part", "family", "split", "label"] + (["group"] if "group" in names else [])
+        t = pq.read_table(arrow_name, columns=cols, filesystem=fs).to_pylist()      # one read of the file
     except (OSError, pa.ArrowInvalid) as exc:
         problems.append(f"{path}: cannot read: {exc}")
         return {}
-    splits_of: dict[str, set] = defaultdict(set)
-    for r in t:
-        splits_of[r["family"]].add(r["split"])
-    for fam, ss in sorted(splits_of.items()):
-        if len(ss) > 1:
-            problems.append(f"leak: family {fam} is in splits {sorted(ss)} ({FAMILIES})")
-    if "group" in pq.read_schema(arrow_name, filesystem=fs).names:   # identity groups are kept whole too
-        group_splits: dict[str, set] = defaultdict(set)
-        for r in pq.read_table(arrow_name, columns=["group", "split"], filesystem=fs).to_pylist():
-            group_splits[r["group"]].add(r["split"])
-        for g, ss in sorted(group_splits.items()):
+    for what in ("family", "group"):          # identity groups (--group identity) are kept whole too
+        if what not in cols:
+            continue
+        splits_of: dict[str, set] = defaultdict(set)
+        for r in t:
+            splits_of[r[what]].add(r["split"])
+        for k, ss in sorted(splits_of.items()):
             if len(ss) > 1:
-                problems.append(f"leak: group {g} is in splits {sorted(ss)} ({FAMILIES})")
+                problems.append(f"leak: {what} {k} is in splits {sorted(ss)} ({FAMILIES})")
     return {(r["part"], r["video"]): (r["family"], r["split"], r["label"]) for r in t}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator, Union
 
 from dfprep.storage.errors import StorageError, store_failures
-from dfprep.storage.remote import RemotePath
+from dfprep.storage.remote import TMP_MARK, RemotePath
 from dfprep.storage.uri import UnsupportedURI, local_path_of_file_uri, split_uri
 
 AnyPath = Union[Path, RemotePath]
@@ -57,6 +57,15 @@ def dataset(p: AnyPath, **kwargs):
     return ds.dataset(path, filesystem=fs, **kwargs)
 
 
+def staging_dir() -> str | None:
+    """Where local working copies of remote outputs go (a RUN being trained, predict's journal):
+    DFPREP_STAGING_DIR (made if absent; on a cluster, a folder every node sees), else None (the system temp)."""
+    base = os.environ.get("DFPREP_STAGING_DIR") or None
+    if base:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    return base
+
+
 def spool_dir() -> Path:
     """Where remote inputs are copied for decoders that need a file: DFPREP_SPOOL_DIR, else the system temp."""
     base = Path(os.environ.get("DFPREP_SPOOL_DIR") or tempfile.gettempdir()) / "dfprep-spool"
@@ -94,7 +103,7 @@ def upload_file(local: Path, dest: RemotePath) -> None:
     import pyarrow.fs as pafs
     import uuid
 
-    tmp = dest.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{dest.name}")
+    tmp = dest.with_name(f"{TMP_MARK}{uuid.uuid4().hex[:8]}-{dest.name}")
     try:
         with store_failures(dest, "write to"):
             pafs.copy_files(str(local), tmp.fs_path, source_filesystem=pafs.LocalFileSystem(),

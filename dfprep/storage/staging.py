@@ -9,14 +9,13 @@ the order given: they are the commit markers readers trust (a reader that sees t
 """
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from dfprep.storage import AnyPath, is_remote, store_failures, upload_file
+from dfprep.storage import AnyPath, is_remote, staging_dir, store_failures, upload_file
 from dfprep.storage.remote import TMP_MARK
 
 
@@ -82,10 +81,7 @@ def staged_output(dest: AnyPath, last: tuple[str, ...] = (), pull: bool = False)
         Path(dest).mkdir(parents=True, exist_ok=True)
         yield Staged(dest, Path(dest), last)
         return
-    base = os.environ.get("DFPREP_STAGING_DIR") or None
-    if base:
-        Path(base).mkdir(parents=True, exist_ok=True)
-    local = Path(tempfile.mkdtemp(prefix="dfprep-stage-", dir=base))
+    local = Path(tempfile.mkdtemp(prefix="dfprep-stage-", dir=staging_dir()))
     staged = Staged(dest, local, last)
     try:
         if pull:

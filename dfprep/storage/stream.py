@@ -10,11 +10,12 @@ from __future__ import annotations
 from dfprep.storage.errors import store_failures
 
 READ_BUFFER = 8 << 20      # one ranged GET per 8 MiB on S3/GCS/HDFS
+CHUNK = 1 << 20            # bytes asked of the client per call
 
 
 class ForwardStream:
     def __init__(self, p):
-        self.p = p
+        self.p, self.buf, self.pos = p, bytearray(), 0
         with store_failures(p):
             if p.scheme in ("http", "https"):
                 import fsspec
@@ -24,17 +25,26 @@ class ForwardStream:
                 self.fh = p.fs.open_input_stream(p.fs_path, buffer_size=READ_BUFFER)
 
     def read(self, n: int = -1) -> bytes:
+        """n bytes (fewer only at the end); served from a local buffer refilled a chunk at a time, since a tar
+        reader asks for 512 bytes at a time and each call into a client (an event loop round trip over http)
+        costs far more than the copy."""
         with store_failures(self.p):
             if n is None or n < 0:
-                return self.fh.read()
-            parts, got = [], 0
-            while got < n:
-                data = self.fh.read(n - got)
+                out = bytes(self.buf[self.pos:]) + self.fh.read()
+                self.buf, self.pos = bytearray(), 0
+                return out
+            while len(self.buf) - self.pos < n:
+                data = self.fh.read(max(CHUNK, n))
                 if not data:
                     break
-                parts.append(data)
-                got += len(data)
-            return parts[0] if len(parts) == 1 else b"".join(parts)
+                if self.pos:                    # compact only when refilling: a read is a slice, not a copy
+                    del self.buf[:self.pos]
+                    self.pos = 0
+                self.buf += data
+            end = min(self.pos + n, len(self.buf))
+            out = bytes(self.buf[self.pos:end])
+            self.pos = end
+            return out
 
     def close(self) -> None:
         try:

@@ -21,7 +21,6 @@ header promises more than `max_pixels` pixels is refused before it is decoded (`
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -117,19 +116,6 @@ def split_shards(shards: AnyPath, index: ShardsIndex, split: str) -> SplitShards
 READ_BUFFER = 1 << 20
 
 
-class _HashingReader:
-    """A read-only file wrapper that hashes and counts every byte read through it (the shard is read once)."""
-
-    def __init__(self, fh):
-        self.fh, self.sha, self.size = fh, hashlib.sha256(), 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.fh.read(n)
-        self.sha.update(data)
-        self.size += len(data)
-        return data
-
-
 def _open_shard(url: str):
     """(a binary reader of the shard, its size or None when only the read will tell): a local file, or a remote
     object streamed forward in one pass (`RemotePath.open_stream`; never downloaded whole first)."""
@@ -153,13 +139,13 @@ def shard_files(url: str, expect: tuple[int, str] | None) -> Iterator[dict]:
     is let through. None: not checked. A remote store that fails mid-stream raises StorageError, not
     BadShardError: the data was not shown to be bad.
     """
-    from dfprep.shards.tarstream import ShardFormatError, iter_members
+    from dfprep.shards.tarstream import HashingReader, ShardFormatError, iter_members
 
     fh, size = _open_shard(url)
     with fh:
         if expect is not None and size is not None and size != expect[0]:
             raise _size_differs(url, size, expect)
-        reader = _HashingReader(fh) if expect is not None else fh
+        reader = HashingReader(fh) if expect is not None else fh
         try:
             for fname, data in iter_members(reader):
                 yield {"fname": fname, "data": data, "__url__": url}

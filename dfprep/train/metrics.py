@@ -12,7 +12,8 @@ from typing import Sequence
 import numpy as np
 
 EPS = 1e-15
-AGGREGATES = ("mean", "median", "max")
+POOL = {"mean": np.mean, "median": np.median, "max": np.max}    # a video's probability from its samples'
+AGGREGATES = tuple(POOL)
 KEYS = ("log_loss", "accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "fpr",
         "n", "n_real", "n_fake")
 
@@ -68,7 +69,7 @@ def video_level(videos: Sequence[str], labels: Sequence[int], probs: Sequence[fl
         if label_of.setdefault(v, y) != y:
             raise ValueError(f"video {v!r} has samples labelled both REAL and FAKE")
         by_video[v].append(float(p))
-    pool = {"mean": np.mean, "median": np.median, "max": np.max}[agg]
+    pool = POOL[agg]
     names = sorted(by_video)
     return (names, np.array([label_of[v] for v in names], np.int64),
             np.array([float(pool(by_video[v])) for v in names], np.float64))

@@ -28,7 +28,7 @@ from dfprep.dataset import DEFAULT_CLIP_LEN, VIDEO_EXTS, clip_windows, file_entr
 from dfprep.ingest.video import DetectFn, process_video
 from dfprep.storage import AnyPath, StorageError, as_path, entries, is_remote
 from dfprep.train.checkpoint import RunConfig
-from dfprep.train.metrics import AGGREGATES
+from dfprep.train.metrics import AGGREGATES, POOL
 from dfprep.train.predict_files import journal_folder, remove_stale_tmp_siblings, report_path
 
 DEFAULT_PROB = 0.5
@@ -198,7 +198,7 @@ def unit_probs(model: nn.Module, cfg: RunConfig, faces: pa.Table, batch_size: in
 def aggregate(probs: np.ndarray, agg: str = "mean") -> float:
     if agg not in AGGREGATES:
         raise PredictError(f"unknown video aggregation {agg!r}; expected one of {', '.join(AGGREGATES)}")
-    return float({"mean": np.mean, "median": np.median, "max": np.max}[agg](probs))
+    return float(POOL[agg](probs))
 
 
 def score_video(model: nn.Module, cfg: RunConfig, row: dict, faces: pa.Table, agg: str = "mean", batch_size: int = 64,

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import fnmatch
 import glob
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from dfprep.atomic import tmp_name
-from dfprep.storage import AnyPath, as_path, is_remote
-from dfprep.storage import entries
+from dfprep.atomic import TMP_MARK, tmp_name
+from dfprep.storage import AnyPath, as_path, entries, is_remote, staging_dir
 
 
 def report_path(out: AnyPath) -> AnyPath:
@@ -26,7 +24,7 @@ def remove_stale_tmp_siblings(out: AnyPath) -> None:
     """Delete this output's temporaries left by an interrupted predict (journal folders, half-written files;
     for a remote OUT, the temporary keys of an upload that was cut off)."""
     out = as_path(out)
-    pattern = f".tmp-*-{glob.escape(out.name)}*"
+    pattern = f"{TMP_MARK}*-{glob.escape(out.name)}*"
     if is_remote(out):
         for p, is_dir in entries(out.parent):
             if not is_dir and fnmatch.fnmatchcase(p.name, pattern):
@@ -43,7 +41,4 @@ def journal_folder(out: AnyPath) -> Path:
         journal = tmp_name(out.with_name(out.name + ".journal"))
         journal.mkdir()
         return journal
-    base = os.environ.get("DFPREP_STAGING_DIR") or None
-    if base:
-        Path(base).mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}.journal-", dir=base))
+    return Path(tempfile.mkdtemp(prefix=f"{TMP_MARK}{out.name}.journal-", dir=staging_dir()))
