@@ -15,6 +15,12 @@ def is_loopback(address: str | None) -> bool:
     return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
 
 
+def loopback_head(args: list[str]) -> bool:
+    """A head started on a loopback address, given as `--node-ip-address 127.0.0.1` or `--node-ip-address=...`
+    (missing the second form left the dashboard agent dialling the host's outward IP, so `ray job submit` hung)."""
+    return "--head" in args and any(is_loopback(a.split("=", 1)[-1]) for a in args)
+
+
 def keep_loopback() -> None:
     """Stop Ray from rewriting 127.0.0.1 to the host's outward IP in this process."""
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
@@ -25,7 +31,7 @@ def keep_loopback() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
-    if "--head" in args and any(is_loopback(a) for a in args):
+    if loopback_head(args):
         # a loopback-only head binds its GCS to 127.0.0.1 instead of the outward interface
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     from ray._private import services

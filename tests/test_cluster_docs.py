@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -287,12 +286,11 @@ def test_rayjob_resources_agree():
 @pytest.mark.slow
 def test_ray_job_submit_block_runs_on_a_ray_head(synth_corpus, ingest_work, tmp_path):
     """The doc's block, URIs replaced by local folders, run by bash: both jobs SUCCEEDED with the runtime_env
-    the shell wrote, and the WORK equals embedded Ray's byte for byte. Where Ray's dashboard packages
-    (`ray[default]`) are missing, `ray` is tests/ray_jobs_local.py: Ray's CLI parsing and JobManager without
-    the dashboard's HTTP server."""
+    the shell wrote, and the WORK equals embedded Ray's byte for byte. Submitted through the head's real
+    dashboard (Ray's Jobs HTTP server; `ray[default]` is a test extra)."""
     from ray._private.utils import get_dashboard_dependency_error
 
-    dashboard = get_dashboard_dependency_error() is None
+    assert get_dashboard_dependency_error() is None, "install the test extras: ray[default] is one"
     work, shards = tmp_path / "work", tmp_path / "shards"
     local = {"s3://my-bucket/dfdc": synth_corpus, "s3://my-bucket/work/dfdc-f32": work,
              "s3://my-bucket/shards/dfdc-f32": shards}
@@ -301,16 +299,9 @@ def test_ray_job_submit_block_runs_on_a_ray_head(synth_corpus, ingest_work, tmp_
     script = script.replace("--frames 32", "--frames 8")  # the frames of the session's ingest_work
     creds = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "dfprep-test-key-id",
              "AWS_SECRET_ACCESS_KEY": "dfprep-test-secret", "AWS_DEFAULT_REGION": "eu-west-3"}
-    with ray_head(dashboard) as head:
+    with ray_head(True) as head:
         assert script.count("http://HEAD_IP:8265") == 2
         env = dict(head["env"], **creds)
-        if not dashboard:
-            shim = tmp_path / "bin" / "ray"
-            shim.parent.mkdir()
-            stand_in = Path(__file__).parent / "ray_jobs_local.py"
-            shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{stand_in}" "$@"\n')
-            shim.chmod(0o755)
-            env.update(PATH=f"{shim.parent}{os.pathsep}{env['PATH']}", DFPREP_TEST_GCS_ADDRESS=head["gcs"])
         res = subprocess.run(["bash", "-e", "-c", script.replace("http://HEAD_IP:8265", head["dashboard"])],
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
         assert res.returncode == 0, (res.stdout + res.stderr)[-6000:]
@@ -358,3 +349,12 @@ def test_dfprep_driver_env_merges_into_a_submitted_jobs(monkeypatch, job_vars):
     merged = _merge_runtime_env(job_env, driver_runtime_env())
     assert merged is not None, "Ray would refuse dfprep's ray.init inside this job"
     assert merged["env_vars"] == {**JOB_ENV, **(job_vars or {})}
+
+
+def test_a_loopback_head_is_recognised_in_both_option_forms():
+    from dfprep.raynode import loopback_head
+
+    assert loopback_head(["--head", "--node-ip-address=127.0.0.1"])
+    assert loopback_head(["--head", "--node-ip-address", "127.0.0.1"])
+    assert not loopback_head(["--head", "--node-ip-address=10.0.0.5"])
+    assert not loopback_head(["--address=127.0.0.1:6379"])              # a worker node: not a head
