@@ -72,3 +72,49 @@ def test_torchs_own_loader_shows_the_message_this_guards_against(tmp_path):
     res = _interrupted_start("torch", tmp_path)
     assert "interrupted 2" in res.stdout, res.stdout + res.stderr
     assert "Exception ignored" in res.stderr and "has no attribute" in res.stderr, res.stderr
+
+
+# ----------------------------------------------------------------- refusals before the run starts
+
+@pytest.fixture(scope="module")
+def frame_shards(tmp_path_factory) -> Path:
+    from test_train import write_shards
+
+    return write_shards(tmp_path_factory.mktemp("shards"))
+
+
+def _train_cli(*args: str):
+    from typer.testing import CliRunner
+
+    from dfprep.cli import app
+
+    res = CliRunner().invoke(app, ["train", *args, "--model", "smallcnn", "--workers", "0", "--epochs", "1",
+                                   "--no-progress"])
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    return res, lines
+
+
+def test_resume_with_nothing_to_resume_is_one_line_not_a_fresh_start(frame_shards, tmp_path):
+    missing = tmp_path / "no-such-run"
+    res, lines = _train_cli(str(frame_shards), "--out", str(missing), "--resume")
+    assert res.exit_code == 2 and len(lines) == 1, res.output
+    assert lines[0].startswith("error: nothing to resume in RUN:") and str(missing) in " ".join(res.output.split())
+    assert not missing.exists()
+    empty = tmp_path / "empty-run"
+    empty.mkdir()
+    res, lines = _train_cli(str(frame_shards), "--out", str(empty), "--resume")
+    assert res.exit_code == 2 and len(lines) == 1 and "nothing to resume in RUN" in lines[0], res.output
+    assert empty.is_dir() and not any(empty.iterdir())          # the user's folder stays, untouched
+
+
+def test_a_refused_train_leaves_no_run_folder(frame_shards, tmp_path):
+    run = tmp_path / "new" / "deeper" / "run"
+    res, lines = _train_cli(str(tmp_path / "not-shards"), "--out", str(run))      # no index.json there
+    assert res.exit_code in (1, 2) and len(lines) == 1 and "index.json" in lines[0], res.output
+    assert not (tmp_path / "new").exists()
+    res, lines = _train_cli(str(frame_shards), "--out", str(run), "--unit", "clip")   # frame shards
+    assert res.exit_code == 2 and len(lines) == 1 and "--unit clip" in lines[0], res.output
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()                                   # a folder the user made is never removed
+    res, _ = _train_cli(str(frame_shards), "--out", str(tmp_path / "mine"), "--unit", "clip")
+    assert res.exit_code == 2 and (tmp_path / "mine").is_dir()

@@ -34,7 +34,7 @@ def _predict(crop: CropOverrides, run: Path, input: Path, out: Path, frames: int
              progress: bool) -> None:
     """Score every video: P(FAKE) per file in the Kaggle DFDC submission format; 0.5 when no face or unreadable."""
     from dfprep.ingest.scheduler import IngestAbort
-    from dfprep.storage import StorageError
+    from dfprep.storage import StorageError, UnsupportedURI
     from dfprep.train.predict import PredictError, predict, report_path
 
     det_size, detector, given = crop.forced()
@@ -43,7 +43,7 @@ def _predict(crop: CropOverrides, run: Path, input: Path, out: Path, frames: int
         s = predict(run, input, out, frames=frames, agg=video_agg, det_size=det_size, batch_size=batch_size,
                     device=device, detector=detector, workers=workers, num_cpus=num_cpus, progress=progress,
                     crop=given)
-    except (PredictError, FileNotFoundError, IngestAbort, StorageError) as exc:    # the store failing: exit 1
+    except (PredictError, FileNotFoundError, IngestAbort, StorageError, UnsupportedURI) as exc:  # store failing: 1
         _fail(console, exc, 1 if isinstance(exc, StorageError) else 2)
     for w in s["warnings"]:
         _warn(console, w)
