@@ -362,7 +362,7 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
         "defaulted": [{"filename": s.filename, "reason": s.reason} for s in sorted(scores.values(),
                                                                                   key=lambda s: s.filename)
                       if s.reason],
-        "per_video": {n: asdict(s) for n, s in sorted(scores.items())},
+        "per_video": {n: {**asdict(s), **inputs.identity.get(n, {})} for n, s in sorted(scores.items())},
         "config": {"frames": frames, "video_agg": agg, "det_size": icfg.det_size, "detector": icfg.detector,
                    "batch_size": batch_size, "device": str(device), "workers": workers, "model": cfg.model,
                    "unit": cfg.unit, "clip_len": cfg.clip_len, "input_size": cfg.input_size,

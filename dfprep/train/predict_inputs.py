@@ -19,6 +19,7 @@ class Inputs:
     for every other `*.mp4` entry (a FIFO, a folder, a symlink loop or one that leaves INPUT). Each gets a row."""
     videos: list
     refused: dict
+    identity: dict          # {file name: {"size", "mtime"}} of each local video as listed: the bytes scored
 
 
 def list_inputs(input: AnyPath, follow_symlinks: bool = False) -> Inputs:
@@ -52,7 +53,13 @@ def list_inputs(input: AnyPath, follow_symlinks: bool = False) -> Inputs:
                 refused[p.name] = why
     if not seen:
         raise PredictError(f"{input}: no .mp4 files in it or in dfdc_train_part_* folders below it")
-    return Inputs([seen[n] for n in sorted(seen) if n not in refused], dict(sorted(refused.items())))
+    videos = [seen[n] for n in sorted(seen) if n not in refused]
+    return Inputs(videos, dict(sorted(refused.items())), {p.name: _identity(p) for p in videos if not is_remote(p)})
+
+
+def _identity(p: Path) -> dict:
+    st = p.stat()
+    return {"size": st.st_size, "mtime": st.st_mtime}
 
 
 def _entry_problem(p: AnyPath, is_dir: bool, inside: Path | None, escape, file_problem) -> str | None:
