@@ -1,6 +1,7 @@
 """The `dfprep` command: thin Typer wrappers over the library functions of each stage."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import typer
@@ -26,22 +27,42 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
     refuse_mismatched_pair()
 
 
+def usage_errors(command):
+    """`command` with a path the store refuses once the run has begun (dfprep.storage.UnsupportedURI: an output
+    in a bucket that does not exist) shown as one line, exit 2, like a path refused when the arguments are read."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        from dfprep.storage import UnsupportedURI
+
+        try:
+            return command(*args, **kwargs)
+        except UnsupportedURI as exc:
+            from rich.console import Console
+            from rich.markup import escape
+
+            Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]error:[/red] {escape(str(exc))}")
+            raise typer.Exit(2)
+    return run
+
+
 def _register() -> None:
     # Each stage's command lives beside its library code; importing here keeps `dfprep --help` in one place.
     from dfprep.synth.cli import synth_command
-    app.command("synth")(synth_command)
+    app.command("synth")(usage_errors(synth_command))
     from dfprep.ingest.cli import ingest_command
-    app.command("ingest")(ingest_command)
+    app.command("ingest")(usage_errors(ingest_command))
     from dfprep.analysis.cli import analyze_command
-    app.command("analyze")(analyze_command)
+    app.command("analyze")(usage_errors(analyze_command))
     from dfprep.shards.cli import shards_app
+    for sub in shards_app.registered_commands:
+        sub.callback = usage_errors(sub.callback)
     app.add_typer(shards_app, name="shards")
     from dfprep.train.cli import train_command
-    app.command("train")(train_command)
+    app.command("train")(usage_errors(train_command))
     from dfprep.train.cli_results import evaluate_command, explain_command, predict_command
-    app.command("predict")(predict_command)
-    app.command("evaluate")(evaluate_command)
-    app.command("explain")(explain_command)
+    app.command("predict")(usage_errors(predict_command))
+    app.command("evaluate")(usage_errors(evaluate_command))
+    app.command("explain")(usage_errors(explain_command))
 
 
 @app.command("demo")

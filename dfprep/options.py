@@ -95,8 +95,9 @@ class StoragePath:
     `cli_path` before the body runs; Typer sees a plain string, so `s3://b/x` is never turned into `s3:/b/x`."""
 
 
-def cli_path(value):
-    """A path argument as dfprep.storage.as_path gives it; an unsupported URI is one line on stderr, exit 2."""
+def cli_path(value, label: str | None = None):
+    """A path argument as dfprep.storage.as_path gives it; an unsupported URI is one line on stderr naming the
+    argument (`label`: --out, ROOT...), exit 2."""
     if value is None:
         return None
     from rich.console import Console
@@ -107,8 +108,16 @@ def cli_path(value):
     try:
         return as_path(value)
     except UnsupportedURI as exc:
-        Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]error:[/red] {escape(str(exc))}")
+        Console(stderr=True, soft_wrap=True, highlight=False).print(
+            f"[red]error:[/red] {escape(f'{label} ' if label else '')}{escape(str(exc))}")
         raise typer.Exit(2)
+
+
+def _label(p: inspect.Parameter) -> str:
+    """How a usage line names a parameter: its first flag (--out), or an argument's name in capitals (ROOT)."""
+    decls = getattr(p.default, "param_decls", None) or ()
+    flags = [d for d in decls if d.startswith("--")]
+    return flags[0] if flags and isinstance(p.default, typer.models.OptionInfo) else p.name.upper()
 
 
 def _storage_annotation(tp: Any) -> Any:
@@ -127,10 +136,11 @@ def command(cls: type, body: Callable[..., Any], leading: list[inspect.Parameter
     params = [p.replace(annotation=_storage_annotation(p.annotation)) if p.name in paths else p
               for p in (*leading, *field_parameters(cls), *trailing)]
     own = {p.name for p in (*leading, *trailing)}
+    labels = {p.name: _label(p) for p in (*leading, *trailing)}
 
     def run(**values):
         cfg = from_options(cls, {k: v for k, v in values.items() if k not in own})
-        return body(cfg, **{k: cli_path(v) if k in paths else v for k, v in values.items() if k in own})
+        return body(cfg, **{k: cli_path(v, labels[k]) if k in paths else v for k, v in values.items() if k in own})
 
     for p in params:
         if p.kind is not inspect.Parameter.KEYWORD_ONLY:

@@ -15,11 +15,11 @@ from typing import Iterator, Union
 
 from dfprep.storage.errors import StorageError, store_failures
 from dfprep.storage.remote import TMP_MARK, RemotePath
-from dfprep.storage.uri import UnsupportedURI, local_path_of_file_uri, split_uri
+from dfprep.storage.uri import MissingBucket, UnsupportedURI, local_path_of_file_uri, split_uri
 
 AnyPath = Union[Path, RemotePath]
 
-__all__ = ["AnyPath", "RemotePath", "StorageError", "UnsupportedURI", "as_path", "is_remote", "arrow_source",
+__all__ = ["AnyPath", "RemotePath", "StorageError", "UnsupportedURI", "MissingBucket", "as_path", "is_remote", "arrow_source",
            "dataset", "local_copy", "upload_file", "spool_dir", "store_failures", "rmtree", "relative",
            "parquet_file", "entries"]
 

@@ -15,9 +15,10 @@ from types import SimpleNamespace
 from typing import Iterator
 
 from dfprep.storage.errors import store_failures
-from dfprep.storage.uri import READ_ONLY_SCHEMES, filesystem
+from dfprep.storage.uri import READ_ONLY_SCHEMES, MissingBucket, filesystem
 
 TMP_MARK = ".tmp-"
+BUCKET_SCHEMES = ("s3", "gs")
 
 
 class RemotePath:
@@ -206,10 +207,24 @@ class RemotePath:
         return self.read_bytes().decode(encoding)
 
     def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
-        """Object stores have no folders (a prefix exists once an object is under it); HDFS makes one."""
+        """Object stores have no folders (a prefix exists once an object is under it), but the bucket must exist:
+        a missing one is MissingBucket (a usage error naming it), checked here, where every stage makes its output
+        folder before its first write. HDFS makes the folder."""
         if self.scheme == "hdfs":
             with store_failures(self, "write to"):
                 self.fs.create_dir(self.fs_path, recursive=True)
+        elif self.scheme in BUCKET_SCHEMES:
+            self.check_bucket()
+
+    def check_bucket(self) -> None:
+        """MissingBucket when this path's bucket does not exist (one request; buckets are not created here)."""
+        import pyarrow.fs as pafs
+
+        with store_failures(self):
+            info = self.fs.get_file_info(self.netloc)
+        if info.type == pafs.FileType.NotFound:
+            raise MissingBucket(f"{self}: the bucket '{self.netloc}' does not exist; create it first or name "
+                                "another (nothing was written)")
 
     def unlink(self, missing_ok: bool = False) -> None:
         try:

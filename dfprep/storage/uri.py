@@ -1,7 +1,7 @@
 """Which filesystem a path argument names: a local path, or a URI of a store dfprep can read and write.
 
 One rule for every path argument (ROOT, WORK, SHARDS, RUN, INPUT, a submission): a string with `scheme://` is a
-URI, anything else a local path. pyarrow.fs serves `s3://`, `gs://` and `hdfs://`; fsspec serves `http(s)://`
+URI, anything else a local path. A URI with a `.` or `..` segment is refused (stores do not resolve them). pyarrow.fs serves `s3://`, `gs://` and `hdfs://`; fsspec serves `http(s)://`
 (read-only: shards a trainer streams). An unknown scheme is a usage error, never a local folder named after it.
 """
 from __future__ import annotations
@@ -24,6 +24,26 @@ class UnsupportedURI(ValueError):
     """A path argument dfprep cannot open: one usage line, exit 2."""
 
 
+class MissingBucket(UnsupportedURI):
+    """An output named in a bucket that does not exist: a usage error (nothing was or could be written), not the
+    store failing."""
+
+
+DOT_SEGMENTS = (".", "..")
+
+
+def dot_segment_problem(text: str, key: str) -> str | None:
+    """Why a URI whose key holds a `.` or `..` segment is refused, or None. Object stores do not resolve them
+    (`s3://b/outs/../evil` would name a key `outs/../evil` for one client and `evil` for another), so
+    dfprep never guesses which folder was meant."""
+    path = re.split(r"[?#]", key, maxsplit=1)[0]
+    bad = sorted({seg for seg in path.split("/") if seg in DOT_SEGMENTS}, key=len, reverse=True)
+    if not bad:
+        return None
+    return (f"{text}: a URI may not contain a '{bad[0]}' segment (an object store does not resolve it, so the "
+            f"folder meant is ambiguous); name the folder without '.' or '..'")
+
+
 def split_uri(text: str) -> tuple[str, str] | None:
     """(scheme, rest) for `scheme://rest`, None for a local path."""
     m = _URI.match(text)
@@ -41,6 +61,9 @@ def split_uri(text: str) -> tuple[str, str] | None:
     rest = m.group(2)
     if scheme in WRITABLE_SCHEMES and not rest.split("/", 1)[0]:
         raise UnsupportedURI(f"{text}: no bucket (or host) after '{scheme}://'")
+    problem = dot_segment_problem(text, rest)
+    if problem:
+        raise UnsupportedURI(problem)
     return scheme, rest
 
 

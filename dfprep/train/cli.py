@@ -19,13 +19,13 @@ from dfprep.train.metrics import shown
 
 def _train(cfg, shards: Path, out: Path) -> None:
     """Train a deepfake detector on WebDataset shards; validate every epoch at frame and video level."""
-    from dfprep.storage import StorageError
+    from dfprep.storage import StorageError, UnsupportedURI
     from dfprep.train.run import train
 
     console = Console()
     try:
         s = train(shards, out, cfg)
-    except TrainUsageError as exc:
+    except (TrainUsageError, UnsupportedURI) as exc:    # UnsupportedURI: a RUN in a bucket that does not exist
         console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
     except (BadShardError, StorageError) as exc:    # bad data in a shard, or the store failed: exit 1, one line

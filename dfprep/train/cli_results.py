@@ -31,10 +31,10 @@ def _fail(console: Console, exc: Exception, code: int = 2) -> None:
 
 def _predict(crop: CropOverrides, run: Path, input: Path, out: Path, frames: int, video_agg: Optional[str],
              batch_size: int, device: Optional[str], workers: Optional[int], num_cpus: Optional[int],
-             progress: bool) -> None:
+             progress: bool, follow_symlinks: bool) -> None:
     """Score every video: P(FAKE) per file in the Kaggle DFDC submission format; 0.5 when no face or unreadable."""
     from dfprep.ingest.scheduler import IngestAbort
-    from dfprep.storage import StorageError
+    from dfprep.storage import StorageError, UnsupportedURI
     from dfprep.train.predict import PredictError, predict, report_path
 
     det_size, detector, given = crop.forced()
@@ -42,8 +42,8 @@ def _predict(crop: CropOverrides, run: Path, input: Path, out: Path, frames: int
     try:
         s = predict(run, input, out, frames=frames, agg=video_agg, det_size=det_size, batch_size=batch_size,
                     device=device, detector=detector, workers=workers, num_cpus=num_cpus, progress=progress,
-                    crop=given)
-    except (PredictError, FileNotFoundError, IngestAbort, StorageError) as exc:    # the store failing: exit 1
+                    crop=given, follow_symlinks=follow_symlinks)
+    except (PredictError, FileNotFoundError, IngestAbort, StorageError, UnsupportedURI) as exc:  # store failing: 1
         _fail(console, exc, 1 if isinstance(exc, StorageError) else 2)
     for w in s["warnings"]:
         _warn(console, w)
@@ -128,7 +128,9 @@ predict_command = command(CropOverrides, _predict, leading=[
     option("workers", Optional[int], None, "--workers", help="Ray decode workers (default: one per free CPU); "
                                                             "0: everything in this process, no Ray."),
     option("num_cpus", Optional[int], None, "--num-cpus", help="CPUs for the embedded local Ray."),
-    option("progress", bool, True, "--progress/--no-progress", help="Progress bar.")])
+    option("progress", bool, True, "--progress/--no-progress", help="Progress bar."),
+    option("follow_symlinks", bool, False, "--follow-symlinks",
+           help="Read *.mp4 symlinks leading out of INPUT (default: never opened, 0.5 with the target named).")])
 
 explain_command = command(CropOverrides, _explain, leading=[
     argument("run", StoragePath, "RUN folder written by `dfprep train`."),

@@ -38,6 +38,7 @@ from torchvision.io import ImageReadMode, decode_jpeg
 from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
 from dfprep.storage import AnyPath, as_path, is_remote
 from dfprep.train.errors import BadShardError, TrainUsageError, UnsafeShardError  # noqa: F401 (re-exported)
+from dfprep.train.workers import WebLoader
 
 if TYPE_CHECKING:
     from dfprep.shards.index import ShardsIndex
@@ -288,10 +289,11 @@ def _seeded_shuffle(src, bufsize: int, seed: int, epoch: int):
 
 
 def _webloader(dataset, cfg: LoaderConfig, workers: int, epoch: int) -> wds.WebLoader:
-    # Its own generator: a DataLoader draws its workers' base seed from the global RNG otherwise, which would
+    # WebLoader (dfprep.train.workers): Ctrl-C while its workers start stops them, without torch's
+    # "Exception ignored". Its own generator: a DataLoader draws its workers' base seed from the global RNG otherwise, which would
     # shift the dropout masks of a resumed run.
     kw = {"prefetch_factor": cfg.prefetch} if workers > 0 else {}
-    return wds.WebLoader(dataset, batch_size=None, shuffle=False, num_workers=workers, pin_memory=cfg.pin_memory,
+    return WebLoader(dataset, batch_size=None, shuffle=False, num_workers=workers, pin_memory=cfg.pin_memory,
                          persistent_workers=False, generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch),
                          **kw)
 

@@ -24,19 +24,16 @@ from torch import nn
 
 from dfprep.atomic import write_bytes, write_json
 from dfprep.ingest.config import CROP_SETTINGS, IngestConfig, IngestSettings
-from dfprep.dataset import DEFAULT_CLIP_LEN, VIDEO_EXTS, clip_windows, file_entry, part_folders
+from dfprep.dataset import DEFAULT_CLIP_LEN, clip_windows, file_entry
 from dfprep.ingest.video import DetectFn, process_video
-from dfprep.storage import AnyPath, StorageError, as_path, entries, is_remote
+from dfprep.storage import AnyPath, StorageError, as_path
 from dfprep.train.checkpoint import RunConfig
 from dfprep.train.metrics import AGGREGATES, POOL
 from dfprep.train.predict_files import journal_folder, remove_stale_tmp_siblings, report_path
+from dfprep.train.predict_inputs import Inputs, PredictError, list_inputs, list_videos  # noqa: F401 (re-exported)
 
 DEFAULT_PROB = 0.5
 HEADER = ("filename", "label")
-
-
-class PredictError(ValueError):
-    """Unusable input (no videos, clashing names, bad option): the message names the path and the reason."""
 
 
 @dataclass
@@ -49,29 +46,7 @@ class VideoScore:
     reason: str | None = None   # why the video got DEFAULT_PROB (decode error, no face)
 
 
-# --- inputs ----------------------------------------------------------------------------------------------------
-
-def list_videos(input: AnyPath) -> list[AnyPath]:
-    """Every *.mp4 in INPUT and in its dfdc_train_part_* folders (so INPUT may be a folder of mp4s, one DFDC
-    part, or a ROOT of parts), sorted by name. Two videos with one file name are an error: a submission row is
-    keyed by file name alone. INPUT may be remote (s3://, gs://, hdfs://): one listing per folder."""
-    input = as_path(input)
-    if not input.is_dir():
-        raise PredictError(f"{input}: not a folder (expected a folder of mp4s, a DFDC part or a ROOT of parts)")
-    top = entries(input)
-    folders = [(input, top)] + [(c, entries(c)) for c in part_folders(top).values()]
-    seen: dict[str, AnyPath] = {}
-    for folder, listed in folders:
-        for p, is_dir in listed:
-            if p.suffix.lower() in VIDEO_EXTS and not is_dir and (is_remote(p) or p.is_file()):
-                if p.name in seen:
-                    raise PredictError(f"{p} and {seen[p.name]} share the file name {p.name!r}; a submission "
-                                       "has one row per file name: predict the parts separately")
-                seen[p.name] = p
-    if not seen:
-        raise PredictError(f"{input}: no .mp4 files in it or in dfdc_train_part_* folders below it")
-    return [seen[n] for n in sorted(seen)]
-
+# --- options ---------------------------------------------------------------------------------------------------
 
 def option_name(setting: str) -> str:
     """The command-line option of an ingest setting: det_size -> --det-size."""
@@ -316,13 +291,15 @@ def read_run(run: AnyPath) -> RunConfig:
 def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None = None,
             det_size: int | None = None, batch_size: int = 64, device: str | None = None,
             detector: str | None = None, workers: int | None = None, num_cpus: int | None = None,
-            progress: bool = False, crop: dict | None = None) -> dict:
+            progress: bool = False, crop: dict | None = None, follow_symlinks: bool = False) -> dict:
     """Write OUT (submission.csv) and OUT.report.json for every video of INPUT; return the report.
 
     Crops are cut with the run's crop settings (`crop_settings`: its ingest's det_size, detector, threshold,
     max_faces, margin, crop_size, ...). `det_size`, `detector` and `crop` ({setting: value}) are settings the
     user forces: each must equal the run's (else PredictError); for a run that records none they replace
     ingest's defaults.
+    Every `*.mp4` entry INPUT lists gets a row: one that is no regular file, or a symlink leaving INPUT (unless
+    `follow_symlinks`), is never opened and gets 0.5 with the reason (`list_inputs`).
     `frames` is the caller's sampling choice (it does not change a frame's crops). agg None: the run's
     --video-agg (config.json), else mean. workers=0 runs everything in this process; otherwise decode and
     detection run on Ray (embedded local Ray, or RAY_ADDRESS) through the ingest scheduler, with `workers`
@@ -346,11 +323,12 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
     settings, warning = crop_settings(run_cfg, {**(crop or {}), "det_size": det_size, "detector": detector})
     t0 = time.perf_counter()
     out = as_path(out)
-    paths = list_videos(input)
+    inputs = list_inputs(input, follow_symlinks)
+    paths = inputs.videos
     device = pick_device(device)
     model, cfg = load_model(run, device, run_cfg)
     icfg = ingest_config(frames, settings, workers=workers or None, num_cpus=num_cpus)
-    report = Reporter(enabled=progress, total=len(paths), title=f"predict {input}")
+    report = Reporter(enabled=progress, total=len(paths) + len(inputs.refused), title=f"predict {input}")
 
     def on_video(s: VideoScore) -> None:
         report.advance("default 0.5" if s.reason else "ok", s.filename)
@@ -358,7 +336,12 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp_siblings(out)
     try:
-        if workers == 0:
+        refused = {n: error_score(n, why) for n, why in inputs.refused.items()}
+        for score in refused.values():
+            on_video(score)
+        if not paths:
+            scores = {}
+        elif workers == 0:
             detect = crop_detector(icfg, device).detect
             scores = predict_videos(model, cfg, paths, icfg, detect, agg, batch_size, device, on_video)
         else:
@@ -369,6 +352,7 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
                 shutil.rmtree(journal, ignore_errors=True)
     finally:
         report.close()
+    scores.update(refused)
     for p in paths:  # defensive: a row for every input video, whatever happened above
         scores.setdefault(p.name, error_score(p.name, "no result came back for this video"))
     write_bytes(out, submission_bytes(scores))
@@ -378,11 +362,11 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
         "defaulted": [{"filename": s.filename, "reason": s.reason} for s in sorted(scores.values(),
                                                                                   key=lambda s: s.filename)
                       if s.reason],
-        "per_video": {n: asdict(s) for n, s in sorted(scores.items())},
+        "per_video": {n: {**asdict(s), **inputs.identity.get(n, {})} for n, s in sorted(scores.items())},
         "config": {"frames": frames, "video_agg": agg, "det_size": icfg.det_size, "detector": icfg.detector,
                    "batch_size": batch_size, "device": str(device), "workers": workers, "model": cfg.model,
                    "unit": cfg.unit, "clip_len": cfg.clip_len, "input_size": cfg.input_size,
-                   "default_prob": DEFAULT_PROB},
+                   "default_prob": DEFAULT_PROB, "follow_symlinks": follow_symlinks},
         "crop": settings, "crop_from": "run" if cfg.ingest is not None else "defaults",
         "warnings": [warning] if warning else [],
         "seconds": round(time.perf_counter() - t0, 3),

@@ -58,12 +58,22 @@ class RunStore:
 @contextmanager
 def run_folder(out: AnyPath, resume: bool, main: bool = True) -> Iterator[RunStore]:
     """The RunStore of RUN=out for one rank; the remote staging folder is synced once more and deleted when the
-    block ends, successfully or not (so a rerun with --resume continues from what was finished)."""
+    block ends, successfully or not (so a rerun with --resume continues from what was finished). `--resume` without
+    a checkpoint to resume is refused; a local RUN this call made is removed again when the run fails before writing
+    anything into it."""
     out = as_path(out)
     if not is_remote(out):
         out = Path(out).resolve()
+        if resume and not (out / CHECKPOINTS / LAST).is_file():
+            raise TrainUsageError(nothing_to_resume(out))
+        made = _missing_folders(out)
         out.mkdir(parents=True, exist_ok=True)
-        yield RunStore(out, out)
+        try:
+            yield RunStore(out, out)
+        except BaseException:
+            if main:
+                _remove_if_empty(made)      # a run refused before it wrote anything leaves no RUN behind
+            raise
         return
     if out.scheme in ("http", "https"):
         raise TrainUsageError(f"{out}: http(s) locations are read-only; write RUN to s3://, gs://, hdfs:// or a "
@@ -71,10 +81,37 @@ def run_folder(out: AnyPath, resume: bool, main: bool = True) -> Iterator[RunSto
     from dfprep.atomic import remove_stale_tmp
     from dfprep.storage.staging import staged_output
 
+    out.mkdir(parents=True, exist_ok=True)      # a missing bucket: MissingBucket, before anything is written
     held = (out / CHECKPOINTS / LAST).is_file()
+    if resume and not held:
+        raise TrainUsageError(nothing_to_resume(out))
     if held and not resume:
         raise TrainUsageError(f"{out} already holds a run; use --resume to continue it, or another --out")
     if main:
         remove_stale_tmp(out)                   # uploads cut off by an earlier failure; nothing trusts them
     with staged_output(out, last=COMMITTED_LAST, pull=held) as staged:    # a failure's own error wins
         yield RunStore(out, staged.local, staged)
+
+
+def nothing_to_resume(out: AnyPath) -> str:
+    return (f"nothing to resume in RUN: {out} holds no {CHECKPOINTS}/{LAST} (no run, or one stopped before its "
+            "first checkpoint); run without --resume to start one")
+
+
+def _missing_folders(out: Path) -> list[Path]:
+    """`out` and its ancestors that do not exist yet, deepest first: what mkdir(parents=True) will make."""
+    made = []
+    for p in (out, *out.parents):
+        if p.exists():
+            break
+        made.append(p)
+    return made
+
+
+def _remove_if_empty(made: list[Path]) -> None:
+    """Remove the folders this run made, deepest first, as long as each is empty (never anything written)."""
+    for p in made:
+        try:
+            p.rmdir()
+        except OSError:
+            return
