@@ -179,7 +179,17 @@ def _summarize(work: Path, root: Path, cfg: IngestConfig, pend: _Pending, report
 
 
 def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bool = False) -> dict:
-    """Run (or resume) an ingest of ROOT into OUT. Returns the run summary also written to run.json."""
+    """Run (or resume) an ingest of ROOT into OUT. Returns the run summary also written to run.json.
+
+    OUT's lease (`dfprep.lease`) is held throughout: a second ingest into OUT, whatever its parts, is refused
+    (LeaseHeld) before it writes or deletes anything."""
+    from dfprep.lease import lease
+
+    with lease(as_path(out), "dfprep ingest"):
+        return _ingest(root, out, cfg, overwrite)
+
+
+def _ingest(root: Path, out: Path, cfg: IngestConfig | None, overwrite: bool) -> dict:
     cfg = cfg or IngestConfig()
     cfg.validate()
     root, work = as_path(root), as_path(out)

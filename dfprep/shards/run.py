@@ -112,8 +112,17 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
     """Write (or resume, or grow) balanced, leak-free WebDataset shards of WORK's face store into OUT.
 
     Returns the index (also written to OUT/index.json) plus `run`: timings and what was written, reused or
-    kept; `run.nothing_new` when WORK holds nothing that OUT does not (then nothing is written).
+    kept; `run.nothing_new` when WORK holds nothing that OUT does not (then nothing is written). OUT's lease
+    (`dfprep.lease`) is taken before `_state.json` is read, so a second run into OUT is refused (LeaseHeld)
+    before it plans, writes or deletes anything.
     """
+    from dfprep.lease import lease
+
+    with lease(as_path(out).resolve(), "dfprep shards"):
+        return _make_shards(work, out, cfg, overwrite)
+
+
+def _make_shards(work: Path, out: Path, cfg: ShardsConfig | None, overwrite: bool) -> dict:
     cfg = cfg or ShardsConfig()
     cfg.validate()
     work, out = as_path(work).resolve(), as_path(out).resolve()
