@@ -166,3 +166,26 @@ def test_race_of_two_acquirers_ends_with_one_holder(folder):
     for r in range(rounds):
         assert sorted(h for rr, h in got if rr == r) == [False, True], f"round {r}: {got}"
     assert lease_names(folder) == []
+
+
+@pytest.mark.parametrize("stage", ["ingest", "shards", "train"])
+def test_each_writer_refuses_a_folder_in_use_in_one_line(folder, stage, tmp_path):
+    """`dfprep ingest`, `shards` and `train` take their output folder's lease before reading or writing
+    anything: while another run holds it they stop with one line naming it, exit 2, and leave the folder as it
+    was (only the holder's entry in it)."""
+    from typer.testing import CliRunner
+
+    from dfprep.cli import app
+
+    source = tmp_path / "source"                # never read: the lease comes first
+    args = {"ingest": ["ingest", str(source), "--out", str(folder), "--no-progress"],
+            "shards": ["shards", str(source), "--out", str(folder), "--no-progress"],
+            "train": ["train", str(source), "--out", str(folder), "--no-progress"]}[stage]
+    with lease(folder, "dfprep other --out x") as held:
+        res = CliRunner().invoke(app, args)
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        assert res.exit_code == 2 and len(lines) == 1, res.output
+        assert "is being written by another run" in lines[0] and f"pid {os.getpid()}" in lines[0]
+        assert "command `dfprep other --out x`" in lines[0]
+        assert lease_names(folder) == [f"{PREFIX}{held.token}.json"]
+        assert sorted(p.name for p in as_path(folder).iterdir()) == [f"{PREFIX}{held.token}.json"]

@@ -185,13 +185,13 @@ def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bo
     (LeaseHeld) before it writes or deletes anything."""
     from dfprep.lease import lease
 
+    cfg = cfg or IngestConfig()
+    cfg.validate()                      # a bad option is refused before OUT is touched
     with lease(as_path(out), "dfprep ingest"):
         return _ingest(root, out, cfg, overwrite)
 
 
-def _ingest(root: Path, out: Path, cfg: IngestConfig | None, overwrite: bool) -> dict:
-    cfg = cfg or IngestConfig()
-    cfg.validate()
+def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> dict:
     root, work = as_path(root), as_path(out)
     t0 = time.perf_counter()
     if cfg.faces and cfg.identity:      # the workers load dlib's models: say at once when they are absent

@@ -118,13 +118,13 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
     """
     from dfprep.lease import lease
 
+    cfg = cfg or ShardsConfig()
+    cfg.validate()                      # a bad option is refused before OUT is touched
     with lease(as_path(out).resolve(), "dfprep shards"):
         return _make_shards(work, out, cfg, overwrite)
 
 
-def _make_shards(work: Path, out: Path, cfg: ShardsConfig | None, overwrite: bool) -> dict:
-    cfg = cfg or ShardsConfig()
-    cfg.validate()
+def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> dict:
     work, out = as_path(work).resolve(), as_path(out).resolve()
     t0 = time.perf_counter()
     _, faces = store_paths(work)
