@@ -123,6 +123,9 @@ class _Entries:
                 return
             except FileNotFoundError:
                 continue
+            except BaseException:       # a full disk: no half-written entry stays behind
+                tmp.unlink(missing_ok=True)
+                raise
         raise FileNotFoundError(f"{self.folder}: removed while its lease was being written")
 
     def exists(self, token: str) -> bool:
