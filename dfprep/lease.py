@@ -221,7 +221,10 @@ class Lease:
         for _ in range(5):
             entries = self._entries.list()
             mine = entries.pop(self.token, None)
-            now = mine[0] if mine else time.time()
+            if mine is None:            # never held without an entry of its own that others can see
+                self._entries.write(self.token, self.record)
+                continue
+            now = mine[0]
             stale = [(t, rec, why) for t, (mtime, rec) in entries.items()
                      if (why := self._stale(now - mtime, rec))]
             for token, rec, why in stale:
