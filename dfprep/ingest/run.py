@@ -179,9 +179,19 @@ def _summarize(work: Path, root: Path, cfg: IngestConfig, pend: _Pending, report
 
 
 def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bool = False) -> dict:
-    """Run (or resume) an ingest of ROOT into OUT. Returns the run summary also written to run.json."""
+    """Run (or resume) an ingest of ROOT into OUT. Returns the run summary also written to run.json.
+
+    OUT's lease (`dfprep.lease`) is held throughout: a second ingest into OUT, whatever its parts, is refused
+    (LeaseHeld) before it writes or deletes anything."""
+    from dfprep.lease import lease
+
     cfg = cfg or IngestConfig()
-    cfg.validate()
+    cfg.validate()                      # a bad option is refused before OUT is touched
+    with lease(as_path(out), "dfprep ingest"):
+        return _ingest(root, out, cfg, overwrite)
+
+
+def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> dict:
     root, work = as_path(root), as_path(out)
     t0 = time.perf_counter()
     if cfg.faces and cfg.identity:      # the workers load dlib's models: say at once when they are absent

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
+from dfprep.lease import LeaseHeld
 from dfprep.options import StoragePath, argument, cli_path, command, option
 from dfprep.shards.config import ShardsConfig, ShardsUsageError
 from dfprep.storage import as_path
@@ -43,7 +44,7 @@ def _shards(cfg: ShardsConfig, work: Path, out: Path, overwrite: bool) -> None:
     console = Console()
     try:
         index = make_shards(work, out, cfg, overwrite=overwrite)
-    except ShardsUsageError as exc:      # one line, whatever the terminal's width
+    except (ShardsUsageError, LeaseHeld) as exc:   # one line, whatever the terminal's width
         console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
     except RuntimeError as exc:

@@ -112,10 +112,19 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
     """Write (or resume, or grow) balanced, leak-free WebDataset shards of WORK's face store into OUT.
 
     Returns the index (also written to OUT/index.json) plus `run`: timings and what was written, reused or
-    kept; `run.nothing_new` when WORK holds nothing that OUT does not (then nothing is written).
+    kept; `run.nothing_new` when WORK holds nothing that OUT does not (then nothing is written). OUT's lease
+    (`dfprep.lease`) is taken before `_state.json` is read, so a second run into OUT is refused (LeaseHeld)
+    before it plans, writes or deletes anything.
     """
+    from dfprep.lease import lease
+
     cfg = cfg or ShardsConfig()
-    cfg.validate()
+    cfg.validate()                      # a bad option is refused before OUT is touched
+    with lease(as_path(out).resolve(), "dfprep shards"):
+        return _make_shards(work, out, cfg, overwrite)
+
+
+def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> dict:
     work, out = as_path(work).resolve(), as_path(out).resolve()
     t0 = time.perf_counter()
     _, faces = store_paths(work)

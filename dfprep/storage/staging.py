@@ -36,10 +36,12 @@ class Staged:
             return 0
         import pyarrow.fs as pafs
 
+        from dfprep.lease import is_lease_name
+
         n = 0
         for p in self.dest.rglob("*"):
             rel = p.relative_to(self.dest)
-            if TMP_MARK in rel or not p.is_file():
+            if TMP_MARK in rel or is_lease_name(p.name) or not p.is_file():     # a lease names its holder
                 continue
             target = self.local / rel
             target.parent.mkdir(parents=True, exist_ok=True)

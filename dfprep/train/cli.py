@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dfprep.lease import LeaseHeld
 from dfprep.options import StoragePath, argument, command, option
 from dfprep.train.config import TrainConfig
 from dfprep.train.errors import BadShardError, TrainUsageError, one_line
@@ -25,7 +26,7 @@ def _train(cfg, shards: Path, out: Path) -> None:
     console = Console()
     try:
         s = train(shards, out, cfg)
-    except (TrainUsageError, UnsupportedURI) as exc:    # UnsupportedURI: a RUN in a bucket that does not exist
+    except (TrainUsageError, UnsupportedURI, LeaseHeld) as exc:   # a RUN in a missing bucket; another run writes OUT
         console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
     except (BadShardError, StorageError) as exc:    # bad data in a shard, or the store failed: exit 1, one line

@@ -31,7 +31,7 @@ from dfprep.train.errors import BadShardError, TrainUsageError, one_line
 from dfprep.train.ddp import Dist, barrier, broadcast_object, gather_objects, setup, teardown
 from dfprep.train.metrics import frame_and_video, shown
 from dfprep.train.models import build_model, load_weights, parameter_count
-from dfprep.train.runstore import RunStore, run_folder
+from dfprep.train.runstore import RunStore, run_folder, run_lease
 from dfprep.train.trainer import Predictions, Trainer
 from dfprep.versions import library_versions
 
@@ -53,7 +53,7 @@ def train(shards: AnyPath, out: AnyPath, cfg: TrainConfig | None = None) -> dict
     d = setup(cfg.device)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     try:
-        with run_folder(out, cfg.resume, d.is_main) as store:
+        with run_lease(out, d), run_folder(out, cfg.resume, d.is_main) as store:
             return _train(shards, store, cfg, d)
     except BadShardError as exc:        # from a loader worker it carries the worker's traceback: keep one line
         raise type(exc)(one_line(exc)) from None

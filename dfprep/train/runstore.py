@@ -56,6 +56,35 @@ class RunStore:
 
 
 @contextmanager
+def run_lease(out: AnyPath, d) -> Iterator[None]:
+    """RUN's lease (`dfprep.lease`) for the block, held by rank 0 alone; under DDP every rank learns rank 0's
+    outcome, so a refused run stops on all ranks with the same one line (TrainUsageError on the others)."""
+    from dfprep.lease import Lease, LeaseHeld
+    from dfprep.train.ddp import broadcast_object
+
+    out = as_path(out)
+    if is_remote(out) and out.scheme in ("http", "https"):
+        yield                       # read-only: run_folder refuses it with its own line
+        return
+    held, refusal = None, None
+    if d.is_main:
+        try:
+            held = Lease(out, "dfprep train").acquire()
+        except LeaseHeld as exc:
+            refusal = exc
+    refused = broadcast_object(d, str(refusal) if refusal is not None else None)
+    if refusal is not None:
+        raise refusal
+    if refused is not None:
+        raise TrainUsageError(refused)
+    try:
+        yield
+    finally:
+        if held is not None:
+            held.release()
+
+
+@contextmanager
 def run_folder(out: AnyPath, resume: bool, main: bool = True) -> Iterator[RunStore]:
     """The RunStore of RUN=out for one rank; the remote staging folder is synced once more and deleted when the
     block ends, successfully or not (so a rerun with --resume continues from what was finished). `--resume` without
