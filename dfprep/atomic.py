@@ -101,3 +101,22 @@ def remove_stale_tmp(root) -> int:
             p.unlink(missing_ok=True)
         n += 1
     return n
+
+
+def missing_folders(path: Path) -> list[Path]:
+    """`path` and its ancestors that do not exist yet, deepest first: what mkdir(parents=True) will make."""
+    made = []
+    for p in (Path(path), *Path(path).parents):
+        if p.exists():
+            break
+        made.append(p)
+    return made
+
+
+def remove_if_empty(made: list[Path]) -> None:
+    """Remove folders a run made, deepest first, as long as each is empty (a refused run leaves none behind)."""
+    for p in made:
+        try:
+            p.rmdir()
+        except OSError:
+            return

@@ -45,6 +45,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
+from dfprep.atomic import missing_folders, remove_if_empty
 from dfprep.storage import as_path, is_remote
 
 PREFIX = "_lease-"
@@ -188,13 +189,13 @@ class Lease:
         self._thread: threading.Thread | None = None
         self.lost = False
         self.held = False
-        self._made_folder = False
+        self._made: list = []
 
     # acquiring
     def acquire(self) -> "Lease":
         if is_remote(self.folder):
             self.folder.mkdir(parents=True, exist_ok=True)   # a missing bucket: MissingBucket (usage), not a store failure
-        self._made_folder = not is_remote(self.folder) and not Path(self.folder).exists()
+        self._made = [] if is_remote(self.folder) else missing_folders(Path(self.folder))
         try:
             for attempt in range(ATTEMPTS):
                 self._entries.write(self.token, self.record)
@@ -284,12 +285,8 @@ class Lease:
             pass
 
     def _remove_folder_if_ours(self) -> None:
-        """A folder this lease created and nothing else wrote to goes again (a refused run leaves no folder)."""
-        if self._made_folder:
-            try:
-                Path(self.folder).rmdir()
-            except OSError:
-                pass
+        """Folders this lease created and nothing else wrote to go again (a refused run leaves no folder)."""
+        remove_if_empty(self._made)
 
 
 def holders(folder) -> list[dict]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from dfprep.atomic import missing_folders, remove_if_empty
 from dfprep.storage import AnyPath, as_path, is_remote
 from dfprep.train.checkpoint import CHECKPOINTS, LAST, MODEL, epoch_checkpoint_name
 from dfprep.train.errors import TrainUsageError
@@ -95,13 +96,13 @@ def run_folder(out: AnyPath, resume: bool, main: bool = True) -> Iterator[RunSto
         out = Path(out).resolve()
         if resume and not (out / CHECKPOINTS / LAST).is_file():
             raise TrainUsageError(nothing_to_resume(out))
-        made = _missing_folders(out)
+        made = missing_folders(out)
         out.mkdir(parents=True, exist_ok=True)
         try:
             yield RunStore(out, out)
         except BaseException:
             if main:
-                _remove_if_empty(made)      # a run refused before it wrote anything leaves no RUN behind
+                remove_if_empty(made)      # a run refused before it wrote anything leaves no RUN behind
             raise
         return
     if out.scheme in ("http", "https"):
@@ -125,22 +126,3 @@ def run_folder(out: AnyPath, resume: bool, main: bool = True) -> Iterator[RunSto
 def nothing_to_resume(out: AnyPath) -> str:
     return (f"nothing to resume in RUN: {out} holds no {CHECKPOINTS}/{LAST} (no run, or one stopped before its "
             "first checkpoint); run without --resume to start one")
-
-
-def _missing_folders(out: Path) -> list[Path]:
-    """`out` and its ancestors that do not exist yet, deepest first: what mkdir(parents=True) will make."""
-    made = []
-    for p in (out, *out.parents):
-        if p.exists():
-            break
-        made.append(p)
-    return made
-
-
-def _remove_if_empty(made: list[Path]) -> None:
-    """Remove the folders this run made, deepest first, as long as each is empty (never anything written)."""
-    for p in made:
-        try:
-            p.rmdir()
-        except OSError:
-            return
