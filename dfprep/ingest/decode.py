@@ -171,6 +171,11 @@ def _decode_nonref(path: Path, indices: np.ndarray, threads: int, st: dict) -> l
             packets.pop()                                          # demux's end-of-stream flush packet
         if any(p.size == 0 or p.is_discard for p in packets):
             raise _Untrusted("empty or discarded packet")
+        if any(p.is_corrupt for p in packets):
+            # a short read (the end of a truncated file). Skipped with NONREF, a packet too short to hold a picture
+            # is accepted in silence, while decode_pyav stops at the decoder's "no frame" error and loses the
+            # frames still held for reordering: only decode_pyav itself gives its frames here.
+            raise _Untrusted("corrupt packet (a truncated file?)")
         plan = nonref_plan([p.pts for p in packets], indices, [p.is_keyframe for p in packets])
         if plan is None:
             raise _Untrusted("missing or duplicate pts")
