@@ -105,15 +105,26 @@ def _pattern(n, w, h):
         yield img
 
 
+# x264's macroblock-tree ratecontrol (on by default) reads memory it never wrote: with it the bitstream depends
+# on what the process allocated before (a full suite vs one test), and truncating at 40% cut another packet.
+# One thread and no mbtree give the same bytes in any process (as dfprep.synth's encoder does).
+_X264_REPRODUCIBLE = {"threads": "1", "x264-params": "mbtree=0:threads=1:lookahead-threads=1:sliced-threads=0"}
+
+
 def _encode(path, codec="libx264", n=48, options=None, pts=None, fmt=None, size=(160, 120), edit=None):
-    """Encode with PyAV; `pts` (ms) gives a variable frame rate; `edit(packets)` may alter packets before muxing."""
+    """Encode with PyAV, byte-identical run to run; `pts` (ms) gives a variable frame rate; `edit(packets)` may
+    alter packets before muxing."""
     import av
     from fractions import Fraction
 
     if codec not in av.codecs_available:
         pytest.skip(f"encoder {codec} not in this PyAV build")
     w, h = size
-    container_options = {"movflags": "faststart"} if str(path).endswith(".mp4") else {}
+    if codec == "libx264":
+        options = {**_X264_REPRODUCIBLE, **(options or {})}
+    container_options = {"fflags": "+bitexact"}   # matroska otherwise writes random segment and track UIDs
+    if str(path).endswith(".mp4"):
+        container_options["movflags"] = "faststart"
     with av.open(str(path), "w", format=fmt, options=container_options) as c:
         s = c.add_stream(codec, rate=25, options=options or {})
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"

@@ -128,8 +128,9 @@ def decode_pyav_nonref(path: Path, indices: np.ndarray, threads: int = 1, stats:
     skipping it (skip_frame=NONREF, set per packet) changes no other picture. Skipped pictures give no output,
     so frames are placed by pts (display index = rank of the pts among all the packets, demuxed first), and each
     output is checked to be the next in display order with nothing missing but skipped pictures. Where that
-    cannot be trusted (no or duplicate pts, other output, other codec or container, any error) decode_pyav runs
-    instead. Slice threads only: frame threads decode ahead, so a per-packet skip_frame would miss its packet.
+    cannot be trusted (no or duplicate pts, other output, other codec or container, a packet the demuxer flags
+    corrupt, any error) decode_pyav runs instead. A skipped picture is never decoded, so an error in one (a packet
+    that holds no picture, in an otherwise whole file) is not seen: there the two can differ (docs/formats.md). Slice threads only: frame threads decode ahead, so a per-packet skip_frame would miss its packet.
     `stats`, if given, gets what was done: fallback (reason, or None), packets, sent, sent_nonref, skipped.
     """
     st = stats if stats is not None else {}
@@ -171,6 +172,11 @@ def _decode_nonref(path: Path, indices: np.ndarray, threads: int, st: dict) -> l
             packets.pop()                                          # demux's end-of-stream flush packet
         if any(p.size == 0 or p.is_discard for p in packets):
             raise _Untrusted("empty or discarded packet")
+        if any(p.is_corrupt for p in packets):
+            # a short read (the end of a truncated file). Skipped with NONREF, a packet too short to hold a picture
+            # is accepted in silence, while decode_pyav stops at the decoder's "no frame" error and loses the
+            # frames still held for reordering: only decode_pyav itself gives its frames here.
+            raise _Untrusted("corrupt packet (a truncated file?)")
         plan = nonref_plan([p.pts for p in packets], indices, [p.is_keyframe for p in packets])
         if plan is None:
             raise _Untrusted("missing or duplicate pts")
