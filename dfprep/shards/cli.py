@@ -69,6 +69,11 @@ def print_summary(console: Console, index: dict) -> None:
     console.print(t)
     run = index.get("run", {})
     grow = run.get("growth") or {}
+    if run.get("resplit"):
+        rs = run["resplit"]
+        console.print(f"re-split: WORK changed under SHARDS ({rs['n_changes']} change(s), {len(rs['leaks'])} "
+                      f"family leak(s) avoided); every shard rewritten, {len(rs['moved'])} video(s) moved split "
+                      "(index.json `resplit` lists them)", highlight=False, soft_wrap=True)
     if run.get("nothing_new"):
         console.print(f"nothing new: {run['nothing_new']}; {grow.get('kept')} shards kept as they are, nothing "
                       "written")

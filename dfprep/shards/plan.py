@@ -156,13 +156,15 @@ def _seeds(seed: int, generation: int, *stream: int) -> list[int]:
     return [seed, *stream] + ([generation] if generation else [])
 
 
-def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None) -> Plan:
+def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None, keep: dict[str, str] | None = None) -> Plan:
     """The plan of every shard of WORK's face store.
 
     With `prior` (`dfprep.shards.grow.Prior`: what an existing SHARDS folder already holds), only the videos it
     does not hold are planned: a new generation, whose families and groups keep the split an earlier generation
     gave them, and whose other families are split by the same rule among themselves. NothingNew when there is
-    no such video with a crop.
+    no such video with a crop; `grow.WorkChanged` when WORK changed under SHARDS rather than grew (every family
+    is re-derived from WORK: one that would span splits is a leak). `keep` (a re-split, `--resplit`): a first
+    cut of all of WORK in which these units (families or identity groups) keep the given split.
     """
     cfg.validate()
     videos, eligible, table, video_code, files = load_crops(work)
@@ -180,9 +182,15 @@ def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None) -> Pl
         family_group, grouping = _identity_groups(work, eligible, all_code, all_names, cfg.identity_threshold,
                                                   label_of)
     generation, forced, group_label, old_shards = 0, {}, {}, {}
+    if keep is not None and prior is None:
+        forced = {g: s for g, s in keep.items() if g in set(family_group.values())}
     if prior is not None:
-        prior.check(eligible, np.bincount(video_code, minlength=len(eligible)), label_of)
-        forced, group_label, linked_warnings = prior.linked({pv: family_group[fam_of[pv]] for pv in prior.old})
+        where = set(eligible)
+        unit_of_old = {pv: family_group[fam_of[pv]] for pv in prior.old if pv in where}
+        forced, group_label, linked_warnings = prior.linked(unit_of_old)
+        leaks, changed = prior.changes(eligible, np.bincount(video_code, minlength=len(eligible)), label_of, fam_of)
+        if leaks or changed:
+            raise prior.refusal(leaks, changed, forced, unit_of_old)
         warnings += linked_warnings
         eligible, table, video_code = _restrict(eligible, table, video_code, set(prior.old))
         if not len(video_code):

@@ -20,7 +20,8 @@ from dfprep.ingest.config import RecordedIngest
 from dfprep.progress import Reporter
 from dfprep.shards.balance import class_weights
 from dfprep.shards.config import NothingNew, ShardsConfig, ShardsUsageError
-from dfprep.shards.grow import generation_record, growth_summary, merged, resume_point
+from dfprep.shards.grow import (WorkChanged, generation_record, growth_summary, merged, recorded_resplit,
+                                resume_point)
 from dfprep.shards.index import (FAMILIES, FORMAT, INDEX, read_index, run_fingerprint, shard_files, wids_name,
                                  write_index, write_state)
 from dfprep.shards.plan import Plan, make_plan
@@ -127,8 +128,15 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
     prior, previous = resume_point(out, fingerprint, overwrite)
     if prior is not None:
         prior.check_ingest(ingest)
+    resplit = recorded_resplit(out, fingerprint) if prior is None else None
     try:
-        plan = make_plan(work, cfg, prior)
+        try:
+            plan = make_plan(work, cfg, prior, keep=resplit["keep"] if resplit else None)
+        except WorkChanged as exc:      # refused (one line) unless --resplit: then all of WORK is cut anew
+            if not cfg.resplit:
+                raise
+            resplit, prior, previous = {"keep": exc.keep, "record": exc.record}, None, {}
+            plan = make_plan(work, cfg, None, keep=exc.keep)
     except NothingNew as exc:
         index = read_index(out)
         index["run"] = {"out": str(out), "written": 0, "reused": 0, "nothing_new": str(exc),
@@ -148,7 +156,7 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
                 todo.append((split, i))
     reused = len(done)
     if todo:
-        write_state(out, fingerprint, cfg.output_settings(), list(done.values()), plan.generation)
+        write_state(out, fingerprint, cfg.output_settings(), list(done.values()), plan.generation, resplit)
         if plan.generation == 0:    # index.json promises that every shard it lists is whole: not while some are
             (out / INDEX).unlink(missing_ok=True)   # rewritten (a growth leaves the old index, and its shards, be)
 
@@ -157,7 +165,7 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
     def on_done(info: dict) -> None:
         done[info["name"]] = info
         if time.perf_counter() - last_state[0] > STATE_EVERY_S:
-            write_state(out, fingerprint, cfg.output_settings(), list(done.values()), plan.generation)
+            write_state(out, fingerprint, cfg.output_settings(), list(done.values()), plan.generation, resplit)
             last_state[0] = time.perf_counter()
 
     t1 = time.perf_counter()
@@ -165,7 +173,7 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
         errors = _run_tasks(plan, work, out, todo, on_done, cfg)
     finally:    # also on an interrupt: every shard finished so far is recorded, so a rerun keeps it
         if todo:
-            write_state(out, fingerprint, cfg.output_settings(), list(done.values()), plan.generation)
+            write_state(out, fingerprint, cfg.output_settings(), list(done.values()), plan.generation, resplit)
     t_write = time.perf_counter() - t1
     if errors:
         lines = "\n".join(f"  {e['shard']}: {e['error']}" for e in errors[:20])
@@ -180,12 +188,15 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
     families = plan.families_parquet()
     if prior is not None:
         index, families = merged(prior, index, families)
+    if resplit:
+        index["resplit"] = resplit["record"]
     index["wids"] = {s: wids_name(s) for s in SPLITS if index["splits"][s]["shards"]}
     _write_families(out / FAMILIES, families)
     write_index(out, index)
     mb = sum(done[plan.name(s, i)]["bytes"] for s, i in todo) / 1e6
     index["run"] = {"out": str(out), "written": len(todo), "reused": reused, "growth": growth_summary(prior, plan),
                     "nothing_new": None if todo else "every shard of WORK's videos is already written",
+                    "resplit": resplit["record"] if resplit and todo else None,
                     "timings": {"plan_s": round(t_plan, 3), "write_s": round(t_write, 3),
                                 "total_s": round(time.perf_counter() - t0, 3),
                                 "write_mb_per_s": round(mb / t_write, 2) if t_write and todo else None}}

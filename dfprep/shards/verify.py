@@ -30,7 +30,7 @@ from dfprep.dataset import DEFAULT_CLIP_LEN, LABELS, SPLITS
 from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
 from dfprep.storage import StorageError, arrow_source, as_path, dataset as open_dataset, is_remote
 from dfprep.shards.config import ShardsUsageError, parse_ratio
-from dfprep.shards.index import FAMILIES, read_index, shard_files
+from dfprep.shards.index import FAMILIES, read_index, read_shards_index, shard_files, wids_indexes
 from dfprep.shards.samples import SAMPLE_SCHEMA, KEY_RE, augmentation_record, json_problem, member_names
 from dfprep.shards.source import store_hash
 
@@ -201,6 +201,31 @@ def _read_families(shards: Path, problems: list[str]) -> dict:
     return {(r["part"], r["video"]): (r["family"], r["split"], r["label"]) for r in t}
 
 
+def _check_wids(shards: Path, index: dict) -> list[str]:
+    """Each wids description (`wids-{split}.json`) lists the split's shards as index.json does, by plain name."""
+    from dfprep.names import name_problem
+
+    out = []
+    for name, want in wids_indexes(index).items():
+        path = as_path(shards) / name
+        try:
+            got = json.loads(path.read_text(encoding="utf-8"))
+            urls = [e["url"] for e in got["shardlist"]]
+        except FileNotFoundError:
+            if "wids" in index:         # folders written before the wids descriptions have none
+                out.append(f"{name}: missing (index.json lists shards of its split)")
+            continue
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            out.append(f"{name}: cannot be read as a wids description ({type(exc).__name__}: {exc})")
+            continue
+        bad = [u for u in urls if name_problem(u)]
+        if bad:
+            out.append(f"{name}: shard url {bad[0]!r} {name_problem(bad[0])}: not a plain name inside SHARDS")
+        elif urls != [e["url"] for e in want["shardlist"]]:
+            out.append(f"{name}: its shard list differs from index.json's")
+    return out
+
+
 def _check_ratio(index: dict, split: dict, samples: pa.Table, problems: list[str]) -> None:
     cfg = index.get("config", {})
     if cfg.get("balance", "none") == "none" or split.get("balance", {}).get("note"):
@@ -220,6 +245,34 @@ def _check_ratio(index: dict, split: dict, samples: pa.Table, problems: list[str
     if off > max(n_fam, 1):
         problems.append(f"train ratio REAL:FAKE = {n_real}:{n_fake}, target {cfg.get('ratio')} "
                         f"({cfg.get('balance')}); off by {off:.1f} samples, more than one per family ({n_fam})")
+
+
+def _check_work_families(work: Path, families: dict, problems: list[str]) -> None:
+    """Families re-derived from WORK's videos.parquet as it is now (a FAKE's `original` may have changed since
+    SHARDS was cut): a family whose videos sit in two splits of SHARDS is a leak, named with its videos."""
+    from dfprep.dataset import family_ids
+    from dfprep.shards.source import read_videos
+
+    videos = as_path(work) / "videos.parquet"
+    if not videos.is_dir():
+        problems.append(f"{videos}: not found; cannot re-derive the families of WORK")
+        return
+    try:
+        fam_of = family_ids(read_videos(videos).to_pylist())
+    except ShardsUsageError as exc:
+        problems.append(str(exc))
+        return
+    members: dict[str, list] = defaultdict(list)
+    for pv, (_, split, _) in sorted(families.items()):
+        if pv in fam_of:
+            members[fam_of[pv]].append((SPLITS.index(split) if split in SPLITS else 9, split, pv))
+    for fam, held in sorted(members.items()):
+        splits = sorted({s for _, s, _ in held}, key=lambda s: SPLITS.index(s) if s in SPLITS else 9)
+        if len(splits) > 1:
+            shown = ", ".join(f"p{p}/{v} ({s})" for _, s, (p, v) in sorted(held)[:12])
+            more = f" and {len(held) - 12} more" if len(held) > 12 else ""
+            problems.append(f"leak: family {fam} (as WORK's videos.parquet derives it now) spans "
+                            f"{' and '.join(splits)}: videos {shown}{more}")
 
 
 def _check_store(work: Path, index: dict, samples: pa.Table, problems: list[str]) -> None:
@@ -257,7 +310,8 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
     The face store is WORK's, or when WORK is None the one recorded in index.json if it still exists.
     """
     shards = as_path(shards)
-    try:
+    try:        # first as `dfprep train` reads it: a shard name that is not a plain name inside SHARDS is refused
+        read_shards_index(shards)
         index = read_index(shards)
     except ShardsUsageError as exc:
         return [str(exc)]
@@ -275,6 +329,7 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
             for split in SPLITS for e in index.get("splits", {}).get(split, {}).get("shards", [])]
     listed = {as_path(j[0]).name for j in jobs}
     problems += [f"{p.name}: on disk but not in index.json" for p in shard_files(shards) if p.name not in listed]
+    problems += _check_wids(shards, index)
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(workers) as pool:
             results = list(pool.map(check_shard, *zip(*jobs)))
@@ -311,6 +366,7 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
                 problems.append(f"{split}: read {v} {k}, index says {s[k]}")
     _check_ratio(index, index.get("splits", {}).get("train", {}), samples, problems)
     if work is not None:
+        _check_work_families(as_path(work), families, problems)
         _check_store(as_path(work), index, samples, problems)
         _check_pixels_match_store(as_path(work), index, members, crops, problems)
     return problems
