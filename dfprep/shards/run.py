@@ -8,6 +8,7 @@ A WORK that has grown since SHARDS was cut adds a generation of new shards besid
 """
 from __future__ import annotations
 
+import errno
 import time
 from pathlib import Path
 
@@ -79,8 +80,10 @@ def _run_tasks(plan: Plan, work: Path, out: Path, todo: list[tuple[str, int]], o
                         on_done(ray.get(ref))
                         report.advance("written", name)
                     except Exception as exc:  # a failed shard is reported; the others still finish
-                        errors.append({"shard": name, "error": f"{type(exc).__name__}: {exc}"[:2000]})
-                        report.advance("error", name, str(exc))
+                        cause = task_cause(exc)
+                        errors.append({"shard": name, "error": cause_line(cause),
+                                       "errno": getattr(cause, "errno", None)})
+                        report.advance("error", name, errors[-1]["error"])
         except KeyboardInterrupt:
             _collect_finished(pending, on_done)
             raise
@@ -91,6 +94,47 @@ def _run_tasks(plan: Plan, work: Path, out: Path, todo: list[tuple[str, int]], o
             import ray
 
             ray.shutdown()
+
+
+class ShardWriteError(RuntimeError):
+    """Shards that failed to be written: one line per cause (`failure_lines`), the finished ones kept."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+HINTS = {errno.ENOSPC: "free space", errno.EDQUOT: "free space (disk quota exceeded)",
+         errno.EFBIG: "raise the file size limit (ulimit -f)", errno.EROFS: "make it writable",
+         errno.EACCES: "make it writable", errno.EPERM: "make it writable"}
+
+
+def task_cause(exc: BaseException) -> BaseException:
+    """The exception a shard task raised: ray.get wraps it in a RayTaskError whose text is a whole traceback."""
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, BaseException) else exc
+
+
+def cause_line(exc: BaseException) -> str:
+    """One line for a failure: an OS error's reason (and file), else the exception's first line."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f" ({exc.filename})" if exc.filename else "")
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+
+
+def failure_lines(errors: list[dict], out: Path) -> list[str]:
+    """One line per cause: how many shards it stopped, where, and what to do; finished shards are kept."""
+    by_cause: dict[str, list[dict]] = {}
+    for e in errors:
+        by_cause.setdefault(e["error"], []).append(e)
+    lines = []
+    for text, es in by_cause.items():
+        names = ", ".join(e["shard"] for e in es[:3]) + (f" and {len(es) - 3} more" if len(es) > 3 else "")
+        hint = HINTS.get(es[0].get("errno"), "fix the cause")
+        lines.append(f"{len(es)} shard(s) failed: {text} (writing {names} in {out}); {hint} and rerun the same "
+                     "command to resume (finished shards are kept)")
+    return lines
 
 
 def _collect_finished(pending: dict, on_done) -> None:
@@ -176,8 +220,7 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
             write_state(out, fingerprint, cfg.output_settings(), list(done.values()), plan.generation, resplit)
     t_write = time.perf_counter() - t1
     if errors:
-        lines = "\n".join(f"  {e['shard']}: {e['error']}" for e in errors[:20])
-        raise RuntimeError(f"{len(errors)} shard(s) failed; rerun the same command to resume:\n{lines}")
+        raise ShardWriteError(failure_lines(errors, out))
 
     keep = {plan.name(s, i) for s in SPLITS for i in range(len(plan.splits[s].shards))}
     keep |= set(prior.entries) if prior is not None else set()
