@@ -150,3 +150,51 @@ def test_an_interrupted_resplit_resumes_to_the_same_folder(tmp_path, monkeypatch
     assert not (base / "index.json").exists() and state["resplit"]["keep"] and len(state["done"]) == 3
     again = make_shards(work, base, cfg())          # the rerun finishes the same re-split, even without --resplit
     assert again["run"]["reused"] == 3 and shas(base) == want and verify_shards(base, work) == []
+
+
+@pytest.mark.slow
+def test_reingesting_a_changed_original_is_refused_then_resplit(synth_corpus, tmp_path):
+    """The workflow of the issue: ingest, shards, metadata.json edited so a FAKE in train names a REAL of a
+    family in another split as its original, ingest again (the FAKE is redone), shards again."""
+    from dfprep.ingest.config import IngestConfig
+    from dfprep.ingest.run import ingest
+
+    root, work, out = tmp_path / "corpus", tmp_path / "work", tmp_path / "shards"
+    shutil.copytree(synth_corpus, root)
+    icfg = IngestConfig(frames=8, num_cpus=1, progress=False)
+    ingest(root, work, icfg)
+    settings = dict(samples_per_shard=8, split="0.6,0.2,0.2", balance="none")
+    make_shards(work, out, cfg(**settings))
+    rows = families_of(out)
+    split_of = {r["family"]: r["split"] for r in rows}
+    fakes = [r for r in rows if r["label"] == "FAKE" and r["n_samples"] and split_of[r["family"]] == "train"]
+    reals = [r for r in rows if r["label"] == "REAL" and r["n_samples"] and r["split"] != "train"]
+    names = [r["video"] for r in rows]
+    fake, real = next(((f, r) for f in fakes for r in reals if names.count(r["video"]) == 1), (None, rows))
+    assert fake is not None, rows
+    meta_path = root / f"dfdc_train_part_{fake['part']}" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta[fake["video"]]["original"] = real["video"]
+    meta_path.write_text(json.dumps(meta))
+    summary = ingest(root, work, icfg)
+    assert summary["changed"] == 1, summary
+    before = shas(out)
+
+    res = CliRunner().invoke(shards_app, [str(work), "--out", str(out), "--samples-per-shard", "8", "--split",
+                                          "0.6,0.2,0.2", "--balance", "none", "--no-progress"])
+    line = res.output.strip()
+    assert res.exit_code == 2 and len(line.splitlines()) == 1, res.output
+    assert f"family {real['family']} would span train and {real['split']}" in line
+    assert f"p{fake['part']}/{fake['video']} (train)" in line and "nothing new" not in line
+    assert shas(out) == before
+    assert any(p.startswith(f"leak: family {real['family']}") for p in verify_shards(out, work))
+
+    index = make_shards(work, out, cfg(resplit=True, **settings))
+    assert index["resplit"]["leaks"] and verify_shards(out, work) == []
+    now = families_of(out)
+    assert len({r["split"] for r in now if r["family"] == real["family"]}) == 1
+    assert next(r for r in now if r["video"] == fake["video"])["family"] == real["family"]
+    seen = defaultdict(set)
+    for s in read_samples(out):
+        seen[s["meta"]["family"]].add(s["meta"]["split"])
+    assert all(len(v) == 1 for v in seen.values())
