@@ -198,3 +198,26 @@ def test_reingesting_a_changed_original_is_refused_then_resplit(synth_corpus, tm
     for s in read_samples(out):
         seen[s["meta"]["family"]].add(s["meta"]["split"])
     assert all(len(v) == 1 for v in seen.values())
+
+
+def test_a_video_ingested_again_with_other_crops_is_not_nothing_new(tmp_path):
+    """A video SHARDS holds whose crops changed in WORK (ingested again from another file: other boxes, the same
+    number of crops) is refused, not "nothing new"; --resplit writes its new crops."""
+    work, out, rows = _cut(tmp_path)
+    video = next(r for r in rows if r["n_samples"] and r["label"] == "FAKE")
+    for path in sorted((work / "faces.parquet").rglob("*.parquet")):
+        t = pq.read_table(path)
+        hit = pc.and_(pc.equal(t["part"], video["part"]), pc.equal(t["video"], video["video"]))
+        if pc.any(hit).as_py():
+            x1 = pc.if_else(hit, pc.add(t["x1"], pa.scalar(3.0, t["x1"].type)), t["x1"])
+            pq.write_table(t.set_column(t.schema.get_field_index("x1"), "x1", x1), path, row_group_size=64)
+    before = shas(out)
+    res = CliRunner().invoke(shards_app, [str(work), "--out", str(out), *ARGS])
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+    assert f"p{video['part']}/{video['video']}'s crops differ from those SHARDS holds" in res.output
+    assert shas(out) == before
+    index = make_shards(work, out, cfg(resplit=True))
+    assert index["resplit"]["moved"] == [] and index["resplit"]["n_changes"] == 1
+    assert verify_shards(out, work) == []
+    got = [s["meta"] for s in read_samples(out) if s["meta"]["video"] == video["video"]]
+    assert got and all(m["box"][0] == 13.0 + m["track_id"] for m in got)     # the new boxes (10 + track + 3)

@@ -58,6 +58,7 @@ def read_rows(out: Path) -> list[dict]:
     for r in rows:
         r.setdefault("generation", 0)
         r.setdefault("group", r["family"])
+        r.setdefault("crops_hash", None)       # folders written before it: not compared
     return rows
 
 
@@ -102,11 +103,12 @@ class Prior:
                     if number:
                         self.first_shard[split] = max(self.first_shard.get(split, 0), number[1] + 1)
 
-    def changes(self, eligible: list[tuple[int, str]], n_crops, label_of: dict,
-                fam_of: dict[tuple[int, str], str]) -> tuple[list[str], list[str]]:
+    def changes(self, eligible: list[tuple[int, str]], n_crops, label_of: dict, fam_of: dict[tuple[int, str], str],
+                crops_hash: dict[tuple[int, str], str]) -> tuple[list[str], list[str]]:
         """What changed in WORK under the videos SHARDS holds, re-deriving every family from the grown WORK:
         (leaks: families whose videos SHARDS holds would span splits, naming them; changes: videos gone, with
-        another label or number of crops, or in another family). A WORK may grow; it may not change."""
+        another label, number of crops or crop records (re-ingested from another file), or in another family).
+        A WORK may grow; it may not change. Rows written before `crops_hash` existed are not compared on it."""
         where = {pv: i for i, pv in enumerate(eligible)}
         changed = []
         for pv, r in sorted(self.old.items()):
@@ -116,6 +118,9 @@ class Prior:
             elif label_of.get(pv) != r["label"] or int(n_crops[i]) != r["n_crops"]:
                 changed.append(f"{_pv(pv)} was {r['label']} with {r['n_crops']} crops, is {label_of.get(pv)} "
                                f"with {int(n_crops[i])}")
+            elif r.get("crops_hash") and r["crops_hash"] != crops_hash.get(pv):
+                changed.append(f"{_pv(pv)}'s crops differ from those SHARDS holds (ingested again from another "
+                               "file?)")
         kept = [pv for pv in sorted(self.old) if pv in where]
         members: dict[str, list[tuple[int, str]]] = {}
         for pv in kept:
