@@ -260,9 +260,12 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
         index = read_index(shards)
     except ShardsUsageError as exc:
         return [str(exc)]
-    if work is None and index.get("source", {}).get("work"):
-        recorded = as_path(index["source"]["work"])
-        work = recorded if (recorded / "faces.parquet").is_dir() else None
+    if work is None and isinstance(index.get("source", {}).get("work"), str):
+        try:        # the WORK index.json names, when it is still there (a store that refuses: not checked)
+            recorded = as_path(index["source"]["work"])
+            work = recorded if (recorded / "faces.parquet").is_dir() else None
+        except (OSError, ValueError):
+            work = None
     problems: list[str] = []
     families = _read_families(shards, problems)
     cfg = index.get("config", {})
