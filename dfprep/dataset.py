@@ -51,20 +51,12 @@ class MetadataError(Exception):
 
 
 def key_problem(key: object) -> str | None:
-    """Why a metadata key cannot name a file inside its part folder, or None if it can."""
-    if not isinstance(key, str) or not key:
-        return "key is not a non-empty string"
-    if "\x00" in key:
-        return "key contains a NUL byte"
-    if key.startswith("/") or os.path.isabs(key) or re.match(r"^[A-Za-z]:", key):
-        return "key is an absolute path"
-    if "/" in key or "\\" in key:
-        return "key contains a path separator"
-    if key in (".", "..") or ".." in key.split("/"):
-        return "key is a relative path component"
-    if len(key.encode("utf-8", "surrogatepass")) > 255:
-        return "key is longer than 255 bytes (a file name cannot be)"
-    return None
+    """Why a metadata key cannot name a file inside its part folder, or None if it can (`dfprep.names`: the
+    rule every reader of a recorded name follows)."""
+    from dfprep.names import name_problem
+
+    why = name_problem(key)
+    return f"key {why}" if why else None
 
 
 def read_metadata(path: Path) -> tuple[dict, list[str]]:

@@ -47,13 +47,34 @@ def _shards(cfg: ShardsConfig, work: Path, out: Path, overwrite: bool) -> None:
     except (ShardsUsageError, LeaseHeld) as exc:   # one line, whatever the terminal's width
         console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
-    except RuntimeError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
+    except (RuntimeError, OSError) as exc:     # failed writes (a full disk, a store gone): a line per cause
+        for line in _error_lines(exc, out):
+            console.print(f"[red]error:[/red] {escape(line)}", soft_wrap=True, highlight=False)
         raise typer.Exit(1)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]: finished shards are kept; rerun the same command to resume")
         raise typer.Exit(130)
     print_summary(console, index)
+
+
+def _error_lines(exc: Exception, out) -> list[str]:
+    """The lines of a failed run: the shard tasks' causes, or the one OS error of the driver's own writes."""
+    from dfprep.shards.run import HINTS, ShardWriteError, cause_line
+
+    if isinstance(exc, ShardWriteError):
+        return exc.lines
+    if isinstance(exc, OSError):
+        hint = HINTS.get(exc.errno, "wait until the store is back" if _is_store(exc) else
+                         "fix the cause")
+        return [f"cannot write {out}: {cause_line(exc)}; {hint} and rerun the same command to resume (finished "
+                "shards are kept)"]
+    return [cause_line(exc)]
+
+
+def _is_store(exc: OSError) -> bool:
+    from dfprep.storage import StorageError
+
+    return isinstance(exc, StorageError)
 
 
 def _per_split(counts: dict) -> str:
@@ -70,6 +91,11 @@ def print_summary(console: Console, index: dict) -> None:
     console.print(t)
     run = index.get("run", {})
     grow = run.get("growth") or {}
+    if run.get("resplit"):
+        rs = run["resplit"]
+        console.print(f"re-split: WORK changed under SHARDS ({rs['n_changes']} change(s), {len(rs['leaks'])} "
+                      f"family leak(s) avoided); every shard rewritten, {len(rs['moved'])} video(s) moved split "
+                      "(index.json `resplit` lists them)", highlight=False, soft_wrap=True)
     if run.get("nothing_new"):
         console.print(f"nothing new: {run['nothing_new']}; {grow.get('kept')} shards kept as they are, nothing "
                       "written")

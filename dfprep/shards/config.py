@@ -18,6 +18,7 @@ BALANCES = ("undersample", "oversample", "none")
 AUGMENT_MODES = ("off", "oversampled", "all")
 GROUPS = ("family", "identity")     # what a split keeps whole: families, or identity groups of families
 SCHEDULING = {"num_cpus", "address", "progress", "use_ray"}
+ACTIONS = {"resplit"}       # what a run may do to an existing SHARDS: not a setting of what is written
 # Readers (DataLoader workers x GPUs) each want their own shards; fewer than this in a split starves them.
 MIN_SHARDS_PER_SPLIT = 8
 
@@ -54,6 +55,9 @@ class ShardsConfig:
     shard_size: str = opt("256MB", "Target shard size.")
     samples_per_shard: int | None = opt(None, "Samples per shard (overrides --shard-size).")
     jpeg_quality: int = opt(95, "JPEG quality of re-encoded (augmented) crops.")
+    resplit: bool = opt(False, "When WORK changed under SHARDS (a family would span splits, a video it holds "
+                               "changed or is gone): rewrite every shard from WORK as it is now, each family "
+                               "keeping its split where it can (recorded in index.json as `resplit`).")
     # scheduling
     num_cpus: int | None = opt(None, "CPUs for the embedded local Ray.")
     address: str | None = opt(None, "Existing Ray cluster address.", envvar="RAY_ADDRESS")
@@ -107,7 +111,7 @@ class ShardsConfig:
         return {"val": val, "test": test}
 
     def output_settings(self) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k not in SCHEDULING}
+        d = {k: v for k, v in asdict(self).items() if k not in SCHEDULING | ACTIONS}
         d["augment_ops"] = list(self.augment_ops)
         if self.group == "family":      # the threshold changes nothing then: not a reason to refuse a resume
             d.pop("identity_threshold")

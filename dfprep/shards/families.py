@@ -21,6 +21,7 @@ FAMILY_SCHEMA = pa.schema([
     ("n_crops", pa.int32()),
     ("n_samples", pa.int32()),
     ("generation", pa.int32()),     # the run that sharded the video: 0 the first, g the g-th growth
+    ("crops_hash", pa.string()),    # its crop records then (`source.crops_hashes`): a re-ingest that changed them shows
 ])
 
 

@@ -58,6 +58,7 @@ def read_rows(out: Path) -> list[dict]:
     for r in rows:
         r.setdefault("generation", 0)
         r.setdefault("group", r["family"])
+        r.setdefault("crops_hash", None)       # folders written before it: not compared
     return rows
 
 
@@ -102,21 +103,60 @@ class Prior:
                     if number:
                         self.first_shard[split] = max(self.first_shard.get(split, 0), number[1] + 1)
 
-    def check(self, eligible: list[tuple[int, str]], n_crops, label_of: dict) -> None:
-        """Refuse a WORK that changed rather than grew: every video SHARDS holds must still be there, usable,
-        with its label and its number of crops."""
+    def changes(self, eligible: list[tuple[int, str]], n_crops, label_of: dict, fam_of: dict[tuple[int, str], str],
+                crops_hash: dict[tuple[int, str], str]) -> tuple[list[str], list[str]]:
+        """What changed in WORK under the videos SHARDS holds, re-deriving every family from the grown WORK:
+        (leaks: families whose videos SHARDS holds would span splits, naming them; changes: videos gone, with
+        another label, number of crops or crop records (re-ingested from another file), or in another family).
+        A WORK may grow; it may not change. Rows written before `crops_hash` existed are not compared on it."""
         where = {pv: i for i, pv in enumerate(eligible)}
-        bad = []
+        changed = []
         for pv, r in sorted(self.old.items()):
             i = where.get(pv)
             if i is None:
-                bad.append(f"p{pv[0]}/{pv[1]} is gone (or no longer usable)")
+                changed.append(f"{_pv(pv)} is gone (or no longer usable)")
             elif label_of.get(pv) != r["label"] or int(n_crops[i]) != r["n_crops"]:
-                bad.append(f"p{pv[0]}/{pv[1]} was {r['label']} with {r['n_crops']} crops, is {label_of.get(pv)} "
-                           f"with {int(n_crops[i])}")
-        if bad:
-            raise ShardsUsageError(f"{self.out}: {len(bad)} video(s) it was cut from changed in WORK (e.g. {bad[0]}); "
-                                   f"a WORK may grow, not change{_REFUSE}")
+                changed.append(f"{_pv(pv)} was {r['label']} with {r['n_crops']} crops, is {label_of.get(pv)} "
+                               f"with {int(n_crops[i])}")
+            elif r.get("crops_hash") and r["crops_hash"] != crops_hash.get(pv):
+                changed.append(f"{_pv(pv)}'s crops differ from those SHARDS holds (ingested again from another "
+                               "file?)")
+        kept = [pv for pv in sorted(self.old) if pv in where]
+        members: dict[str, list[tuple[int, str]]] = {}
+        for pv in kept:
+            members.setdefault(self.old[pv]["family"], []).append(pv)
+        for old_family, pvs in sorted(members.items()):
+            # the family SHARDS recorded continues where its root (else its first video) now is; the others moved
+            anchor = next((pv for pv in pvs if _pv(pv) == old_family), pvs[0])
+            changed += [f"{_pv(pv)} is now in family {fam_of[pv]} (was {old_family})"
+                        for pv in pvs if fam_of[pv] != fam_of[anchor]]
+        by_family: dict[str, list[tuple[int, str]]] = {}
+        for pv in kept:
+            by_family.setdefault(fam_of[pv], []).append(pv)
+        leaks = [f"family {f} would span {' and '.join(splits)}: " + ", ".join(
+                     f"{_pv(pv)} ({self.old[pv]['split']})" for pv in _few(sorted(pvs, key=lambda k: (
+                         SPLITS.index(self.old[k]["split"]), k)), splits, self.old))
+                 for f, pvs in sorted(by_family.items())
+                 if len(splits := sorted({self.old[pv]["split"] for pv in pvs}, key=SPLITS.index)) > 1]
+        return leaks, changed
+
+    def refusal(self, leaks: list[str], changed: list[str], keep: dict[str, str],
+                unit_of_old: dict[tuple[int, str], str]) -> "WorkChanged":
+        """The one-line refusal of a changed WORK, carrying what `--resplit` keeps and moves."""
+        head = (f"growing it from WORK would leak: {'; '.join(leaks[:5])}"
+                f"{f'; and {len(leaks) - 5} more' if len(leaks) > 5 else ''} (a video it holds changed family: "
+                if leaks else "")
+        n = len(changed)
+        what = f"{n} video(s) it was cut from changed in WORK (e.g. {'; '.join(changed[:3])}" + \
+               (f"; and {n - 3} more" if n > 3 else "") + ")"
+        text = f"{self.out}: {head}{what}{')' if leaks else ''}; a WORK may grow, not change: --resplit " \
+               "rewrites every shard from WORK as it is now (each family keeps its split where it can), or use " \
+               "another --out, or --overwrite to cut anew"
+        moved = [{"video": _pv(pv), "from": self.old[pv]["split"], "to": keep[u]}
+                 for pv, u in sorted(unit_of_old.items()) if u in keep and keep[u] != self.old[pv]["split"]]
+        record = {"after_generations": len(self.generations), "leaks": leaks, "changes": changed[:100],
+                  "n_changes": n, "moved": moved}
+        return WorkChanged(text, keep, record)
 
     def check_ingest(self, ingest) -> None:
         """The crops of new videos must be cut as the old ones were: the same ingest settings."""
@@ -149,6 +189,43 @@ class Prior:
                             "split, new ones go to the split holding most of the group's crops; --overwrite "
                             "re-splits everything")
         return forced, label, warnings
+
+
+def _pv(pv: tuple[int, str]) -> str:
+    return f"p{pv[0]}/{pv[1]}"
+
+
+def _few(pvs: list, splits: list[str], old: dict, n: int = 4) -> list:
+    """At most `n` videos of each split (a leak message names some of every side, not all of a big family)."""
+    out, per = [], dict.fromkeys(splits, 0)
+    for pv in pvs:
+        per[old[pv]["split"]] += 1
+        if per[old[pv]["split"]] <= n:
+            out.append(pv)
+    return out
+
+
+class WorkChanged(ShardsUsageError):
+    """WORK changed under SHARDS rather than grew. `keep`: the split each unit (family or identity group, as the
+    grown WORK makes them) keeps in a re-split; `record`: what it changes (index.json's `resplit`)."""
+
+    def __init__(self, message: str, keep: dict[str, str], record: dict):
+        super().__init__(message)
+        self.keep, self.record = keep, record
+
+
+def recorded_resplit(out: Path, fingerprint: dict) -> dict | None:
+    """The `--resplit` a run on the same settings and WORK continues: the one an interrupted run was writing
+    (_state.json, index.json absent), or the one index.json records (a rerun keeps it: the split of every unit,
+    families.parquet's). {keep, record}, or None."""
+    out = as_path(out)
+    state, index = read_json(out / STATE), read_json(out / INDEX)
+    if index is None:
+        ok = state is not None and state.get("fingerprint") == fingerprint and isinstance(state.get("resplit"), dict)
+        return state["resplit"] if ok else None
+    if index.get("resplit") and index.get("fingerprint") == fingerprint and len(generations_of(index)) == 1:
+        return {"keep": {r["group"]: r["split"] for r in read_rows(out)}, "record": index["resplit"]}
+    return None
 
 
 def resume_point(out: Path, fingerprint: dict, overwrite: bool) -> tuple[Prior | None, dict[str, dict]]:
@@ -255,6 +332,8 @@ def merged(prior: Prior, index: dict, families: pa.Table) -> tuple[dict, pa.Tabl
                        "groups": len({r["group"] for r in rows})}
     if "sample_schema" not in prior.index:
         out.pop("sample_schema", None)
+    if "resplit" in prior.index:                # what re-cut the first generation stays on record
+        out["resplit"] = prior.index["resplit"]
     return out, table
 
 

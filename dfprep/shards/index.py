@@ -134,10 +134,13 @@ def read_shards_index(shards: Path) -> ShardsIndex:
 
 
 def _plain_name(name: str, path) -> str:
-    """A shard is named by a file name inside SHARDS: a path (`../x`, `a/b`) in index.json is refused, local or
-    remote, before anything is opened."""
-    if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
-        raise ShardsUsageError(f"{path}: shard name {name!r} is not a plain file name")
+    """A shard is named by a file name inside SHARDS (`dfprep.names`, the rule of every recorded name): `../x`,
+    `a/b`, `/abs`, `s3://other/x.tar` in index.json are refused, local or remote, before anything is opened."""
+    from dfprep.names import name_problem
+
+    if why := name_problem(name):
+        raise ShardsUsageError(f"{path}: shard name {name!r} {why}: not a plain file name inside SHARDS; "
+                               "refused, never opened")
     return name
 
 
@@ -168,11 +171,15 @@ def clear_out(out: Path) -> None:
         rmtree(out / name)
 
 
-def write_state(out: Path, fingerprint: dict, config: dict, done: list[dict], generation: int = 0) -> None:
-    """The in-progress record: fingerprint, the generation being written, and the shards finished so far
-    (name, counts, bytes, sha256)."""
-    write_json(as_path(out) / STATE, {"fingerprint": fingerprint, "config": config, "generation": generation,
-                                   "done": sorted(done, key=lambda s: s["name"])})
+def write_state(out: Path, fingerprint: dict, config: dict, done: list[dict], generation: int = 0,
+                resplit: dict | None = None) -> None:
+    """The in-progress record: fingerprint, the generation being written, the shards finished so far (name,
+    counts, bytes, sha256), and a `--resplit` being written (the split each unit keeps, what it changes)."""
+    state = {"fingerprint": fingerprint, "config": config, "generation": generation,
+             "done": sorted(done, key=lambda s: s["name"])}
+    if resplit:
+        state["resplit"] = resplit
+    write_json(as_path(out) / STATE, state)
 
 
 # --- wids: one dataset description per split, for `wids.ShardListDataset` ---------------------------------------

@@ -22,7 +22,7 @@ from dfprep.shards.config import (MIN_SHARDS_PER_SPLIT, NothingNew, ShardsConfig
 from dfprep.shards.families import family_table, split_by_fraction, split_by_parts
 from dfprep.shards.index import shard_name
 from dfprep.shards.samples import clip_units, frame_units
-from dfprep.shards.source import read_crops, read_videos
+from dfprep.shards.source import crops_hashes, read_crops, read_videos
 from dfprep.storage import as_path
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class Plan:
     generation: int = 0          # 0: a SHARDS folder's first cut; g: its g-th growth (`dfprep.shards.grow`)
     first_shard: dict[str, int] = field(default_factory=dict)   # split -> number of its first shard (growth)
     joined: set[str] = field(default_factory=set)   # families whose split an earlier generation fixed
+    crops_hash: dict = field(default_factory=dict)   # (part, video) -> its crop records' hash (families.parquet)
 
     def name(self, split: str, i: int) -> str:
         """The file name of the split's i-th shard of this plan (numbering goes on after earlier generations')."""
@@ -79,7 +80,7 @@ class Plan:
                                                 self.family_names[self.video_family[i]]),
                  "split": self.family_split[self.family_names[self.video_family[i]]],
                  "label": LABELS[self.video_label[i]], "n_crops": int(n_crops[i]), "n_samples": int(per_video[i]),
-                 "generation": self.generation}
+                 "generation": self.generation, "crops_hash": self.crops_hash.get((p, v))}
                 for i, (p, v) in enumerate(self.video_names)]
         return family_table(rows)
 
@@ -156,13 +157,15 @@ def _seeds(seed: int, generation: int, *stream: int) -> list[int]:
     return [seed, *stream] + ([generation] if generation else [])
 
 
-def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None) -> Plan:
+def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None, keep: dict[str, str] | None = None) -> Plan:
     """The plan of every shard of WORK's face store.
 
     With `prior` (`dfprep.shards.grow.Prior`: what an existing SHARDS folder already holds), only the videos it
     does not hold are planned: a new generation, whose families and groups keep the split an earlier generation
     gave them, and whose other families are split by the same rule among themselves. NothingNew when there is
-    no such video with a crop.
+    no such video with a crop; `grow.WorkChanged` when WORK changed under SHARDS rather than grew (every family
+    is re-derived from WORK: one that would span splits is a leak). `keep` (a re-split, `--resplit`): a first
+    cut of all of WORK in which these units (families or identity groups) keep the given split.
     """
     cfg.validate()
     videos, eligible, table, video_code, files = load_crops(work)
@@ -170,6 +173,7 @@ def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None) -> Pl
         raise ShardsUsageError(f"{as_path(work) / 'faces.parquet'}: no usable crop (of a video with status ok, "
                                f"labelled REAL or FAKE); nothing to shard")
     warnings: list[str] = []
+    crops_hash = dict(zip(eligible, crops_hashes(table, video_code, len(eligible))))
     fam_of = family_ids(videos)
     label_of = {(r["part"], r["video"]): r["label"] for r in videos}
     # Groups kept whole, over every usable video (a growth's new videos may join an old family or identity).
@@ -180,9 +184,16 @@ def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None) -> Pl
         family_group, grouping = _identity_groups(work, eligible, all_code, all_names, cfg.identity_threshold,
                                                   label_of)
     generation, forced, group_label, old_shards = 0, {}, {}, {}
+    if keep is not None and prior is None:
+        forced = {g: s for g, s in keep.items() if g in set(family_group.values())}
     if prior is not None:
-        prior.check(eligible, np.bincount(video_code, minlength=len(eligible)), label_of)
-        forced, group_label, linked_warnings = prior.linked({pv: family_group[fam_of[pv]] for pv in prior.old})
+        where = set(eligible)
+        unit_of_old = {pv: family_group[fam_of[pv]] for pv in prior.old if pv in where}
+        forced, group_label, linked_warnings = prior.linked(unit_of_old)
+        leaks, changed = prior.changes(eligible, np.bincount(video_code, minlength=len(eligible)), label_of, fam_of,
+                                       crops_hash)
+        if leaks or changed:
+            raise prior.refusal(leaks, changed, forced, unit_of_old)
         warnings += linked_warnings
         eligible, table, video_code = _restrict(eligible, table, video_code, set(prior.old))
         if not len(video_code):
@@ -262,7 +273,8 @@ def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None) -> Pl
         splits[name] = sp
     return Plan(cfg, files, c, eligible, fam_code, vlabel, fam_names, family_split, units, splits, warnings,
                 family_group=family_group, grouping=grouping, generation=generation,
-                first_shard=prior.first_shard if prior is not None else {}, joined=joined)
+                first_shard=prior.first_shard if prior is not None else {}, joined=joined,
+                crops_hash={pv: crops_hash[pv] for pv in eligible})
 
 
 def _identity_groups(work: Path, eligible: list[tuple[int, str]], fam_code: np.ndarray, fam_names: list[str],

@@ -8,6 +8,7 @@ A WORK that has grown since SHARDS was cut adds a generation of new shards besid
 """
 from __future__ import annotations
 
+import errno
 import time
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from dfprep.ingest.config import RecordedIngest
 from dfprep.progress import Reporter
 from dfprep.shards.balance import class_weights
 from dfprep.shards.config import NothingNew, ShardsConfig, ShardsUsageError
-from dfprep.shards.grow import generation_record, growth_summary, merged, resume_point
+from dfprep.shards.grow import (WorkChanged, generation_record, growth_summary, merged, recorded_resplit,
+                                resume_point)
 from dfprep.shards.index import (FAMILIES, FORMAT, INDEX, read_index, run_fingerprint, shard_files, wids_name,
                                  write_index, write_state)
 from dfprep.shards.plan import Plan, make_plan
@@ -78,8 +80,10 @@ def _run_tasks(plan: Plan, work: Path, out: Path, todo: list[tuple[str, int]], o
                         on_done(ray.get(ref))
                         report.advance("written", name)
                     except Exception as exc:  # a failed shard is reported; the others still finish
-                        errors.append({"shard": name, "error": f"{type(exc).__name__}: {exc}"[:2000]})
-                        report.advance("error", name, str(exc))
+                        cause = task_cause(exc)
+                        errors.append({"shard": name, "error": cause_line(cause),
+                                       "errno": getattr(cause, "errno", None)})
+                        report.advance("error", name, errors[-1]["error"])
         except KeyboardInterrupt:
             _collect_finished(pending, on_done)
             raise
@@ -90,6 +94,47 @@ def _run_tasks(plan: Plan, work: Path, out: Path, todo: list[tuple[str, int]], o
             import ray
 
             ray.shutdown()
+
+
+class ShardWriteError(RuntimeError):
+    """Shards that failed to be written: one line per cause (`failure_lines`), the finished ones kept."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+HINTS = {errno.ENOSPC: "free space", errno.EDQUOT: "free space (disk quota exceeded)",
+         errno.EFBIG: "raise the file size limit (ulimit -f)", errno.EROFS: "make it writable",
+         errno.EACCES: "make it writable", errno.EPERM: "make it writable"}
+
+
+def task_cause(exc: BaseException) -> BaseException:
+    """The exception a shard task raised: ray.get wraps it in a RayTaskError whose text is a whole traceback."""
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, BaseException) else exc
+
+
+def cause_line(exc: BaseException) -> str:
+    """One line for a failure: an OS error's reason (and file), else the exception's first line."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f" ({exc.filename})" if exc.filename else "")
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+
+
+def failure_lines(errors: list[dict], out: Path) -> list[str]:
+    """One line per cause: how many shards it stopped, where, and what to do; finished shards are kept."""
+    by_cause: dict[str, list[dict]] = {}
+    for e in errors:
+        by_cause.setdefault(e["error"], []).append(e)
+    lines = []
+    for text, es in by_cause.items():
+        names = ", ".join(e["shard"] for e in es[:3]) + (f" and {len(es) - 3} more" if len(es) > 3 else "")
+        hint = HINTS.get(es[0].get("errno"), "fix the cause")
+        lines.append(f"{len(es)} shard(s) failed: {text} (writing {names} in {out}); {hint} and rerun the same "
+                     "command to resume (finished shards are kept)")
+    return lines
 
 
 def _collect_finished(pending: dict, on_done) -> None:
@@ -136,8 +181,15 @@ def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> d
     prior, previous = resume_point(out, fingerprint, overwrite)
     if prior is not None:
         prior.check_ingest(ingest)
+    resplit = recorded_resplit(out, fingerprint) if prior is None else None
     try:
-        plan = make_plan(work, cfg, prior)
+        try:
+            plan = make_plan(work, cfg, prior, keep=resplit["keep"] if resplit else None)
+        except WorkChanged as exc:      # refused (one line) unless --resplit: then all of WORK is cut anew
+            if not cfg.resplit:
+                raise
+            resplit, prior, previous = {"keep": exc.keep, "record": exc.record}, None, {}
+            plan = make_plan(work, cfg, None, keep=exc.keep)
     except NothingNew as exc:
         index = read_index(out)
         index["run"] = {"out": str(out), "written": 0, "reused": 0, "nothing_new": str(exc),
@@ -157,7 +209,7 @@ def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> d
                 todo.append((split, i))
     reused = len(done)
     if todo:
-        write_state(out, fingerprint, cfg.output_settings(), list(done.values()), plan.generation)
+        write_state(out, fingerprint, cfg.output_settings(), list(done.values()), plan.generation, resplit)
         if plan.generation == 0:    # index.json promises that every shard it lists is whole: not while some are
             (out / INDEX).unlink(missing_ok=True)   # rewritten (a growth leaves the old index, and its shards, be)
 
@@ -166,7 +218,7 @@ def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> d
     def on_done(info: dict) -> None:
         done[info["name"]] = info
         if time.perf_counter() - last_state[0] > STATE_EVERY_S:
-            write_state(out, fingerprint, cfg.output_settings(), list(done.values()), plan.generation)
+            write_state(out, fingerprint, cfg.output_settings(), list(done.values()), plan.generation, resplit)
             last_state[0] = time.perf_counter()
 
     t1 = time.perf_counter()
@@ -174,11 +226,10 @@ def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> d
         errors = _run_tasks(plan, work, out, todo, on_done, cfg)
     finally:    # also on an interrupt: every shard finished so far is recorded, so a rerun keeps it
         if todo:
-            write_state(out, fingerprint, cfg.output_settings(), list(done.values()), plan.generation)
+            write_state(out, fingerprint, cfg.output_settings(), list(done.values()), plan.generation, resplit)
     t_write = time.perf_counter() - t1
     if errors:
-        lines = "\n".join(f"  {e['shard']}: {e['error']}" for e in errors[:20])
-        raise RuntimeError(f"{len(errors)} shard(s) failed; rerun the same command to resume:\n{lines}")
+        raise ShardWriteError(failure_lines(errors, out))
 
     keep = {plan.name(s, i) for s in SPLITS for i in range(len(plan.splits[s].shards))}
     keep |= set(prior.entries) if prior is not None else set()
@@ -189,12 +240,15 @@ def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> d
     families = plan.families_parquet()
     if prior is not None:
         index, families = merged(prior, index, families)
+    if resplit:
+        index["resplit"] = resplit["record"]
     index["wids"] = {s: wids_name(s) for s in SPLITS if index["splits"][s]["shards"]}
     _write_families(out / FAMILIES, families)
     write_index(out, index)
     mb = sum(done[plan.name(s, i)]["bytes"] for s, i in todo) / 1e6
     index["run"] = {"out": str(out), "written": len(todo), "reused": reused, "growth": growth_summary(prior, plan),
                     "nothing_new": None if todo else "every shard of WORK's videos is already written",
+                    "resplit": resplit["record"] if resplit and todo else None,
                     "timings": {"plan_s": round(t_plan, 3), "write_s": round(t_write, 3),
                                 "total_s": round(time.perf_counter() - t0, 3),
                                 "write_mb_per_s": round(mb / t_write, 2) if t_write and todo else None}}

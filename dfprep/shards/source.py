@@ -14,7 +14,8 @@ import pyarrow as pa
 from dfprep.shards.config import ShardsUsageError
 from dfprep.storage import as_path, dataset as open_dataset, parquet_file, relative
 
-PLAN_COLUMNS = ["video", "part", "label", "original", "frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2"]
+PLAN_COLUMNS = ["video", "part", "label", "original", "frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2",
+                "phash"]
 VIDEO_COLUMNS = ["video", "part", "label", "original", "status", "n_faces"]
 HASH_METHOD = "sha256 over sorted (relative path, size, Parquet footer bytes) of faces.parquet/**/*.parquet"
 FOOTER_MAX = 1 << 20     # a footer larger than this is hashed by its first and last MiB
@@ -68,6 +69,24 @@ def store_hash(faces: Path) -> str:
         h.update(f"{rel}\0{p.stat().st_size}\0".encode())
         h.update(hashlib.sha256(_footer(p)).digest())
     return h.hexdigest()
+
+
+CROP_RECORD = ("frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2", "phash")
+
+
+def crops_hashes(crops: pa.Table, video_code: np.ndarray, n_videos: int) -> list[str]:
+    """Per video (by code): sha256 (16 hex) of its crop records (frame, track, box, prob, perceptual hash of
+    the crop), in (frame, track) order: what changes when a video is ingested again from another file, without
+    reading a JPEG byte."""
+    cols = {c: np.nan_to_num(crops[c].fill_null(0).to_numpy(zero_copy_only=False)) for c in CROP_RECORD}
+    rec = np.zeros(len(video_code), dtype=[(c, "<f8") if c in ("prob", "x1", "y1", "x2", "y2") else (c, "<i8")
+                                           for c in CROP_RECORD])
+    for c in CROP_RECORD:
+        rec[c] = cols[c].astype(np.int64) if c == "phash" else cols[c]
+    order = np.lexsort((rec["track_id"], rec["frame_idx"], video_code))
+    rec, codes = rec[order], video_code[order]
+    bounds = np.searchsorted(codes, np.arange(n_videos + 1))
+    return [hashlib.sha256(rec[bounds[v]:bounds[v + 1]].tobytes()).hexdigest()[:16] for v in range(n_videos)]
 
 
 def read_videos(videos: Path) -> pa.Table:

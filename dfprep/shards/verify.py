@@ -1,6 +1,8 @@
 """`verify_shards(SHARDS, WORK)`: reread every shard and list what is wrong (empty list: all good).
 
-Per shard (in parallel processes): size and sha256 against the index, tar structure read strictly
+index.json is first read as `dfprep train` reads it (`read_shards_index`): a shard name that is not a plain name
+inside SHARDS (`../x.tar`, `s3://other/x.tar`, `/abs`: `dfprep.names`) is the one problem, and nothing is
+opened; the wids descriptions must list the same plain names. Per shard (in parallel processes): size and sha256 against the index, tar structure read strictly
 (`tarstream.iter_members`: only regular members, no symlink or link, no path names such as `../x`, headers
 whose checksum and size hold, nothing after the end of the archive; names `key.ext` with ext in the allow-list;
 nothing is ever unpickled), then a full read through `webdataset.WebDataset`: every image within the pixel
@@ -9,7 +11,8 @@ families.parquet. Across shards: counts against the index, unique keys, no famil
 ratio within one sample per family, and (with WORK) every crop and label against the face store: an
 un-augmented crop must be byte-identical to the face store's JPEG (shards copy them), an augmented one equal
 to what re-running its recorded augmentation (seed and p in the sample's json, ops and JPEG quality in
-index.json's config) on the face store's crop gives.
+index.json's config) on the face store's crop gives, and WORK's families re-derived as they are now
+(`verify_work`: a family in two splits is a leak, named with its videos).
 """
 from __future__ import annotations
 
@@ -28,11 +31,10 @@ from PIL import Image
 
 from dfprep.dataset import DEFAULT_CLIP_LEN, LABELS, SPLITS
 from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
-from dfprep.storage import StorageError, arrow_source, as_path, dataset as open_dataset, is_remote
+from dfprep.storage import StorageError, arrow_source, as_path, is_remote
 from dfprep.shards.config import ShardsUsageError, parse_ratio
-from dfprep.shards.index import FAMILIES, read_index, shard_files
-from dfprep.shards.samples import SAMPLE_SCHEMA, KEY_RE, augmentation_record, json_problem, member_names
-from dfprep.shards.source import store_hash
+from dfprep.shards.index import FAMILIES, read_index, read_shards_index, shard_files, wids_indexes
+from dfprep.shards.samples import SAMPLE_SCHEMA, KEY_RE, json_problem, member_names
 
 MAX_PER_KIND = 20      # problems of one kind listed per shard before "... and N more"
 
@@ -201,6 +203,31 @@ def _read_families(shards: Path, problems: list[str]) -> dict:
     return {(r["part"], r["video"]): (r["family"], r["split"], r["label"]) for r in t}
 
 
+def _check_wids(shards: Path, index: dict) -> list[str]:
+    """Each wids description (`wids-{split}.json`) lists the split's shards as index.json does, by plain name."""
+    from dfprep.names import name_problem
+
+    out = []
+    for name, want in wids_indexes(index).items():
+        path = as_path(shards) / name
+        try:
+            got = json.loads(path.read_text(encoding="utf-8"))
+            urls = [e["url"] for e in got["shardlist"]]
+        except FileNotFoundError:
+            if "wids" in index:         # folders written before the wids descriptions have none
+                out.append(f"{name}: missing (index.json lists shards of its split)")
+            continue
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            out.append(f"{name}: cannot be read as a wids description ({type(exc).__name__}: {exc})")
+            continue
+        bad = [u for u in urls if name_problem(u)]
+        if bad:
+            out.append(f"{name}: shard url {bad[0]!r} {name_problem(bad[0])}: not a plain name inside SHARDS")
+        elif urls != [e["url"] for e in want["shardlist"]]:
+            out.append(f"{name}: its shard list differs from index.json's")
+    return out
+
+
 def _check_ratio(index: dict, split: dict, samples: pa.Table, problems: list[str]) -> None:
     cfg = index.get("config", {})
     if cfg.get("balance", "none") == "none" or split.get("balance", {}).get("note"):
@@ -222,48 +249,23 @@ def _check_ratio(index: dict, split: dict, samples: pa.Table, problems: list[str
                         f"({cfg.get('balance')}); off by {off:.1f} samples, more than one per family ({n_fam})")
 
 
-def _check_store(work: Path, index: dict, samples: pa.Table, problems: list[str]) -> None:
-    """Every sample's crops exist in the face store with the sample's label."""
-    faces = as_path(work) / "faces.parquet"
-    if not faces.is_dir():
-        problems.append(f"{faces}: not found; cannot check labels against the face store")
-        return
-    if store_hash(faces) != index.get("source", {}).get("content_hash"):
-        problems.append(f"{faces}: content hash differs from index.json's: the face store changed since")
-    store = open_dataset(faces, format="parquet").to_table(columns=["part", "video", "frame_idx", "track_id", "label"])
-    store = store.rename_columns(["part", "video", "frame_idx", "track_id", "store_label"])
-    parent = pc.list_parent_indices(samples["frames"])
-    refs = pa.table({"key": samples["key"].take(parent), "part": samples["part"].take(parent).cast(pa.int32()),
-                     "video": samples["video"].take(parent), "label": samples["label"].take(parent),
-                     "frame_idx": pc.list_flatten(samples["frames"]).cast(pa.int32()),
-                     "track_id": samples["track_id"].take(parent).cast(pa.int32())})
-    joined = refs.join(store, ["part", "video", "frame_idx", "track_id"], join_type="left outer")
-    missing = joined.filter(pc.is_null(joined["store_label"]))
-    wrong = joined.filter(pc.and_(pc.is_valid(joined["store_label"]),
-                                  pc.not_equal(joined["store_label"], joined["label"])))
-    for r in missing.slice(0, MAX_PER_KIND).to_pylist():
-        problems.append(f"sample {r['key']}: crop p{r['part']}/{r['video']} frame {r['frame_idx']} track "
-                        f"{r['track_id']} is not in the face store")
-    for r in wrong.slice(0, MAX_PER_KIND).to_pylist():
-        problems.append(f"sample {r['key']}: label {r['label']}, the face store says {r['store_label']}")
-    for what, t in (("missing crops", missing), ("label mismatches", wrong)):
-        if t.num_rows > MAX_PER_KIND:
-            problems.append(f"... and {t.num_rows - MAX_PER_KIND} more {what}")
-
-
 def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> list[str]:
     """Everything wrong with SHARDS, and against the face store; [] when all is well.
 
     The face store is WORK's, or when WORK is None the one recorded in index.json if it still exists.
     """
     shards = as_path(shards)
-    try:
+    try:        # first as `dfprep train` reads it: a shard name that is not a plain name inside SHARDS is refused
+        read_shards_index(shards)
         index = read_index(shards)
     except ShardsUsageError as exc:
         return [str(exc)]
-    if work is None and index.get("source", {}).get("work"):
-        recorded = as_path(index["source"]["work"])
-        work = recorded if (recorded / "faces.parquet").is_dir() else None
+    if work is None and isinstance(index.get("source", {}).get("work"), str):
+        try:        # the WORK index.json names, when it is still there (a store that refuses: not checked)
+            recorded = as_path(index["source"]["work"])
+            work = recorded if (recorded / "faces.parquet").is_dir() else None
+        except (OSError, ValueError):
+            work = None
     problems: list[str] = []
     families = _read_families(shards, problems)
     cfg = index.get("config", {})
@@ -275,6 +277,7 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
             for split in SPLITS for e in index.get("splits", {}).get(split, {}).get("shards", [])]
     listed = {as_path(j[0]).name for j in jobs}
     problems += [f"{p.name}: on disk but not in index.json" for p in shard_files(shards) if p.name not in listed]
+    problems += _check_wids(shards, index)
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(workers) as pool:
             results = list(pool.map(check_shard, *zip(*jobs)))
@@ -311,67 +314,7 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
                 problems.append(f"{split}: read {v} {k}, index says {s[k]}")
     _check_ratio(index, index.get("splits", {}).get("train", {}), samples, problems)
     if work is not None:
-        _check_store(as_path(work), index, samples, problems)
-        _check_pixels_match_store(as_path(work), index, members, crops, problems)
+        from dfprep.shards.verify_work import check_against_work
+
+        check_against_work(as_path(work), index, families, members, samples, crops, problems)
     return problems
-
-
-def _check_pixels_match_store(work: Path, index: dict, members: list[str], crops: list, problems: list[str]) -> None:
-    """Every image of every sample against the face store's crop it was cut from: byte-identical when the
-    sample is not augmented (shards copy the store's JPEG bytes); else equal to the recorded augmentation
-    re-run on the store's crop (`writer.augment_jpegs`: the json's seed and p, the config's ops and quality)."""
-    from dfprep.shards.writer import _single_thread, augment_jpegs
-
-    faces = as_path(work) / "faces.parquet"
-    if not faces.is_dir() or not crops:
-        return
-    images = [m for m in members if m.endswith("jpg")]
-    cfg = index.get("config", {})
-    ops, quality = list(cfg.get("augment_ops") or []), int(cfg.get("jpeg_quality", 95))
-    wanted: dict[tuple, list] = defaultdict(list)
-    for shard, key, part, video, frames, track, shas, aug in crops:
-        for j, frame in enumerate(frames):
-            if j < len(shas) and j < len(images) and shas[j] is not None:
-                wanted[(part, video, frame, track)].append((shard, key, images[j], shas[j], aug))
-    n_bad: dict[str, int] = defaultdict(int)         # per shard: MAX_PER_KIND listed, then a count
-
-    def bad(text: str) -> None:
-        shard = text.split(":", 1)[0]
-        n_bad[shard] += 1
-        if n_bad[shard] <= MAX_PER_KIND:
-            problems.append(text)
-
-    cols = ["part", "video", "frame_idx", "track_id", "jpeg"]
-    videos = pa.array(sorted({k[1] for k in wanted}), pa.string())
-    batches = open_dataset(faces, format="parquet").to_batches(columns=cols, filter=pc.field("video").isin(videos))
-    for batch in batches:
-        d = batch.to_pydict()
-        for part, video, frame, track, jpeg in zip(*(d[c] for c in cols)):
-            uses = wanted.get((part, video, frame, track))
-            if not uses:
-                continue
-            where = f"the face store's crop p{part}/{video} frame {frame} track {track}"
-            for shard, key, member, sha, aug in uses:
-                if aug is None:
-                    if hashlib.sha256(jpeg).hexdigest() != sha:
-                        bad(f"{shard}: sample {key}: {member} is not byte-identical to {where}")
-                    continue
-                a = json.loads(aug)
-                try:
-                    with _single_thread():      # as the writer ran it
-                        (again,), params = augment_jpegs([jpeg], int(a["seed"]), ops, float(a["p"]), quality)
-                except (KeyError, TypeError, ValueError, OSError) as exc:
-                    bad(f"{shard}: sample {key}: cannot re-run its recorded augmentation on {where} ({exc})")
-                    continue
-                again_rec = augmentation_record(params)
-                if again_rec != a:
-                    diff = sorted(k for k in again_rec.keys() | a.keys() if again_rec.get(k) != a.get(k))
-                    bad(f"{shard}: sample {key}: json records augmentation {diff} as "
-                        f"{[a.get(k) for k in diff]}, re-running seed {a['seed']} gives "
-                        f"{[again_rec.get(k) for k in diff]}")
-                elif hashlib.sha256(again).hexdigest() != sha:
-                    bad(f"{shard}: sample {key}: {member} differs from its recorded augmentation (seed "
-                        f"{a['seed']}) re-run on {where}")
-    for shard, k in sorted(n_bad.items()):
-        if k > MAX_PER_KIND:
-            problems.append(f"{shard}: ... and {k - MAX_PER_KIND} more crops that differ from the face store")
