@@ -17,7 +17,7 @@ from dfprep.ingest.discover import IngestUsageError, parse_parts
 BALANCES = ("undersample", "oversample", "none")
 AUGMENT_MODES = ("off", "oversampled", "all")
 GROUPS = ("family", "identity")     # what a split keeps whole: families, or identity groups of families
-SCHEDULING = {"num_cpus", "address", "progress", "use_ray"}
+SCHEDULING = {"num_cpus", "address", "progress", "use_ray", "allow_partial"}
 # Readers (DataLoader workers x GPUs) each want their own shards; fewer than this in a split starves them.
 MIN_SHARDS_PER_SPLIT = 8
 
@@ -54,6 +54,8 @@ class ShardsConfig:
     shard_size: str = opt("256MB", "Target shard size.")
     samples_per_shard: int | None = opt(None, "Samples per shard (overrides --shard-size).")
     jpeg_quality: int = opt(95, "JPEG quality of re-encoded (augmented) crops.")
+    allow_partial: bool = opt(False, "Cut shards from a WORK whose ingest did not finish (index.json then says "
+                                     "partial: true); without it such a WORK is refused.")
     # scheduling
     num_cpus: int | None = opt(None, "CPUs for the embedded local Ray.")
     address: str | None = opt(None, "Existing Ray cluster address.", envvar="RAY_ADDRESS")

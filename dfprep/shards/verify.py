@@ -311,6 +311,12 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
                 problems.append(f"{split}: read {v} {k}, index says {s[k]}")
     _check_ratio(index, index.get("splits", {}).get("train", {}), samples, problems)
     if work is not None:
+        from dfprep.ingest.completion import unfinished_ingest
+
+        partial = unfinished_ingest(as_path(work))        # WORK mid-ingest: its store is not what the index says
+        if partial and not index.get("partial"):
+            problems.append(f"{work}: the ingest is unfinished ({partial}); these shards were not cut with "
+                            "--allow-partial")
         _check_store(as_path(work), index, samples, problems)
         _check_pixels_match_store(as_path(work), index, members, crops, problems)
     return problems
