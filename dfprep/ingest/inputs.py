@@ -20,7 +20,7 @@ import hashlib
 from pathlib import Path
 
 from dfprep.atomic import write_json
-from dfprep.storage import as_path
+from dfprep.storage import StorageError, as_path
 
 HASH = "head_tail_sha256"
 HEAD_TAIL_BYTES = 64 << 10      # covers the mp4 header (ftyp, moov when at the front) and the first frame's bytes
@@ -53,6 +53,8 @@ def read_stamps(work: Path, part: int) -> dict[str, tuple]:
     try:
         data = json.loads(path.read_text()) if path.is_file() else {}
         return {k: tuple(v) for k, v in data.get("files", {}).items() if isinstance(v, list) and len(v) == 3}
+    except StorageError:
+        raise                           # the store failed: the run's error, never a reason to redo videos
     except (OSError, ValueError, AttributeError):
         return {}
 
@@ -89,6 +91,8 @@ class SameFile:
             return True
         try:
             now_size, now = head_tail_sha256(entry["path"])
+        except StorageError:
+            raise
         except OSError:
             return False                # unreadable now: processing it records why
         if now_size == size and (ref is None or now == ref):

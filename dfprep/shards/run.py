@@ -118,8 +118,8 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
     cfg.validate()
     work, out = as_path(work).resolve(), as_path(out).resolve()
     t0 = time.perf_counter()
+    ingest, partial = _recorded_ingest(work, cfg.allow_partial)      # an unfinished WORK: refused first
     _, faces = store_paths(work)
-    ingest, partial = _recorded_ingest(work, cfg.allow_partial)
     content_hash = store_hash(faces)
     fingerprint = run_fingerprint(cfg.fingerprint(), content_hash)
     out.mkdir(parents=True, exist_ok=True)

@@ -312,8 +312,12 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
     _check_ratio(index, index.get("splits", {}).get("train", {}), samples, problems)
     if work is not None:
         from dfprep.ingest.completion import unfinished_ingest
+        from dfprep.ingest.discover import IngestUsageError
 
-        partial = unfinished_ingest(as_path(work))        # WORK mid-ingest: its store is not what the index says
+        try:
+            partial = unfinished_ingest(as_path(work))    # WORK mid-ingest: its store is not what the index says
+        except IngestUsageError as exc:
+            partial = str(exc)
         if partial and not index.get("partial"):
             problems.append(f"{work}: the ingest is unfinished ({partial}); these shards were not cut with "
                             "--allow-partial")
