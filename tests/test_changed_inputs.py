@@ -197,3 +197,37 @@ def test_a_batch_plan_naming_a_path_is_refused(base, tmp_path, name):
     assert res.exit_code == 2, res.output
     assert len(lines) == 1 and str(plan_path) in lines[0] and repr(name) in lines[0], lines
     assert {p: p.read_bytes() for p in c.work.rglob("*") if p.is_file()} == before
+
+
+def test_on_object_storage_a_replaced_object_is_redone(base, bucket):
+    """ROOT and WORK in S3 (moto): an object overwritten with another video is redone; one rewritten with the same
+    bytes (a new LastModified, as a re-upload gives) is recognised by its head and tail, read by range, and not."""
+    import pyarrow.fs as pafs
+
+    from dfprep.ingest.run import ingest
+    from dfprep.storage import as_path
+
+    pafs.copy_files(str(base.root), (bucket / "root").fs_path, source_filesystem=pafs.LocalFileSystem(),
+                    destination_filesystem=bucket.fs)
+    root, work = as_path(f"{bucket}/root"), as_path(f"{bucket}/work")
+    first = ingest(root, work, _cfg())
+    assert first["processed_this_run"] == len(base.rows)
+    from dfprep.ingest.inputs import read_stamps
+
+    stamp = read_stamps(work, 0)
+    names = sorted(v for v in base.rows if v != TRUNC)
+    replaced = names[0]
+    other = next(v for v in names if base.rows[v]["bytes"] != base.rows[replaced]["bytes"])
+    part = root / PART
+    with bucket.fs.open_output_stream((part / replaced).fs_path) as fh:
+        fh.write((base.root / PART / other).read_bytes())
+    with bucket.fs.open_output_stream((part / names[1]).fs_path) as fh:       # same bytes, uploaded again
+        fh.write((base.root / PART / names[1]).read_bytes())
+    s = ingest(root, work, _cfg())
+    assert s["changed"] == 1 and s["processed_this_run"] == 1, s
+    t = ds.dataset((work / "videos.parquet").fs_path, filesystem=bucket.fs).to_table(
+        columns=["video", "head_tail_sha256"]).to_pylist()
+    hashes = {r["video"]: r["head_tail_sha256"] for r in t}
+    assert hashes[replaced] == hashes[other] == base.rows[other]["head_tail_sha256"]
+    now = read_stamps(work, 0)[names[1]]
+    assert now[1] != stamp[names[1]][1] and now[2] == stamp[names[1]][2]      # a new time, the same content
