@@ -142,3 +142,35 @@ def test_grown_then_killed_ingest_is_refused(corpus, tmp_path):
 
     done = ingest(corpus, work, IngestConfig(parts="0-1", **cfg))
     assert done["videos"] == total and unfinished_ingest(work) is None
+
+
+def test_a_journal_left_or_no_run_json_is_unfinished(ingest_work, tmp_path):
+    """The two states a stop leaves besides missing batches: a batch reopened to redo a video (its journal beside
+    the old batch file, which still holds the old rows) and the end never recorded (no run.json). Both refused."""
+    import shutil
+
+    import pyarrow.dataset as ds
+
+    from dfprep.faces.store import empty_faces
+    from dfprep.ingest.batches import Batch, journal_file, read_journal, write_journal
+    from dfprep.ingest.completion import unfinished_ingest
+
+    assert unfinished_ingest(ingest_work) is None
+    reopened, unrecorded = tmp_path / "reopened", tmp_path / "unrecorded"
+    shutil.copytree(ingest_work, reopened)
+    shutil.copytree(ingest_work, unrecorded)
+    (unrecorded / "run.json").unlink()
+    assert unfinished_ingest(unrecorded) == "no run.json: the last ingest stopped before recording its end"
+
+    row = ds.dataset(reopened / "videos.parquet" / "part-0").to_table().slice(0, 1).to_pylist()[0]
+    path = journal_file(reopened, Batch(0, 0), row["video"])
+    write_journal(path, row, empty_faces())
+    assert read_journal(path)[0]["video"] == row["video"]
+    reason = unfinished_ingest(reopened)
+    plans = [json.loads(p.read_text()) for p in sorted((reopened / "_batches").glob("part-*.json"))]
+    total = sum(len(b["videos"]) for plan in plans for b in plan["batches"])
+    batch0 = next(b["videos"] for plan in plans if plan["part"] == 0 for b in plan["batches"] if b["index"] == 0)
+    assert reason == f"{len(batch0)} of {total} planned videos not finished"
+    for work in (reopened, unrecorded):
+        _refused(["shards", str(work), "--out", str(tmp_path / "shards"), "--no-progress"], work)
+        _refused(["analyze", str(work), "--no-progress"], work)
