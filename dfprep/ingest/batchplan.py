@@ -56,11 +56,6 @@ def read_plan(work: Path, part: int) -> dict[int, list[str]] | None:
         and all(isinstance(v, str) for v in b["videos"]) for b in batches)
     if not ok or data.get("part") != part:
         raise IngestUsageError(f"{path}: not a batch plan of part {part}; --overwrite to start again")
-    for b in batches:               # a name that is a path would lead a reader out of its part folder
-        bad = next(((v, why) for v in b["videos"] if (why := key_problem(v))), None)
-        if bad:
-            raise IngestUsageError(f"{path}: batch {b['index']} names {bad[0]!r}: {bad[1]} (WORK changed by "
-                                   "hand?); --overwrite to start again")
     return {b["index"]: list(b["videos"]) for b in batches}
 
 
@@ -166,6 +161,7 @@ def plan_part(work: Path, part: int, entries: list[dict], batch_videos: int, rec
         plan = rule if all(rule.get(i) == vs for i, vs in stored.items()) else dict(stored)
     else:
         plan = {i: list(vs) for i, vs in recorded.items()}
+        _check_names(work, part, plan, by_name)
         for i, vs in stored.items():
             if sorted(plan.get(i, [])) != vs:
                 raise IngestUsageError(f"{plan_file(work, part)}: batch {i} does not list the videos of its "
@@ -179,6 +175,17 @@ def plan_part(work: Path, part: int, entries: list[dict], batch_videos: int, rec
     out.plan, out.changed = plan, plan != recorded
     out.batches = [Batch(part, i, [e for v in plan[i] for e in by_name[v]]) for i in sorted(plan)]
     return out
+
+
+def _check_names(work: Path, part: int, plan: dict[int, list[str]], by_name: dict[str, list[dict]]) -> None:
+    """A recorded name that is a path (absolute, `..`, a separator, a scheme) is refused unless it is a metadata
+    key of the part that was rejected as such (a `rejected` row records the key as given, and is never opened)."""
+    for i, vs in sorted(plan.items()):
+        for v in vs:
+            why = key_problem(v)
+            if why and not any(e["status"] == "rejected" for e in by_name.get(v, ())):
+                raise IngestUsageError(f"{plan_file(work, part)}: batch {i} names {v!r}: {why}, and part {part} has "
+                                       "no such rejected key (WORK changed by hand?); --overwrite to start again")
 
 
 # --- the run's view -----------------------------------------------------------------------------------------------
