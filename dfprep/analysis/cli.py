@@ -5,6 +5,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from dfprep.analysis.load import AnalysisError
 from dfprep.options import cli_path
@@ -26,6 +27,8 @@ def analyze_command(
                                                      "between its splits."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar over the report's steps "
                                                                           "(stderr)."),
+    allow_partial: bool = typer.Option(False, "--allow-partial", help="Report on a WORK whose ingest did not finish "
+                                                                      "(stats.json then says partial: true)."),
 ) -> None:
     """Build the EDA report (index.html, stats.json, figures/*.png) from videos.parquet and faces.parquet."""
     from dfprep.analysis.run import alarm_lines, analyze
@@ -37,15 +40,18 @@ def analyze_command(
         raise typer.Exit(2)
     try:
         s = analyze(work, out=out, metadata_only_root=metadata_only, gallery_size=gallery, seed=seed,
-                    augment_preview=augment_preview, shards=shards, progress=progress)
+                    augment_preview=augment_preview, shards=shards, progress=progress, allow_partial=allow_partial)
     except AnalysisError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2)
     t = s["totals"]
     line = f"{t['videos']:,} videos: {t['REAL']:,} REAL, {t['FAKE']:,} FAKE"
     if "faces" in t:
         line += f"; {t['ok']:,} decoded ok, {t['faces']:,} face crops"
     console.print(line)
+    if s.get("partial"):
+        console.print(f"[yellow]partial[/yellow]: the ingest of {work} did not finish ({s['partial_reason']}); "
+                      "the report covers what was written so far")
     for alarm in alarm_lines(s).values():
         console.print(f"[bold red]alarm[/bold red]: {alarm}")
     dup = s.get("similarity", {}).get("cross_family_duplicates", {})

@@ -22,7 +22,7 @@ from dfprep.analysis.html import esc, fmt, page
 from dfprep.analysis.labels import label_stats, label_status_counts
 from dfprep.analysis.lengths import format_stats
 from dfprep.analysis.load import (AnalysisError, metadata_videos, read_run_json, read_videos,
-                                  scan_faces)
+                                  scan_faces, unfinished)
 from dfprep.dataset import table_family_roots
 from dfprep.analysis.similarity import (crop_consecutive, cross_family_duplicates, fake_vs_original,
                                         frame_consecutive, original_codes)
@@ -35,22 +35,24 @@ SCHEMA = "dfprep.report/1"
 
 def analyze(work: Path | None, out: Path | None = None, metadata_only_root: Path | None = None,
             gallery_size: int = 8, seed: int = 0, augment_preview: bool = True, shards: Path | None = None,
-            progress: bool = False) -> dict:
+            progress: bool = False, allow_partial: bool = False) -> dict:
     """Build the report; returns the stats dict (as written to stats.json) with `outputs` added.
 
     metadata_only_root: a ROOT of dfdc_train_part_* folders or one metadata.json; only label and family
     statistics are computed and WORK need not exist (out defaults to WORK/report).
     shards: a SHARDS folder of this WORK; the identity section then reports identity leakage between its splits.
     progress: a bar over the steps (`STEPS`) on stderr.
+    allow_partial: report on a WORK whose ingest did not finish (refused otherwise); stats.json says `partial`.
     """
     if work is None and out is None:
         raise AnalysisError("give a WORK folder or --out for the report")
     with Steps(progress, META_STEPS if metadata_only_root is not None else STEPS) as steps:
-        return _analyze(work, out, metadata_only_root, gallery_size, seed, augment_preview, shards, steps)
+        return _analyze(work, out, metadata_only_root, gallery_size, seed, augment_preview, shards, steps,
+                        allow_partial)
 
 
 def _analyze(work: Path | None, out: Path | None, metadata_only_root: Path | None, gallery_size: int, seed: int,
-             augment_preview: bool, shards: Path | None, steps: "Steps") -> dict:
+             augment_preview: bool, shards: Path | None, steps: "Steps", allow_partial: bool = False) -> dict:
     clock = Clock()
     out = as_path(out) if out is not None else as_path(work) / "report"
     images: dict = {}
@@ -61,8 +63,12 @@ def _analyze(work: Path | None, out: Path | None, metadata_only_root: Path | Non
         stats = _base(videos, "metadata-only", {"metadata": str(as_path(metadata_only_root).resolve())}, problems)
         clock.lap("stats")
     else:
+        partial = unfinished(as_path(work), allow_partial)
         stats, images = full_stats(as_path(work), gallery_size, seed, augment_preview, clock, shards=shards,
                                    steps=steps)
+        stats["partial"] = partial is not None
+        if partial:
+            stats["partial_reason"] = partial
     steps.next("figures")
     figs = make_figures(stats)
     clock.lap("figures")
@@ -224,6 +230,10 @@ def render_page(stats: dict, figs: dict, images: dict) -> str:
     if "gallery" in stats and stats["gallery"].get("samples") is not None:
         parts.append(("gallery", "Galleries", sections.gallery_section(stats, images)))
     body = card_html
+    if stats.get("partial"):
+        body += (f'<div class="warn" role="alert"><b>Partial WORK:</b> its ingest did not finish '
+                 f'({esc(stats.get("partial_reason", ""))}); this report covers only what was written so far '
+                 "(--allow-partial).</div>")
     if stats["mode"] == "metadata-only":
         body += ('<div class="warn">Metadata-only report: built from metadata.json before any video was decoded; '
                  "only label, family and listing statistics are shown.</div>")

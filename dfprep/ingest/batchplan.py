@@ -9,7 +9,8 @@ from. A WORK written before plans were recorded gets the plan its finished batch
 What each finished batch says of its videos is checked against the part as it is now. A video gone from
 metadata.json and the folder, or an ingested (`ok`) video that is no longer a listed file, stops the run with
 one line (a WORK does not shrink). A video whose entry changed otherwise (a `missing` file that appeared, an
-`unlisted` file now listed, a new label) is redone: its batch is reopened for just it (`reopen_batch`).
+`unlisted` file now listed, a new label, a file replaced by another: `dfprep.ingest.inputs`) is redone: its batch
+is reopened for just it (`reopen_batch`).
 """
 from __future__ import annotations
 
@@ -21,14 +22,18 @@ from typing import Callable
 from dfprep.atomic import write_json
 from dfprep.storage import as_path, dataset as open_dataset, rmtree
 from dfprep.ingest.batches import RETRYABLE_ERRORS, Batch, journal_dir, journal_part_dir, videos_part_dir
+from dfprep.dataset import key_problem
 from dfprep.ingest.discover import DISCOVERY_ERRORS, IngestUsageError
+from dfprep.ingest.inputs import HASH
+from dfprep.ingest.manifest import VIDEO_SCHEMA
 
 PLAN_DIR = "_batches"
-STORED = ("video", "status", "error", "label", "original", "split", "bytes")   # what a row says of its entry
+STORED = ("video", "status", "error", "label", "original", "split", "bytes", HASH)   # what a row says of its entry
 METADATA_SAYS = ("label", "original", "split")      # what metadata.json says of a video; faces rows carry two
 _SHRINK = "a WORK does not shrink: restore them, ingest into another --out, or --overwrite to start again"
 
 NoWorkRow = Callable[[dict], dict]       # an entry that needs no processing -> its videos.parquet row
+SameFile = Callable[[dict, dict], bool]  # (finished row, entry now) -> is the listed file the one processed?
 
 
 # --- what is in WORK: small functions, one place to change for another storage ------------------------------------
@@ -64,7 +69,8 @@ def finished_batches(work: Path, part: int) -> dict[int, list[dict]]:
     folder = videos_part_dir(work, part)
     if not folder.is_dir():
         return {}
-    t = open_dataset(folder, format="parquet").to_table(columns=[*STORED, "__filename"])   # one scan, not a
+    t = open_dataset(folder, format="parquet", schema=VIDEO_SCHEMA).to_table(    # older files: null columns
+        columns=[*STORED, "__filename"])                                         # one scan, not a
     out: dict[int, list[dict]] = {}                                                       # read per file
     for row in t.to_pylist():
         i = Batch.index_of(row.pop("__filename").rsplit("/", 1)[-1])
@@ -88,14 +94,16 @@ def cut(names: list[str], batch_videos: int, start: int = 0) -> dict[int, list[s
     return {start + i // batch_videos: names[i:i + batch_videos] for i in range(0, len(names), batch_videos)}
 
 
-def _fate(row: dict, entry: dict, no_work_row: NoWorkRow) -> str:
+def _fate(row: dict, entry: dict, no_work_row: NoWorkRow, same_file: SameFile) -> str:
     """same | retry | redo | lost: what a finished row of a video means now that its entry is `entry`."""
     if entry["status"] == "pending":             # a listed, regular file: a row from processing it is expected
         error = row["error"] or ""
         processed = row["status"] == "ok" or (row["status"] == "error" and not error.startswith(DISCOVERY_ERRORS))
         if not processed or any(row[k] != entry.get(k) for k in METADATA_SAYS):
             return "redo"
-        return "retry" if row["status"] == "error" and error.startswith(RETRYABLE_ERRORS) else "same"
+        if row["status"] == "error" and error.startswith(RETRYABLE_ERRORS):
+            return "retry"
+        return "same" if same_file(row, entry) else "redo"      # the file replaced since: redone
     if row["status"] == "ok":
         return "lost"
     want = no_work_row(entry)
@@ -122,7 +130,8 @@ class PartPlan:
 
 
 def plan_part(work: Path, part: int, entries: list[dict], batch_videos: int, recorded: dict[int, list[str]] | None,
-              finished: dict[int, list[dict]], no_work_row: NoWorkRow) -> PartPlan:
+              finished: dict[int, list[dict]], no_work_row: NoWorkRow,
+              same_file: SameFile = lambda row, entry: True) -> PartPlan:
     """The part's batches: the recorded ones (or, without a record, those its finished files imply), then new
     batches for the videos none holds. IngestUsageError when the part shrank or the record contradicts a file."""
     by_name: dict[str, list[dict]] = {}
@@ -133,7 +142,7 @@ def plan_part(work: Path, part: int, entries: list[dict], batch_videos: int, rec
     for i, rows in sorted(finished.items()):
         for r in rows:
             es = by_name.get(r["video"])
-            fate = "gone" if not es else _fate(r, es[0], no_work_row)
+            fate = "gone" if not es else _fate(r, es[0], no_work_row, same_file)
             if fate == "gone":
                 gone.append(r["video"])
             elif fate == "lost":
@@ -152,6 +161,7 @@ def plan_part(work: Path, part: int, entries: list[dict], batch_videos: int, rec
         plan = rule if all(rule.get(i) == vs for i, vs in stored.items()) else dict(stored)
     else:
         plan = {i: list(vs) for i, vs in recorded.items()}
+        _check_names(work, part, plan, by_name)
         for i, vs in stored.items():
             if sorted(plan.get(i, [])) != vs:
                 raise IngestUsageError(f"{plan_file(work, part)}: batch {i} does not list the videos of its "
@@ -165,6 +175,17 @@ def plan_part(work: Path, part: int, entries: list[dict], batch_videos: int, rec
     out.plan, out.changed = plan, plan != recorded
     out.batches = [Batch(part, i, [e for v in plan[i] for e in by_name[v]]) for i in sorted(plan)]
     return out
+
+
+def _check_names(work: Path, part: int, plan: dict[int, list[str]], by_name: dict[str, list[dict]]) -> None:
+    """A recorded name that is a path (absolute, `..`, a separator, a scheme) is refused unless it is a metadata
+    key of the part that was rejected as such (a `rejected` row records the key as given, and is never opened)."""
+    for i, vs in sorted(plan.items()):
+        for v in vs:
+            why = key_problem(v)
+            if why and not any(e["status"] == "rejected" for e in by_name.get(v, ())):
+                raise IngestUsageError(f"{plan_file(work, part)}: batch {i} names {v!r}: {why}, and part {part} has "
+                                       "no such rejected key (WORK changed by hand?); --overwrite to start again")
 
 
 # --- the run's view -----------------------------------------------------------------------------------------------
@@ -188,13 +209,15 @@ class Planned:
         return self.parts[b.part].retry.get(b.index, set())
 
 
-def plan_batches(work: Path, entries: list[dict], batch_videos: int, no_work_row: NoWorkRow) -> Planned:
-    """Plan every part that has entries, reading WORK but writing nothing (a refused run leaves WORK as it was)."""
+def plan_batches(work: Path, entries: list[dict], batch_videos: int, no_work_row: NoWorkRow,
+                 same_file: SameFile = lambda row, entry: True) -> Planned:
+    """Plan every part that has entries, reading WORK but writing nothing (a refused run leaves WORK as it was).
+    `same_file` tells whether a listed file is still the one a finished row was made from (`dfprep.ingest.inputs`)."""
     by_part: dict[int, list[dict]] = {}
     for e in entries:
         by_part.setdefault(e["part"], []).append(e)
     return Planned({p: plan_part(work, p, es, batch_videos, read_plan(work, p), finished_batches(work, p),
-                                 no_work_row) for p, es in sorted(by_part.items())})
+                                 no_work_row, same_file) for p, es in sorted(by_part.items())})
 
 
 def record_plans(work: Path, planned: Planned, batch_videos: int) -> None:

@@ -126,8 +126,8 @@ def read_part(part: int, folder: Path, root: Path | None = None) -> tuple[list[d
             row.update(status=bad[0], error=bad[1])
         else:
             row["path"] = str(path)
-            if listing is not None:
-                row["size"] = listing[row["video"]][1]
+            row.update(_stamp(path) if listing is None else {"size": listing[row["video"]][1],
+                                                             "mtime_ns": listing[row["video"]][2]})
     names = sorted(listing) if listing is not None else [c.name for c in sorted(folder.iterdir())]
     for name in names:
         child = folder / name
@@ -141,9 +141,18 @@ def read_part(part: int, folder: Path, root: Path | None = None) -> tuple[list[d
     return entries, problems
 
 
-def _remote_listing(folder) -> dict[str, tuple[bool, int]]:
-    """name -> (is an object, size) for a remote part folder, in one listing (not a request per video)."""
-    return {p.name: (not is_dir, size) for p, is_dir, size in folder.entries()}
+def _remote_listing(folder) -> dict[str, tuple[bool, int, int | None]]:
+    """name -> (is an object, size, mtime_ns) for a remote part folder, in one listing (not a request per video)."""
+    return {p.name: (not is_dir, size, mtime) for p, is_dir, size, mtime in folder.entries(mtimes=True)}
+
+
+def _stamp(path: Path) -> dict:
+    """A listed local file's size and modification time (ns): what `dfprep.ingest.inputs` compares at resume."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return {}
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def _remote_problem(found: tuple[bool, int] | None) -> tuple[str, str] | None:

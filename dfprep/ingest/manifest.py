@@ -22,6 +22,7 @@ VIDEO_SCHEMA = pa.schema([
     ("codec", pa.string()),
     ("has_audio", pa.bool_()),
     ("bytes", pa.int64()),
+    ("head_tail_sha256", pa.string()),
     ("rotation", pa.int16()),
     ("decoder", pa.string()),
     ("sampled_frames", pa.list_(pa.int32())),

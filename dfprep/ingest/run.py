@@ -20,6 +20,7 @@ from dfprep.ingest.batches import JOURNAL, Batch, journal_dir, journal_file, mer
 from dfprep.ingest.batchplan import PLAN_DIR, Planned, plan_batches, record_plans
 from dfprep.ingest.config import IngestConfig, IngestSettings, RecordedIngest
 from dfprep.ingest.discover import IngestUsageError, discover, parse_parts
+from dfprep.ingest.inputs import HASH, INPUTS_DIR, SameFile, record_stamps
 from dfprep.ingest.manifest import video_row
 from dfprep.ingest.timeline import TIMELINE, TimelineWriter, summarize
 from dfprep.ingest.video import process_video
@@ -38,7 +39,7 @@ def _check_state(work: Path, root: Path, cfg: IngestConfig, overwrite: bool) -> 
     state = {"root": str(root.resolve()), "fingerprint": cfg.fingerprint(), "settings": cfg.output_settings()}
     path = work / STATE
     if path.exists() and overwrite:
-        for name in ("videos.parquet", "faces.parquet", JOURNAL, PLAN_DIR, RUN_JSON, TIMELINE, STATE):
+        for name in ("videos.parquet", "faces.parquet", JOURNAL, PLAN_DIR, INPUTS_DIR, RUN_JSON, TIMELINE, STATE):
             p = work / name
             rmtree(p)
     elif path.exists():
@@ -150,13 +151,10 @@ def _start_ray_and_plan(cfg: IngestConfig):
 
 
 def _summarize(work: Path, root: Path, cfg: IngestConfig, pend: _Pending, report: Reporter, merges: list,
-               problems: list, timings: dict, plan: dict, sched, timeline: Path | None) -> dict:
-    vt = open_dataset(work / "videos.parquet").to_table(columns=["status", "label", "n_faces", "error"]) \
-        if (work / "videos.parquet").exists() else None
-    status = Counter(vt.column("status").to_pylist()) if vt is not None else Counter()
-    n_faces = sum(x or 0 for x in vt.column("n_faces").to_pylist()) if vt is not None else 0
-    no_face = sum(1 for s, n in zip(vt.column("status").to_pylist(), vt.column("n_faces").to_pylist())
-                  if s == "ok" and cfg.faces and not n) if vt is not None else 0
+               problems: list, timings: dict, plan: dict, sched, timeline: Path | None, rows: list[dict]) -> dict:
+    status = Counter(r["status"] for r in rows)
+    n_faces = sum(r["n_faces"] or 0 for r in rows)
+    no_face = sum(1 for r in rows if r["status"] == "ok" and cfg.faces and not r["n_faces"])
     n_todo = len(pend.todo)
     total = timings["total_s"]
     return {
@@ -205,7 +203,8 @@ def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(work)
     state = _check_state(work, root, cfg, overwrite)
-    planned = plan_batches(work, entries, cfg.batch_videos, lambda e: process_video(e, cfg)[0])
+    same_file = SameFile(work)
+    planned = plan_batches(work, entries, cfg.batch_videos, lambda e: process_video(e, cfg)[0], same_file)
     write_json(work / STATE, state)                 # nothing is written before the run is known to go ahead
     record_plans(work, planned, cfg.batch_videos)
     pend = _find_pending(work, planned, cfg)
@@ -253,10 +252,46 @@ def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> dict:
             ray.shutdown()
 
     _prune_empty(work / JOURNAL)
+    rows = _video_rows(work)
+    record_stamps(work, same_file, entries, rows)
     timings["total_s"] = round(time.perf_counter() - t0, 3)
-    summary = _summarize(work, root, cfg, pend, report, merges, problems, timings, plan, sched, timeline_path)
+    summary = _summarize(work, root, cfg, pend, report, merges, problems, timings, plan, sched, timeline_path,
+                         rows)
+    if not pend.todo:
+        summary = keep_last_processing(work, summary)
     write_json(work / RUN_JSON, summary)
     return summary
+
+
+def _video_rows(work: Path) -> list[dict]:
+    """The columns of every videos.parquet row that the summary and the input cache need."""
+    from dfprep.ingest.manifest import VIDEO_SCHEMA
+
+    if not (work / "videos.parquet").exists():
+        return []
+    return open_dataset(work / "videos.parquet", schema=VIDEO_SCHEMA).to_table(
+        columns=["part", "video", "status", "label", "n_faces", "bytes", HASH]).to_pylist()
+
+
+PROCESSING = ("plan", "stages", "detectors", "videos_per_node", "worker_restarts")
+LAST_PROCESSING = ("processed_this_run", "retried", "changed", "batches_written", "errors_this_run", "timings")
+
+
+def keep_last_processing(work: Path, summary: dict) -> dict:
+    """A run that processed no video has no plan, stage costs or timeline of its own: keep those of the last run
+    that did (from the previous run.json), with that run's counts and timings under `last_processing`; the
+    counts of WORK and of this run stay this run's."""
+    try:
+        prev = json.loads((work / RUN_JSON).read_text())
+    except (OSError, ValueError):
+        return summary
+    if not isinstance(prev, dict) or not prev.get("plan"):
+        return summary
+    out = dict(summary)
+    out.update({k: prev[k] for k in PROCESSING if k in prev})
+    out["outputs"] = {**summary["outputs"], "timeline": (prev.get("outputs") or {}).get("timeline")}
+    out["last_processing"] = prev.get("last_processing") or {k: prev.get(k) for k in LAST_PROCESSING}
+    return out
 
 
 # --- what other stages read of an ingest ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from dfprep.faces.params import FrameFaces
 from dfprep.faces.store import empty_faces, faces_table
 from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.decode import decode_sampled, sample_indices
+from dfprep.ingest.inputs import HASH, head_tail_sha256
 from dfprep.ingest.manifest import video_row
 from dfprep.ingest.probe import VideoError, probe
 from dfprep.ingest.timeline import StageClock, maybe_stage
@@ -55,8 +56,10 @@ def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None
                 path = spooled.enter_context(local_copy(source))
                 where = path
             with maybe_stage(clock, "probe"):
+                size, digest = head_tail_sha256(path)     # the bytes decoded are the bytes hashed
+                info = {"bytes": size, HASH: digest}
                 pr = probe(path, cfg.max_pixels)
-            info = pr.as_row()
+            info.update(pr.as_row())
             idx = sample_indices(pr.n_frames, cfg.frames)
             with maybe_stage(clock, "decode"):
                 frames, used = decode_sampled(path, idx, cfg.decoder, cfg.decode_threads, pr.rotation)

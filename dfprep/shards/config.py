@@ -17,7 +17,7 @@ from dfprep.ingest.discover import IngestUsageError, parse_parts
 BALANCES = ("undersample", "oversample", "none")
 AUGMENT_MODES = ("off", "oversampled", "all")
 GROUPS = ("family", "identity")     # what a split keeps whole: families, or identity groups of families
-SCHEDULING = {"num_cpus", "address", "progress", "use_ray"}
+SCHEDULING = {"num_cpus", "address", "progress", "use_ray", "allow_partial"}
 ACTIONS = {"resplit"}       # what a run may do to an existing SHARDS: not a setting of what is written
 # Readers (DataLoader workers x GPUs) each want their own shards; fewer than this in a split starves them.
 MIN_SHARDS_PER_SPLIT = 8
@@ -58,6 +58,8 @@ class ShardsConfig:
     resplit: bool = opt(False, "When WORK changed under SHARDS (a family would span splits, a video it holds "
                                "changed or is gone): rewrite every shard from WORK as it is now, each family "
                                "keeping its split where it can (recorded in index.json as `resplit`).")
+    allow_partial: bool = opt(False, "Cut shards from a WORK whose ingest did not finish (index.json then says "
+                                     "partial: true); without it such a WORK is refused.")
     # scheduling
     num_cpus: int | None = opt(None, "CPUs for the embedded local Ray.")
     address: str | None = opt(None, "Existing Ray cluster address.", envvar="RAY_ADDRESS")

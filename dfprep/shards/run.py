@@ -172,8 +172,8 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
 def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> dict:
     work, out = as_path(work).resolve(), as_path(out).resolve()
     t0 = time.perf_counter()
+    ingest, partial = _recorded_ingest(work, cfg.allow_partial)      # an unfinished WORK: refused first
     _, faces = store_paths(work)
-    ingest = _recorded_ingest(work)
     content_hash = store_hash(faces)
     fingerprint = run_fingerprint(cfg.fingerprint(), content_hash)
     out.mkdir(parents=True, exist_ok=True)
@@ -236,10 +236,11 @@ def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> d
     for p in shard_files(out):
         if p.name not in keep:          # left by an earlier plan of the same fingerprint: not ours any more
             p.unlink()
-    index = build_index(plan, done, work, content_hash, fingerprint, ingest)
+    index = build_index(plan, done, work, content_hash, fingerprint, ingest, partial)
     families = plan.families_parquet()
     if prior is not None:
         index, families = merged(prior, index, families)
+        index["partial"] = bool(partial) or bool(prior.index.get("partial"))    # any generation's WORK partial
     if resplit:
         index["resplit"] = resplit["record"]
     index["wids"] = {s: wids_name(s) for s in SPLITS if index["splits"][s]["shards"]}
@@ -266,22 +267,30 @@ def _write_families(path: Path, table: pa.Table) -> None:
     write_parquet(path, table)
 
 
-def _recorded_ingest(work: Path) -> RecordedIngest | None:
-    """The ingest settings and fingerprint of WORK (run.json, else _state.json); None when WORK has neither."""
+def _recorded_ingest(work: Path, allow_partial: bool = False) -> tuple[RecordedIngest | None, str | None]:
+    """The ingest settings and fingerprint of WORK (run.json, else _state.json; None when WORK has neither), and
+    why its ingest is unfinished (None when finished). An unfinished WORK is refused unless `allow_partial`."""
+    from dfprep.ingest.completion import partial_message, unfinished_ingest
     from dfprep.ingest.discover import IngestUsageError
     from dfprep.ingest.run import recorded_ingest
 
     try:
-        return recorded_ingest(work)
+        partial = unfinished_ingest(work)
+        if partial and not allow_partial:
+            raise ShardsUsageError(partial_message(work, partial))
+        return recorded_ingest(work), partial
     except IngestUsageError as exc:
         raise ShardsUsageError(str(exc)) from None
 
 
 def build_index(plan: Plan, done: dict[str, dict], work: Path, content_hash: str, fingerprint: dict,
-                ingest: RecordedIngest | None = None) -> dict:
-    """index.json; `ingest` (WORK's recorded ingest settings) goes under "ingest", null when WORK has none."""
+                ingest: RecordedIngest | None = None, partial: str | None = None) -> dict:
+    """index.json; `ingest` (WORK's recorded ingest settings) goes under "ingest", null when WORK has none;
+    `partial` (why WORK's ingest is unfinished, given --allow-partial) sets "partial" and a warning."""
     cfg = plan.cfg
     warnings = list(plan.warnings)
+    if partial:
+        warnings.append(f"cut with --allow-partial from an unfinished ingest of {work} ({partial})")
     if ingest is None:
         warnings.append(f"{work} has no run.json or _state.json of `dfprep ingest`: its crop settings are not "
                         "recorded, so predict and explain will cut crops with ingest's defaults")
@@ -300,6 +309,7 @@ def build_index(plan: Plan, done: dict[str, dict], work: Path, content_hash: str
         "config": cfg.output_settings(),
         "source": source,
         "ingest": ingest.as_dict() if ingest is not None else None,
+        "partial": bool(partial),
         "unit": cfg.unit,
         "clip_len": cfg.clip_len if cfg.unit == "clip" else None,
         "members": member_names(cfg.unit, cfg.clip_len),

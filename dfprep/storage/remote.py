@@ -159,12 +159,13 @@ class RemotePath:
     def iterdir(self) -> Iterator["RemotePath"]:
         return iter(sorted(self._child(i.path) for i in self._listing(False)))
 
-    def entries(self) -> list[tuple["RemotePath", bool, int]]:
+    def entries(self, mtimes: bool = False) -> list[tuple]:
         """(child, is a folder, size) of every entry, sorted, from one listing request (iterdir then is_dir
-        would cost a request per entry)."""
+        would cost a request per entry); `mtimes`: (child, is a folder, size, mtime_ns or None)."""
         import pyarrow.fs as pafs
 
-        return sorted((self._child(i.path), i.type == pafs.FileType.Directory, i.size or 0)
+        return sorted((self._child(i.path), i.type == pafs.FileType.Directory, i.size or 0,
+                       *((i.mtime_ns,) if mtimes else ()))
                       for i in self._listing(False) if i.type in (pafs.FileType.File, pafs.FileType.Directory))
 
     def glob(self, pattern: str) -> Iterator["RemotePath"]:
