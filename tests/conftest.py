@@ -57,3 +57,30 @@ def bucket(s3_server):
     from dfprep.storage import as_path
 
     return as_path(f"s3://{s3_server.new_bucket()}")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A RUN folder holding an untrained seeded smallcnn frame model: enough for predict's plumbing."""
+    import torch
+
+    from dfprep.train.checkpoint import save_config, save_model
+    from dfprep.train.models import build_model
+
+    torch.manual_seed(0)
+    run = tmp_path_factory.mktemp("tiny_run")
+    save_model(run, build_model("smallcnn"))
+    save_config(run, {"model": "smallcnn", "unit": "frame", "clip_len": None, "input_size": 64})
+    return run
+
+
+@pytest.fixture(scope="session")
+def two_face_videos(synth_corpus, ingest_work) -> tuple[Path, Path]:
+    """Two synthetic videos of part 0 in which ingest found faces, of different sizes (largest first)."""
+    import pyarrow.dataset as ds
+
+    rows = ds.dataset(ingest_work / "videos.parquet").to_table(columns=["part", "video", "n_faces", "bytes"]).to_pylist()
+    found = sorted((r for r in rows if r["part"] == 0 and (r["n_faces"] or 0) > 0), key=lambda r: -r["bytes"])
+    assert len(found) >= 2 and found[0]["bytes"] != found[-1]["bytes"], found
+    part = synth_corpus / "dfdc_train_part_0"
+    return part / found[0]["video"], part / found[-1]["video"]

@@ -11,23 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
-VIDEOS = ("519.mp4", "lynaeydofd.mp4")
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    from dfprep.train.checkpoint import save_config, save_model
-    from dfprep.train.models import build_model
-
-    torch.manual_seed(0)
-    run = tmp_path_factory.mktemp("run")
-    save_model(run, build_model("smallcnn"))
-    save_config(run, {"model": "smallcnn", "unit": "frame", "clip_len": None, "input_size": 64})
-    return run
 
 
 def _predict(run: Path, input: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -48,24 +33,25 @@ def _mp4_entries(folder: Path) -> list[str]:
     return sorted(n for n in os.listdir(folder) if n.lower().endswith(".mp4"))
 
 
-def test_every_mp4_entry_gets_a_row_and_nothing_outside_input_is_opened(real_data, run, tmp_path):
+def test_every_mp4_entry_gets_a_row_and_nothing_outside_input_is_opened(two_face_videos, tiny_run, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
     os.mkfifo(outside / "pipe")                  # opened, it would block predict forever: the test would time out
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    for name in VIDEOS:
-        shutil.copy(real_data / name, inbox / name)
+    videos = [v.name for v in two_face_videos]
+    for src in two_face_videos:
+        shutil.copy(src, inbox / src.name)        # synthetic videos: the real samples are never copied
     os.mkfifo(inbox / "fifo.mp4")
     os.symlink("loop_b.mp4", inbox / "loop_a.mp4")
     os.symlink("loop_a.mp4", inbox / "loop_b.mp4")
     (inbox / "x.mp4").mkdir()
     os.symlink("/etc/passwd", inbox / "y.mp4")
     os.symlink(outside / "pipe", inbox / "z.mp4")
-    os.symlink(inbox / VIDEOS[0], inbox / "same_inside.mp4")      # a symlink that stays in INPUT is read
+    os.symlink(inbox / videos[0], inbox / "same_inside.mp4")      # a symlink that stays in INPUT is read
 
     out = tmp_path / "sub" / "submission.csv"
-    res = _predict(run, inbox, out)
+    res = _predict(tiny_run, inbox, out)
     assert res.returncode == 0, res.stdout + res.stderr
     rows = _rows(out)
     assert sorted(rows) == _mp4_entries(inbox) and len(rows) == 9
@@ -84,12 +70,12 @@ def test_every_mp4_entry_gets_a_row_and_nothing_outside_input_is_opened(real_dat
     for name in refused:
         assert f"warning {name}: {reasons[name]}; written as 0.5" in text
     # the real videos are decoded and scored (the inside symlink as the file it names)
-    assert report["per_video"][VIDEOS[0]]["n_faces"] > 0 and "same_inside.mp4" not in reasons
-    assert rows["same_inside.mp4"] == rows[VIDEOS[0]]
+    assert report["per_video"][videos[0]]["n_faces"] > 0 and "same_inside.mp4" not in reasons
+    assert rows["same_inside.mp4"] == rows[videos[0]]
 
     # --follow-symlinks reads the ones leaving INPUT as ingest's option does; the outside FIFO is still never
     # opened (it is no regular file), /etc/passwd is read and fails to decode
-    res = _predict(run, inbox, out, "--follow-symlinks")
+    res = _predict(tiny_run, inbox, out, "--follow-symlinks")
     assert res.returncode == 0, res.stdout + res.stderr
     report = json.loads(out.with_name(out.name + ".report.json").read_text())
     reasons = {d["filename"]: d["reason"] for d in report["defaulted"]}
@@ -98,21 +84,22 @@ def test_every_mp4_entry_gets_a_row_and_nothing_outside_input_is_opened(real_dat
     assert "leaves INPUT" not in reasons["y.mp4"] and "never opened" not in reasons["y.mp4"]
 
 
-def test_a_replaced_video_is_scored_again_from_its_new_bytes(real_data, run, tmp_path):
+def test_a_replaced_video_is_scored_again_from_its_new_bytes(two_face_videos, tiny_run, tmp_path):
     """predict keeps no scores between runs (its journal lives for one run): a file replaced under its name gets
     the score of its new content, and the report records the size it was scored at."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    for name in VIDEOS:
-        shutil.copy(real_data / name, inbox / name)
+    videos = [v.name for v in two_face_videos]
+    for src in two_face_videos:
+        shutil.copy(src, inbox / src.name)        # synthetic videos: the real samples are never copied
     out = tmp_path / "submission.csv"
-    assert _predict(run, inbox, out).returncode == 0
+    assert _predict(tiny_run, inbox, out).returncode == 0
     before = _rows(out)
-    assert before[VIDEOS[0]] != before[VIDEOS[1]]
-    shutil.copy(real_data / VIDEOS[1], inbox / VIDEOS[0])        # other bytes, other size, same name
-    res = _predict(run, inbox, out)
+    assert before[videos[0]] != before[videos[1]]
+    shutil.copy(two_face_videos[1], inbox / videos[0])        # other bytes, other size, same name
+    res = _predict(tiny_run, inbox, out)
     assert res.returncode == 0, res.stdout + res.stderr
     after = _rows(out)
-    assert after[VIDEOS[0]] == before[VIDEOS[1]] and after[VIDEOS[1]] == before[VIDEOS[1]]
+    assert after[videos[0]] == before[videos[1]] and after[videos[1]] == before[videos[1]]
     report = json.loads((tmp_path / "submission.csv.report.json").read_text())
-    assert report["per_video"][VIDEOS[0]]["size"] == (real_data / VIDEOS[1]).stat().st_size
+    assert report["per_video"][videos[0]]["size"] == two_face_videos[1].stat().st_size

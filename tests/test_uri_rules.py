@@ -3,8 +3,6 @@
 not exist is a usage error naming the bucket (exit 2, nothing written), in ingest, shards, train and predict."""
 from __future__ import annotations
 
-import json
-import shutil
 import uuid
 from pathlib import Path
 
@@ -40,31 +38,6 @@ def _keys(bucket) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def root(real_data, tmp_path_factory) -> Path:
-    """A DFDC ROOT of one part holding one real video."""
-    root = tmp_path_factory.mktemp("root")
-    part = root / "dfdc_train_part_0"
-    part.mkdir()
-    shutil.copy(real_data / "519.mp4", part / "519.mp4")
-    (part / "metadata.json").write_text(json.dumps({"519.mp4": {"label": "REAL", "split": "train"}}))
-    return root
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    import torch
-
-    from dfprep.train.checkpoint import save_config, save_model
-    from dfprep.train.models import build_model
-
-    torch.manual_seed(0)
-    run = tmp_path_factory.mktemp("run")
-    save_model(run, build_model("smallcnn"))
-    save_config(run, {"model": "smallcnn", "unit": "frame", "clip_len": None, "input_size": 64})
-    return run
-
-
-@pytest.fixture(scope="module")
 def frame_shards(tmp_path_factory) -> Path:
     from test_train import write_shards
 
@@ -79,21 +52,21 @@ def _commands(root: Path, work: Path, shards: Path, run: Path, out: str) -> dict
                         "--workers", "0", "--device", "cpu", "--no-progress"]}
 
 
-def test_a_key_with_dot_segments_is_a_usage_error_before_anything_is_written(bucket, root, ingest_work,
-                                                                             frame_shards, run):
+def test_a_key_with_dot_segments_is_a_usage_error_before_anything_is_written(bucket, synth_corpus, ingest_work,
+                                                                             frame_shards, tiny_run):
     out = f"{bucket}/outs/../evil"
-    for name, args in _commands(root, ingest_work, frame_shards, run, out).items():
+    for name, args in _commands(synth_corpus, ingest_work, frame_shards, tiny_run, out).items():
         res, lines = _dfprep(*args)
         assert res.exit_code == 2 and len(lines) == 1, (name, res.output)
         assert lines[0].startswith(f"error: --out {out}") and "'..' segment" in lines[0], (name, lines)
     assert _keys(bucket) == []
 
 
-def test_an_output_in_a_missing_bucket_is_a_usage_error_naming_it(s3_server, bucket, root, ingest_work,
-                                                                  frame_shards, run):
+def test_an_output_in_a_missing_bucket_is_a_usage_error_naming_it(s3_server, bucket, synth_corpus, ingest_work,
+                                                                  frame_shards, tiny_run):
     missing = f"dfprep-missing-{uuid.uuid4().hex[:8]}"
     out = f"s3://{missing}/outs"
-    for name, args in _commands(root, ingest_work, frame_shards, run, out).items():
+    for name, args in _commands(synth_corpus, ingest_work, frame_shards, tiny_run, out).items():
         res, lines = _dfprep(*args)
         text = " ".join(res.output.split())
         assert res.exit_code == 2 and len(lines) == 1, (name, res.output)

@@ -14,6 +14,7 @@ is reopened for just it (`reopen_batch`).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -40,6 +41,16 @@ SameFile = Callable[[dict, dict], bool]  # (finished row, entry now) -> is the l
 
 def plan_file(work: Path, part: int) -> Path:
     return as_path(work) / PLAN_DIR / f"part-{part}.json"
+
+
+def recorded_parts(work: Path) -> list[int]:
+    """The parts that have a recorded plan in WORK/_batches (`plan_file`'s names), sorted."""
+    folder = as_path(work) / PLAN_DIR
+    found = (_PLAN_NAME.fullmatch(p.name) for p in folder.iterdir()) if folder.is_dir() else ()
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+_PLAN_NAME = re.compile(r"part-(\d+)\.json")
 
 
 def read_plan(work: Path, part: int) -> dict[int, list[str]] | None:

@@ -18,7 +18,7 @@ ALLOW_PARTIAL = "--allow-partial"
 def unfinished_ingest(work: Path) -> str | None:
     """Why WORK's ingest is unfinished, in a few words ("12 of 36 planned videos not finished"); None when it
     finished, or when `dfprep ingest` did not write WORK (no _state.json, no run.json)."""
-    from dfprep.ingest.batchplan import PLAN_DIR, journal_batches, read_plan
+    from dfprep.ingest.batchplan import journal_batches, read_plan, recorded_parts
     from dfprep.ingest.batches import JOURNAL, Batch, videos_part_dir
     from dfprep.ingest.run import RUN_JSON, STATE
 
@@ -26,11 +26,7 @@ def unfinished_ingest(work: Path) -> str | None:
     if not (work / STATE).is_file() and not (work / RUN_JSON).is_file():
         return None
     total = left = 0
-    plans = work / PLAN_DIR
-    for p in sorted(plans.iterdir()) if plans.is_dir() else []:
-        if not (p.name.startswith("part-") and p.name.endswith(".json") and p.name[5:-5].isdigit()):
-            continue
-        part = int(p.name[5:-5])
+    for part in recorded_parts(work):
         folder = videos_part_dir(work, part)
         done = {Batch.index_of(f.name) for f in folder.iterdir()} if folder.is_dir() else set()
         open_ = journal_batches(work, part)

@@ -64,17 +64,13 @@ def _error_lines(exc: Exception, out) -> list[str]:
     if isinstance(exc, ShardWriteError):
         return exc.lines
     if isinstance(exc, OSError):
-        hint = HINTS.get(exc.errno, "wait until the store is back" if _is_store(exc) else
+        from dfprep.storage import StorageError
+
+        hint = HINTS.get(exc.errno, "wait until the store is back" if isinstance(exc, StorageError) else
                          "fix the cause")
         return [f"cannot write {out}: {cause_line(exc)}; {hint} and rerun the same command to resume (finished "
                 "shards are kept)"]
     return [cause_line(exc)]
-
-
-def _is_store(exc: OSError) -> bool:
-    from dfprep.storage import StorageError
-
-    return isinstance(exc, StorageError)
 
 
 def _per_split(counts: dict) -> str:
