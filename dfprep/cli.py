@@ -59,7 +59,7 @@ def _register() -> None:
     app.add_typer(shards_app, name="shards")
     from dfprep.train.cli import train_command
     app.command("train")(usage_errors(train_command))
-    from dfprep.train.cli_results import evaluate_command, explain_command, predict_command
+    from dfprep.inference.cli import evaluate_command, explain_command, predict_command
     app.command("predict")(usage_errors(predict_command))
     app.command("evaluate")(usage_errors(evaluate_command))
     app.command("explain")(usage_errors(explain_command))

@@ -74,8 +74,8 @@ def run_demo(out: Path, videos: int = 40, parts: int = 2, seed: int = 0, epochs:
     outputs.update(run=str(run), metrics=str(run / "metrics.json"))
 
     console.rule("6. predict + evaluate: a DFDC submission for the held-out part")
-    from dfprep.train.evaluate import evaluate_submission
-    from dfprep.train.predict import predict
+    from dfprep.inference.evaluate import evaluate_submission
+    from dfprep.inference.predict import predict
 
     sub = out / "submission.csv"
     predict(run, heldout / f"dfdc_train_part_{parts}", sub, frames=8)

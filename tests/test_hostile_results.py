@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from dfprep.analysis import html as report_html
 from dfprep.analysis.run import analyze
-from dfprep.train.cli_results import evaluate_command
-from dfprep.train.evaluate import EvaluateError, SubmissionMismatch, evaluate_submission
+from dfprep.inference.cli import evaluate_command
+from dfprep.inference.evaluate import EvaluateError, SubmissionMismatch, evaluate_submission
 
 runner = CliRunner()
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "formats.md"

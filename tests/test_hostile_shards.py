@@ -96,7 +96,7 @@ def _reindex(out: Path) -> None:
 
 def _train_app() -> typer.Typer:
     from dfprep.train.cli import train_command
-    from dfprep.train.cli_results import explain_command
+    from dfprep.inference.cli import explain_command
 
     app = typer.Typer()
     app.command("train")(train_command)
@@ -278,7 +278,7 @@ def test_predict_decoder_refuses_a_crop_over_budget():
     """predict's crop decoder checks every crop's header first: a 30000x30000 crop raises ImageTooLarge (that
     video then gets 0.5 with the reason), nothing is decoded."""
     from dfprep.imagesize import ImageTooLarge
-    from dfprep.train.predict import decode_crops
+    from dfprep.inference.predict import decode_crops
 
     with pytest.raises(ImageTooLarge, match="30000x30000"):
         decode_crops([_huge_jpeg()])

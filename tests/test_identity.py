@@ -83,7 +83,7 @@ def test_group_ids_deterministic_and_families_without_embedding_alone():
 
 def test_group_spanning_parts_goes_with_its_largest_part():
     from dfprep.shards.families import split_by_parts
-    from dfprep.shards.plan import _largest_part
+    from dfprep.shards.layout import _largest_part
 
     videos = [(1, "a.mp4"), (2, "b.mp4"), (2, "c.mp4"), (3, "d.mp4"), (4, "e.mp4"), (5, "f.mp4")]
     crops = np.array([10, 4, 4, 7, 3, 3])
@@ -306,7 +306,7 @@ def test_store_without_embeddings(people_work, tmp_path):
     """An older face store (no embedding column): the report says so in one line; --group identity refuses."""
     from dfprep.analysis.identity import identity_stats
     from dfprep.shards.config import ShardsConfig, ShardsUsageError
-    from dfprep.shards.plan import make_plan
+    from dfprep.shards.layout import make_plan
 
     _, work = people_work
     old = tmp_path / "old"

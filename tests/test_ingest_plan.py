@@ -11,7 +11,7 @@ import pytest
 
 from cluster_util import env_without_ray
 from dfprep.ingest.config import IngestConfig
-from dfprep.ingest.plan import ResourceError, make_plan
+from dfprep.ingest.resources import ResourceError, make_plan
 
 
 def cpu_node(n):

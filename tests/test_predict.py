@@ -27,7 +27,7 @@ def _cli(*args: str):
     """The result commands on a Typer app of their own (the lead registers them on `dfprep`)."""
     import typer
 
-    from dfprep.train.cli_results import evaluate_command, explain_command, predict_command
+    from dfprep.inference.cli import evaluate_command, explain_command, predict_command
 
     sub = typer.Typer()
     sub.command("predict")(predict_command)
@@ -88,7 +88,7 @@ def inbox(synth_corpus, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def local_submission(frame_run, inbox, tmp_path_factory) -> Path:
-    from dfprep.train.predict import predict
+    from dfprep.inference.predict import predict
 
     out = tmp_path_factory.mktemp("pred") / "submission.csv"
     predict(frame_run, inbox, out, frames=FRAMES, workers=0, device="cpu")
@@ -96,7 +96,7 @@ def local_submission(frame_run, inbox, tmp_path_factory) -> Path:
 
 
 def test_list_videos_layouts(synth_corpus, tmp_path):
-    from dfprep.train.predict import PredictError, list_videos
+    from dfprep.inference.predict import PredictError, list_videos
 
     names = [p.name for p in list_videos(synth_corpus)]  # a ROOT of parts
     assert len(names) == 16 and names == sorted(names)
@@ -116,7 +116,7 @@ def test_list_videos_layouts(synth_corpus, tmp_path):
 def test_model_units_cut_clips_like_the_shards():
     import pyarrow as pa
 
-    from dfprep.train.predict import model_units
+    from dfprep.inference.predict import model_units
 
     faces = pa.table({"track_id": [0, 1, 0, 0, 1, 0, 0], "frame_idx": [5, 5, 0, 9, 9, 3, 7]})
     assert model_units(faces, "frame", 2) == [[i] for i in range(7)]
@@ -200,7 +200,7 @@ def test_predict_cli_on_ray_matches_in_process(local_submission, inbox, frame_ru
 def test_predict_clip_model_scores_clips(clip_run, synth_corpus):
     from dfprep.faces.detectors import MTCNNDetector
     from dfprep.train.checkpoint import load_model
-    from dfprep.train.predict import ingest_config, predict_videos
+    from dfprep.inference.predict import ingest_config, predict_videos
 
     model, cfg = load_model(clip_run)
     video = synth_corpus / "dfdc_train_part_0" / _synth_videos(synth_corpus, "single_face")[0]
@@ -249,7 +249,7 @@ def test_evaluate_equals_sklearn(synth_corpus, local_submission, tmp_path):
         assert r["metrics"][k] == pytest.approx(v, rel=1e-12, abs=1e-12), k
 
     # ... and on the predictions of `predict` against part 0's labels (the rows of broken files are extras)
-    from dfprep.train.evaluate import evaluate_submission
+    from dfprep.inference.evaluate import evaluate_submission
 
     r = evaluate_submission(local_submission, synth_corpus / "dfdc_train_part_0")
     _, rows = _read_csv(local_submission)
@@ -270,7 +270,7 @@ def test_evaluate_equals_sklearn(synth_corpus, local_submission, tmp_path):
     ("", "empty file"),
 ])
 def test_evaluate_rejects_bad_submissions(synth_corpus, tmp_path, text, match):
-    from dfprep.train.evaluate import EvaluateError, evaluate_submission
+    from dfprep.inference.evaluate import EvaluateError, evaluate_submission
 
     sub = tmp_path / "bad.csv"
     sub.write_text(text)
@@ -284,7 +284,7 @@ def test_evaluate_rejects_bad_submissions(synth_corpus, tmp_path, text, match):
 def test_explain_frame_model_on_a_crop_and_a_video(frame_run, ingest_work, synth_corpus, tmp_path):
     from dfprep.train.checkpoint import load_model
     from dfprep.train.data import decode_jpeg_bytes
-    from dfprep.train.explain import gradcam_maps
+    from dfprep.inference.explain import gradcam_maps
 
     faces = ds.dataset(ingest_work / "faces.parquet").to_table(columns=["video", "frame_idx", "track_id", "jpeg"])
     crop_jpeg = faces.column("jpeg")[0].as_py()
@@ -320,7 +320,7 @@ def test_explain_frame_model_on_a_crop_and_a_video(frame_run, ingest_work, synth
 
 
 def test_explain_clip_model_per_frame_and_refuses_an_image(clip_run, synth_corpus, tmp_path):
-    from dfprep.train.explain import ExplainError, explain
+    from dfprep.inference.explain import ExplainError, explain
 
     video = synth_corpus / "dfdc_train_part_0" / _synth_videos(synth_corpus, "single_face")[0]
     out = tmp_path / "ex"
@@ -400,7 +400,7 @@ def test_predict_cuts_the_ingest_crops_byte_for_byte(cropped_run, synth_corpus, 
     from dfprep.ingest.video import process_video
     from dfprep.train.checkpoint import load_model
     from dfprep.train.data import decode_jpeg_bytes, to_input
-    from dfprep.train.predict import crop_settings, ingest_config, predict, read_run
+    from dfprep.inference.predict import crop_settings, ingest_config, predict, read_run
 
     work, run = cropped_run
     store = _store_crops(work)
@@ -453,7 +453,7 @@ def test_a_forced_crop_setting_that_differs_is_refused(cropped_run, synth_corpus
         assert option in lines[0] and given in lines[0] and f" {recorded} " in lines[0], lines[0]
     assert not (tmp_path / "s.csv").exists() and not (tmp_path / "ex").exists()
     # the run's own value, given explicitly, is accepted
-    from dfprep.train.predict import crop_settings, read_run
+    from dfprep.inference.predict import crop_settings, read_run
 
     name = option[2:].replace("-", "_")
     settings, _ = crop_settings(read_run(run), {name: type(CROP[name])(recorded)})
@@ -463,8 +463,8 @@ def test_a_forced_crop_setting_that_differs_is_refused(cropped_run, synth_corpus
 def test_explain_cuts_the_ingest_crops(cropped_run, synth_corpus, tmp_path):
     from dfprep.train.checkpoint import load_model
     from dfprep.train.data import decode_jpeg_bytes
-    from dfprep.train.explain import explain, explain_video
-    from dfprep.train.predict import crop_settings, read_run
+    from dfprep.inference.explain import explain, explain_video
+    from dfprep.inference.predict import crop_settings, read_run
 
     work, run = cropped_run
     store = _store_crops(work)
@@ -483,7 +483,7 @@ def test_explain_cuts_the_ingest_crops(cropped_run, synth_corpus, tmp_path):
 
 def test_a_run_without_recorded_settings_uses_the_defaults_with_a_warning(frame_run, local_submission):
     from dfprep.ingest.config import IngestConfig, IngestSettings
-    from dfprep.train.predict import crop_settings, read_run
+    from dfprep.inference.predict import crop_settings, read_run
 
     report = json.loads((local_submission.parent / "submission.csv.report.json").read_text())
     assert report["crop_from"] == "defaults" and report["crop"] == IngestSettings.of(IngestConfig()).crop()

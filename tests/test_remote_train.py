@@ -264,7 +264,7 @@ def results_layout(synth_corpus, tmp_path_factory, s3_server) -> tuple[Path, Rem
 
 @pytest.fixture(scope="module")
 def local_submission(results_layout, tmp_path_factory) -> Path:
-    from dfprep.train.predict import predict
+    from dfprep.inference.predict import predict
 
     base, _, _ = results_layout
     out = tmp_path_factory.mktemp("local_pred") / "sub.csv"
@@ -277,8 +277,8 @@ def _scores(report: dict) -> dict:
 
 
 def test_predict_evaluate_explain_with_every_path_on_s3(results_layout, local_submission, tmp_path, monkeypatch):
-    from dfprep.train.evaluate import evaluate_submission
-    from dfprep.train.explain import explain
+    from dfprep.inference.evaluate import evaluate_submission
+    from dfprep.inference.explain import explain
     from test_predict import _cli
 
     base, bucket, names = results_layout
@@ -348,7 +348,7 @@ def test_a_store_that_fails_is_never_blamed_on_the_data(results_layout, s3_serve
     not a video scored 0.5; the commands say so in one line, exit 1."""
     from dfprep.train.checkpoint import load_model
     from dfprep.train.data import read_index
-    from dfprep.train.predict import crop_detector, ingest_config, list_videos, predict_videos
+    from dfprep.inference.predict import crop_detector, ingest_config, list_videos, predict_videos
     from test_predict import _cli
 
     _, bucket, _ = results_layout

@@ -1,6 +1,6 @@
 """Where ingest results live on disk, and how a run resumes.
 
-Each part's videos are cut into batches (`dfprep.ingest.batchplan` decides which videos go in which, and
+Each part's videos are cut into batches (`dfprep.ingest.batching` decides which videos go in which, and
 records it); each batch becomes one file in videos.parquet/part-P/ and one in faces.parquet/part-P/, so the
 outputs do not depend on the order in which videos finished. A finished video is first written alone to the
 journal (WORK/_journal), which is what makes a run resumable at video granularity; when its batch is complete
@@ -30,7 +30,7 @@ from dfprep.ingest.manifest import videos_table
 ROW_KEY = b"dfprep.video_row"
 
 # Error reasons caused by a scheduling setting (--timeout, --retries), not by the file: such a row is not
-# final, a rerun reopens its batch and processes the video again (`reopen_batch`; `batchplan` finds them). The
+# final, a rerun reopens its batch and processes the video again (`reopen_batch`; `batching` finds them). The
 # scheduler writes them.
 TIMED_OUT = "timed out after"
 WORKER_DIED = "worker process died"

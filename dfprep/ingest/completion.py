@@ -18,7 +18,7 @@ ALLOW_PARTIAL = "--allow-partial"
 def unfinished_ingest(work: Path) -> str | None:
     """Why WORK's ingest is unfinished, in a few words ("12 of 36 planned videos not finished"); None when it
     finished, or when `dfprep ingest` did not write WORK (no _state.json, no run.json)."""
-    from dfprep.ingest.batchplan import journal_batches, read_plan, recorded_parts
+    from dfprep.ingest.batching import journal_batches, read_plan, recorded_parts
     from dfprep.ingest.batches import JOURNAL, Batch, videos_part_dir
     from dfprep.ingest.run import RUN_JSON, STATE
 

@@ -57,7 +57,7 @@ def find_parts(root: Path, parts: set[int] | None = None) -> dict[int, Path]:
 NOT_REGULAR = "not a regular file"
 CANNOT_STAT = "cannot stat the file"
 # The `error` reasons discovery gives a listed name before any opening (`file_problem`): such a row was never
-# processed, so once the name is a regular file a rerun processes it (`dfprep.ingest.batchplan`).
+# processed, so once the name is a regular file a rerun processes it (`dfprep.ingest.batching`).
 DISCOVERY_ERRORS = (NOT_REGULAR, CANNOT_STAT)
 MISSING = "listed in metadata.json but the file is absent"
 

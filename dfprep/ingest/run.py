@@ -17,7 +17,7 @@ from pathlib import Path
 from dfprep.atomic import remove_stale_tmp, write_json
 from dfprep.storage import as_path, dataset as open_dataset, is_remote, rmtree
 from dfprep.ingest.batches import JOURNAL, Batch, journal_dir, journal_file, merge_batch, reopen_batch, write_journal
-from dfprep.ingest.batchplan import PLAN_DIR, Planned, plan_batches, record_plans
+from dfprep.ingest.batching import PLAN_DIR, Planned, plan_batches, record_plans
 from dfprep.ingest.config import IngestConfig, IngestSettings, RecordedIngest
 from dfprep.ingest.discover import IngestUsageError, discover, parse_parts
 from dfprep.ingest.inputs import HASH, INPUTS_DIR, SameFile, record_stamps
@@ -86,7 +86,7 @@ def _find_pending(work: Path, planned: Planned, cfg: IngestConfig) -> _Pending:
     """Batches without their videos file are open; within them, pending entries without a journal are todo.
 
     A finished batch holding errors caused by a scheduling setting (timed out, worker died), or videos whose
-    entry changed since it was written (`batchplan`), is reopened for just those videos: the others are
+    entry changed since it was written (`batching`), is reopened for just those videos: the others are
     journalled from its files, and the batch is merged again."""
     pend = _Pending()
     for b in planned.batches:
@@ -135,7 +135,7 @@ def _largest_first(todo: list, window: int = LPT_WINDOW) -> list:
 
 
 def _start_ray_and_plan(cfg: IngestConfig):
-    from dfprep.ingest.plan import cluster_nodes, make_plan
+    from dfprep.ingest.resources import cluster_nodes, make_plan
     from dfprep.rayinit import init_ray
 
     started = init_ray(cfg.address, cfg.num_cpus)

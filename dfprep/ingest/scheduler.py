@@ -22,7 +22,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from dfprep.faces.actor import DetectorActor
 from dfprep.ingest.batches import TIMED_OUT, WORKER_DIED
 from dfprep.ingest.config import IngestConfig
-from dfprep.ingest.plan import IngestPlan
+from dfprep.ingest.resources import IngestPlan
 from dfprep.ingest.worker import VideoWorker
 from dfprep.storage import StorageError
 
@@ -219,6 +219,6 @@ class Scheduler:
 
 def scheduler_for_cluster(cfg: IngestConfig) -> Scheduler:
     """A Scheduler planned from the connected Ray cluster's nodes (ResourceError when no node fits)."""
-    from dfprep.ingest.plan import cluster_nodes, make_plan
+    from dfprep.ingest.resources import cluster_nodes, make_plan
 
     return Scheduler(cfg, make_plan(cfg, cluster_nodes()))

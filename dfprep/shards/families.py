@@ -29,7 +29,7 @@ def split_by_parts(family_parts: dict[str, int], val: set[int], test: set[int]) 
     """As the DFDC winners split: whole parts to val and test, the rest to train.
 
     Keys are families, or identity groups: a group spanning parts comes with the part holding most of its
-    crops (`dfprep.shards.plan`), so its videos in other parts follow it.
+    crops (`dfprep.shards.layout`), so its videos in other parts follow it.
     """
     return {f: "val" if p in val else "test" if p in test else "train" for f, p in family_parts.items()}
 

@@ -25,7 +25,7 @@ from dfprep.shards.grow import (WorkChanged, generation_record, growth_summary, 
                                 resume_point)
 from dfprep.shards.index import (FAMILIES, FORMAT, INDEX, read_index, run_fingerprint, shard_files, wids_name,
                                  write_index, write_state)
-from dfprep.shards.plan import Plan, make_plan
+from dfprep.shards.layout import Plan, make_plan
 from dfprep.shards.samples import SAMPLE_SCHEMA, member_names
 from dfprep.shards.source import HASH_METHOD, store_hash, store_paths
 from dfprep.shards.writer import file_sha256, write_shard

@@ -35,7 +35,7 @@ def _predict(crop: CropOverrides, run: Path, input: Path, out: Path, frames: int
     """Score every video: P(FAKE) per file in the Kaggle DFDC submission format; 0.5 when no face or unreadable."""
     from dfprep.ingest.scheduler import IngestAbort
     from dfprep.storage import StorageError, UnsupportedURI
-    from dfprep.train.predict import PredictError, predict, report_path
+    from dfprep.inference.predict import PredictError, predict, report_path
 
     det_size, detector, given = crop.forced()
     console = _console()
@@ -65,7 +65,7 @@ def evaluate_command(
     """Score a submission against the labels in metadata.json: DFDC log loss, accuracy, precision, recall, AUC."""
     from dfprep.atomic import write_json
     from dfprep.storage import StorageError
-    from dfprep.train.evaluate import EvaluateError, SubmissionMismatch, evaluate_submission, show_names
+    from dfprep.inference.evaluate import EvaluateError, SubmissionMismatch, evaluate_submission, show_names
     from dfprep.train.metrics import shown
 
     console = _console()
@@ -100,7 +100,7 @@ def _explain(crop: CropOverrides, run: Path, path: Path, out: Path, frames: int,
              colormap: str, max_image_pixels: int) -> None:
     """Grad-CAM heatmaps of the FAKE logit over face crops, as PNG overlays."""
     from dfprep.storage import StorageError
-    from dfprep.train.explain import ExplainDataError, ExplainError, explain
+    from dfprep.inference.explain import ExplainDataError, ExplainError, explain
 
     det_size, detector, given = crop.forced()
     console = _console()

@@ -135,11 +135,11 @@ def explain_video(model: nn.Module, cfg: RunConfig, path: Path, frames: int = 4,
     """Sample frames, find and crop faces as ingest does, explain every crop (frame model) or every clip of
     clip_len consecutive crops of a track (clip model; at least clip_len frames are then sampled).
 
-    `crop`: the crop settings (`dfprep.train.predict.crop_settings`, the run's; None: ingest's defaults).
+    `crop`: the crop settings (`dfprep.inference.predict.crop_settings`, the run's; None: ingest's defaults).
     `frames` is a sampling choice and does not change a frame's crops."""
     from dfprep.dataset import file_entry
     from dfprep.ingest.video import process_video
-    from dfprep.train.predict import crop_detector, decode_crops, ingest_config, model_units
+    from dfprep.inference.predict import crop_detector, decode_crops, ingest_config, model_units
 
     clip = cfg.unit == "clip"
     clip_len = cfg.clip_len or DEFAULT_CLIP_LEN
@@ -186,7 +186,7 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
     from dfprep.device import pick_device
     from dfprep.train.checkpoint import load_model
     from dfprep.train.models import gradcam_layer
-    from dfprep.train.predict import PredictError, crop_settings, read_run
+    from dfprep.inference.predict import PredictError, crop_settings, read_run
 
     path, out = as_path(path), as_path(out)
     if not path.is_file():
