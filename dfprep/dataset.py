@@ -10,6 +10,7 @@ import json
 import os
 import re
 import stat
+from enum import Enum
 from pathlib import Path
 from typing import Iterable
 
@@ -23,6 +24,25 @@ METADATA = "metadata.json"
 UNITS = ("frame", "clip")                    # a sample: one face crop, or a clip window of one track's crops
 DEFAULT_CLIP_LEN = 8                         # crops per clip window
 ENTRY_FIELDS = ("video", "part", "label", "original", "split", "path", "status", "error", "warning")
+
+
+class Status(str, Enum):
+    """What became of one video: the `status` column of videos.parquet (PENDING only before it is processed).
+
+    A str enum: `Status.OK == "ok"`, and `.value` is what files hold."""
+
+    PENDING = "pending"        # listed, not processed yet (never written)
+    OK = "ok"                  # decoded; faces may or may not have been found
+    ERROR = "error"            # the file is there but could not be used (the `error` column says why)
+    MISSING = "missing"        # listed in metadata.json, no file
+    UNLISTED = "unlisted"      # a file no metadata.json lists (no label)
+    REJECTED = "rejected"      # a metadata entry that cannot be used (bad key or label); never opened
+
+    def __str__(self) -> str:
+        return self.value
+
+
+WRITTEN_STATUSES = tuple(s.value for s in Status if s is not Status.PENDING)
 
 
 def label_code(label: str) -> int:
