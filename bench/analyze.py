@@ -114,8 +114,10 @@ def _row(video, part, label, original, fh, faces, sampled, rng) -> dict:
 
 def make_work(out: Path, n_videos: int, seed: int = 0) -> dict:
     from dfprep.atomic import write_parquet
-    from dfprep.faces.store import FACE_ROW_GROUP, FACE_SCHEMA
-    from dfprep.ingest.manifest import VIDEO_SCHEMA
+    from dfprep.formats.work.batches import faces_file, videos_file
+    from dfprep.formats.work.faces import FACE_ROW_GROUP, FACE_SCHEMA
+    from dfprep.formats.work.names import BatchId
+    from dfprep.formats.work.videos import VIDEO_SCHEMA
 
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
@@ -132,10 +134,10 @@ def make_work(out: Path, n_videos: int, seed: int = 0) -> dict:
             batch = vs[b:b + BATCH]
             faces = _batch_faces(batch, part, orig_crops, pool, rng, FACE_SCHEMA)
             n_faces += faces.num_rows
-            name = f"batch-{b // BATCH:05d}.parquet"
-            write_parquet(out / "faces.parquet" / f"part-{part}" / name, faces, row_group_size=FACE_ROW_GROUP)
+            bid = BatchId(part, b // BATCH)
+            write_parquet(faces_file(out, bid), faces, row_group_size=FACE_ROW_GROUP)
             vt = pa.Table.from_pylist([{k: r[k] for k in VIDEO_SCHEMA.names} for r in batch], schema=VIDEO_SCHEMA)
-            write_parquet(out / "videos.parquet" / f"part-{part}" / name, vt)
+            write_parquet(videos_file(out, bid), vt)
     _inject_leaks(out, 40)
     return {"videos": len(videos), "faces": n_faces, "parts": len(by_part),
             "make_s": round(time.perf_counter() - t0, 1),
@@ -192,22 +194,27 @@ def _inject_leaks(out: Path, n: int) -> None:
     """Copy the phash of n crops of part 0's first file onto crops of the last file (other families)."""
     import pyarrow.parquet as pq
 
-    files = sorted((out / "faces.parquet").rglob("*.parquet"))
+    from dfprep.formats.work.faces import face_files
+    from dfprep.formats.work.names import faces_dir
+
+    files = face_files(faces_dir(out))
     a, b = pq.read_table(files[0]), pq.read_table(files[-1])
     k = min(n, a.num_rows, b.num_rows)
     ph = b.column("phash").to_numpy().copy()
     ph[:k] = a.column("phash").to_numpy()[:k]
     b = b.set_column(b.schema.get_field_index("phash"), "phash", pa.array(ph, pa.uint64()))
     from dfprep.atomic import write_parquet
-    from dfprep.faces.store import FACE_ROW_GROUP
+    from dfprep.formats.work.faces import FACE_ROW_GROUP
 
     write_parquet(files[-1], b, row_group_size=FACE_ROW_GROUP)
 
 
 def time_analyze(work: Path, repeats: int) -> dict:
+    from dfprep.formats.work.names import report_dir
+
     runs = []
     for _ in range(repeats):
-        out = work / "report"
+        out = report_dir(work)
         code = ("import sys, time, json; from pathlib import Path; t=time.perf_counter(); "
                 "from dfprep.analysis.run import analyze; s=analyze(Path(sys.argv[1])); "
                 "print(json.dumps({'wall_s': time.perf_counter()-t, 'elapsed_s': s['elapsed_s'], "

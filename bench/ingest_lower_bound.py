@@ -96,7 +96,8 @@ def lower_bound_stages(root: Path, cfg_kwargs: dict, scratch: Path) -> dict:
     from dfprep.faces.extract import crop_faces, detect_faces, embedding_column
     from dfprep.faces.geometry import det_scale, detection_copies
     from dfprep.faces.identity import IdentityEncoder
-    from dfprep.faces.store import FACE_ROW_GROUP, faces_table
+    from dfprep.formats.work.faces import FACE_ROW_GROUP, faces_table
+    from dfprep.formats.work.names import FACES
     from dfprep.ingest.config import IngestConfig
     from dfprep.ingest.decode import decode_sampled, sample_indices
     from dfprep.ingest.discover import discover
@@ -171,7 +172,7 @@ def lower_bound_stages(root: Path, cfg_kwargs: dict, scratch: Path) -> dict:
             cols["embedding"] = embedding_column(len(cols["video"]), embed(frames, faces))
             cpu["identity"] = clock() - c
         c = clock()
-        pq.write_table(faces_table(cols), scratch / "faces.parquet", row_group_size=FACE_ROW_GROUP,
+        pq.write_table(faces_table(cols), scratch / FACES, row_group_size=FACE_ROW_GROUP,
                        compression="zstd")
         cpu["write"] = clock() - c
         for k in LIMIT_STAGES:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, loadavg1, machine, machine_line, md_table, write_json  # noqa: E402
+from dfprep.formats.work.names import run_json_path  # noqa: E402
 
 
 def _ingest(root: Path, work: Path, extra: list[str]) -> dict:
@@ -35,7 +36,7 @@ def _ingest(root: Path, work: Path, extra: list[str]) -> dict:
     wall = time.perf_counter() - t
     if res.returncode != 0:
         raise RuntimeError(res.stdout[-2000:] + res.stderr[-2000:])
-    s = json.loads((work / "run.json").read_text())
+    s = json.loads(run_json_path(work).read_text())
     return {"wall_s": round(wall, 2), "ingest_s": s["timings"]["total_s"], "videos": s["processed_this_run"],
             "videos_per_s": round(s["processed_this_run"] / s["timings"]["total_s"], 3),
             "nodes": len(s.get("videos_per_node", {})), "videos_per_node": sorted(s.get("videos_per_node", {}).values()),

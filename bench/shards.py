@@ -51,8 +51,10 @@ def make_store(out: Path, videos: int, frames: int, seed: int = 0) -> dict:
     from PIL import Image
 
     from dfprep.atomic import write_parquet
-    from dfprep.faces.store import faces_table
-    from dfprep.ingest.manifest import video_row, videos_table
+    from dfprep.formats.work.batches import faces_file, videos_file
+    from dfprep.formats.work.faces import faces_table
+    from dfprep.formats.work.names import BatchId
+    from dfprep.formats.work.videos import video_row, videos_table
 
     rng = np.random.default_rng(seed)
     photos = _photos()
@@ -90,9 +92,9 @@ def make_store(out: Path, videos: int, frames: int, seed: int = 0) -> dict:
                     total += len(buf.getvalue())
                 vrows.append(video_row({"video": name, "part": part, "label": label, "original": original,
                                         "split": "train"}, status="ok", n_faces=frames))
-            fname = f"batch-{b // BATCH:05d}.parquet"
-            write_parquet(out / "faces.parquet" / f"part-{part}" / fname, faces_table(frows), ROW_GROUP)
-            write_parquet(out / "videos.parquet" / f"part-{part}" / fname, videos_table(vrows))
+            bid = BatchId(part, b // BATCH)
+            write_parquet(faces_file(out, bid), faces_table(frows), ROW_GROUP)
+            write_parquet(videos_file(out, bid), videos_table(vrows))
     return {"videos": parts * per_part, "crops": n_crops, "jpeg_mb": round(total / 1e6, 1)}
 
 
@@ -100,8 +102,10 @@ def _jpeg_files(work: Path, dst: Path) -> None:
     """The face store's crops as plain files: what `tar` archives."""
     import pyarrow.dataset as ds
 
+    from dfprep.formats.work.names import faces_dir
+
     dst.mkdir()
-    for batch in ds.dataset(work / "faces.parquet").to_batches(columns=["part", "video", "frame_idx", "jpeg"]):
+    for batch in ds.dataset(faces_dir(work)).to_batches(columns=["part", "video", "frame_idx", "jpeg"]):
         d = batch.to_pydict()
         for part, video, fi, jpg in zip(d["part"], d["video"], d["frame_idx"], d["jpeg"]):
             (dst / f"p{part}_{video[:-4]}_f{fi:05d}.jpg").write_bytes(jpg)

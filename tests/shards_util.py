@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import webdataset as wds
 from PIL import Image
 
-from dfprep.faces.store import faces_table
-from dfprep.ingest.manifest import video_row, videos_table
+from dfprep.formats.work.faces import faces_table
+from dfprep.formats.work.videos import video_row, videos_table
 from dfprep.shards.config import ShardsConfig
 
 SPS = 48   # samples per shard on the synthetic store: ~20 shards

@@ -35,7 +35,7 @@ def _ingest(root: Path, work: Path) -> dict:
 
 
 def _rows(work: Path) -> dict[str, dict]:
-    from dfprep.ingest.manifest import VIDEO_SCHEMA
+    from dfprep.formats.work.videos import VIDEO_SCHEMA
 
     return {r["video"]: r for r in ds.dataset(work / "videos.parquet", schema=VIDEO_SCHEMA).to_table().to_pylist()}
 

@@ -151,8 +151,9 @@ def test_a_journal_left_or_no_run_json_is_unfinished(ingest_work, tmp_path):
 
     import pyarrow.dataset as ds
 
-    from dfprep.faces.store import empty_faces
-    from dfprep.ingest.batches import Batch, journal_file, read_journal, write_journal
+    from dfprep.formats.work.faces import empty_faces
+    from dfprep.formats.work.batches import journal_file, read_journal, write_journal
+    from dfprep.ingest.batches import Batch
     from dfprep.ingest.completion import unfinished_ingest
 
     assert unfinished_ingest(ingest_work) is None

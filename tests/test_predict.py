@@ -382,7 +382,7 @@ def _store_crops(work: Path) -> dict:
 
 
 def test_run_records_the_ingest_settings(cropped_run):
-    from dfprep.ingest.run import read_run_json
+    from dfprep.formats.work.runjson import read_run_json
     from dfprep.train.checkpoint import read_run_config
 
     work, run = cropped_run
@@ -503,7 +503,7 @@ def test_ingest_settings_cover_output_settings():
 
 def test_typed_readers_name_the_file_and_the_key(cropped_run, frame_run, tmp_path):
     from dfprep.ingest.discover import IngestUsageError
-    from dfprep.ingest.run import read_run_json
+    from dfprep.formats.work.runjson import read_run_json
     from dfprep.train.checkpoint import read_run_config
     from dfprep.train.errors import TrainUsageError
 

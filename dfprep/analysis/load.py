@@ -17,12 +17,12 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from dfprep.dataset import PART_RE, MetadataError, metadata_entries, read_metadata
+from dfprep.formats.work.names import WorkError, faces_dir, run_json_path, videos_dir
+from dfprep.formats.work.videos import HASH, VIDEO_SCHEMA, read_videos as read_manifest
 from dfprep.ingest.discover import check_originals, discover
 from dfprep.storage import arrow_source, as_path, dataset as open_dataset
 
-VIDEO_COLUMNS = ("video", "part", "label", "original", "split", "status", "error", "warning", "n_frames", "fps",
-                 "width", "height", "duration_s", "codec", "has_audio", "bytes", "rotation", "decoder",
-                 "sampled_frames", "frame_phash", "n_faces", "frames_with_face", "n_tracks", "mean_face_prob")
+VIDEO_COLUMNS = tuple(c for c in VIDEO_SCHEMA.names if c != HASH)     # every column but the content hash
 FACE_COLUMNS = ("video", "part", "frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2", "phash")
 META_COLUMNS = ("video", "part", "label", "original", "split", "status", "error", "warning")
 
@@ -64,18 +64,17 @@ def _check_columns(d: ds.Dataset, path: Path, need: tuple[str, ...]) -> None:
 
 
 def read_videos(work: Path) -> pa.Table:
-    """WORK/videos.parquet as one table, sorted by (part, video)."""
+    """WORK/videos.parquet as one table (VIDEO_COLUMNS; older files give null for columns added since), sorted
+    by (part, video)."""
     work = as_path(work)
-    path = work / "videos.parquet"
+    path = videos_dir(work)
     if not path.exists() and work.is_dir() and any(PART_RE.match(p.name) for p in work.iterdir()):
         raise AnalysisError(f"{path}: not found; {work} looks like a ROOT of DFDC parts: run `dfprep ingest` "
                             "first, or use --metadata-only ROOT for label statistics")
-    d = _dataset(path, "the video manifest")
-    _check_columns(d, path, VIDEO_COLUMNS)
     try:
-        t = d.to_table(columns=list(VIDEO_COLUMNS))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise AnalysisError(f"{path}: unreadable ({exc})") from exc
+        t = read_manifest(work, VIDEO_COLUMNS)
+    except WorkError as exc:
+        raise AnalysisError(str(exc)) from None
     if t.num_rows == 0:
         raise AnalysisError(f"{path}: holds no rows")
     return t.sort_by([("part", "ascending"), ("video", "ascending")])
@@ -83,7 +82,7 @@ def read_videos(work: Path) -> pa.Table:
 
 def scan_faces(work: Path, videos: pa.Table) -> FaceColumns | None:
     """Project faces.parquet onto FACE_COLUMNS batch by batch; None when WORK has no face store."""
-    path = as_path(work) / "faces.parquet"
+    path = faces_dir(work)
     if not path.exists():
         return None
     d = _dataset(path, "the face store")
@@ -219,16 +218,15 @@ def _single_metadata(path: Path) -> tuple[list[dict], list[str]]:
 
 
 def read_run_json(work: Path):
-    """WORK/run.json if present (the ingest's own summary, `dfprep.ingest.run.IngestRun`), for the report
-    header; None otherwise. A run.json that cannot be read is an AnalysisError naming the file and the key."""
-    from dfprep.ingest.discover import IngestUsageError
-    from dfprep.ingest.run import RUN_JSON, read_run_json as read_ingest_run
+    """WORK/run.json if present (the ingest's own summary, `dfprep.formats.work.runjson.IngestRun`), for the
+    report header; None otherwise. A run.json that cannot be read is an AnalysisError naming the file and the key."""
+    from dfprep.formats.work.runjson import read_run_json as read_ingest_run
 
-    if not (as_path(work) / RUN_JSON).is_file():
+    if not run_json_path(work).is_file():
         return None
     try:
         return read_ingest_run(work)
-    except IngestUsageError as exc:
+    except WorkError as exc:
         raise AnalysisError(str(exc)) from None
 
 
@@ -239,7 +237,7 @@ def unfinished(work: Path, allow_partial: bool) -> str | None:
 
     try:
         reason = unfinished_ingest(work)
-    except IngestUsageError as exc:
+    except (IngestUsageError, WorkError) as exc:
         raise AnalysisError(str(exc)) from None
     if reason and not allow_partial:
         raise AnalysisError(partial_message(work, reason))

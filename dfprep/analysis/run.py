@@ -21,6 +21,7 @@ from dfprep.analysis.identity import identity_stats
 from dfprep.analysis.html import esc, fmt, page
 from dfprep.analysis.labels import label_stats, label_status_counts
 from dfprep.analysis.lengths import format_stats
+from dfprep.formats.work.names import report_dir
 from dfprep.analysis.load import (AnalysisError, metadata_videos, read_run_json, read_videos,
                                   scan_faces, unfinished)
 from dfprep.dataset import table_family_roots
@@ -54,7 +55,7 @@ def analyze(work: Path | None, out: Path | None = None, metadata_only_root: Path
 def _analyze(work: Path | None, out: Path | None, metadata_only_root: Path | None, gallery_size: int, seed: int,
              augment_preview: bool, shards: Path | None, steps: "Steps", allow_partial: bool = False) -> dict:
     clock = Clock()
-    out = as_path(out) if out is not None else as_path(work) / "report"
+    out = as_path(out) if out is not None else report_dir(work)
     images: dict = {}
     if metadata_only_root is not None:
         videos, problems = metadata_videos(as_path(metadata_only_root))

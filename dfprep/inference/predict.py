@@ -245,7 +245,7 @@ def _ray_scores(model, cfg, paths, icfg, agg, batch_size, device, journal: Path,
     video here as it finishes, then delete its journal file."""
     import ray
 
-    from dfprep.ingest.batches import read_journal
+    from dfprep.formats.work.batches import read_journal
     from dfprep.rayinit import init_ray
     from dfprep.ingest.scheduler import scheduler_for_cluster
 

@@ -1,33 +1,27 @@
-"""Where ingest results live on disk, and how a run resumes.
+"""How ingest results reach WORK's batch files, and how a run resumes.
 
 Each part's videos are cut into batches (`dfprep.ingest.batching` decides which videos go in which, and
 records it); each batch becomes one file in videos.parquet/part-P/ and one in faces.parquet/part-P/, so the
 outputs do not depend on the order in which videos finished. A finished video is first written alone to the
 journal (WORK/_journal), which is what makes a run resumable at video granularity; when its batch is complete
-the journal entries are merged into the two batch files (faces first, then videos: the videos file marks the
-batch complete).
+the journal entries are merged into the two batch files. The files' names, reading and writing are the WORK
+format's (`dfprep.formats.work.batches`).
 """
 from __future__ import annotations
 
-import hashlib
-import re
 from contextlib import nullcontext
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
-import pyarrow.ipc as ipc
 
-from dfprep.atomic import atomic_path, write_parquet
-from dfprep.storage import as_path, dataset as open_dataset, is_remote, rmtree, store_failures
-from dfprep.faces.store import FACE_ROW_GROUP, FACE_SCHEMA
-from dfprep.ingest.manifest import videos_table
-
-ROW_KEY = b"dfprep.video_row"
+from dfprep.formats.work.batches import (batch_done, journal_dir, journal_file, read_batch_files, read_batch_video,
+                                         read_journal, write_batch_files, write_journal)
+from dfprep.formats.work.faces import FACE_SCHEMA
+from dfprep.formats.work.names import BatchId
+from dfprep.storage import is_remote, rmtree, store_failures
 
 # Error reasons caused by a scheduling setting (--timeout, --retries), not by the file: such a row is not
 # final, a rerun reopens its batch and processes the video again (`reopen_batch`; `batching` finds them). The
@@ -38,70 +32,9 @@ RETRYABLE_ERRORS = (TIMED_OUT, WORKER_DIED)
 
 
 @dataclass
-class Batch:
-    part: int
-    index: int
+class Batch(BatchId):
+    """A batch of a part (`BatchId`: its files' names) with the discovery entries of its videos."""
     entries: list[dict] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return f"batch-{self.index:05d}.parquet"
-
-    @staticmethod
-    def index_of(name: str) -> int | None:
-        """The index of a batch file name (`batch-NNNNN.parquet`) or a journal folder name (`batch-NNNNN`)."""
-        m = _BATCH_NAME.fullmatch(name)
-        return int(m.group(1)) if m else None
-
-
-_BATCH_NAME = re.compile(r"batch-(\d{5,})(?:\.parquet)?")
-JOURNAL = "_journal"
-
-
-def videos_part_dir(work: Path, part: int) -> Path:
-    return as_path(work) / "videos.parquet" / f"part-{part}"
-
-
-def videos_file(work: Path, b: Batch) -> Path:
-    return videos_part_dir(work, b.part) / b.name
-
-
-def faces_file(work: Path, b: Batch) -> Path:
-    return as_path(work) / "faces.parquet" / f"part-{b.part}" / b.name
-
-
-def journal_part_dir(work: Path, part: int) -> Path:
-    return as_path(work) / JOURNAL / f"part-{part}"
-
-
-def journal_dir(work: Path, b: Batch) -> Path:
-    return journal_part_dir(work, b.part) / f"batch-{b.index:05d}"
-
-
-def journal_file(work: Path, b: Batch, video: str) -> Path:
-    h = hashlib.sha1(f"{b.part}/{video}".encode()).hexdigest()[:20]
-    return journal_dir(work, b) / f"{h}.arrow"
-
-
-def batch_done(work: Path, b: Batch) -> bool:
-    return videos_file(work, b).is_file()
-
-
-def write_journal(path: Path, row: dict, faces: pa.Table) -> None:
-    """One video's result: its faces as Arrow IPC, its manifest row as JSON in the schema metadata."""
-    meta = {ROW_KEY: json.dumps(row).encode()}
-    table = faces.replace_schema_metadata(meta)
-    with atomic_path(path) as tmp:
-        with ipc.new_file(str(tmp), table.schema) as w:
-            w.write_table(table)
-
-
-def read_journal(path: Path) -> tuple[dict, pa.Table]:
-    path = as_path(path)
-    with ipc.open_file(path.open("rb") if is_remote(path) else str(path)) as r:
-        table = r.read_all()
-    row = json.loads(table.schema.metadata[ROW_KEY])
-    return row, table.replace_schema_metadata(None).cast(FACE_SCHEMA)
 
 
 def merge_batch(work: Path, b: Batch, rows_without_work: dict[str, dict]) -> dict:
@@ -115,21 +48,16 @@ def merge_batch(work: Path, b: Batch, rows_without_work: dict[str, dict]) -> dic
         rows.append(row)
         tables.append(t)
     faces = pa.concat_tables(tables) if tables else FACE_SCHEMA.empty_table()
-    if faces.num_rows:
-        faces = faces.sort_by([("video", "ascending"), ("frame_idx", "ascending"), ("track_id", "ascending")])
-    write_parquet(faces_file(work, b), faces, row_group_size=FACE_ROW_GROUP)
-    vt = videos_table(rows)
-    write_parquet(videos_file(work, b), vt)
+    n_videos, n_faces = write_batch_files(work, b, rows, faces)
     rmtree(journal_dir(work, b))
-    return {"part": b.part, "batch": b.index, "videos": vt.num_rows, "faces": faces.num_rows}
+    return {"part": b.part, "batch": b.index, "videos": n_videos, "faces": n_faces}
 
 
 def reopen_batch(work: Path, b: Batch, again: set[str]) -> None:
     """Turn a merged batch back into journal entries so that the videos in `again` can be processed anew:
     every other processed video's row and faces are journalled from the batch files (unless a journal entry
     exists already: an interrupted reopen); the merge that follows rewrites the batch files."""
-    rows = open_dataset(videos_file(work, b)).to_table().to_pylist()
-    faces = open_dataset(faces_file(work, b)).to_table().replace_schema_metadata(None).cast(FACE_SCHEMA)
+    rows, faces = read_batch_files(work, b)
     by_video = {r["video"]: r for r in rows if r["status"] in ("ok", "error")}
     for e in b.entries:
         if e["status"] != "pending" or e["video"] in again:
@@ -176,12 +104,10 @@ def stored_frame_faces(work: Path, part: int, batch_index: int, video: str) -> l
 def _stored_frame_faces(work, b: Batch, video: str) -> list | None:
     for _ in range(2):
         if batch_done(work, b):
-            vt = open_dataset(videos_file(work, b)).to_table(filter=ds.field("video") == video).to_pylist()
-            if not vt:
+            found = read_batch_video(work, b, video, FACE_BOX_COLUMNS)
+            if found is None:
                 return None
-            t = open_dataset(faces_file(work, b)).to_table(filter=ds.field("video") == video,
-                                                        columns=FACE_BOX_COLUMNS)
-            row = vt[0]
+            row, t = found
             break
         try:
             row, t = read_journal(journal_file(work, b, video))

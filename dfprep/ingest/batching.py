@@ -14,87 +14,25 @@ is reopened for just it (`reopen_batch`).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 
-from dfprep.atomic import write_json
-from dfprep.storage import as_path, dataset as open_dataset, rmtree
-from dfprep.ingest.batches import RETRYABLE_ERRORS, Batch, journal_dir, journal_part_dir, videos_part_dir
+from dfprep.storage import rmtree
+from dfprep.ingest.batches import RETRYABLE_ERRORS, Batch
 from dfprep.dataset import key_problem
+from dfprep.formats.work.batches import (finished_batches, journal_batches, journal_dir, plan_file, read_plan,
+                                         write_plan)
+from dfprep.formats.work.videos import HASH
 from dfprep.ingest.discover import DISCOVERY_ERRORS, IngestUsageError
-from dfprep.ingest.inputs import HASH
-from dfprep.ingest.manifest import VIDEO_SCHEMA
 
-PLAN_DIR = "_batches"
 STORED = ("video", "status", "error", "label", "original", "split", "bytes", HASH)   # what a row says of its entry
 METADATA_SAYS = ("label", "original", "split")      # what metadata.json says of a video; faces rows carry two
 _SHRINK = "a WORK does not shrink: restore them, ingest into another --out, or --overwrite to start again"
 
 NoWorkRow = Callable[[dict], dict]       # an entry that needs no processing -> its videos.parquet row
 SameFile = Callable[[dict, dict], bool]  # (finished row, entry now) -> is the listed file the one processed?
-
-
-# --- what is in WORK: small functions, one place to change for another storage ------------------------------------
-
-def plan_file(work: Path, part: int) -> Path:
-    return as_path(work) / PLAN_DIR / f"part-{part}.json"
-
-
-def recorded_parts(work: Path) -> list[int]:
-    """The parts that have a recorded plan in WORK/_batches (`plan_file`'s names), sorted."""
-    folder = as_path(work) / PLAN_DIR
-    found = (_PLAN_NAME.fullmatch(p.name) for p in folder.iterdir()) if folder.is_dir() else ()
-    return sorted(int(m.group(1)) for m in found if m)
-
-
-_PLAN_NAME = re.compile(r"part-(\d+)\.json")
-
-
-def read_plan(work: Path, part: int) -> dict[int, list[str]] | None:
-    """The recorded plan of a part ({batch index: video names}), None when none was recorded."""
-    from dfprep.records import load_object
-
-    path = plan_file(work, part)
-    if not path.is_file():
-        return None
-    data = load_object(path, IngestUsageError, "")
-    batches = data.get("batches")
-    ok = isinstance(batches, list) and all(
-        isinstance(b, dict) and isinstance(b.get("index"), int) and isinstance(b.get("videos"), list)
-        and all(isinstance(v, str) for v in b["videos"]) for b in batches)
-    if not ok or data.get("part") != part:
-        raise IngestUsageError(f"{path}: not a batch plan of part {part}; --overwrite to start again")
-    return {b["index"]: list(b["videos"]) for b in batches}
-
-
-def write_plan(work: Path, part: int, plan: dict[int, list[str]], batch_videos: int) -> None:
-    write_json(plan_file(work, part), {"part": part, "batch_videos": batch_videos,
-                                       "batches": [{"index": i, "videos": plan[i]} for i in sorted(plan)]})
-
-
-def finished_batches(work: Path, part: int) -> dict[int, list[dict]]:
-    """{batch index: its rows (the STORED columns)} for every finished batch file of a part."""
-    folder = videos_part_dir(work, part)
-    if not folder.is_dir():
-        return {}
-    t = open_dataset(folder, format="parquet", schema=VIDEO_SCHEMA).to_table(    # older files: null columns
-        columns=[*STORED, "__filename"])                                         # one scan, not a
-    out: dict[int, list[dict]] = {}                                                       # read per file
-    for row in t.to_pylist():
-        i = Batch.index_of(row.pop("__filename").rsplit("/", 1)[-1])
-        if i is not None:
-            out.setdefault(i, []).append(row)
-    return dict(sorted(out.items()))
-
-
-def journal_batches(work: Path, part: int) -> set[int]:
-    """Indices of the part's batches that have a journal folder."""
-    folder = journal_part_dir(work, part)
-    found = (Batch.index_of(p.name) for p in folder.iterdir()) if folder.is_dir() else ()
-    return {i for i in found if i is not None}
 
 
 # --- planning (no file access) ------------------------------------------------------------------------------------
@@ -227,7 +165,7 @@ def plan_batches(work: Path, entries: list[dict], batch_videos: int, no_work_row
     by_part: dict[int, list[dict]] = {}
     for e in entries:
         by_part.setdefault(e["part"], []).append(e)
-    return Planned({p: plan_part(work, p, es, batch_videos, read_plan(work, p), finished_batches(work, p),
+    return Planned({p: plan_part(work, p, es, batch_videos, read_plan(work, p), finished_batches(work, p, STORED),
                                  no_work_row, same_file) for p, es in sorted(by_part.items())})
 
 

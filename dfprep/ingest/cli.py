@@ -10,6 +10,7 @@ from dfprep.ingest.config import IngestConfig
 from dfprep.lease import LeaseHeld
 from dfprep.options import StoragePath, argument, command, option
 from dfprep.ingest.discover import IngestUsageError
+from dfprep.formats.work.names import WorkError
 from dfprep.storage import StorageError, is_remote
 
 
@@ -21,7 +22,7 @@ def _ingest(cfg: IngestConfig, root, out, overwrite: bool) -> None:
     console = Console()
     try:
         s = ingest(root, out, cfg, overwrite=overwrite)
-    except (IngestUsageError, LeaseHeld) as exc:   # LeaseHeld: another run writes OUT
+    except (IngestUsageError, WorkError, LeaseHeld) as exc:   # LeaseHeld: another run writes OUT
         console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)   # names may hold [brackets]
         raise typer.Exit(2)
     except IngestAbort as exc:

@@ -18,17 +18,16 @@ ALLOW_PARTIAL = "--allow-partial"
 def unfinished_ingest(work: Path) -> str | None:
     """Why WORK's ingest is unfinished, in a few words ("12 of 36 planned videos not finished"); None when it
     finished, or when `dfprep ingest` did not write WORK (no _state.json, no run.json)."""
-    from dfprep.ingest.batching import journal_batches, read_plan, recorded_parts
-    from dfprep.ingest.batches import JOURNAL, Batch, videos_part_dir
-    from dfprep.ingest.run import RUN_JSON, STATE
+    from dfprep.formats.work.batches import journal_batches, read_plan, recorded_parts, videos_part_dir
+    from dfprep.formats.work.names import RUN_JSON, BatchId, journal_root, run_json_path, state_path
 
     work = as_path(work)
-    if not (work / STATE).is_file() and not (work / RUN_JSON).is_file():
+    if not state_path(work).is_file() and not run_json_path(work).is_file():
         return None
     total = left = 0
     for part in recorded_parts(work):
         folder = videos_part_dir(work, part)
-        done = {Batch.index_of(f.name) for f in folder.iterdir()} if folder.is_dir() else set()
+        done = {BatchId.index_of(f.name) for f in folder.iterdir()} if folder.is_dir() else set()
         open_ = journal_batches(work, part)
         for i, videos in read_plan(work, part).items():
             total += len(videos)
@@ -36,10 +35,10 @@ def unfinished_ingest(work: Path) -> str | None:
                 left += len(videos)
     if left:
         return f"{left} of {total} planned videos not finished"
-    journal = work / JOURNAL
+    journal = journal_root(work)
     if journal.is_dir() and any(f.is_file() for f in journal.rglob("*")):
         return f"{journal} still holds videos of an unmerged batch"
-    if not (work / RUN_JSON).is_file():
+    if not run_json_path(work).is_file():
         return f"no {RUN_JSON}: the last ingest stopped before recording its end"
     return None
 

@@ -3,8 +3,9 @@
 A processed row of videos.parquet records the size of the file it was made from (`bytes`) and `head_tail_sha256`,
 a cheap content hash (the size, the first and the last `HEAD_TAIL_BYTES`), computed by the worker from the very
 bytes it decodes. A modification time is not content, so it is not in the row (the rows of one file are the same
-whatever disk or store it sits on); it lives in WORK/_inputs/part-P.json, a cache of the (size, mtime_ns, hash)
-last seen for each video, so that an untouched file is recognised without being read. At resume:
+whatever disk or store it sits on); it lives in WORK/_inputs/part-P.json (`dfprep.formats.work.inputs`), a cache
+of the (size, mtime_ns, hash) last seen for each video, so that an untouched file is recognised without being
+read. At resume:
 
 - size differs from the row's: the file changed, the video is redone;
 - size and mtime equal to the cache's, for the row's hash: the same file;
@@ -19,12 +20,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from dfprep.atomic import write_json
+from dfprep.formats.work.inputs import read_stamps, write_stamps
+from dfprep.formats.work.videos import HASH
 from dfprep.storage import StorageError, as_path
 
-HASH = "head_tail_sha256"
 HEAD_TAIL_BYTES = 64 << 10      # covers the mp4 header (ftyp, moov when at the front) and the first frame's bytes
-INPUTS_DIR = "_inputs"
 
 
 def head_tail_sha256(path) -> tuple[int, str]:
@@ -38,29 +38,6 @@ def head_tail_sha256(path) -> tuple[int, str]:
             fh.seek(max(HEAD_TAIL_BYTES, size - HEAD_TAIL_BYTES))
             h.update(fh.read(HEAD_TAIL_BYTES))
     return size, h.hexdigest()
-
-
-def stamps_file(work: Path, part: int) -> Path:
-    return as_path(work) / INPUTS_DIR / f"part-{part}.json"
-
-
-def read_stamps(work: Path, part: int) -> dict[str, tuple]:
-    """{video: (size, mtime_ns, hash)} last seen for a part; {} when absent or unreadable (it is only a cache:
-    a miss costs reading the file's head and tail, never a wrong answer)."""
-    import json
-
-    path = stamps_file(work, part)
-    try:
-        data = json.loads(path.read_text()) if path.is_file() else {}
-        return {k: tuple(v) for k, v in data.get("files", {}).items() if isinstance(v, list) and len(v) == 3}
-    except StorageError:
-        raise                           # the store failed: the run's error, never a reason to redo videos
-    except (OSError, ValueError, AttributeError):
-        return {}
-
-
-def write_stamps(work: Path, part: int, stamps: dict[str, tuple]) -> None:
-    write_json(stamps_file(work, part), {"part": part, "files": {k: list(stamps[k]) for k in sorted(stamps)}})
 
 
 class SameFile:

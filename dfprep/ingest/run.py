@@ -6,7 +6,6 @@ same command resumes and ends with the same files.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import Counter
@@ -14,22 +13,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
-from dfprep.atomic import remove_stale_tmp, write_json
-from dfprep.storage import as_path, dataset as open_dataset, is_remote, rmtree
-from dfprep.ingest.batches import JOURNAL, Batch, journal_dir, journal_file, merge_batch, reopen_batch, write_journal
-from dfprep.ingest.batching import PLAN_DIR, Planned, plan_batches, record_plans
-from dfprep.ingest.config import IngestConfig, IngestSettings, RecordedIngest
+from dfprep.atomic import remove_stale_tmp
+from dfprep.storage import as_path, is_remote, rmtree
+from dfprep.formats.work.batches import journal_dir, journal_file, write_journal
+from dfprep.formats.work.faces import empty_faces
+from dfprep.formats.work.names import INGEST_OUTPUTS, faces_dir, journal_root, run_json_path, state_path, videos_dir
+from dfprep.formats.work.runjson import read_last_run, read_state, write_run_json, write_state
+from dfprep.formats.work.videos import HASH, read_videos, video_row
+from dfprep.ingest.batches import Batch, merge_batch, reopen_batch
+from dfprep.ingest.batching import Planned, plan_batches, record_plans
+from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.discover import IngestUsageError, discover, parse_parts
-from dfprep.ingest.inputs import HASH, INPUTS_DIR, SameFile, record_stamps
-from dfprep.ingest.manifest import video_row
-from dfprep.ingest.timeline import TIMELINE, TimelineWriter, summarize
+from dfprep.ingest.inputs import SameFile, record_stamps
+from dfprep.ingest.timeline import TimelineWriter, summarize
 from dfprep.ingest.video import process_video
-from dfprep.faces.store import empty_faces
 from dfprep.progress import Reporter
 from dfprep.versions import library_versions
 
-STATE = "_state.json"
-RUN_JSON = "run.json"
 LPT_WINDOW = 256
 
 
@@ -37,13 +37,10 @@ def _check_state(work: Path, root: Path, cfg: IngestConfig, overwrite: bool) -> 
     """Refuse to mix outputs of different settings in one WORK; --overwrite starts afresh. Returns the state to
     record once the run is known to go ahead."""
     state = {"root": str(root.resolve()), "fingerprint": cfg.fingerprint(), "settings": cfg.output_settings()}
-    path = work / STATE
-    if path.exists() and overwrite:
-        for name in ("videos.parquet", "faces.parquet", JOURNAL, PLAN_DIR, INPUTS_DIR, RUN_JSON, TIMELINE, STATE):
-            p = work / name
-            rmtree(p)
-    elif path.exists():
-        old = json.loads(path.read_text())
+    if overwrite and state_path(work).exists():
+        for name in INGEST_OUTPUTS:
+            rmtree(work / name)
+    elif (old := read_state(work)) is not None:
         same = old.get("fingerprint") == state["fingerprint"] or (         # a WORK from before parts left it
             IngestConfig(**{k: v for k, v in old.get("settings", {}).items()
                             if k in IngestConfig.__dataclass_fields__}).fingerprint() == state["fingerprint"])
@@ -171,8 +168,8 @@ def _summarize(work: Path, root: Path, cfg: IngestConfig, pend: _Pending, report
         "worker_restarts": sched.restarts if sched else 0,
         "config": asdict(cfg), "settings": cfg.output_settings(), "fingerprint": cfg.fingerprint(),
         "versions": library_versions(),
-        "outputs": {"videos": str(work / "videos.parquet"), "faces": str(work / "faces.parquet"),
-                    "run": str(work / RUN_JSON), "timeline": str(timeline) if timeline else None},
+        "outputs": {"videos": str(videos_dir(work)), "faces": str(faces_dir(work)),
+                    "run": str(run_json_path(work)), "timeline": str(timeline) if timeline else None},
     }
 
 
@@ -205,7 +202,7 @@ def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> dict:
     state = _check_state(work, root, cfg, overwrite)
     same_file = SameFile(work)
     planned = plan_batches(work, entries, cfg.batch_videos, lambda e: process_video(e, cfg)[0], same_file)
-    write_json(work / STATE, state)                 # nothing is written before the run is known to go ahead
+    write_state(work, state)                        # nothing is written before the run is known to go ahead
     record_plans(work, planned, cfg.batch_videos)
     pend = _find_pending(work, planned, cfg)
     timings = {"discover_s": round(time.perf_counter() - t0, 3)}
@@ -251,7 +248,7 @@ def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> dict:
 
             ray.shutdown()
 
-    _prune_empty(work / JOURNAL)
+    _prune_empty(journal_root(work))
     rows = _video_rows(work)
     record_stamps(work, same_file, entries, rows)
     timings["total_s"] = round(time.perf_counter() - t0, 3)
@@ -259,18 +256,15 @@ def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> dict:
                          rows)
     if not pend.todo:
         summary = keep_last_processing(work, summary)
-    write_json(work / RUN_JSON, summary)
+    write_run_json(work, summary)
     return summary
 
 
 def _video_rows(work: Path) -> list[dict]:
     """The columns of every videos.parquet row that the summary and the input cache need."""
-    from dfprep.ingest.manifest import VIDEO_SCHEMA
-
-    if not (work / "videos.parquet").exists():
+    if not videos_dir(work).exists():
         return []
-    return open_dataset(work / "videos.parquet", schema=VIDEO_SCHEMA).to_table(
-        columns=["part", "video", "status", "label", "n_faces", "bytes", HASH]).to_pylist()
+    return read_videos(work, ["part", "video", "status", "label", "n_faces", "bytes", HASH]).to_pylist()
 
 
 PROCESSING = ("plan", "stages", "detectors", "videos_per_node", "worker_restarts")
@@ -281,78 +275,14 @@ def keep_last_processing(work: Path, summary: dict) -> dict:
     """A run that processed no video has no plan, stage costs or timeline of its own: keep those of the last run
     that did (from the previous run.json), with that run's counts and timings under `last_processing`; the
     counts of WORK and of this run stay this run's."""
-    try:
-        prev = json.loads((work / RUN_JSON).read_text())
-    except (OSError, ValueError):
-        return summary
-    if not isinstance(prev, dict) or not prev.get("plan"):
+    prev = read_last_run(work)
+    if prev is None or not prev.get("plan"):
         return summary
     out = dict(summary)
     out.update({k: prev[k] for k in PROCESSING if k in prev})
     out["outputs"] = {**summary["outputs"], "timeline": (prev.get("outputs") or {}).get("timeline")}
     out["last_processing"] = prev.get("last_processing") or {k: prev.get(k) for k in LAST_PROCESSING}
     return out
-
-
-# --- what other stages read of an ingest ---------------------------------------------------------------------------
-
-_OLDER = " (written by an older dfprep? rerun `dfprep ingest` on it)"
-
-
-@dataclass(frozen=True)
-class IngestRun:
-    """What other stages read of WORK/run.json (`read_run_json`); the rest of the file is for people."""
-    path: Path
-    root: str
-    fingerprint: str
-    settings: IngestSettings
-    problems: tuple[str, ...]
-
-    def recorded(self) -> RecordedIngest:
-        return RecordedIngest(self.settings, self.fingerprint)
-
-
-def read_run_json(work: Path) -> IngestRun:
-    """WORK/run.json, checked; IngestUsageError (one line naming the file and the key) when it is absent or
-    a key that later stages read is missing or mistyped. A run.json written before `settings` was recorded
-    gives the settings of its `config`."""
-    from dfprep.records import Fields, load_object
-
-    path = as_path(work) / RUN_JSON
-    f = Fields(load_object(path, IngestUsageError, f"is {work} the --out folder of `dfprep ingest`?"), path,
-               IngestUsageError, note=_OLDER)
-    if f.has("settings"):
-        settings = IngestSettings.from_fields(f.sub("settings"))
-    else:
-        config = f.sub("config")
-        known = {k: v for k, v in config.data.items() if k in IngestConfig.__dataclass_fields__}
-        try:
-            settings = IngestSettings.of(IngestConfig(**{"identity": False, **known}))   # older: no embeddings
-        except (KeyError, TypeError) as exc:
-            raise IngestUsageError(f"{path}: key 'config' holds no usable ingest settings ({exc})") from None
-        settings = IngestSettings.from_fields(Fields(settings.as_dict(), path, IngestUsageError, "config.", _OLDER))
-    return IngestRun(path, f.need("root", str), f.need("fingerprint", str), settings, f.strings("problems"))
-
-
-def read_ingest_state(work: Path) -> RecordedIngest:
-    """WORK/_state.json (written when an ingest starts): its settings and fingerprint, checked."""
-    from dfprep.records import Fields, load_object
-
-    path = as_path(work) / STATE
-    f = Fields(load_object(path, IngestUsageError, f"is {work} the --out folder of `dfprep ingest`?"), path,
-               IngestUsageError, note=_OLDER)
-    return RecordedIngest.from_fields(f)
-
-
-def recorded_ingest(work: Path) -> RecordedIngest | None:
-    """The settings and fingerprint WORK's face store was made with: from run.json, or from _state.json when
-    no ingest has finished yet; None for a WORK that `dfprep ingest` did not write (neither file)."""
-    work = as_path(work)
-    if (work / RUN_JSON).is_file():
-        return read_run_json(work).recorded()
-    if (work / STATE).is_file():
-        return read_ingest_state(work)
-    return None
 
 
 def _totals(nodes: list[dict]) -> dict:

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from dfprep.atomic import tmp_name
+from dfprep.formats.work.names import TIMELINE
 
 STAGES = ("fetch", "probe", "decode", "detect", "crop", "identity", "write")
-TIMELINE = "timeline.jsonl"
 
 
 class StageClock:

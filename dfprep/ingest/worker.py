@@ -10,7 +10,8 @@ from __future__ import annotations
 import ray
 
 from dfprep.faults import maybe_inject
-from dfprep.ingest.batches import stored_frame_faces, write_journal
+from dfprep.formats.work.batches import write_journal
+from dfprep.ingest.batches import stored_frame_faces
 from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.timeline import StageClock
 from dfprep.ingest.video import process_video

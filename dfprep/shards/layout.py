@@ -135,8 +135,10 @@ def load_crops(work: Path) -> tuple[list[dict], list[tuple[int, str]], pa.Table,
 
     Returns (videos, eligible, crops, video code of each crop, face-store files).
     """
-    videos = read_videos(as_path(work) / "videos.parquet").to_pylist()
-    crops, files = read_crops(as_path(work) / "faces.parquet")
+    from dfprep.formats.work.names import faces_dir
+
+    videos = read_videos(work).to_pylist()
+    crops, files = read_crops(faces_dir(work))
     eligible = sorted((r["part"], r["video"]) for r in videos if r["status"] == "ok" and r["label"] in LABELS)
     keys = _pv_keys(pa.array([p for p, _ in eligible], pa.int32()), pa.array([v for _, v in eligible], pa.string()))
     code = pc.index_in(_pv_keys(crops["part"], crops["video"]), value_set=keys)
@@ -281,11 +283,12 @@ def _identity_groups(work: Path, eligible: list[tuple[int, str]], fam_code: np.n
                      threshold: float, label_of: dict) -> tuple[dict[str, str], dict]:
     """{family id: identity group id} from the face store's embeddings, and index.json's `grouping` entry."""
     from dfprep.shards.groups import identity_groups, linking_tracks
-    from dfprep.faces.store import FaceStoreError, read_embeddings
+    from dfprep.formats.work.faces import FaceStoreError, read_embeddings
+    from dfprep.formats.work.names import faces_dir
 
-    faces = as_path(work) / "faces.parquet"
+    faces = faces_dir(work)
     try:
-        keys, vectors = read_embeddings(faces)
+        keys, vectors = read_embeddings(work)
     except FaceStoreError as exc:
         raise ShardsUsageError(str(exc)) from None
     if not keys:

@@ -271,15 +271,16 @@ def _recorded_ingest(work: Path, allow_partial: bool = False) -> tuple[RecordedI
     """The ingest settings and fingerprint of WORK (run.json, else _state.json; None when WORK has neither), and
     why its ingest is unfinished (None when finished). An unfinished WORK is refused unless `allow_partial`."""
     from dfprep.ingest.completion import partial_message, unfinished_ingest
+    from dfprep.formats.work.names import WorkError
+    from dfprep.formats.work.runjson import recorded_ingest
     from dfprep.ingest.discover import IngestUsageError
-    from dfprep.ingest.run import recorded_ingest
 
     try:
         partial = unfinished_ingest(work)
         if partial and not allow_partial:
             raise ShardsUsageError(partial_message(work, partial))
         return recorded_ingest(work), partial
-    except IngestUsageError as exc:
+    except (IngestUsageError, WorkError) as exc:
         raise ShardsUsageError(str(exc)) from None
 
 
@@ -301,7 +302,9 @@ def build_index(plan: Plan, done: dict[str, dict], work: Path, content_hash: str
         summary["bytes"] = sum(s["bytes"] for s in summary["shards"])
         splits[split] = summary
     natural = plan.splits["train"].balance.get("natural", {})
-    source = {"work": str(work), "faces": "faces.parquet", "content_hash": content_hash, "hash_method": HASH_METHOD,
+    from dfprep.formats.work.names import FACES
+
+    source = {"work": str(work), "faces": FACES, "content_hash": content_hash, "hash_method": HASH_METHOD,
               "files": len(plan.files), "crops": int(len(plan.crops["video"])), "videos": len(plan.video_names)}
     return {
         "format": FORMAT,

@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from dfprep.formats.work.faces import face_files
+from dfprep.formats.work.names import WorkError, faces_dir, videos_dir
 from dfprep.shards.config import ShardsUsageError
-from dfprep.storage import as_path, dataset as open_dataset, parquet_file, relative
+from dfprep.storage import as_path, parquet_file, relative
 
 PLAN_COLUMNS = ["video", "part", "label", "original", "frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2",
                 "phash"]
@@ -24,15 +26,11 @@ FOOTER_MAX = 1 << 20     # a footer larger than this is hashed by its first and 
 def store_paths(work: Path) -> tuple[Path, Path]:
     """WORK/videos.parquet and WORK/faces.parquet, or a clear error naming what is missing."""
     work = as_path(work)
-    videos, faces = work / "videos.parquet", work / "faces.parquet"
+    videos, faces = videos_dir(work), faces_dir(work)
     for p in (videos, faces):
         if not p.is_dir() or not any(p.rglob("*.parquet")):
             raise ShardsUsageError(f"{p}: not found or empty; is {work} the --out folder of `dfprep ingest`?")
     return videos, faces
-
-
-def face_files(faces: Path) -> list[Path]:
-    return sorted(p for p in as_path(faces).rglob("*.parquet") if not p.name.startswith("."))
 
 
 def _footer(path: Path) -> bytes:
@@ -89,11 +87,14 @@ def crops_hashes(crops: pa.Table, video_code: np.ndarray, n_videos: int) -> list
     return [hashlib.sha256(rec[bounds[v]:bounds[v + 1]].tobytes()).hexdigest()[:16] for v in range(n_videos)]
 
 
-def read_videos(videos: Path) -> pa.Table:
+def read_videos(work: Path) -> pa.Table:
+    """The VIDEO_COLUMNS of WORK's video manifest (`dfprep.formats.work.videos`)."""
+    from dfprep.formats.work.videos import read_videos as read_manifest
+
     try:
-        return open_dataset(videos, format="parquet").to_table(columns=VIDEO_COLUMNS)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ShardsUsageError(f"{videos}: cannot read the video manifest: {exc}") from None
+        return read_manifest(work, VIDEO_COLUMNS)
+    except WorkError as exc:
+        raise ShardsUsageError(str(exc)) from None
 
 
 def read_crops(faces: Path) -> tuple[pa.Table, list[str]]:

@@ -261,9 +261,11 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
     except ShardsUsageError as exc:
         return [str(exc)]
     if work is None and isinstance(index.get("source", {}).get("work"), str):
+        from dfprep.formats.work.names import faces_dir
+
         try:        # the WORK index.json names, when it is still there (a store that refuses: not checked)
             recorded = as_path(index["source"]["work"])
-            work = recorded if (recorded / "faces.parquet").is_dir() else None
+            work = recorded if faces_dir(recorded).is_dir() else None
         except (OSError, ValueError):
             work = None
     problems: list[str] = []

@@ -19,7 +19,8 @@ from dfprep.dataset import SPLITS
 from dfprep.shards.samples import augmentation_record
 from dfprep.shards.config import ShardsUsageError
 from dfprep.shards.source import store_hash
-from dfprep.storage import as_path, dataset as open_dataset
+from dfprep.formats.work.names import faces_dir
+from dfprep.storage import dataset as open_dataset
 
 MAX_PER_KIND = 20      # problems of one kind listed before "... and N more"
 
@@ -38,12 +39,14 @@ def _check_work_families(work: Path, families: dict, problems: list[str]) -> Non
     from dfprep.dataset import family_ids
     from dfprep.shards.source import read_videos
 
-    videos = as_path(work) / "videos.parquet"
+    from dfprep.formats.work.names import videos_dir
+
+    videos = videos_dir(work)
     if not videos.is_dir():
         problems.append(f"{videos}: not found; cannot re-derive the families of WORK")
         return
     try:
-        fam_of = family_ids(read_videos(videos).to_pylist())
+        fam_of = family_ids(read_videos(work).to_pylist())
     except ShardsUsageError as exc:
         problems.append(str(exc))
         return
@@ -62,7 +65,7 @@ def _check_work_families(work: Path, families: dict, problems: list[str]) -> Non
 
 def _check_store(work: Path, index: dict, samples: pa.Table, problems: list[str]) -> None:
     """Every sample's crops exist in the face store with the sample's label."""
-    faces = as_path(work) / "faces.parquet"
+    faces = faces_dir(work)
     if not faces.is_dir():
         problems.append(f"{faces}: not found; cannot check labels against the face store")
         return
@@ -95,7 +98,7 @@ def _check_pixels_match_store(work: Path, index: dict, members: list[str], crops
     re-run on the store's crop (`writer.augment_jpegs`: the json's seed and p, the config's ops and quality)."""
     from dfprep.shards.writer import _single_thread, augment_jpegs
 
-    faces = as_path(work) / "faces.parquet"
+    faces = faces_dir(work)
     if not faces.is_dir() or not crops:
         return
     images = [m for m in members if m.endswith("jpg")]

@@ -80,7 +80,9 @@ def augment_jpegs(jpegs: list[bytes], seed: int, names: list[str], p: float, qua
 
 def write_shard(spec: dict, work: Path, out_path: Path) -> dict:
     """Write the shard described by `spec` to `out_path`; returns its index entry."""
-    faces = as_path(work) / "faces.parquet"
+    from dfprep.formats.work.names import faces_dir
+
+    faces = faces_dir(work)
     samples = spec_samples(spec)
     wanted = {(s["part"], s["video"], c["frame_idx"], c["track_id"]) for s in samples for c in s["crops"]}
     jpegs = fetch_jpegs(faces, spec["reads"], wanted)

@@ -1,4 +1,4 @@
-"""The face store schema (WORK/faces.parquet): one row per face crop. Documented in docs/formats.md."""
+"""WORK/faces.parquet, the face store: one row per face crop; its schema, rows and readers (docs/formats.md)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +7,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from dfprep.formats.work.names import WorkError, faces_dir
 
 LANDMARKS = pa.list_(pa.list_(pa.float32(), 2), 5)
 # dlib's 128-d face descriptor of a track (dfprep.faces.identity); only on the track's representative row.
@@ -31,7 +33,8 @@ FACE_SCHEMA = pa.schema([
     ("embedding", EMBEDDING),
 ])
 
-class FaceStoreError(ValueError):
+
+class FaceStoreError(WorkError):
     """A face store file that cannot be read; the message names it."""
 
 
@@ -50,18 +53,26 @@ def faces_table(rows: dict[str, list]) -> pa.Table:
                                       type=f.type) for f in FACE_SCHEMA}, schema=FACE_SCHEMA)
 
 
-def read_embeddings(faces: Path) -> tuple[list[tuple[int, str]], np.ndarray]:
+def face_files(faces: Path) -> list[Path]:
+    """The face store's files under `faces` (WORK/faces.parquet, `faces_dir`), sorted; temporaries of a run in
+    progress (`.tmp-*`) left out."""
+    from dfprep.storage import as_path
+
+    return sorted(p for p in as_path(faces).rglob("*.parquet") if not p.name.startswith("."))
+
+
+def read_embeddings(work: Path) -> tuple[list[tuple[int, str]], np.ndarray]:
     """Every track's identity embedding: ((part, video) per track, float32 [n, 128]).
 
     A projected read of (part, video, embedding), keeping the rows where the embedding is set (one per track,
     its representative face). Files written before embeddings existed, or by an ingest with --no-identity,
-    contribute nothing.
+    contribute nothing; so does a WORK without a face store.
     """
     keys: list[tuple[int, str]] = []
     vecs: list[np.ndarray] = []
-    from dfprep.storage import arrow_source, as_path
+    from dfprep.storage import StorageError, arrow_source
 
-    for p in sorted(q for q in as_path(faces).rglob("*.parquet") if not q.name.startswith(".")):
+    for p in face_files(faces_dir(work)) if faces_dir(work).exists() else []:
         try:
             fs, name = arrow_source(p)
             if "embedding" not in pq.read_schema(name, filesystem=fs).names:
@@ -69,6 +80,8 @@ def read_embeddings(faces: Path) -> tuple[list[tuple[int, str]], np.ndarray]:
             # the filter is applied while reading: only the one representative row per track is materialised
             t = pq.read_table(name, columns=["part", "video", "embedding"], filesystem=fs,
                               filters=pc.is_valid(pc.field("embedding")))
+        except StorageError:
+            raise
         except (pa.ArrowInvalid, OSError) as exc:
             raise FaceStoreError(f"{p}: cannot read the face store file: {exc}") from None
         if not t.num_rows:

@@ -1,0 +1,91 @@
+"""WORK/videos.parquet, the video manifest: one row per metadata entry or video file, its schema and reader."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from dfprep.formats.work.names import WorkError, videos_dir
+
+VIDEO_SCHEMA = pa.schema([
+    ("video", pa.string()),
+    ("part", pa.int32()),
+    ("label", pa.string()),
+    ("original", pa.string()),
+    ("split", pa.string()),
+    ("status", pa.string()),
+    ("error", pa.string()),
+    ("warning", pa.string()),
+    ("n_frames", pa.int32()),
+    ("fps", pa.float32()),
+    ("width", pa.int32()),
+    ("height", pa.int32()),
+    ("duration_s", pa.float32()),
+    ("codec", pa.string()),
+    ("has_audio", pa.bool_()),
+    ("bytes", pa.int64()),
+    ("head_tail_sha256", pa.string()),
+    ("rotation", pa.int16()),
+    ("decoder", pa.string()),
+    ("sampled_frames", pa.list_(pa.int32())),
+    ("frame_phash", pa.list_(pa.uint64())),
+    ("n_faces", pa.int32()),
+    ("frames_with_face", pa.int32()),
+    ("n_tracks", pa.int32()),
+    ("mean_face_prob", pa.float32()),
+])
+HASH = "head_tail_sha256"           # the content hash of the file a row was made from (dfprep.ingest.inputs)
+# Columns every version of dfprep wrote: a file without one of them is not a video manifest. Columns added
+# since (bytes, head_tail_sha256, ...) read as null from older files.
+KEY_COLUMNS = ("video", "part", "label", "original", "split", "status")
+
+
+def video_row(entry: dict, **values) -> dict:
+    """A full manifest row: the discovery entry's fields, the given values, nulls elsewhere."""
+    row = {f.name: None for f in VIDEO_SCHEMA}
+    row.update({k: v for k, v in entry.items() if k in row})
+    row.update(values)
+    return row
+
+
+def videos_table(rows: list[dict]) -> pa.Table:
+    rows = sorted(rows, key=lambda r: r["video"])
+    return pa.Table.from_pylist(rows, schema=VIDEO_SCHEMA)
+
+
+def open_videos(folder: Path) -> ds.Dataset:
+    """The video manifest under `folder` (WORK/videos.parquet, or one part's folder of it) as a dataset with
+    VIDEO_SCHEMA, so that files written before a column existed give nulls. WorkError (one line naming the
+    folder or file) when it is absent, not Parquet, or lacks a KEY_COLUMNS column."""
+    from dfprep.storage import StorageError, dataset as open_dataset
+
+    if not folder.exists():
+        raise WorkError(f"{folder}: not found; is this a WORK folder written by `dfprep ingest`? (the video "
+                        "manifest)")
+    try:
+        found = open_dataset(folder, format="parquet")
+    except StorageError:
+        raise                           # the store failed: the run's error, not the file's
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise WorkError(f"{folder}: cannot open as a Parquet dataset ({exc})") from None
+    missing = [c for c in KEY_COLUMNS if c not in found.schema.names] if found.files else []
+    if missing:
+        raise WorkError(f"{folder}: missing column(s) {missing}; not written by this dfprep version?")
+    return open_dataset(folder, format="parquet", schema=VIDEO_SCHEMA)
+
+
+def read_videos(work: Path, columns: Sequence[str] | None = None, folder: Path | None = None) -> pa.Table:
+    """WORK/videos.parquet (or `folder`, a part of it) as one table of `columns` (default: all), in file
+    order; WorkError naming the file when a file cannot be read."""
+    folder = videos_dir(work) if folder is None else folder
+    from dfprep.storage import StorageError
+
+    d = open_videos(folder)
+    try:
+        return d.to_table(columns=list(columns) if columns is not None else list(VIDEO_SCHEMA.names))
+    except StorageError:
+        raise
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise WorkError(f"{folder}: unreadable ({exc})") from None
