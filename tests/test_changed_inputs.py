@@ -75,7 +75,8 @@ def _copy(base, dest: Path) -> SimpleNamespace:
 
 def test_every_row_records_size_and_content_hash(base):
     """ok and error rows alike carry the file's size and head/tail hash; the cache holds each file's stamp."""
-    from dfprep.ingest.inputs import head_tail_sha256, read_stamps
+    from dfprep.formats.work.inputs import read_stamps
+    from dfprep.ingest.inputs import head_tail_sha256
 
     part = base.root / PART
     assert base.rows[TRUNC]["status"] == "error" and base.first["processed_this_run"] == len(base.rows)
@@ -121,7 +122,7 @@ def test_replaced_files_are_redone_and_a_touched_copy_is_not(base, tmp_path):
         {v: r for v, r in base.rows.items() if v not in (replaced, flipped, TRUNC)}
     assert parquet_files(c.work) != before
 
-    from dfprep.ingest.inputs import read_stamps
+    from dfprep.formats.work.inputs import read_stamps
 
     assert read_stamps(c.work, 0)[touched][1] == os.stat(c.part / touched).st_mtime_ns   # the new time, cached
     after = parquet_files(c.work)
@@ -132,7 +133,8 @@ def test_replaced_files_are_redone_and_a_touched_copy_is_not(base, tmp_path):
 def test_a_copy_with_new_modification_times_is_not_redone(base, tmp_path):
     """Every input copied to a new disk without its times (and the cache gone): the content hashes match, nothing
     is processed or rewritten, and the cache now holds the new times."""
-    from dfprep.ingest.inputs import INPUTS_DIR, read_stamps
+    from dfprep.formats.work.inputs import read_stamps
+    from dfprep.formats.work.names import INPUTS as INPUTS_DIR
 
     c = _copy(base, tmp_path)
     shutil.rmtree(c.work / INPUTS_DIR)
@@ -149,7 +151,8 @@ def test_a_copy_with_new_modification_times_is_not_redone(base, tmp_path):
 def test_a_work_from_before_content_hashes_resumes_with_nothing_redone(base, tmp_path):
     """Batch files without the head_tail_sha256 column and no cache (a WORK of the previous version): nothing is
     processed, no batch file is rewritten; the files found are taken as the ones ingested and their hashes cached."""
-    from dfprep.ingest.inputs import INPUTS_DIR, read_stamps
+    from dfprep.formats.work.inputs import read_stamps
+    from dfprep.formats.work.names import INPUTS as INPUTS_DIR
 
     c = _copy(base, tmp_path)
     shutil.rmtree(c.work / INPUTS_DIR)
@@ -212,7 +215,7 @@ def test_on_object_storage_a_replaced_object_is_redone(base, bucket):
     root, work = as_path(f"{bucket}/root"), as_path(f"{bucket}/work")
     first = ingest(root, work, _cfg())
     assert first["processed_this_run"] == len(base.rows)
-    from dfprep.ingest.inputs import read_stamps
+    from dfprep.formats.work.inputs import read_stamps
 
     stamp = read_stamps(work, 0)
     names = sorted(v for v in base.rows if v != TRUNC)

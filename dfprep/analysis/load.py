@@ -233,11 +233,10 @@ def read_run_json(work: Path):
 def unfinished(work: Path, allow_partial: bool) -> str | None:
     """Why WORK's ingest is unfinished (None when finished); an AnalysisError naming WORK unless `allow_partial`."""
     from dfprep.ingest.completion import partial_message, unfinished_ingest
-    from dfprep.ingest.discover import IngestUsageError
 
     try:
         reason = unfinished_ingest(work)
-    except (IngestUsageError, WorkError) as exc:
+    except WorkError as exc:
         raise AnalysisError(str(exc)) from None
     if reason and not allow_partial:
         raise AnalysisError(partial_message(work, reason))

@@ -13,8 +13,8 @@ from dfprep.faces.params import FrameFaces
 from dfprep.formats.work.faces import empty_faces, faces_table
 from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.decode import decode_sampled, sample_indices
-from dfprep.ingest.inputs import HASH, head_tail_sha256
-from dfprep.formats.work.videos import video_row
+from dfprep.ingest.inputs import head_tail_sha256
+from dfprep.formats.work.videos import HASH, video_row
 from dfprep.ingest.probe import VideoError, probe
 from dfprep.ingest.timeline import StageClock, maybe_stage
 from dfprep.storage import StorageError, as_path, is_remote, local_copy

@@ -273,14 +273,13 @@ def _recorded_ingest(work: Path, allow_partial: bool = False) -> tuple[RecordedI
     from dfprep.ingest.completion import partial_message, unfinished_ingest
     from dfprep.formats.work.names import WorkError
     from dfprep.formats.work.runjson import recorded_ingest
-    from dfprep.ingest.discover import IngestUsageError
 
     try:
         partial = unfinished_ingest(work)
         if partial and not allow_partial:
             raise ShardsUsageError(partial_message(work, partial))
         return recorded_ingest(work), partial
-    except (IngestUsageError, WorkError) as exc:
+    except WorkError as exc:
         raise ShardsUsageError(str(exc)) from None
 
 

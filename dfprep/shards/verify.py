@@ -316,13 +316,13 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
                 problems.append(f"{split}: read {v} {k}, index says {s[k]}")
     _check_ratio(index, index.get("splits", {}).get("train", {}), samples, problems)
     if work is not None:
+        from dfprep.formats.work.names import WorkError
         from dfprep.ingest.completion import unfinished_ingest
-        from dfprep.ingest.discover import IngestUsageError
         from dfprep.shards.verify_work import check_against_work
 
         try:
             partial = unfinished_ingest(as_path(work))    # WORK mid-ingest: its store is not what the index says
-        except IngestUsageError as exc:
+        except WorkError as exc:
             partial = str(exc)
         if partial and not index.get("partial"):
             problems.append(f"{work}: the ingest is unfinished ({partial}); these shards were not cut with "
