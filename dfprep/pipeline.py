@@ -63,15 +63,17 @@ def run_demo(out: Path, videos: int = 40, parts: int = 2, seed: int = 0, epochs:
 
     console.rule("5. train: a compact detector streamed from the shards")
     from dfprep.train.config import TrainConfig
+    from dfprep.formats.run import METRICS, read_metrics
     from dfprep.train.run import train
 
     run = out / "run"
-    if (run / "metrics.json").exists() and '"complete"' in (run / "metrics.json").read_text():
+    done = read_metrics(run)
+    if done is not None and done.status == "complete":
         console.print(f"  {run} already trained")
     else:
         train(shards, run, TrainConfig(model="smallcnn", input_size=112, epochs=epochs, batch_size=16, lr=2e-3,
                                        workers=1, seed=seed, progress=False))
-    outputs.update(run=str(run), metrics=str(run / "metrics.json"))
+    outputs.update(run=str(run), metrics=str(run / METRICS))
 
     console.rule("6. predict + evaluate: a DFDC submission for the held-out part")
     from dfprep.inference.evaluate import evaluate_submission

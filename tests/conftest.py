@@ -64,13 +64,14 @@ def tiny_run(tmp_path_factory) -> Path:
     """A RUN folder holding an untrained seeded smallcnn frame model: enough for predict's plumbing."""
     import torch
 
-    from dfprep.train.checkpoint import save_config, save_model
+    from dfprep.formats.run import write_config
+    from dfprep.train.checkpoint import save_model
     from dfprep.train.models import build_model
 
     torch.manual_seed(0)
     run = tmp_path_factory.mktemp("tiny_run")
     save_model(run, build_model("smallcnn"))
-    save_config(run, {"model": "smallcnn", "unit": "frame", "clip_len": None, "input_size": 64})
+    write_config(run, {"model": "smallcnn", "unit": "frame", "clip_len": None, "input_size": 64})
     return run
 
 

@@ -16,7 +16,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss
     roc_auc_score
 from typer.testing import CliRunner
 
-from dfprep.train.checkpoint import save_config, save_model
+from dfprep.formats.run import write_config
+from dfprep.train.checkpoint import save_model
 from dfprep.train.models import build_model
 
 runner = CliRunner()
@@ -60,7 +61,7 @@ def frame_run(tmp_path_factory) -> Path:
         model.head.weight.abs_()
         model.head.bias.zero_()
     save_model(run, model)
-    save_config(run, {"model": "smallcnn", "unit": "frame", "clip_len": None, "input_size": 64,
+    write_config(run, {"model": "smallcnn", "unit": "frame", "clip_len": None, "input_size": 64,
                       "video_agg": "mean"})
     return run
 
@@ -70,7 +71,7 @@ def clip_run(tmp_path_factory) -> Path:
     torch.manual_seed(1)
     run = tmp_path_factory.mktemp("run_clip")
     save_model(run, build_model("smallcnn", unit="clip", clip_len=4))
-    save_config(run, {"model": "smallcnn", "unit": "clip", "clip_len": 4, "rnn": "gru", "input_size": 64})
+    write_config(run, {"model": "smallcnn", "unit": "clip", "clip_len": 4, "rnn": "gru", "input_size": 64})
     return run
 
 
@@ -383,7 +384,7 @@ def _store_crops(work: Path) -> dict:
 
 def test_run_records_the_ingest_settings(cropped_run):
     from dfprep.formats.work.runjson import read_run_json
-    from dfprep.train.checkpoint import read_run_config
+    from dfprep.formats.run import read_run_config
 
     work, run = cropped_run
     recorded = read_run_json(work)
@@ -502,10 +503,9 @@ def test_ingest_settings_cover_output_settings():
 
 
 def test_typed_readers_name_the_file_and_the_key(cropped_run, frame_run, tmp_path):
-    from dfprep.ingest.discover import IngestUsageError
+    from dfprep.formats.run import RunError, read_run_config
+    from dfprep.formats.work.names import WorkError
     from dfprep.formats.work.runjson import read_run_json
-    from dfprep.train.checkpoint import read_run_config
-    from dfprep.train.errors import TrainUsageError
 
     work, run = cropped_run
     # RUN/config.json: a missing key, a mistyped key, a mistyped recorded ingest setting
@@ -517,12 +517,12 @@ def test_typed_readers_name_the_file_and_the_key(cropped_run, frame_run, tmp_pat
         config = json.loads((bad / "config.json").read_text())
         edit(config)
         (bad / "config.json").write_text(json.dumps(config))
-        with pytest.raises(TrainUsageError, match=f"config.json: key '{key}'") as err:
+        with pytest.raises(RunError, match=f"config.json: key '{key}'") as err:
             read_run_config(bad)
         assert "\n" not in str(err.value) and str(bad) in str(err.value)
         res = _cli("predict", str(bad), str(tmp_path), "--out", str(tmp_path / "x.csv"))
         assert res.exit_code == 2 and f"key '{key}'" in res.text and len(res.output.strip().splitlines()) == 1
-    with pytest.raises(TrainUsageError, match="config.json: not found"):
+    with pytest.raises(RunError, match="config.json: not found"):
         read_run_config(tmp_path / "nowhere")
     # WORK/run.json: read back as written; an older one (no `settings`) from its config; a missing fingerprint
     rec = read_run_json(work)
@@ -535,5 +535,5 @@ def test_typed_readers_name_the_file_and_the_key(cropped_run, frame_run, tmp_pat
     assert read_run_json(old).settings == rec.settings
     summary.pop("fingerprint")
     (old / "run.json").write_text(json.dumps(summary))
-    with pytest.raises(IngestUsageError, match="run.json: key 'fingerprint' is missing"):
+    with pytest.raises(WorkError, match="run.json: key 'fingerprint' is missing"):
         read_run_json(old)

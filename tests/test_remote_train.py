@@ -237,7 +237,8 @@ FRAMES = 4
 def results_layout(synth_corpus, tmp_path_factory, s3_server) -> tuple[Path, RemotePath, list[str]]:
     """BASE/run (test_predict's small frame RUN) and BASE/root/dfdc_train_part_0 (a single-face, a two-face and a
     no-face video of the synth corpus, a truncated copy, their metadata.json); the same tree in a bucket."""
-    from dfprep.train.checkpoint import save_config, save_model
+    from dfprep.formats.run import write_config
+    from dfprep.train.checkpoint import save_model
     from dfprep.train.models import build_model
 
     base = tmp_path_factory.mktemp("results")
@@ -247,7 +248,7 @@ def results_layout(synth_corpus, tmp_path_factory, s3_server) -> tuple[Path, Rem
         model.head.weight.abs_()
         model.head.bias.zero_()
     save_model(base / "run", model)
-    save_config(base / "run", {"model": "smallcnn", "unit": "frame", "clip_len": None, "input_size": 64,
+    write_config(base / "run", {"model": "smallcnn", "unit": "frame", "clip_len": None, "input_size": 64,
                                "video_agg": "mean"})
     src = synth_corpus / "dfdc_train_part_0"
     kinds = json.loads((synth_corpus / "synth.json").read_text())["parts"]["dfdc_train_part_0"]["videos"]

@@ -348,7 +348,7 @@ def test_training_lowers_val_loss_and_writes_run(frame_shards, tmp_path):
 
 
 def test_resume_reproduces_the_uninterrupted_run(frame_shards, tmp_path):
-    from dfprep.train.outputs import read_steps
+    from dfprep.formats.run import read_steps
     from dfprep.train.run import train
 
     cfg = dict(epochs=2, deterministic=True, augment=True, seed=3)

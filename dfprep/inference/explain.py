@@ -25,7 +25,7 @@ from torch import nn
 from dfprep.dataset import DEFAULT_CLIP_LEN
 from dfprep.atomic import write_bytes, write_json
 from dfprep.storage import StorageError, as_path
-from dfprep.train.checkpoint import RunConfig
+from dfprep.formats.run import RunConfig
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
 COLORMAP = "jet"

@@ -27,7 +27,7 @@ from dfprep.ingest.config import CROP_SETTINGS, IngestConfig, IngestSettings
 from dfprep.dataset import DEFAULT_CLIP_LEN, clip_windows, file_entry
 from dfprep.ingest.video import DetectFn, process_video
 from dfprep.storage import AnyPath, StorageError, as_path
-from dfprep.train.checkpoint import RunConfig
+from dfprep.formats.run import RunConfig
 from dfprep.train.metrics import AGGREGATES, POOL
 from dfprep.train.predict_files import journal_folder, remove_stale_tmp_siblings, report_path
 from dfprep.inference.inputs import Inputs, PredictError, list_inputs, list_videos  # noqa: F401 (re-exported)
@@ -277,14 +277,13 @@ def _ray_scores(model, cfg, paths, icfg, agg, batch_size, device, journal: Path,
 
 
 def read_run(run: AnyPath) -> RunConfig:
-    """RUN/config.json through the train stage's typed reader (RUN local or remote); its refusals become
+    """RUN/config.json through the RUN format's typed reader (RUN local or remote); its refusals become
     PredictError."""
-    from dfprep.train.checkpoint import read_run_config
-    from dfprep.train.errors import TrainUsageError
+    from dfprep.formats.run import RunError, read_run_config
 
     try:
         return read_run_config(as_path(run))
-    except TrainUsageError as exc:
+    except RunError as exc:
         raise PredictError(str(exc)) from None
 
 

@@ -21,9 +21,9 @@ import torch
 from dfprep.dataset import SPLITS
 from dfprep.progress import StepBar
 from dfprep.storage import AnyPath, StorageError, as_path
-from dfprep.train import outputs as o
-from dfprep.train.checkpoint import (load_checkpoint, rng_state, save_checkpoint, save_config, save_model,
-                                     set_rng_state, unwrap)
+from dfprep.formats import run as o
+from dfprep.formats.run import load_checkpoint, save_checkpoint, write_config
+from dfprep.train.checkpoint import rng_state, save_model, set_rng_state, unwrap
 from dfprep.train.config import TrainConfig, resume_mismatch
 from dfprep.train.data import (LoaderConfig, SplitShards, eval_loader, read_index, split_shards, steps_per_epoch,
                                train_loader, usable_workers)
@@ -145,7 +145,7 @@ def _checkpoint_to_resume(out: Path, cfg: TrainConfig, config: dict, shown: AnyP
     """The last checkpoint of an interrupted run in OUT (with --resume and the same settings), or None. `shown`:
     the RUN as messages name it (a remote RUN's URI; OUT is then its staging folder)."""
     shown = out if shown is None else shown
-    ckpt = load_checkpoint(out) if (out / "checkpoints").is_dir() else None
+    ckpt = load_checkpoint(out) if o.checkpoint_dir(out).is_dir() else None
     if ckpt is not None and not cfg.resume:
         raise TrainUsageError(f"{shown} already holds a run; use --resume to continue it, or another --out")
     if ckpt is not None:
@@ -203,7 +203,7 @@ class _Run:
     def start_outputs(self, resumed: bool) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.main:
-            save_config(self.out, self.config)
+            write_config(self.out, self.config)
         self.log = o.StepLog(self.out, self.st["step"]) if self.main else None
         self.board = o.Board(self.out if self.main else None, self.st["step"] + 1 if resumed else None)
 
@@ -279,7 +279,7 @@ class _Run:
                 break                                                     # stopped mid-epoch
             _end_epoch(self.trainer, st, self.splits, self.eval_cfg, self.d, cfg, self.out, self.board, self.config)
             self.checkpoint(epoch_end=True)
-        o.write_json(self.out / f"rank{self.d.rank}_shards.json", sorted(self.shards_read))
+        o.write_rank_shards(self.out, self.d.rank, sorted(self.shards_read))
 
     def test_best_model(self) -> dict | None:
         """Test-split metrics of the best model once every epoch is done (None: no test split, or stopped)."""
@@ -289,7 +289,7 @@ class _Run:
         return None
 
     def finish(self, test: dict | None, seconds: float) -> dict:
-        if self.main and not (self.out / "model.pt").is_file():
+        if self.main and not (self.out / o.MODEL).is_file():
             save_model(self.out, self.trainer.model)                       # no val epoch yet: the last model
         summary = _summary(self.st, self.config, test, self.st["epoch"] >= self.cfg.epochs, seconds)
         if self.main:
@@ -334,7 +334,7 @@ def _test(trainer: Trainer, split: SplitShards, eval_cfg: LoaderConfig, d: Dist,
           board: o.Board, st: dict) -> dict:
     """Metrics of the best model (RUN/model.pt) on the test split."""
     barrier(d)
-    state = torch.load(out / "model.pt", map_location="cpu", weights_only=True) if d.is_main else None
+    state = o.read_model_state(out) if d.is_main else None
     state = broadcast_object(d, state)
     if state is not None:
         unwrap(trainer.model).load_state_dict(state)

@@ -24,9 +24,8 @@ from typing import Iterator
 
 from dfprep.atomic import missing_folders, remove_if_empty
 from dfprep.storage import AnyPath, as_path, is_remote
-from dfprep.train.checkpoint import CHECKPOINTS, LAST, MODEL, epoch_checkpoint_name
+from dfprep.formats.run import CHECKPOINTS, LAST, METRICS, MODEL, epoch_checkpoint_name, last_checkpoint
 from dfprep.train.errors import TrainUsageError
-from dfprep.train.outputs import METRICS
 
 # Uploaded after every other file of a sync, in this order: the model, the metrics readers trust, then the
 # checkpoint a resumed run trusts (never a last.pt newer than the model and metrics it names).
@@ -94,7 +93,7 @@ def run_folder(out: AnyPath, resume: bool, main: bool = True) -> Iterator[RunSto
     out = as_path(out)
     if not is_remote(out):
         out = Path(out).resolve()
-        if resume and not (out / CHECKPOINTS / LAST).is_file():
+        if resume and not last_checkpoint(out).is_file():
             raise TrainUsageError(nothing_to_resume(out))
         made = missing_folders(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -112,7 +111,7 @@ def run_folder(out: AnyPath, resume: bool, main: bool = True) -> Iterator[RunSto
     from dfprep.storage.staging import staged_output
 
     out.mkdir(parents=True, exist_ok=True)      # a missing bucket: MissingBucket, before anything is written
-    held = (out / CHECKPOINTS / LAST).is_file()
+    held = last_checkpoint(out).is_file()
     if resume and not held:
         raise TrainUsageError(nothing_to_resume(out))
     if held and not resume:
