@@ -1,10 +1,11 @@
 """Typed reading of the JSON files one stage writes and another reads.
 
-WORK/run.json (`dfprep.ingest.run.read_run_json`), SHARDS/index.json (`dfprep.shards.index.read_shards_index`)
-and RUN/config.json (`dfprep.train.checkpoint.read_run_config`) each have a reader beside their writer that
-returns a frozen dataclass of the fields other stages use. The readers check presence and type through
-`Fields`, so a missing or mistyped key is one line naming the file and the key, raised as the reading stage's
-usage error, never a KeyError or a silent default deep inside another stage.
+WORK/run.json (`dfprep.formats.work.runjson.read_run_json`), SHARDS/index.json
+(`dfprep.shards.index.read_shards_index`) and RUN/config.json (`dfprep.formats.run.read_run_config`) each have a
+reader beside their writer that returns a frozen dataclass of the fields other stages use. The readers check
+presence and type through `Fields`, so a missing or mistyped key is one line naming the file and the key, raised
+as the error class the reader is given (the format's: WorkError, RunError), never a KeyError or a silent default
+deep inside another stage.
 """
 from __future__ import annotations
 
