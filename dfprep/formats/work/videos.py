@@ -73,7 +73,10 @@ def open_videos(folder: Path) -> ds.Dataset:
     missing = [c for c in KEY_COLUMNS if c not in found.schema.names] if found.files else []
     if missing:
         raise WorkError(f"{folder}: missing column(s) {missing}; not written by this dfprep version?")
-    return open_dataset(folder, format="parquet", schema=VIDEO_SCHEMA)
+    try:
+        return found.replace_schema(VIDEO_SCHEMA)       # one listing of the folder, not two
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise WorkError(f"{folder}: not a video manifest ({exc})") from None
 
 
 def read_videos(work: Path, columns: Sequence[str] | None = None, folder: Path | None = None) -> pa.Table:
