@@ -13,14 +13,13 @@ from pathlib import Path  # noqa: F401  (annotations)
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from dfprep.dataset import PART_RE, MetadataError, metadata_entries, read_metadata
-from dfprep.formats.work.names import WorkError, faces_dir, run_json_path, videos_dir
+from dfprep.formats.work.names import WorkError, faces_dir, open_parquet, run_json_path, videos_dir
 from dfprep.formats.work.videos import HASH, VIDEO_SCHEMA, read_videos as read_manifest
 from dfprep.ingest.discover import check_originals, discover
-from dfprep.storage import arrow_source, as_path, dataset as open_dataset
+from dfprep.storage import arrow_source, as_path
 
 VIDEO_COLUMNS = tuple(c for c in VIDEO_SCHEMA.names if c != HASH)     # every column but the content hash
 FACE_COLUMNS = ("video", "part", "frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2", "phash")
@@ -48,21 +47,6 @@ class FaceColumns:
         return len(self.code)
 
 
-def _dataset(path: Path, what: str) -> ds.Dataset:
-    if not path.exists():
-        raise AnalysisError(f"{path}: not found; is this a WORK folder written by `dfprep ingest`? ({what})")
-    try:
-        return open_dataset(path, format="parquet")
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise AnalysisError(f"{path}: cannot open as a Parquet dataset ({exc})") from exc
-
-
-def _check_columns(d: ds.Dataset, path: Path, need: tuple[str, ...]) -> None:
-    missing = [c for c in need if c not in d.schema.names]
-    if missing:
-        raise AnalysisError(f"{path}: missing column(s) {missing}; not written by this dfprep version?")
-
-
 def read_videos(work: Path) -> pa.Table:
     """WORK/videos.parquet as one table (VIDEO_COLUMNS; older files give null for columns added since), sorted
     by (part, video)."""
@@ -85,8 +69,10 @@ def scan_faces(work: Path, videos: pa.Table) -> FaceColumns | None:
     path = faces_dir(work)
     if not path.exists():
         return None
-    d = _dataset(path, "the face store")
-    _check_columns(d, path, FACE_COLUMNS)
+    try:
+        d = open_parquet(path, "the face store", FACE_COLUMNS)
+    except WorkError as exc:
+        raise AnalysisError(str(exc)) from None
     lookup = _ok_video_lookup(videos)
     files: dict[str, int] = {}
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("code", "frame_idx", "track_id", "prob", "box",

@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+
 from dfprep.errors import UsageError
 from dfprep.storage import as_path
 
@@ -72,6 +74,26 @@ class BatchId:
         """The index of a batch file name (`batch-NNNNN.parquet`) or a journal folder name (`batch-NNNNN`)."""
         m = _BATCH_NAME.fullmatch(name)
         return int(m.group(1)) if m else None
+
+
+def open_parquet(folder: Path, what: str, need: tuple[str, ...]):
+    """One of WORK's Parquet datasets (videos.parquet, faces.parquet, or a part of one) as a pyarrow dataset;
+    WorkError (one line naming the folder or file) when it is absent, not Parquet, or its files lack a column of
+    `need`. `what` says which it is in the message. A failing store stays a StorageError."""
+    from dfprep.storage import StorageError, dataset as open_dataset
+
+    if not folder.exists():
+        raise WorkError(f"{folder}: not found; is this a WORK folder written by `dfprep ingest`? ({what})")
+    try:
+        found = open_dataset(folder, format="parquet")
+    except StorageError:
+        raise                           # the store failed: the run's error, not the file's
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise WorkError(f"{folder}: cannot open as a Parquet dataset ({exc})") from None
+    missing = [c for c in need if c not in found.schema.names] if found.files else []
+    if missing:
+        raise WorkError(f"{folder}: missing column(s) {missing}; not written by this dfprep version?")
+    return found
 
 
 def videos_dir(work: Path) -> Path:

@@ -7,7 +7,7 @@ from typing import Sequence
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from dfprep.formats.work.names import WorkError, videos_dir
+from dfprep.formats.work.names import WorkError, open_parquet, videos_dir
 
 VIDEO_SCHEMA = pa.schema([
     ("video", pa.string()),
@@ -59,20 +59,7 @@ def open_videos(folder: Path) -> ds.Dataset:
     """The video manifest under `folder` (WORK/videos.parquet, or one part's folder of it) as a dataset with
     VIDEO_SCHEMA, so that files written before a column existed give nulls. WorkError (one line naming the
     folder or file) when it is absent, not Parquet, or lacks a KEY_COLUMNS column."""
-    from dfprep.storage import StorageError, dataset as open_dataset
-
-    if not folder.exists():
-        raise WorkError(f"{folder}: not found; is this a WORK folder written by `dfprep ingest`? (the video "
-                        "manifest)")
-    try:
-        found = open_dataset(folder, format="parquet")
-    except StorageError:
-        raise                           # the store failed: the run's error, not the file's
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise WorkError(f"{folder}: cannot open as a Parquet dataset ({exc})") from None
-    missing = [c for c in KEY_COLUMNS if c not in found.schema.names] if found.files else []
-    if missing:
-        raise WorkError(f"{folder}: missing column(s) {missing}; not written by this dfprep version?")
+    found = open_parquet(folder, "the video manifest", KEY_COLUMNS)
     try:
         return found.replace_schema(VIDEO_SCHEMA)       # one listing of the folder, not two
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
