@@ -52,6 +52,7 @@ def make_store(out: Path, videos: int, frames: int, seed: int = 0) -> dict:
 
     from dfprep.atomic import write_parquet
     from dfprep.faces.store import faces_table
+    from dfprep.dataset import VideoEntry
     from dfprep.ingest.manifest import video_row, videos_table
 
     rng = np.random.default_rng(seed)
@@ -88,8 +89,8 @@ def make_store(out: Path, videos: int, frames: int, seed: int = 0) -> dict:
                         frows[k].append(v)
                     n_crops += 1
                     total += len(buf.getvalue())
-                vrows.append(video_row({"video": name, "part": part, "label": label, "original": original,
-                                        "split": "train"}, status="ok", n_faces=frames))
+                vrows.append(video_row(VideoEntry(name, part, label=label, original=original, split="train"),
+                                       status="ok", n_faces=frames))
             fname = f"batch-{b // BATCH:05d}.parquet"
             write_parquet(out / "faces.parquet" / f"part-{part}" / fname, faces_table(frows), ROW_GROUP)
             write_parquet(out / "videos.parquet" / f"part-{part}" / fname, videos_table(vrows))

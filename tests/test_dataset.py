@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow.dataset as ds
 import pytest
 
-from dfprep.dataset import (MetadataError, clip_windows, family_ids, metadata_entries, read_metadata,
-                            video_entry)
+from dfprep.dataset import (MetadataError, Status, VideoEntry, clip_windows, family_ids, metadata_entries,
+                            read_metadata)
 
 
 def row(part, video, label, original=None):
@@ -50,12 +50,13 @@ def test_metadata_parsing(tmp_path):
                  '"b.mp4": {"label": "REAL", "original": "z.mp4"}}')
     data, dupes = read_metadata(p)
     assert dupes == ["b.mp4"]
-    got = {e["video"]: e for e in metadata_entries(data, 4)}
-    assert got["a.mp4"] == video_entry("a.mp4", 4, label="FAKE", original="b.mp4", split="train")
-    assert got["b.mp4"]["original"] is None and "ignored" in got["b.mp4"]["warning"]
-    assert got["c.mp4"]["status"] == "rejected" and "not REAL or FAKE" in got["c.mp4"]["error"]
-    assert got["../d.mp4"]["status"] == "rejected" and "never opened" in got["../d.mp4"]["error"]
-    assert got["e.mp4"]["status"] == "rejected"
+    got = {e.video: e for e in metadata_entries(data, 4)}
+    assert got["a.mp4"] == VideoEntry("a.mp4", 4, label="FAKE", original="b.mp4", split="train")
+    assert got["a.mp4"].status is Status.PENDING and got["a.mp4"].dataset == "dfdc"
+    assert got["b.mp4"].original is None and "ignored" in got["b.mp4"].warning
+    assert got["c.mp4"].status is Status.REJECTED and "not REAL or FAKE" in got["c.mp4"].error
+    assert got["../d.mp4"].status is Status.REJECTED and "never opened" in got["../d.mp4"].error
+    assert got["e.mp4"].status is Status.REJECTED
     for text, word in (("[1]", "not a JSON object"), ("{", "not valid JSON")):
         p.write_text(text)
         with pytest.raises(MetadataError, match=word):

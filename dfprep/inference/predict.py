@@ -24,7 +24,7 @@ from torch import nn
 
 from dfprep.atomic import write_bytes, write_json
 from dfprep.ingest.config import CROP_SETTINGS, IngestConfig, IngestSettings
-from dfprep.dataset import DEFAULT_CLIP_LEN, clip_windows, file_entry
+from dfprep.dataset import DEFAULT_CLIP_LEN, Status, clip_windows, file_entry
 from dfprep.ingest.video import DetectFn, process_video
 from dfprep.storage import AnyPath, StorageError, as_path
 from dfprep.train.checkpoint import RunConfig
@@ -180,7 +180,7 @@ def score_video(model: nn.Module, cfg: RunConfig, row: dict, faces: pa.Table, ag
                 device: str | torch.device = "cpu") -> VideoScore:
     """One video's ingest result (videos.parquet row + face rows) -> its submission score."""
     name = row["video"]
-    if row["status"] != "ok":
+    if row["status"] != Status.OK:
         return VideoScore(name, DEFAULT_PROB, reason=f"not decoded: {row.get('error') or row['status']}")
     if faces.num_rows == 0:
         return VideoScore(name, DEFAULT_PROB, reason="no face found in the sampled frames")
@@ -241,38 +241,24 @@ def submission_bytes(scores: dict[str, VideoScore]) -> bytes:
 # --- the library function behind `dfprep predict` --------------------------------------------------------------
 
 def _ray_scores(model, cfg, paths, icfg, agg, batch_size, device, journal: Path, on_video) -> dict[str, VideoScore]:
-    """Decode and detect on the ingest Ray scheduler (workers write one journal file per video); score each
-    video here as it finishes, then delete its journal file."""
-    import ray
-
-    from dfprep.ingest.batches import read_journal
-    from dfprep.rayinit import init_ray
-    from dfprep.ingest.scheduler import scheduler_for_cluster
+    """Decode and detect on the ingest Ray scheduler (`dfprep.ingest.scheduler.process_videos`, through
+    journal files in `journal`); score each video here as it finishes."""
+    from dfprep.ingest.scheduler import process_videos
 
     out: dict[str, VideoScore] = {}
-    started = init_ray(icfg.address, icfg.num_cpus)
-    try:
-        sched = scheduler_for_cluster(icfg)
 
-        def on_result(task, summary):
-            name, jf = task[0], Path(task[2])
+    def scored(entry, row, faces, reason) -> None:   # a failing store never gets here: StorageError is raised
+        name = entry.video
+        if reason is not None:
+            out[name] = error_score(name, reason)
+        else:
             try:
-                row, faces = read_journal(jf)
                 out[name] = score_video(model, cfg, row, faces, agg, batch_size, device)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - one bad video must not cost the others their rows
                 out[name] = error_score(name, exception_reason(exc))
-            jf.unlink(missing_ok=True)
-            on_video(out[name])
+        on_video(out[name])
 
-        def on_failure(task, reason):       # a failing store never gets here: the scheduler raises StorageError
-            out[task[0]] = error_score(task[0], reason)
-            on_video(out[task[0]])
-
-        tasks = [(p.name, file_entry(p), str(journal / f"{i:06d}.arrow"), None) for i, p in enumerate(paths)]
-        sched.run(tasks, on_result, on_failure)
-    finally:
-        if started:
-            ray.shutdown()
+    process_videos(icfg, [file_entry(p) for p in paths], journal, scored)
     return out
 
 

@@ -24,6 +24,7 @@ import pyarrow.ipc as ipc
 
 from dfprep.atomic import atomic_path, write_parquet
 from dfprep.storage import as_path, dataset as open_dataset, is_remote, rmtree, store_failures
+from dfprep.dataset import Status, VideoEntry
 from dfprep.faces.store import FACE_ROW_GROUP, FACE_SCHEMA
 from dfprep.ingest.manifest import videos_table
 
@@ -41,7 +42,12 @@ RETRYABLE_ERRORS = (TIMED_OUT, WORKER_DIED)
 class Batch:
     part: int
     index: int
-    entries: list[dict] = field(default_factory=list)
+    entries: list[VideoEntry] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """What a video's result is filed under (`dfprep.ingest.tasks.VideoTask.key`): part-P/batch-NNNNN."""
+        return f"part-{self.part}/batch-{self.index:05d}"
 
     @property
     def name(self) -> str:
@@ -108,10 +114,10 @@ def merge_batch(work: Path, b: Batch, rows_without_work: dict[str, dict]) -> dic
     """Write the batch's two files from the journal (and the rows that needed no work); drop the journal."""
     rows, tables = [], []
     for e in b.entries:
-        if e["video"] in rows_without_work:
-            rows.append(rows_without_work[e["video"]])
+        if e.video in rows_without_work:
+            rows.append(rows_without_work[e.video])
             continue
-        row, t = read_journal(journal_file(work, b, e["video"]))
+        row, t = read_journal(journal_file(work, b, e.video))
         rows.append(row)
         tables.append(t)
     faces = pa.concat_tables(tables) if tables else FACE_SCHEMA.empty_table()
@@ -130,15 +136,15 @@ def reopen_batch(work: Path, b: Batch, again: set[str]) -> None:
     exists already: an interrupted reopen); the merge that follows rewrites the batch files."""
     rows = open_dataset(videos_file(work, b)).to_table().to_pylist()
     faces = open_dataset(faces_file(work, b)).to_table().replace_schema_metadata(None).cast(FACE_SCHEMA)
-    by_video = {r["video"]: r for r in rows if r["status"] in ("ok", "error")}
+    by_video = {r["video"]: r for r in rows if r["status"] in (Status.OK, Status.ERROR)}
     for e in b.entries:
-        if e["status"] != "pending" or e["video"] in again:
+        if e.status is not Status.PENDING or e.video in again:
             continue
-        path = journal_file(work, b, e["video"])
-        if path.exists() or e["video"] not in by_video:
+        path = journal_file(work, b, e.video)
+        if path.exists() or e.video not in by_video:
             continue
-        mine = faces.filter(pc.equal(faces.column("video"), e["video"]))
-        write_journal(path, by_video[e["video"]], mine)
+        mine = faces.filter(pc.equal(faces.column("video"), e.video))
+        write_journal(path, by_video[e.video], mine)
 
 
 FACE_BOX_COLUMNS = ["frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2", "landmarks"]
@@ -190,4 +196,4 @@ def _stored_frame_faces(work, b: Batch, video: str) -> list | None:
             continue
     else:
         return None
-    return frame_faces_from(row, t) if row.get("status") == "ok" else None
+    return frame_faces_from(row, t) if row.get("status") == Status.OK else None

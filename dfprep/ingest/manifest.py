@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-STATUSES = ("ok", "error", "missing", "unlisted", "rejected")
+from dfprep.dataset import Status, VideoEntry
 
 VIDEO_SCHEMA = pa.schema([
     ("video", pa.string()),
@@ -34,11 +34,13 @@ VIDEO_SCHEMA = pa.schema([
 ])
 
 
-def video_row(entry: dict, **values) -> dict:
-    """A full manifest row: the discovery entry's fields, the given values, nulls elsewhere."""
+def video_row(entry: VideoEntry, **values) -> dict:
+    """A full manifest row: the entry's fields (`VideoEntry.row_fields`), the given values, nulls elsewhere.
+    A `status` given is written as its value (a Status or its string)."""
     row = {f.name: None for f in VIDEO_SCHEMA}
-    row.update({k: v for k, v in entry.items() if k in row})
+    row.update(entry.row_fields())
     row.update(values)
+    row["status"] = Status(row["status"]).value
     return row
 
 
