@@ -196,7 +196,7 @@ def test_a_work_grows_by_parts(synth_corpus, ingest_work, tmp_path):
     part0 = {k: v for k, v in _files(work).items() if "part-0" in k}
     assert part0 and not any("part-1" in k for k in _files(work))
     second = ingest(synth_corpus, work, IngestConfig(parts="0-1", frames=8, num_cpus=2, progress=False))
-    assert second["processed_this_run"] == second["videos"] - first["videos"] > 0
-    assert second["resumed"] == first["videos"]
+    assert second.processed_this_run == second.videos - first.videos > 0
+    assert second.resumed == first.videos
     assert {k: v for k, v in _files(work).items() if "part-0" in k} == part0
     assert _files(work) == _files(ingest_work)        # the session fixture ingested both parts in one run

@@ -33,14 +33,14 @@ def test_ingest_from_and_into_s3_equals_local(bucket, synth_corpus, ingest_work)
 
     upload_tree(synth_corpus, bucket / "root")
     s = ingest(bucket / "root", bucket / "work", IngestConfig(frames=8, num_cpus=2, progress=False))
-    assert s["processed_this_run"] == 16 and s["root"] == str(bucket / "root")
+    assert s.processed_this_run == 16 and s.root == str(bucket / "root")
     assert store_files(bucket / "work") == store_files(ingest_work)     # byte for byte the local run's files
     left = [p.relative_to(bucket) for p in bucket.rglob("*") if ".tmp-" in p.name or "_journal" in str(p)]
     assert left == []                                                  # no temporary key, no journal left
     run = json.loads((bucket / "work" / "run.json").read_text())
     assert run["stages"]["cpu_s"]["fetch"] > 0                          # videos were read from the store
     again = ingest(bucket / "root", bucket / "work", IngestConfig(frames=8, num_cpus=2, progress=False))
-    assert again["processed_this_run"] == 0 and again["resumed"] == 16
+    assert again.processed_this_run == 0 and again.resumed == 16
 
 
 @pytest.mark.slow

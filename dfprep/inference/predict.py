@@ -46,6 +46,22 @@ class VideoScore:
     reason: str | None = None   # why the video got DEFAULT_PROB (decode error, no face)
 
 
+@dataclass(frozen=True)
+class PredictSummary:
+    """What `predict` returns and `dfprep predict` prints; `record` is OUT.report.json as written (with the
+    per-video scores and the input files' identity)."""
+    submission: str
+    videos: int                         # rows of the submission: every input video
+    scored: int                         # rows the model scored
+    defaulted: tuple[VideoScore, ...]   # rows at DEFAULT_PROB, by file name, each with its reason
+    warnings: tuple[str, ...]
+    seconds: float
+    crop: dict                          # the crop settings used (`crop_settings`)
+    crop_from: str                      # "run" or "defaults"
+    config: dict                        # the scoring settings, as recorded
+    record: dict
+
+
 # --- options ---------------------------------------------------------------------------------------------------
 
 def option_name(setting: str) -> str:
@@ -277,8 +293,8 @@ def read_run(run: AnyPath) -> RunConfig:
 def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None = None,
             det_size: int | None = None, batch_size: int = 64, device: str | None = None,
             detector: str | None = None, workers: int | None = None, num_cpus: int | None = None,
-            progress: bool = False, crop: dict | None = None, follow_symlinks: bool = False) -> dict:
-    """Write OUT (submission.csv) and OUT.report.json for every video of INPUT; return the report.
+            progress: bool = False, crop: dict | None = None, follow_symlinks: bool = False) -> PredictSummary:
+    """Write OUT (submission.csv) and OUT.report.json for every video of INPUT; return its summary.
 
     Crops are cut with the run's crop settings (`crop_settings`: its ingest's det_size, detector, threshold,
     max_faces, margin, crop_size, ...). `det_size`, `detector` and `crop` ({setting: value}) are settings the
@@ -358,4 +374,6 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
         "seconds": round(time.perf_counter() - t0, 3),
     }
     write_json(report_path(out), summary)
-    return summary
+    defaulted = tuple(s for _, s in sorted(scores.items()) if s.reason)
+    return PredictSummary(str(out), len(scores), summary["scored"], defaulted, tuple(summary["warnings"]),
+                          summary["seconds"], settings, summary["crop_from"], summary["config"], summary)

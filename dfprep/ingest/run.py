@@ -23,6 +23,7 @@ from dfprep.ingest.config import IngestConfig, IngestSettings, RecordedIngest
 from dfprep.ingest.discover import IngestUsageError, discover, parse_parts
 from dfprep.ingest.inputs import HASH, INPUTS_DIR, SameFile, record_stamps
 from dfprep.ingest.manifest import video_row
+from dfprep.ingest.summary import IngestSummary
 from dfprep.ingest.tasks import OriginalRef, VideoResult, VideoTask
 from dfprep.ingest.timeline import TIMELINE, TimelineWriter, summarize
 from dfprep.ingest.video import process_video
@@ -179,8 +180,8 @@ def _summarize(work: Path, root: Path, cfg: IngestConfig, pend: _Pending, report
     }
 
 
-def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bool = False) -> dict:
-    """Run (or resume) an ingest of ROOT into OUT. Returns the run summary also written to run.json.
+def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bool = False) -> IngestSummary:
+    """Run (or resume) an ingest of ROOT into OUT. Returns the run summary (its `record` is run.json).
 
     OUT's lease (`dfprep.lease`) is held throughout: a second ingest into OUT, whatever its parts, is refused
     (LeaseHeld) before it writes or deletes anything."""
@@ -192,7 +193,7 @@ def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bo
         return _ingest(root, out, cfg, overwrite)
 
 
-def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> dict:
+def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> IngestSummary:
     root, work = as_path(root), as_path(out)
     t0 = time.perf_counter()
     if cfg.faces and cfg.identity:      # the workers load dlib's models: say at once when they are absent
@@ -263,7 +264,7 @@ def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> dict:
     if not pend.todo:
         summary = keep_last_processing(work, summary)
     write_json(work / RUN_JSON, summary)
-    return summary
+    return IngestSummary.of(summary)
 
 
 def _video_rows(work: Path) -> list[dict]:
