@@ -127,3 +127,22 @@ def test_orphans_and_fake_of_fake_never_span_splits_and_report_agrees(chained_wo
     for o in c["orphans"]:
         assert missing[o]["family"] == truth[(0, o)]
     assert fams["fakes_of_fakes"] == 1
+
+
+def test_video_entry_row_is_the_manifest_row_without_stamps(tmp_path):
+    """A VideoEntry's videos.parquet row: its ROW_FIELDS, status as written (a plain str), the file's stamps and
+    its dataset left out (videos.parquet's columns are unchanged)."""
+    from dfprep.dataset import ROW_FIELDS, file_entry
+    from dfprep.ingest.manifest import VIDEO_SCHEMA, video_row
+
+    e = VideoEntry("a.mp4", 3, label="FAKE", original="b.mp4", split="train", path="/r/a.mp4", status="pending",
+                   size=10, mtime_ns=5)
+    assert e.status is Status.PENDING                            # a string from a caller becomes the member
+    row = video_row(e, status=Status.ERROR, error="bad")
+    assert list(row) == VIDEO_SCHEMA.names and type(row["status"]) is str and row["status"] == "error"
+    assert {k: row[k] for k in ROW_FIELDS} == {**e.row_fields(), "status": "error", "error": "bad"}
+    assert "size" not in row and "mtime_ns" not in row and "dataset" not in row
+    f = file_entry(tmp_path / "dfdc_train_part_7" / "x.mp4")
+    assert (f.video, f.part, f.dataset, f.status, f.path) == ("x.mp4", 7, "dfdc", Status.PENDING,
+                                                             str(tmp_path / "dfdc_train_part_7" / "x.mp4"))
+    assert file_entry(tmp_path / "x.mp4").part == 0
