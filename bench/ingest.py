@@ -46,8 +46,8 @@ from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.run import ingest
 root, work, cfg = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 s = ingest(Path(root), Path(work), IngestConfig(progress=False, **cfg))
-print(json.dumps({k: s.get(k) for k in ("videos", "by_status", "faces", "ok_videos_without_face", "timings",
-                                        "resources", "plan", "detectors", "stages")}, default=str))
+print(json.dumps({k: s.record.get(k) for k in ("videos", "by_status", "faces", "ok_videos_without_face", "timings",
+                                               "resources", "plan", "detectors", "stages")}, default=str))
 """
 
 

@@ -100,6 +100,7 @@ def lower_bound_stages(root: Path, cfg_kwargs: dict, scratch: Path) -> dict:
     from dfprep.formats.work.names import FACES
     from dfprep.ingest.config import IngestConfig
     from dfprep.ingest.decode import decode_sampled, sample_indices
+    from dfprep.dataset import Status
     from dfprep.ingest.discover import discover
     from dfprep.ingest.probe import VideoError, probe
 
@@ -108,7 +109,7 @@ def lower_bound_stages(root: Path, cfg_kwargs: dict, scratch: Path) -> dict:
         raise SystemExit("limit mode measures the MTCNN face path: --detector mtcnn with faces")
     torch.set_num_threads(1)
     p = cfg.face_params()
-    entries = [e for e in discover(root)[0] if e["status"] == "pending"]
+    entries = [e for e in discover(root)[0] if e.status is Status.PENDING]
     det = _detector(cfg.min_face_size)
     embed = IdentityEncoder() if cfg.identity else None
     per_video, errors, decoder_messages = [], [], []

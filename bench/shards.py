@@ -55,6 +55,7 @@ def make_store(out: Path, videos: int, frames: int, seed: int = 0) -> dict:
     from dfprep.formats.work.faces import faces_table
     from dfprep.formats.work.names import BatchId
     from dfprep.formats.work.videos import video_row, videos_table
+    from dfprep.dataset import VideoEntry
 
     rng = np.random.default_rng(seed)
     photos = _photos()
@@ -90,8 +91,8 @@ def make_store(out: Path, videos: int, frames: int, seed: int = 0) -> dict:
                         frows[k].append(v)
                     n_crops += 1
                     total += len(buf.getvalue())
-                vrows.append(video_row({"video": name, "part": part, "label": label, "original": original,
-                                        "split": "train"}, status="ok", n_faces=frames))
+                vrows.append(video_row(VideoEntry(name, part, label=label, original=original, split="train"),
+                                       status="ok", n_faces=frames))
             bid = BatchId(part, b // BATCH)
             write_parquet(faces_file(out, bid), faces_table(frows), ROW_GROUP)
             write_parquet(videos_file(out, bid), videos_table(vrows))

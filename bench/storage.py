@@ -75,9 +75,9 @@ def bench_ingest(root: Path, s3root: str, tmp: Path, frames: int) -> list[dict]:
         t0 = time.perf_counter()
         s = ingest(src, out, IngestConfig(frames=frames, num_cpus=2, progress=False))
         wall = time.perf_counter() - t0
-        st = s.get("stages") or {}
-        rows.append({"where": where, "videos": s["processed_this_run"], "wall_s": round(wall, 2),
-                     "process_s": s["timings"].get("process_s"), "videos_per_s": s["timings"].get("videos_per_s"),
+        st = s.stages or {}
+        rows.append({"where": where, "videos": s.processed_this_run, "wall_s": round(wall, 2),
+                     "process_s": s.timings.get("process_s"), "videos_per_s": s.timings.get("videos_per_s"),
                      "fetch_cpu_s": (st.get("cpu_s") or {}).get("fetch", 0.0),
                      "stage_cores_busy": st.get("stage_cores_busy")})
     return rows

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import stat
+from dataclasses import dataclass, fields, replace
 from enum import Enum
 from pathlib import Path
 from typing import Iterable
@@ -23,7 +24,7 @@ VIDEO_EXTS = {".mp4"}
 METADATA = "metadata.json"
 UNITS = ("frame", "clip")                    # a sample: one face crop, or a clip window of one track's crops
 DEFAULT_CLIP_LEN = 8                         # crops per clip window
-ENTRY_FIELDS = ("video", "part", "label", "original", "split", "path", "status", "error", "warning")
+DFDC = "dfdc"                                # the dataset of every entry until others are read
 
 
 class Status(str, Enum):
@@ -135,7 +136,7 @@ def entry_fields(meta: object) -> tuple[str | None, str | None, str | None, str 
     return label, original, split, None
 
 
-def metadata_entries(data: dict, part: int) -> list[dict]:
+def metadata_entries(data: dict, part: int) -> list[VideoEntry]:
     """One entry per metadata key, in file order: pending (usable) or rejected with the reason.
 
     A REAL's `original` is dropped with a warning; nothing on disk is looked at here.
@@ -144,34 +145,63 @@ def metadata_entries(data: dict, part: int) -> list[dict]:
     for key, meta in data.items():
         why = key_problem(key)
         if why:
-            out.append(video_entry(str(key), part, status="rejected", error=f"{why}; never opened"))
+            out.append(VideoEntry(str(key), part, status=Status.REJECTED, error=f"{why}; never opened"))
             continue
         label, original, split, problem = entry_fields(meta)
-        row = video_entry(key, part, label=label, original=original, split=split)
+        entry = VideoEntry(key, part, label=label, original=original, split=split)
         if problem:
-            row.update(status="rejected", error=problem)
+            entry.status, entry.error = Status.REJECTED, problem
         if label == "REAL" and original is not None:
-            row.update(warning=f"REAL entry names an original ({original!r}); ignored", original=None)
-        out.append(row)
+            entry.warning, entry.original = f"REAL entry names an original ({original!r}); ignored", None
+        out.append(entry)
     return out
 
 
 # --- the video entry --------------------------------------------------------------------------------------------
 
-def video_entry(video: str, part: int, **values) -> dict:
-    """The dict every stage passes for one video (a row of videos.parquet to be): ENTRY_FIELDS, status pending."""
-    row = dict(video=video, part=part, label=None, original=None, split=None, path=None,
-               status="pending", error=None, warning=None)
-    row.update(values)
-    return row
+@dataclass
+class VideoEntry:
+    """One video as every stage passes it: what discovery knows before the file is opened (a videos.parquet row
+    to be). Mutable while discovery fills it in (status, path, stamps); a worker only reads it.
+
+    A video is identified by its `dataset` and its `video` name inside it; `part` is a grouping field (DFDC's
+    part folders), None for a dataset without parts. `size` and `mtime_ns` are the file's stamps as listed
+    (`dfprep.ingest.inputs` compares them at resume); neither is a column of videos.parquet."""
+    video: str                        # name inside the dataset's group (DFDC: the file name in its part folder)
+    part: int | None = None           # DFDC part number; None where a dataset has no parts
+    label: str | None = None          # LABELS, or None (unlisted, rejected)
+    original: str | None = None       # a FAKE's source video, by name
+    split: str | None = None          # as metadata.json says
+    path: str | None = None           # where the file is (a local path or a URI); None when never opened
+    status: Status = Status.PENDING
+    error: str | None = None
+    warning: str | None = None
+    size: int | None = None           # bytes, as listed (a remote listing, or stat)
+    mtime_ns: int | None = None       # modification time, as listed
+    dataset: str = DFDC
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+
+    def row_fields(self) -> dict:
+        """The fields a videos.parquet row records of its entry (ROW_FIELDS), status as written."""
+        return {k: (self.status.value if k == "status" else getattr(self, k)) for k in ROW_FIELDS}
+
+    def replace(self, **changes) -> "VideoEntry":
+        """A copy with `changes` (the entry itself is left as it is)."""
+        return replace(self, **changes)
 
 
-def file_entry(path: Path) -> dict:
+ENTRY_FIELDS = tuple(f.name for f in fields(VideoEntry))
+ROW_FIELDS = ("video", "part", "label", "original", "split", "status", "error", "warning")   # videos.parquet's
+
+
+def file_entry(path: Path) -> VideoEntry:
     """A pending entry for one video file outside any metadata (predict, explain); part from its folder name.
     `path` may be a dfprep.storage RemotePath: the entry's path is then its URI (spooled where it is decoded)."""
     path = path if hasattr(path, "parent") else Path(path)
     m = PART_RE.match(path.parent.name)
-    return video_entry(path.name, int(m.group(1)) if m else 0, path=str(path))
+    return VideoEntry(path.name, int(m.group(1)) if m else 0, path=str(path))
 
 
 # --- families -----------------------------------------------------------------------------------------------------

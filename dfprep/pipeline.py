@@ -36,8 +36,8 @@ def run_demo(out: Path, videos: int = 40, parts: int = 2, seed: int = 0, epochs:
     work = out / "work"
     summary = ingest(root, work, IngestConfig(frames=8))
     print_summary(console, summary)
-    outputs.update(videos=summary["outputs"]["videos"], faces=summary["outputs"]["faces"],
-                   ingest_run=summary["outputs"]["run"])
+    outputs.update(videos=summary.outputs["videos"], faces=summary.outputs["faces"],
+                   ingest_run=summary.outputs["run"])
 
     console.rule("3. shards: balanced, leak-free WebDataset shards")
     from dfprep.shards.config import ShardsConfig

@@ -14,6 +14,7 @@ import webdataset as wds
 from PIL import Image
 
 from dfprep.formats.work.faces import faces_table
+from dfprep.dataset import VideoEntry
 from dfprep.formats.work.videos import video_row, videos_table
 from dfprep.shards.config import ShardsConfig
 
@@ -80,12 +81,11 @@ def write_part(work: Path, part: int, rng: np.random.Generator, jpegs: list[byte
                              ("embedding", emb)):
                     frows[k].append(v)
                 n += 1
-        vrows.append(video_row({"video": video, "part": part, "label": label, "original": original,
-                                "split": "train"}, status="ok", n_faces=n))
+        vrows.append(video_row(VideoEntry(video, part, label=label, original=original, split="train"),
+                               status="ok", n_faces=n))
     # Two videos that must never reach a shard: an error, and an ok video without a label.
-    vrows.append(video_row({"video": f"bad{part}.mp4", "part": part, "label": "FAKE"}, status="error",
-                           error="decode failed"))
-    vrows.append(video_row({"video": f"unl{part}.mp4", "part": part, "label": None}, status="unlisted"))
+    vrows.append(video_row(VideoEntry(f"bad{part}.mp4", part, label="FAKE"), status="error", error="decode failed"))
+    vrows.append(video_row(VideoEntry(f"unl{part}.mp4", part), status="unlisted"))
     for sub, table, rg in (("videos.parquet", videos_table(vrows), None), ("faces.parquet", None, 64)):
         path = work / sub / f"part-{part}" / "batch-00000.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)

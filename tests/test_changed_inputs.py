@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from cluster_util import parquet_files
 from dfprep.cli import app
+from dfprep.ingest.summary import IngestSummary
 
 PART = "dfdc_train_part_0"
 TRUNC = "truncated.mp4"          # a listed REAL whose file is the first half of another video's
@@ -28,7 +29,7 @@ def _cfg(**kw):
     return IngestConfig(**{"frames": 4, "identity": False, "num_cpus": 1, "progress": False, **kw})
 
 
-def _ingest(root: Path, work: Path) -> dict:
+def _ingest(root: Path, work: Path) -> IngestSummary:
     from dfprep.ingest.run import ingest
 
     return ingest(root, work, _cfg())
@@ -79,7 +80,7 @@ def test_every_row_records_size_and_content_hash(base):
     from dfprep.ingest.inputs import head_tail_sha256
 
     part = base.root / PART
-    assert base.rows[TRUNC]["status"] == "error" and base.first["processed_this_run"] == len(base.rows)
+    assert base.rows[TRUNC]["status"] == "error" and base.first.processed_this_run == len(base.rows)
     stamps = read_stamps(base.work, 0)
     for name, row in base.rows.items():
         size, digest = head_tail_sha256(part / name)
@@ -109,8 +110,8 @@ def test_replaced_files_are_redone_and_a_touched_copy_is_not(base, tmp_path):
     before = parquet_files(c.work)
 
     s = _ingest(c.root, c.work)
-    assert s["changed"] == 3 and s["processed_this_run"] == 3, s
-    assert s["resumed"] == len(base.rows) - 3
+    assert s.changed == 3 and s.processed_this_run == 3, s
+    assert s.resumed == len(base.rows) - 3
     rows = _rows(c.work)
     assert rows[TRUNC]["status"] == "ok" and rows[TRUNC]["bytes"] == len(base.good)
     assert rows[replaced]["head_tail_sha256"] == rows[other]["head_tail_sha256"]
@@ -127,7 +128,7 @@ def test_replaced_files_are_redone_and_a_touched_copy_is_not(base, tmp_path):
     assert read_stamps(c.work, 0)[touched][1] == os.stat(c.part / touched).st_mtime_ns   # the new time, cached
     after = parquet_files(c.work)
     again = _ingest(c.root, c.work)
-    assert again["processed_this_run"] == 0 and again["changed"] == 0 and parquet_files(c.work) == after
+    assert again.processed_this_run == 0 and again.changed == 0 and parquet_files(c.work) == after
 
 
 def test_a_copy_with_new_modification_times_is_not_redone(base, tmp_path):
@@ -143,7 +144,7 @@ def test_a_copy_with_new_modification_times_is_not_redone(base, tmp_path):
         os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 3_000_000_000))
     before = parquet_files(c.work)
     s = _ingest(c.root, c.work)
-    assert s["processed_this_run"] == 0 and s["changed"] == 0 and parquet_files(c.work) == before
+    assert s.processed_this_run == 0 and s.changed == 0 and parquet_files(c.work) == before
     assert read_stamps(c.work, 0) == {v: (os.stat(c.part / v).st_size, os.stat(c.part / v).st_mtime_ns,
                                           base.rows[v]["head_tail_sha256"]) for v in base.rows}
 
@@ -161,7 +162,7 @@ def test_a_work_from_before_content_hashes_resumes_with_nothing_redone(base, tmp
         pq.write_table(t.drop_columns(["head_tail_sha256"]), p)
     before = parquet_files(c.work)
     s = _ingest(c.root, c.work)
-    assert s["processed_this_run"] == 0 and s["changed"] == 0 and s["resumed"] == len(base.rows)
+    assert s.processed_this_run == 0 and s.changed == 0 and s.resumed == len(base.rows)
     assert parquet_files(c.work) == before
     assert {v: st[2] for v, st in read_stamps(c.work, 0).items()} == \
         {v: r["head_tail_sha256"] for v, r in base.rows.items()}
@@ -174,14 +175,14 @@ def test_a_run_with_nothing_to_do_keeps_the_last_runs_plan(base, tmp_path):
     first = json.loads((c.work / "run.json").read_text())
     s = _ingest(c.root, c.work)
     run = json.loads((c.work / "run.json").read_text())
-    assert run == json.loads(json.dumps(s))
+    assert run == json.loads(json.dumps(s.record))
     assert run["processed_this_run"] == 0 and run["resumed"] == first["processed_this_run"]
     assert run["plan"] == first["plan"] and run["plan"]["workers"] >= 1
     assert run["stages"] == first["stages"] and run["outputs"]["timeline"] == first["outputs"]["timeline"]
     assert run["last_processing"]["processed_this_run"] == first["processed_this_run"]
     assert run["last_processing"]["timings"] == first["timings"]
     again = _ingest(c.root, c.work)                   # a second no-op keeps the same record
-    assert again["plan"] == first["plan"] and again["last_processing"] == run["last_processing"]
+    assert again.plan == first["plan"] and again.last_processing == run["last_processing"]
 
 
 @pytest.mark.parametrize("name", ["../x.mp4", "/etc/passwd", "s3:x/y.mp4"])
@@ -214,7 +215,7 @@ def test_on_object_storage_a_replaced_object_is_redone(base, bucket):
                     destination_filesystem=bucket.fs)
     root, work = as_path(f"{bucket}/root"), as_path(f"{bucket}/work")
     first = ingest(root, work, _cfg())
-    assert first["processed_this_run"] == len(base.rows)
+    assert first.processed_this_run == len(base.rows)
     from dfprep.formats.work.inputs import read_stamps
 
     stamp = read_stamps(work, 0)
@@ -227,7 +228,7 @@ def test_on_object_storage_a_replaced_object_is_redone(base, bucket):
     with bucket.fs.open_output_stream((part / names[1]).fs_path) as fh:       # same bytes, uploaded again
         fh.write((base.root / PART / names[1]).read_bytes())
     s = ingest(root, work, _cfg())
-    assert s["changed"] == 1 and s["processed_this_run"] == 1, s
+    assert s.changed == 1 and s.processed_this_run == 1, s
     t = ds.dataset((work / "videos.parquet").fs_path, filesystem=bucket.fs).to_table(
         columns=["video", "head_tail_sha256"]).to_pylist()
     hashes = {r["video"]: r["head_tail_sha256"] for r in t}

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow.dataset as ds
 import pytest
 
-from dfprep.dataset import (MetadataError, clip_windows, family_ids, metadata_entries, read_metadata,
-                            video_entry)
+from dfprep.dataset import (MetadataError, Status, VideoEntry, clip_windows, family_ids, metadata_entries,
+                            read_metadata)
 
 
 def row(part, video, label, original=None):
@@ -50,12 +50,13 @@ def test_metadata_parsing(tmp_path):
                  '"b.mp4": {"label": "REAL", "original": "z.mp4"}}')
     data, dupes = read_metadata(p)
     assert dupes == ["b.mp4"]
-    got = {e["video"]: e for e in metadata_entries(data, 4)}
-    assert got["a.mp4"] == video_entry("a.mp4", 4, label="FAKE", original="b.mp4", split="train")
-    assert got["b.mp4"]["original"] is None and "ignored" in got["b.mp4"]["warning"]
-    assert got["c.mp4"]["status"] == "rejected" and "not REAL or FAKE" in got["c.mp4"]["error"]
-    assert got["../d.mp4"]["status"] == "rejected" and "never opened" in got["../d.mp4"]["error"]
-    assert got["e.mp4"]["status"] == "rejected"
+    got = {e.video: e for e in metadata_entries(data, 4)}
+    assert got["a.mp4"] == VideoEntry("a.mp4", 4, label="FAKE", original="b.mp4", split="train")
+    assert got["a.mp4"].status is Status.PENDING and got["a.mp4"].dataset == "dfdc"
+    assert got["b.mp4"].original is None and "ignored" in got["b.mp4"].warning
+    assert got["c.mp4"].status is Status.REJECTED and "not REAL or FAKE" in got["c.mp4"].error
+    assert got["../d.mp4"].status is Status.REJECTED and "never opened" in got["../d.mp4"].error
+    assert got["e.mp4"].status is Status.REJECTED
     for text, word in (("[1]", "not a JSON object"), ("{", "not valid JSON")):
         p.write_text(text)
         with pytest.raises(MetadataError, match=word):
@@ -126,3 +127,22 @@ def test_orphans_and_fake_of_fake_never_span_splits_and_report_agrees(chained_wo
     for o in c["orphans"]:
         assert missing[o]["family"] == truth[(0, o)]
     assert fams["fakes_of_fakes"] == 1
+
+
+def test_video_entry_row_is_the_manifest_row_without_stamps(tmp_path):
+    """A VideoEntry's videos.parquet row: its ROW_FIELDS, status as written (a plain str), the file's stamps and
+    its dataset left out (videos.parquet's columns are unchanged)."""
+    from dfprep.dataset import ROW_FIELDS, file_entry
+    from dfprep.formats.work.videos import VIDEO_SCHEMA, video_row
+
+    e = VideoEntry("a.mp4", 3, label="FAKE", original="b.mp4", split="train", path="/r/a.mp4", status="pending",
+                   size=10, mtime_ns=5)
+    assert e.status is Status.PENDING                            # a string from a caller becomes the member
+    row = video_row(e, status=Status.ERROR, error="bad")
+    assert list(row) == VIDEO_SCHEMA.names and type(row["status"]) is str and row["status"] == "error"
+    assert {k: row[k] for k in ROW_FIELDS} == {**e.row_fields(), "status": "error", "error": "bad"}
+    assert "size" not in row and "mtime_ns" not in row and "dataset" not in row
+    f = file_entry(tmp_path / "dfdc_train_part_7" / "x.mp4")
+    assert (f.video, f.part, f.dataset, f.status, f.path) == ("x.mp4", 7, "dfdc", Status.PENDING,
+                                                             str(tmp_path / "dfdc_train_part_7" / "x.mp4"))
+    assert file_entry(tmp_path / "x.mp4").part == 0

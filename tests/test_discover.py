@@ -18,14 +18,14 @@ def test_real_dfdc_part0_metadata(real_data, tmp_path):
     entries, problems = discover(tmp_path)
     raw = json.loads((part / "metadata.json").read_text())
     assert len(entries) == len(raw) == 1334
-    labels = Counter(e["label"] for e in entries)
+    labels = Counter(e.label for e in entries)
     assert labels == {"FAKE": 1248, "REAL": 86}
-    assert {e["status"] for e in entries} == {"missing"}  # no video files here
+    assert {e.status for e in entries} == {"missing"}  # no video files here
     # every fake's original is a REAL of the same part in real DFDC: nothing to warn about
     assert problems == []
-    fakes = [e for e in entries if e["label"] == "FAKE"]
-    assert all(e["original"] == raw[e["video"]]["original"] for e in fakes)
-    assert all(e["original"] is None for e in entries if e["label"] == "REAL")
+    fakes = [e for e in entries if e.label == "FAKE"]
+    assert all(e.original == raw[e.video]["original"] for e in fakes)
+    assert all(e.original is None for e in entries if e.label == "REAL")
 
 
 @pytest.mark.parametrize("key,bad", [
@@ -67,10 +67,10 @@ def test_broken_metadata_and_duplicates(tmp_path):
     (p1 / "metadata.json").write_text('{"b.mp4": {"label": "REAL"}, "b.mp4": {"label": "FAKE", "original": "q.mp4"},'
                                       ' "c.mp4": "oops", "d.mp4": {"label": "REAL", "original": "x.mp4"}}')
     entries, problems = discover(tmp_path)
-    by = {(e["part"], e["video"]): e for e in entries}
-    assert by[(0, "a.mp4")]["status"] == "unlisted"
+    by = {(e.part, e.video): e for e in entries}
+    assert by[(0, "a.mp4")].status == "unlisted"
     assert any("not valid JSON" in p and "dfdc_train_part_0" in p for p in problems)
     assert any("more than once" in p for p in problems)
-    assert by[(1, "b.mp4")]["label"] == "FAKE" and "not a REAL entry" in by[(1, "b.mp4")]["warning"]
-    assert by[(1, "c.mp4")]["status"] == "rejected"
-    assert by[(1, "d.mp4")]["original"] is None and "ignored" in by[(1, "d.mp4")]["warning"]
+    assert by[(1, "b.mp4")].label == "FAKE" and "not a REAL entry" in by[(1, "b.mp4")].warning
+    assert by[(1, "c.mp4")].status == "rejected"
+    assert by[(1, "d.mp4")].original is None and "ignored" in by[(1, "d.mp4")].warning

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 from torchvision.ops import box_iou
 
+from dfprep.dataset import VideoEntry
 from dfprep.faces.detectors import DlibDetector, MTCNNDetector
 from dfprep.faces.extract import detect_faces, select
 from dfprep.faces.params import FaceParams
@@ -56,14 +57,13 @@ def test_downscaled_detection_maps_back_to_source(real_data, mtcnn):
 
 
 def test_process_video_crops_real(real_data, mtcnn):
-    e = dict(video="519.mp4", part=0, label="REAL", original=None, split="train",
-             path=str(real_data / "519.mp4"), status="pending", error=None, warning=None)
+    e = VideoEntry("519.mp4", 0, label="REAL", split="train", path=str(real_data / "519.mp4"))
     row, faces, _ = process_video(e, IngestConfig(frames=6, crop_size=160), mtcnn.detect)
     assert row["status"] == "ok" and row["n_faces"] == faces.num_rows == 6 and row["n_tracks"] == 1
     for jpg in faces.column("jpeg").to_pylist():
         assert Image.open(io.BytesIO(jpg)).size == (160, 160)
     # fake and original share geometry: their face hashes differ more than their whole-frame hashes
-    e2 = dict(e, video="519_515.mp4", label="FAKE", original="519.mp4", path=str(real_data / "519_515.mp4"))
+    e2 = e.replace(video="519_515.mp4", label="FAKE", original="519.mp4", path=str(real_data / "519_515.mp4"))
     row2, faces2, _ = process_video(e2, IngestConfig(frames=6, crop_size=160), mtcnn.detect)
     ham = lambda a, b: bin(a ^ b).count("1")
     frame_d = np.mean([ham(a, b) for a, b in zip(row["frame_phash"], row2["frame_phash"])])

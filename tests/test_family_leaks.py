@@ -177,7 +177,7 @@ def test_reingesting_a_changed_original_is_refused_then_resplit(synth_corpus, tm
     meta[fake["video"]]["original"] = real["video"]
     meta_path.write_text(json.dumps(meta))
     summary = ingest(root, work, icfg)
-    assert summary["changed"] == 1, summary
+    assert summary.changed == 1, summary
     before = shas(out)
 
     res = CliRunner().invoke(shards_app, [str(work), "--out", str(out), "--samples-per-shard", "8", "--split",

@@ -227,9 +227,11 @@ def test_plan_stamps_run_json_and_state_round_trip(tmp_path):
 
 
 def test_video_rows_and_tables():
-    row = videos.video_row({"video": "b.mp4", "part": 1, "label": "FAKE", "path": "/x/b.mp4"}, status="ok", n_faces=3)
+    from dfprep.dataset import VideoEntry
+
+    row = videos.video_row(VideoEntry("b.mp4", 1, label="FAKE", path="/x/b.mp4"), status="ok", n_faces=3)
     assert list(row) == videos.VIDEO_SCHEMA.names and row["n_faces"] == 3 and "path" not in row
-    t = videos.videos_table([row, videos.video_row({"video": "a.mp4", "part": 1}, status="missing")])
+    t = videos.videos_table([row, videos.video_row(VideoEntry("a.mp4", 1), status="missing")])
     assert t.column("video").to_pylist() == ["a.mp4", "b.mp4"] and t.schema == videos.VIDEO_SCHEMA
     f = faces.faces_table({c: [] for c in faces.FACE_SCHEMA.names if c != "embedding"})
     assert f.schema == faces.FACE_SCHEMA and f.num_rows == 0 and faces.empty_faces().equals(f)

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from cluster_util import env_without_ray, journal_count, parquet_files, wait_for
 from dfprep.cli import app
+from dfprep.ingest.summary import IngestSummary
 
 PART = "dfdc_train_part_0"
 # added later: a whole family (hvrakwoats and its FAKE wecwaochmk), a lone REAL and one FAKE of a family already
@@ -35,7 +36,7 @@ def _cfg(**kw):
     return IngestConfig(**{"frames": 8, "batch_videos": BATCH, "num_cpus": 2, "progress": False, **kw})
 
 
-def _ingest(root: Path, work: Path, **kw) -> dict:
+def _ingest(root: Path, work: Path, **kw) -> IngestSummary:
     from dfprep.ingest.run import ingest
 
     return ingest(root, work, _cfg(**kw))
@@ -104,10 +105,10 @@ def test_added_videos_are_the_only_ones_processed(growth, ingest_work):
     """Only the added videos are processed, into new batches; the old batch files are byte-identical; every
     video's rows and crops equal a one-run ingest's of the whole part (the session fixture's)."""
     shown = sorted(set(json.loads((growth.part / "metadata.json").read_text())) - set(ADDED))
-    assert growth.first["processed_this_run"] == len(shown) and growth.first["videos"] == len(shown)
+    assert growth.first.processed_this_run == len(shown) and growth.first.videos == len(shown)
     g = growth.grown
-    assert g["processed_this_run"] == len(ADDED) and g["resumed"] == len(shown)
-    assert g["changed"] == 0 and g["retried"] == 0 and g["videos"] == len(shown) + len(ADDED)
+    assert g.processed_this_run == len(ADDED) and g.resumed == len(shown)
+    assert g.changed == 0 and g.retried == 0 and g.videos == len(shown) + len(ADDED)
     timeline = [json.loads(ln)["video"] for ln in (growth.work / "timeline.jsonl").read_text().splitlines()]
     assert sorted(timeline) == sorted(ADDED)
 
@@ -128,7 +129,7 @@ def test_added_videos_are_the_only_ones_processed(growth, ingest_work):
     assert sum(len(rs) for rs in _rows(growth.work, "faces.parquet").values()) > 0
 
     again = _ingest(growth.root, growth.work)                  # nothing new: nothing done, nothing rewritten
-    assert again["processed_this_run"] == 0 and parquet_files(growth.work) == now
+    assert again.processed_this_run == 0 and parquet_files(growth.work) == now
 
 
 def test_a_work_from_before_plans_grows_the_same_way(growth, tmp_path):
@@ -140,11 +141,11 @@ def test_a_work_from_before_plans_grows_the_same_way(growth, tmp_path):
     shutil.rmtree(work / "_batches")
     with changed_part(growth.part, keys=ADDED, files=ADDED):
         same = _ingest(growth.root, work)
-    assert same["processed_this_run"] == 0 and parquet_files(work) == growth.first_files
+    assert same.processed_this_run == 0 and parquet_files(work) == growth.first_files
     assert _plan(work) == _plan(growth.first_copy)
     shutil.rmtree(work / "_batches")
     grown = _ingest(growth.root, work)
-    assert grown["processed_this_run"] == len(ADDED) and grown["resumed"] == growth.first["videos"]
+    assert grown.processed_this_run == len(ADDED) and grown.resumed == growth.first.videos
     assert parquet_files(work) == parquet_files(growth.work) and _plan(work) == _plan(growth.work)
 
 
@@ -184,7 +185,7 @@ def test_grown_run_interrupted_resumes_to_the_same_files(growth, tmp_path):
     # the hung video taken away before its batch finished: it leaves the batch (nothing of it was written)
     with changed_part(growth.part, keys=[hung], files=[hung]):
         left = _ingest(growth.root, interrupted)
-    assert left["processed_this_run"] == 0
+    assert left.processed_this_run == 0
     assert _plan(interrupted) == {**plan, hung_batch: [v for v in plan[hung_batch] if v != hung]}
     rows = _rows(interrupted, "videos.parquet")
     assert sorted(rows) == sorted(v for vs in plan.values() for v in vs if v != hung)
@@ -224,14 +225,14 @@ def test_missing_then_present_and_unlisted_then_listed_are_processed(growth, ing
         finally:
             (growth.part / missing).unlink()
     assert rows[missing][0]["status"] == "missing" and rows[unlisted][0]["status"] == "unlisted"
-    assert first["processed_this_run"] == len(rows) - 2
-    assert fifo["processed_this_run"] == 0 and fifo["changed"] == 1
+    assert first.processed_this_run == len(rows) - 2
+    assert fifo.processed_this_run == 0 and fifo.changed == 1
     after = _rows(work, "videos.parquet")
     assert after[missing][0]["status"] == "error" and after[missing][0]["error"].startswith("not a regular file")
     assert {v: r for v, r in after.items() if v != missing} == {v: r for v, r in rows.items() if v != missing}
 
     second = _ingest(growth.root, work, batch_videos=16)
-    assert second["processed_this_run"] == 2 and second["changed"] == 2 and second["resumed"] == len(rows) - 2
+    assert second.processed_this_run == 2 and second.changed == 2 and second.resumed == len(rows) - 2
     rows = _rows(work, "videos.parquet")
     assert rows[missing][0]["status"] == "ok" and rows[unlisted][0]["status"] == "ok"
     assert rows[unlisted][0]["label"] == "FAKE" and rows[missing][0]["n_faces"] > 0

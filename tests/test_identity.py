@@ -17,6 +17,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from dfprep.dataset import VideoEntry
 from dfprep.dataset import family_ids
 from dfprep.faces.identity import DEFAULT_IDENTITY_THRESHOLD, IdentityEncoder, distance
 from dfprep.ingest.config import IngestConfig
@@ -116,8 +117,7 @@ def real_embeddings(real_data):
     det, enc = MTCNNDetector(min_face_size=40), IdentityEncoder()
     out = {}
     for name in ("519.mp4", "519_515.mp4", "brtujopkby.mp4", "lynaeydofd.mp4"):
-        e = dict(video=name, part=0, label="REAL", original=None, split="train", path=str(real_data / name),
-                 status="pending", error=None, warning=None)
+        e = VideoEntry(name, 0, label="REAL", split="train", path=str(real_data / name))
         clock = StageClock()
         row, faces, _ = process_video(e, IngestConfig(frames=8), det.detect, clock=clock, embed=enc)
         out[name] = (row, faces, clock.spans)
@@ -161,8 +161,7 @@ def test_predict_path_passes_no_encoder(real_data):
     """Without `embed` (predict, explain) the embedding column is null: no dlib model is run."""
     from dfprep.faces.detectors import DlibDetector
 
-    e = dict(video="519.mp4", part=0, label="REAL", original=None, split="train", path=str(real_data / "519.mp4"),
-             status="pending", error=None, warning=None)
+    e = VideoEntry("519.mp4", 0, label="REAL", split="train", path=str(real_data / "519.mp4"))
     row, faces, _ = process_video(e, IngestConfig(frames=2, detector="dlib"), DlibDetector().detect)
     assert faces.num_rows and faces.column("embedding").null_count == faces.num_rows
 

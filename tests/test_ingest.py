@@ -5,7 +5,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -13,6 +12,7 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from cluster_util import env_without_ray
+from hold_util import held, hold_env, last_scheduled, wait_until
 from dfprep.cli import app
 
 runner = CliRunner()
@@ -116,14 +116,19 @@ def test_faces_on_synth(ingest_work, synth_corpus):
 
 
 def test_interrupt_then_resume_equals_uninterrupted(ingest_work, synth_corpus, tmp_path):
-    """SIGINT the driver mid-run, rerun: the files equal the uninterrupted run's, byte for byte."""
-    work = tmp_path / "work"
+    """SIGINT the driver mid-run, rerun: the files equal the uninterrupted run's, byte for byte.
+
+    The run is interrupted at a known point: the last video handed out is held by its worker (`hold_util`), so
+    the run cannot finish, and the signal comes once that video is held and another video's result is on disk."""
+    work, gate = tmp_path / "work", tmp_path / "gate"
     cmd = [sys.executable, "-m", "dfprep.cli", "ingest", str(synth_corpus), "--out", str(work), "--frames", "8",
            "--num-cpus", "2", "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env_without_ray())
-    deadline = time.time() + 120
-    while time.time() < deadline and not list((work / "_journal").rglob("*.arrow")):
-        time.sleep(0.1)
+    video = last_scheduled(synth_corpus)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=hold_env(env_without_ray(), video, gate))
+    wait_until(proc, lambda: held(gate, video) and (any((work / "_journal").rglob("*.arrow"))
+                                                    or any((work / "videos.parquet").rglob("*.parquet"))),
+               f"{video} held with a result on disk")
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0, out.decode()
@@ -191,7 +196,7 @@ def test_a_work_grows_by_parts(synth_corpus, ingest_work, tmp_path):
     part0 = {k: v for k, v in _files(work).items() if "part-0" in k}
     assert part0 and not any("part-1" in k for k in _files(work))
     second = ingest(synth_corpus, work, IngestConfig(parts="0-1", frames=8, num_cpus=2, progress=False))
-    assert second["processed_this_run"] == second["videos"] - first["videos"] > 0
-    assert second["resumed"] == first["videos"]
+    assert second.processed_this_run == second.videos - first.videos > 0
+    assert second.resumed == first.videos
     assert {k: v for k, v in _files(work).items() if "part-0" in k} == part0
     assert _files(work) == _files(ingest_work)        # the session fixture ingested both parts in one run

@@ -107,7 +107,7 @@ def test_detector_actor_overlaps_decoding_and_gives_the_same_files(synth_corpus,
     work = tmp_path / "w"
     s = ingest(synth_corpus, work, IngestConfig(frames=8, num_cpus=2, detectors=1, workers=1, decoder="decord",
                                                 progress=False))
-    assert (s["plan"]["detection"], s["plan"]["workers"], s["plan"]["inflight_per_worker"]) == ("actors", 1, 2)
+    assert (s.plan["detection"], s.plan["workers"], s.plan["inflight_per_worker"]) == ("actors", 1, 2)
     assert _decode_during_other_detect(work) > 0
     faces = {k: v for k, v in _files(work).items() if k.startswith("faces")}
     assert faces == {k: v for k, v in _files(ingest_work).items() if k.startswith("faces")}

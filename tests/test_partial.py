@@ -141,7 +141,7 @@ def test_grown_then_killed_ingest_is_refused(corpus, tmp_path):
     _refused(["analyze", str(work), "--no-progress"], work)
 
     done = ingest(corpus, work, IngestConfig(parts="0-1", **cfg))
-    assert done["videos"] == total and unfinished_ingest(work) is None
+    assert done.videos == total and unfinished_ingest(work) is None
 
 
 def test_a_journal_left_or_no_run_json_is_unfinished(ingest_work, tmp_path):

@@ -427,8 +427,8 @@ def test_predict_cuts_the_ingest_crops_byte_for_byte(cropped_run, synth_corpus, 
         shutil.copy(p, folder / p.name)
     out = tmp_path / "sub.csv"
     report = predict(run, folder, out, frames=CROP_FRAMES, workers=0, device="cpu")
-    assert report["crop"] == settings and report["crop_from"] == "run" and report["warnings"] == []
-    assert report["config"]["det_size"] == 480
+    assert report.crop == settings and report.crop_from == "run" and report.warnings == ()
+    assert report.config["det_size"] == 480 and report.record["crop"] == settings
     model, cfg = load_model(run)
     _, rows = _read_csv(out)
     for name, prob in rows.items():

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dfprep.dataset import Status
 from dfprep.analysis.load import FaceColumns
 from dfprep.analysis.summaries import count_by, histogram_by, label_key, present_labels, summarize_by
 
@@ -21,7 +22,7 @@ def face_stats(videos: pa.Table, faces: FaceColumns, list_cap: int = 200) -> dic
     labels = video_labels(videos)
     status = np.array(videos.column("status").to_pylist(), dtype=object)
     n_faces_col = videos.column("n_faces")
-    ok = status == "ok"
+    ok = status == Status.OK.value
     detected = ok & np.array([x is not None for x in n_faces_col.to_pylist()], dtype=bool)
     n_sampled = pc.fill_null(pc.list_value_length(videos.column("sampled_frames")), 0).to_numpy().astype(np.int64)
     n_faces = np.nan_to_num(np.array(n_faces_col.to_pylist(), dtype=np.float64)).astype(np.int64)

@@ -10,10 +10,10 @@ from collections import Counter
 import pyarrow as pa
 
 from dfprep.analysis.summaries import LABELS, label_key, summarize
-from dfprep.dataset import table_family_roots
+from dfprep.dataset import Status, table_family_roots
 
 # Statuses under which a listed original cannot serve as the REAL side of a pair.
-UNAVAILABLE = ("missing", "error")
+UNAVAILABLE = (Status.MISSING, Status.ERROR)
 
 
 def label_stats(videos: pa.Table, top: int = 20, list_cap: int = 200, roots: dict | None = None) -> dict:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from dfprep.dataset import PART_RE, MetadataError, metadata_entries, read_metadata
+from dfprep.dataset import PART_RE, MetadataError, Status, VideoEntry, metadata_entries, read_metadata
 from dfprep.formats.work.names import WorkError, faces_dir, open_parquet, run_json_path, videos_dir
 from dfprep.formats.work.videos import HASH, VIDEO_SCHEMA, read_videos as read_manifest
 from dfprep.ingest.discover import check_originals, discover
@@ -24,6 +24,10 @@ from dfprep.storage import arrow_source, as_path
 VIDEO_COLUMNS = tuple(c for c in VIDEO_SCHEMA.names if c != HASH)     # every column but the content hash
 FACE_COLUMNS = ("video", "part", "frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2", "phash")
 META_COLUMNS = ("video", "part", "label", "original", "split", "status", "error", "warning")
+# Report-only statuses of a metadata-only report (never in videos.parquet, so not `Status` members): a usable
+# entry whose file is there (a ROOT was given), or one of a lone metadata.json (nothing looked up on disk).
+PRESENT = "present"
+LISTED = "listed"
 
 
 class AnalysisError(Exception):
@@ -105,7 +109,7 @@ def scan_faces(work: Path, videos: pa.Table) -> FaceColumns | None:
 def _ok_video_lookup(videos: pa.Table) -> dict[int, tuple[pa.Array, np.ndarray]]:
     """part -> (names of its ok videos, their row numbers in `videos`), for vectorized index_in."""
     parts = videos.column("part").to_numpy(zero_copy_only=False)
-    ok = pc.equal(videos.column("status"), "ok").to_numpy(zero_copy_only=False)
+    ok = pc.equal(videos.column("status"), Status.OK.value).to_numpy(zero_copy_only=False)
     names = videos.column("video")
     out = {}
     for p in np.unique(parts[ok]):
@@ -168,16 +172,15 @@ def metadata_videos(source: Path) -> tuple[pa.Table, list[str]]:
             entries, problems = discover(source)
         except IngestUsageError as exc:
             raise AnalysisError(str(exc)) from exc
-        for e in entries:
-            if e["status"] == "pending":
-                e["status"] = "present"
+        pending = PRESENT
     elif source.is_file():
         entries, problems = _single_metadata(source)
+        pending = LISTED
     else:
         raise AnalysisError(f"{source}: not found (expected a ROOT folder of dfdc_train_part_* or a metadata.json)")
     if not entries:
         raise AnalysisError(f"{source}: no metadata entries found")
-    rows = [{k: e.get(k) for k in META_COLUMNS} for e in entries]
+    rows = [_meta_row(e, pending) for e in entries]
     schema = pa.schema([(c, pa.int32() if c == "part" else pa.string()) for c in META_COLUMNS])
     t = pa.Table.from_pylist(rows, schema=schema)
     return t.sort_by([("part", "ascending"), ("video", "ascending")]), problems
@@ -189,16 +192,22 @@ def part_of(path: Path) -> int:
     return int(m.group(1)) if m else 0
 
 
-def _single_metadata(path: Path) -> tuple[list[dict], list[str]]:
+def _meta_row(e: VideoEntry, pending: str) -> dict:
+    """A META_COLUMNS row of an entry; a pending one (a usable entry, never processed) gets the report-only
+    status `pending`."""
+    row = e.row_fields()
+    if e.status is Status.PENDING:
+        row["status"] = pending
+    return {k: row[k] for k in META_COLUMNS}
+
+
+def _single_metadata(path: Path) -> tuple[list[VideoEntry], list[str]]:
     try:
         data, dupes = read_metadata(path)
     except MetadataError as exc:
         raise AnalysisError(f"{path}: {str(exc).replace('metadata.json ', '')}") from None
     problems = [f"{path}: key {k!r} appears more than once; the last one is used" for k in sorted(set(dupes))]
     entries = metadata_entries(data, part_of(path))
-    for e in entries:
-        if e["status"] == "pending":
-            e["status"] = "listed"
     problems += check_originals(entries)
     return entries, problems
 

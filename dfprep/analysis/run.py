@@ -24,7 +24,7 @@ from dfprep.analysis.lengths import format_stats
 from dfprep.formats.work.names import report_dir
 from dfprep.analysis.load import (AnalysisError, metadata_videos, read_run_json, read_videos,
                                   scan_faces, unfinished)
-from dfprep.dataset import table_family_roots
+from dfprep.dataset import Status, table_family_roots
 from dfprep.analysis.similarity import (crop_consecutive, cross_family_duplicates, fake_vs_original,
                                         frame_consecutive, original_codes)
 from dfprep.atomic import remove_stale_tmp, write_bytes, write_json
@@ -160,7 +160,7 @@ def full_stats(work: Path, gallery_size: int = 8, seed: int = 0, augment_preview
     stats = _base(videos, "full", {"work": str(work.resolve()), "face_rows": len(faces) if faces else 0},
                   list(run.problems) if run else [], roots)
     labels = video_labels(videos)
-    stats["totals"].update(ok=int((np.array(videos.column("status").to_pylist(), dtype=object) == "ok").sum()),
+    stats["totals"].update(ok=int((np.array(videos.column("status").to_pylist(), dtype=object) == Status.OK.value).sum()),
                            faces=len(faces) if faces else 0)
     stats["lengths"] = format_stats(videos)
     orig = original_codes(videos)

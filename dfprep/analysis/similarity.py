@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dfprep.dataset import Status
 from dfprep.analysis.load import FaceColumns
 from dfprep.analysis.summaries import group_mean, hamming, histogram_by, summarize_by
 
@@ -55,8 +56,8 @@ def original_codes(videos: pa.Table) -> np.ndarray:
     names, parts = videos.column("video").to_pylist(), videos.column("part").to_pylist()
     status, labels = videos.column("status").to_pylist(), videos.column("label").to_pylist()
     where = {(p, v): i for i, (p, v, s, lab) in enumerate(zip(parts, names, status, labels))
-             if s == "ok" and lab == "REAL"}
-    return np.array([where.get((p, o), -1) if lab == "FAKE" and s == "ok" else -1 for p, o, s, lab in
+             if s == Status.OK and lab == "REAL"}
+    return np.array([where.get((p, o), -1) if lab == "FAKE" and s == Status.OK else -1 for p, o, s, lab in
                      zip(parts, videos.column("original").to_pylist(), status, labels)], dtype=np.int64)
 
 

@@ -1,1 +1,3 @@
-"""dfprep.faces."""
+"""Faces of a video's sampled frames: params (crop settings), detectors (by name), geometry (copies, crops),
+tracks, extract (plain core), identity (track embeddings), store (faces.parquet schema), actor (Ray detector
+with cross-video batching)."""

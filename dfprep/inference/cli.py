@@ -45,12 +45,12 @@ def _predict(crop: CropOverrides, run: Path, input: Path, out: Path, frames: int
                     crop=given, follow_symlinks=follow_symlinks)
     except (PredictError, FileNotFoundError, IngestAbort, StorageError, UnsupportedURI) as exc:  # store failing: 1
         _fail(console, exc, 1 if isinstance(exc, StorageError) else 2)
-    for w in s["warnings"]:
+    for w in s.warnings:
         _warn(console, w)
-    for d in s["defaulted"]:
-        _warn(console, f"{d['filename']}: {d['reason']}; written as 0.5")
-    console.print(f"{s['videos']} videos ({s['scored']} scored by the model, {len(s['defaulted'])} at 0.5) "
-                  f"in {s['seconds']:.1f} s")
+    for d in s.defaulted:
+        _warn(console, f"{d.filename}: {d.reason}; written as 0.5")
+    console.print(f"{s.videos} videos ({s.scored} scored by the model, {len(s.defaulted)} at 0.5) "
+                  f"in {s.seconds:.1f} s")
     console.print(escape(f"submission: {out}\n    report: {report_path(out)}"))
 
 

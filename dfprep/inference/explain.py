@@ -137,7 +137,7 @@ def explain_video(model: nn.Module, cfg: RunConfig, path: Path, frames: int = 4,
 
     `crop`: the crop settings (`dfprep.inference.predict.crop_settings`, the run's; None: ingest's defaults).
     `frames` is a sampling choice and does not change a frame's crops."""
-    from dfprep.dataset import file_entry
+    from dfprep.dataset import Status, file_entry
     from dfprep.ingest.video import process_video
     from dfprep.inference.predict import crop_detector, decode_crops, ingest_config, model_units
 
@@ -145,7 +145,7 @@ def explain_video(model: nn.Module, cfg: RunConfig, path: Path, frames: int = 4,
     clip_len = cfg.clip_len or DEFAULT_CLIP_LEN
     icfg = ingest_config(max(frames, clip_len) if clip else frames, crop)
     row, faces, _ = process_video(file_entry(as_path(path)), icfg, crop_detector(icfg, device).detect)
-    if row["status"] != "ok":
+    if row["status"] != Status.OK:
         raise ExplainError(f"{path}: cannot be used ({row.get('error') or row['status']})")
     if faces.num_rows == 0:
         raise ExplainError(f"{path}: no face found in {len(row.get('sampled_frames') or [])} sampled frames")

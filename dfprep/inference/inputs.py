@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dfprep.dataset import VIDEO_EXTS, part_folders
+from dfprep.dataset import VIDEO_EXTS, Status, part_folders
 from dfprep.storage import AnyPath, as_path, entries, is_remote
 
 
@@ -69,7 +69,7 @@ def _entry_problem(p: AnyPath, is_dir: bool, inside: Path | None, escape, file_p
     if leaves:      # ingest's words name its ROOT; here the folder is INPUT
         return f"{leaves.replace('ROOT', 'INPUT', 1)}; never opened (--follow-symlinks to read it)"
     bad = file_problem(p)
-    if bad and bad[0] == "missing":                 # ingest's words are about metadata.json; here a broken link
+    if bad and bad[0] is Status.MISSING:               # ingest's words are about metadata.json; here a broken link
         return "the entry leads to no file (a broken symlink); never opened"
     return bad[1] if bad else None
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from dfprep.atomic import write_bytes, write_json
 from dfprep.ingest.config import CROP_SETTINGS, IngestConfig, IngestSettings
-from dfprep.dataset import DEFAULT_CLIP_LEN, clip_windows, file_entry
+from dfprep.dataset import DEFAULT_CLIP_LEN, Status, clip_windows, file_entry
 from dfprep.ingest.video import DetectFn, process_video
 from dfprep.storage import AnyPath, StorageError, as_path
 from dfprep.formats.run import RunConfig
@@ -44,6 +44,22 @@ class VideoScore:
     n_faces: int = 0            # face crops found
     n_scored: int = 0           # model inputs scored: crops (frame model) or clips (clip model)
     reason: str | None = None   # why the video got DEFAULT_PROB (decode error, no face)
+
+
+@dataclass(frozen=True)
+class PredictSummary:
+    """What `predict` returns and `dfprep predict` prints; `record` is OUT.report.json as written (with the
+    per-video scores and the input files' identity)."""
+    submission: str
+    videos: int                         # rows of the submission: every input video
+    scored: int                         # rows the model scored
+    defaulted: tuple[VideoScore, ...]   # rows at DEFAULT_PROB, by file name, each with its reason
+    warnings: tuple[str, ...]
+    seconds: float
+    crop: dict                          # the crop settings used (`crop_settings`)
+    crop_from: str                      # "run" or "defaults"
+    config: dict                        # the scoring settings, as recorded
+    record: dict
 
 
 # --- options ---------------------------------------------------------------------------------------------------
@@ -180,7 +196,7 @@ def score_video(model: nn.Module, cfg: RunConfig, row: dict, faces: pa.Table, ag
                 device: str | torch.device = "cpu") -> VideoScore:
     """One video's ingest result (videos.parquet row + face rows) -> its submission score."""
     name = row["video"]
-    if row["status"] != "ok":
+    if row["status"] != Status.OK:
         return VideoScore(name, DEFAULT_PROB, reason=f"not decoded: {row.get('error') or row['status']}")
     if faces.num_rows == 0:
         return VideoScore(name, DEFAULT_PROB, reason="no face found in the sampled frames")
@@ -241,38 +257,24 @@ def submission_bytes(scores: dict[str, VideoScore]) -> bytes:
 # --- the library function behind `dfprep predict` --------------------------------------------------------------
 
 def _ray_scores(model, cfg, paths, icfg, agg, batch_size, device, journal: Path, on_video) -> dict[str, VideoScore]:
-    """Decode and detect on the ingest Ray scheduler (workers write one journal file per video); score each
-    video here as it finishes, then delete its journal file."""
-    import ray
-
-    from dfprep.formats.work.batches import read_journal
-    from dfprep.rayinit import init_ray
-    from dfprep.ingest.scheduler import scheduler_for_cluster
+    """Decode and detect on the ingest Ray scheduler (`dfprep.ingest.scheduler.process_videos`, through
+    journal files in `journal`); score each video here as it finishes."""
+    from dfprep.ingest.scheduler import process_videos
 
     out: dict[str, VideoScore] = {}
-    started = init_ray(icfg.address, icfg.num_cpus)
-    try:
-        sched = scheduler_for_cluster(icfg)
 
-        def on_result(task, summary):
-            name, jf = task[0], Path(task[2])
+    def scored(entry, row, faces, reason) -> None:   # a failing store never gets here: StorageError is raised
+        name = entry.video
+        if reason is not None:
+            out[name] = error_score(name, reason)
+        else:
             try:
-                row, faces = read_journal(jf)
                 out[name] = score_video(model, cfg, row, faces, agg, batch_size, device)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - one bad video must not cost the others their rows
                 out[name] = error_score(name, exception_reason(exc))
-            jf.unlink(missing_ok=True)
-            on_video(out[name])
+        on_video(out[name])
 
-        def on_failure(task, reason):       # a failing store never gets here: the scheduler raises StorageError
-            out[task[0]] = error_score(task[0], reason)
-            on_video(out[task[0]])
-
-        tasks = [(p.name, file_entry(p), str(journal / f"{i:06d}.arrow"), None) for i, p in enumerate(paths)]
-        sched.run(tasks, on_result, on_failure)
-    finally:
-        if started:
-            ray.shutdown()
+    process_videos(icfg, [file_entry(p) for p in paths], journal, scored)
     return out
 
 
@@ -290,8 +292,8 @@ def read_run(run: AnyPath) -> RunConfig:
 def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None = None,
             det_size: int | None = None, batch_size: int = 64, device: str | None = None,
             detector: str | None = None, workers: int | None = None, num_cpus: int | None = None,
-            progress: bool = False, crop: dict | None = None, follow_symlinks: bool = False) -> dict:
-    """Write OUT (submission.csv) and OUT.report.json for every video of INPUT; return the report.
+            progress: bool = False, crop: dict | None = None, follow_symlinks: bool = False) -> PredictSummary:
+    """Write OUT (submission.csv) and OUT.report.json for every video of INPUT; return its summary.
 
     Crops are cut with the run's crop settings (`crop_settings`: its ingest's det_size, detector, threshold,
     max_faces, margin, crop_size, ...). `det_size`, `detector` and `crop` ({setting: value}) are settings the
@@ -371,4 +373,6 @@ def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None
         "seconds": round(time.perf_counter() - t0, 3),
     }
     write_json(report_path(out), summary)
-    return summary
+    defaulted = tuple(s for _, s in sorted(scores.items()) if s.reason)
+    return PredictSummary(str(out), len(scores), summary["scored"], defaulted, tuple(summary["warnings"]),
+                          summary["seconds"], settings, summary["crop_from"], summary["config"], summary)

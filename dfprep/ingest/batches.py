@@ -21,6 +21,7 @@ from dfprep.formats.work.batches import (batch_done, journal_dir, journal_file, 
                                          read_journal, write_batch_files, write_journal)
 from dfprep.formats.work.faces import FACE_SCHEMA
 from dfprep.formats.work.names import BatchId
+from dfprep.dataset import Status, VideoEntry
 from dfprep.storage import is_remote, rmtree, store_failures
 
 # Error reasons caused by a scheduling setting (--timeout, --retries), not by the file: such a row is not
@@ -34,17 +35,22 @@ RETRYABLE_ERRORS = (TIMED_OUT, WORKER_DIED)
 @dataclass
 class Batch(BatchId):
     """A batch of a part (`BatchId`: its files' names) with the discovery entries of its videos."""
-    entries: list[dict] = field(default_factory=list)
+    entries: list[VideoEntry] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """What a video's result is filed under (`dfprep.ingest.tasks.VideoTask.key`): part-P/batch-NNNNN."""
+        return f"part-{self.part}/{self.journal_name}"
 
 
 def merge_batch(work: Path, b: Batch, rows_without_work: dict[str, dict]) -> dict:
     """Write the batch's two files from the journal (and the rows that needed no work); drop the journal."""
     rows, tables = [], []
     for e in b.entries:
-        if e["video"] in rows_without_work:
-            rows.append(rows_without_work[e["video"]])
+        if e.video in rows_without_work:
+            rows.append(rows_without_work[e.video])
             continue
-        row, t = read_journal(journal_file(work, b, e["video"]))
+        row, t = read_journal(journal_file(work, b, e.video))
         rows.append(row)
         tables.append(t)
     faces = pa.concat_tables(tables) if tables else FACE_SCHEMA.empty_table()
@@ -58,15 +64,15 @@ def reopen_batch(work: Path, b: Batch, again: set[str]) -> None:
     every other processed video's row and faces are journalled from the batch files (unless a journal entry
     exists already: an interrupted reopen); the merge that follows rewrites the batch files."""
     rows, faces = read_batch_files(work, b)
-    by_video = {r["video"]: r for r in rows if r["status"] in ("ok", "error")}
+    by_video = {r["video"]: r for r in rows if r["status"] in (Status.OK, Status.ERROR)}
     for e in b.entries:
-        if e["status"] != "pending" or e["video"] in again:
+        if e.status is not Status.PENDING or e.video in again:
             continue
-        path = journal_file(work, b, e["video"])
-        if path.exists() or e["video"] not in by_video:
+        path = journal_file(work, b, e.video)
+        if path.exists() or e.video not in by_video:
             continue
-        mine = faces.filter(pc.equal(faces.column("video"), e["video"]))
-        write_journal(path, by_video[e["video"]], mine)
+        mine = faces.filter(pc.equal(faces.column("video"), e.video))
+        write_journal(path, by_video[e.video], mine)
 
 
 FACE_BOX_COLUMNS = ["frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2", "landmarks"]
@@ -116,4 +122,4 @@ def _stored_frame_faces(work, b: Batch, video: str) -> list | None:
             continue
     else:
         return None
-    return frame_faces_from(row, t) if row.get("status") == "ok" else None
+    return frame_faces_from(row, t) if row.get("status") == Status.OK else None

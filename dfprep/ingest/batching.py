@@ -21,7 +21,7 @@ from typing import Callable
 
 from dfprep.storage import rmtree
 from dfprep.ingest.batches import RETRYABLE_ERRORS, Batch
-from dfprep.dataset import key_problem
+from dfprep.dataset import Status, VideoEntry, key_problem
 from dfprep.formats.work.batches import (finished_batches, journal_batches, journal_dir, plan_file, read_plan,
                                          write_plan)
 from dfprep.formats.work.videos import HASH
@@ -31,8 +31,8 @@ STORED = ("video", "status", "error", "label", "original", "split", "bytes", HAS
 METADATA_SAYS = ("label", "original", "split")      # what metadata.json says of a video; faces rows carry two
 _SHRINK = "a WORK does not shrink: restore them, ingest into another --out, or --overwrite to start again"
 
-NoWorkRow = Callable[[dict], dict]       # an entry that needs no processing -> its videos.parquet row
-SameFile = Callable[[dict, dict], bool]  # (finished row, entry now) -> is the listed file the one processed?
+NoWorkRow = Callable[[VideoEntry], dict]       # an entry that needs no processing -> its videos.parquet row
+SameFile = Callable[[dict, VideoEntry], bool]  # (finished row, entry now) -> is the listed file the one processed?
 
 
 # --- planning (no file access) ------------------------------------------------------------------------------------
@@ -43,17 +43,18 @@ def cut(names: list[str], batch_videos: int, start: int = 0) -> dict[int, list[s
     return {start + i // batch_videos: names[i:i + batch_videos] for i in range(0, len(names), batch_videos)}
 
 
-def _fate(row: dict, entry: dict, no_work_row: NoWorkRow, same_file: SameFile) -> str:
+def _fate(row: dict, entry: VideoEntry, no_work_row: NoWorkRow, same_file: SameFile) -> str:
     """same | retry | redo | lost: what a finished row of a video means now that its entry is `entry`."""
-    if entry["status"] == "pending":             # a listed, regular file: a row from processing it is expected
+    if entry.status is Status.PENDING:           # a listed, regular file: a row from processing it is expected
         error = row["error"] or ""
-        processed = row["status"] == "ok" or (row["status"] == "error" and not error.startswith(DISCOVERY_ERRORS))
-        if not processed or any(row[k] != entry.get(k) for k in METADATA_SAYS):
+        processed = row["status"] == Status.OK or (row["status"] == Status.ERROR
+                                                   and not error.startswith(DISCOVERY_ERRORS))
+        if not processed or any(row[k] != getattr(entry, k) for k in METADATA_SAYS):
             return "redo"
-        if row["status"] == "error" and error.startswith(RETRYABLE_ERRORS):
+        if row["status"] == Status.ERROR and error.startswith(RETRYABLE_ERRORS):
             return "retry"
         return "same" if same_file(row, entry) else "redo"      # the file replaced since: redone
-    if row["status"] == "ok":
+    if row["status"] == Status.OK:
         return "lost"
     want = no_work_row(entry)
     return "same" if all(want[k] == row[k] for k in STORED) else "redo"
@@ -78,14 +79,14 @@ class PartPlan:
     retry: dict[int, set[str]] = field(default_factory=dict)  # finished batch -> videos with a RETRYABLE error
 
 
-def plan_part(work: Path, part: int, entries: list[dict], batch_videos: int, recorded: dict[int, list[str]] | None,
+def plan_part(work: Path, part: int, entries: list[VideoEntry], batch_videos: int, recorded: dict[int, list[str]] | None,
               finished: dict[int, list[dict]], no_work_row: NoWorkRow,
               same_file: SameFile = lambda row, entry: True) -> PartPlan:
     """The part's batches: the recorded ones (or, without a record, those its finished files imply), then new
     batches for the videos none holds. IngestUsageError when the part shrank or the record contradicts a file."""
-    by_name: dict[str, list[dict]] = {}
-    for e in sorted(entries, key=lambda e: (e["video"], e["status"])):
-        by_name.setdefault(e["video"], []).append(e)
+    by_name: dict[str, list[VideoEntry]] = {}
+    for e in sorted(entries, key=lambda e: (e.video, e.status.value)):
+        by_name.setdefault(e.video, []).append(e)
     out = PartPlan([], {}, False, set(finished))
     gone, lost = [], []
     for i, rows in sorted(finished.items()):
@@ -95,7 +96,7 @@ def plan_part(work: Path, part: int, entries: list[dict], batch_videos: int, rec
             if fate == "gone":
                 gone.append(r["video"])
             elif fate == "lost":
-                lost.append(f"{r['video']} now {es[0]['status']}")
+                lost.append(f"{r['video']} now {es[0].status.value}")
             elif fate in ("redo", "retry"):
                 getattr(out, fate).setdefault(i, set()).add(r["video"])
     if gone or lost:
@@ -126,13 +127,13 @@ def plan_part(work: Path, part: int, entries: list[dict], batch_videos: int, rec
     return out
 
 
-def _check_names(work: Path, part: int, plan: dict[int, list[str]], by_name: dict[str, list[dict]]) -> None:
+def _check_names(work: Path, part: int, plan: dict[int, list[str]], by_name: dict[str, list[VideoEntry]]) -> None:
     """A recorded name that is a path (absolute, `..`, a separator, a scheme) is refused unless it is a metadata
     key of the part that was rejected as such (a `rejected` row records the key as given, and is never opened)."""
     for i, vs in sorted(plan.items()):
         for v in vs:
             why = key_problem(v)
-            if why and not any(e["status"] == "rejected" for e in by_name.get(v, ())):
+            if why and not any(e.status is Status.REJECTED for e in by_name.get(v, ())):
                 raise IngestUsageError(f"{plan_file(work, part)}: batch {i} names {v!r}: {why}, and part {part} has "
                                        "no such rejected key (WORK changed by hand?); --overwrite to start again")
 
@@ -158,13 +159,13 @@ class Planned:
         return self.parts[b.part].retry.get(b.index, set())
 
 
-def plan_batches(work: Path, entries: list[dict], batch_videos: int, no_work_row: NoWorkRow,
+def plan_batches(work: Path, entries: list[VideoEntry], batch_videos: int, no_work_row: NoWorkRow,
                  same_file: SameFile = lambda row, entry: True) -> Planned:
     """Plan every part that has entries, reading WORK but writing nothing (a refused run leaves WORK as it was).
     `same_file` tells whether a listed file is still the one a finished row was made from (`dfprep.ingest.inputs`)."""
-    by_part: dict[int, list[dict]] = {}
+    by_part: dict[int, list[VideoEntry]] = {}
     for e in entries:
-        by_part.setdefault(e["part"], []).append(e)
+        by_part.setdefault(e.part, []).append(e)
     return Planned({p: plan_part(work, p, es, batch_videos, read_plan(work, p), finished_batches(work, p, STORED),
                                  no_work_row, same_file) for p, es in sorted(by_part.items())})
 

@@ -11,6 +11,7 @@ from dfprep.lease import LeaseHeld
 from dfprep.options import StoragePath, argument, command, option
 from dfprep.ingest.discover import IngestUsageError
 from dfprep.formats.work.names import WorkError
+from dfprep.ingest.summary import IngestSummary
 from dfprep.storage import StorageError, is_remote
 
 
@@ -52,25 +53,25 @@ ingest_command = command(IngestConfig, _ingest, leading=[
     trailing=[option("overwrite", bool, False, "--overwrite", help="Discard WORK's previous ingest and start again.")])
 
 
-def print_summary(console: Console, s: dict) -> None:
+def print_summary(console: Console, s: IngestSummary) -> None:
     t = Table(title="dfprep ingest", show_header=True)
     t.add_column("what")
     t.add_column("count", justify="right")
-    for k, v in s["by_status"].items():
+    for k, v in s.by_status.items():
         t.add_row(f"videos {k}", str(v))
-    t.add_row("videos total", str(s["videos"]))
-    t.add_row("face crops", str(s["faces"]))
-    t.add_row("ok videos with no face", str(s["ok_videos_without_face"]))
-    t.add_row("processed this run / resumed", f"{s['processed_this_run']} / {s['resumed']}")
-    t.add_row("seconds", f"{s['timings']['total_s']:.1f}")
+    t.add_row("videos total", str(s.videos))
+    t.add_row("face crops", str(s.faces))
+    t.add_row("ok videos with no face", str(s.ok_videos_without_face))
+    t.add_row("processed this run / resumed", f"{s.processed_this_run} / {s.resumed}")
+    t.add_row("seconds", f"{s.total_s:.1f}")
     console.print(t)
-    for e in s["errors_this_run"][:20]:
-        console.print(f"  [red]error[/red] {e['video']}: {e['error']}")
-    if len(s["errors_this_run"]) > 20:
-        console.print(f"  ... {len(s['errors_this_run']) - 20} more in videos.parquet")
-    for p in s["problems"][:10]:
+    for e in s.errors_this_run[:20]:
+        console.print(f"  [red]error[/red] {e.video}: {e.error}")
+    if len(s.errors_this_run) > 20:
+        console.print(f"  ... {len(s.errors_this_run) - 20} more in videos.parquet")
+    for p in s.problems[:10]:
         console.print(f"  [yellow]warning[/yellow] {p}")
-    if len(s["problems"]) > 10:
-        console.print(f"  ... {len(s['problems']) - 10} more in run.json")
-    for k, v in s["outputs"].items():
+    if len(s.problems) > 10:
+        console.print(f"  ... {len(s.problems) - 10} more in run.json")
+    for k, v in s.outputs.items():
         console.print(f"{k:>7}: {v}")

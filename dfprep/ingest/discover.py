@@ -1,7 +1,7 @@
 """Find DFDC parts, read and validate their metadata.json, and list what each video's fate will be.
 
 Pure functions over the file system; no video is opened here. Every metadata key, and every video file
-present on disk, becomes exactly one entry (a dict that becomes a row of videos.parquet).
+present on disk, becomes exactly one entry (a `VideoEntry`, which becomes a row of videos.parquet).
 """
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import re
 import stat
 from pathlib import Path
 
-from dfprep.dataset import VIDEO_EXTS, MetadataError, key_problem, metadata_entries, part_folders, read_metadata, \
-    video_entry
+from dfprep.dataset import VIDEO_EXTS, MetadataError, Status, VideoEntry, key_problem, metadata_entries, \
+    part_folders, read_metadata
 from dfprep.storage import as_path, entries, is_remote
 
 
@@ -77,23 +77,23 @@ def escape(path: Path, root: Path | None) -> str | None:
     return None if inside else f"symlink leaves ROOT: -> {real}"
 
 
-def file_problem(path: Path) -> tuple[str, str] | None:
+def file_problem(path: Path) -> tuple[Status, str] | None:
     """(status, reason) when a listed path is no regular file to open (absent, a FIFO, a device...), else None.
 
     Only stat is called: a FIFO, socket or device is never opened (opening a FIFO blocks forever)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        return "missing", MISSING
+        return Status.MISSING, MISSING
     except OSError as exc:
-        return "error", f"{CANNOT_STAT} ({exc.strerror or exc})"
+        return Status.ERROR, f"{CANNOT_STAT} ({exc.strerror or exc})"
     if stat.S_ISREG(st.st_mode):
         return None
     kind = next((name for test, name in _KINDS if test(st.st_mode)), "unknown type")
-    return "error", f"{NOT_REGULAR} ({kind}); never opened"
+    return Status.ERROR, f"{NOT_REGULAR} ({kind}); never opened"
 
 
-def read_part(part: int, folder: Path, root: Path | None = None) -> tuple[list[dict], list[str]]:
+def read_part(part: int, folder: Path, root: Path | None = None) -> tuple[list[VideoEntry], list[str]]:
     """Entries for one part (sorted by video name) and part-level problems.
 
     With `root`, a listed file or the metadata.json that resolves outside it (a symlink) is rejected;
@@ -112,32 +112,30 @@ def read_part(part: int, folder: Path, root: Path | None = None) -> tuple[list[d
     for k in sorted(set(dupes)):
         problems.append(f"{folder / 'metadata.json'}: key {k!r} appears more than once; the last one is used")
     entries = metadata_entries(data, part)
-    listed = {e["video"] for e in entries if key_problem(e["video"]) is None}
-    for row in entries:
-        if row["status"] != "pending":
+    listed = {e.video for e in entries if key_problem(e.video) is None}
+    for e in entries:
+        if e.status is not Status.PENDING:
             continue
-        path = folder / row["video"]
+        path = folder / e.video
         if listing is not None:
-            bad = _remote_problem(listing.get(row["video"]))
+            bad = _remote_problem(listing.get(e.video))
         else:
             leaves = escape(path, root) if os.path.lexists(path) else None
-            bad = ("rejected", f"{leaves}; never opened") if leaves else file_problem(path)
+            bad = (Status.REJECTED, f"{leaves}; never opened") if leaves else file_problem(path)
         if bad:
-            row.update(status=bad[0], error=bad[1])
+            e.status, e.error = bad
         else:
-            row["path"] = str(path)
-            row.update(_stamp(path) if listing is None else {"size": listing[row["video"]][1],
-                                                             "mtime_ns": listing[row["video"]][2]})
+            e.path = str(path)
+            e.size, e.mtime_ns = _stamp(path) if listing is None else listing[e.video][1:]
     names = sorted(listing) if listing is not None else [c.name for c in sorted(folder.iterdir())]
     for name in names:
         child = folder / name
         is_file = listing[name][0] if listing is not None else child.is_file()
         if Path(name).suffix.lower() in VIDEO_EXTS and is_file and name not in listed:
-            entries.append(video_entry(name, part, status="unlisted", path=str(child),
-                                       error="video file present but not listed in metadata.json"))
-            if listing is not None:
-                entries[-1]["size"] = listing[name][1]
-    entries.sort(key=lambda e: (e["video"], e["status"]))
+            entries.append(VideoEntry(name, part, status=Status.UNLISTED, path=str(child),
+                                      error="video file present but not listed in metadata.json",
+                                      size=listing[name][1] if listing is not None else None))
+    entries.sort(key=lambda e: (e.video, e.status.value))
     return entries, problems
 
 
@@ -146,50 +144,50 @@ def _remote_listing(folder) -> dict[str, tuple[bool, int, int | None]]:
     return {p.name: (not is_dir, size, mtime) for p, is_dir, size, mtime in folder.entries(mtimes=True)}
 
 
-def _stamp(path: Path) -> dict:
-    """A listed local file's size and modification time (ns): what `dfprep.ingest.inputs` compares at resume."""
+def _stamp(path: Path) -> tuple[int | None, int | None]:
+    """A listed local file's (size, modification time in ns): what `dfprep.ingest.inputs` compares at resume."""
     try:
         st = os.stat(path)
     except OSError:
-        return {}
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        return None, None
+    return st.st_size, st.st_mtime_ns
 
 
-def _remote_problem(found: tuple[bool, int] | None) -> tuple[str, str] | None:
+def _remote_problem(found: tuple[bool, int] | None) -> tuple[Status, str] | None:
     if found is None:
-        return "missing", MISSING
-    return None if found[0] else ("error", f"{NOT_REGULAR} (directory); never opened")
+        return Status.MISSING, MISSING
+    return None if found[0] else (Status.ERROR, f"{NOT_REGULAR} (directory); never opened")
 
 
-def check_originals(entries: list[dict]) -> list[str]:
+def check_originals(entries: list[VideoEntry]) -> list[str]:
     """Flag FAKEs whose original is not a REAL entry of the dataset (they stay usable; it is a warning)."""
-    reals = {(e["part"], e["video"]) for e in entries if e["label"] == "REAL" and e["status"] != "rejected"}
+    reals = {(e.part, e.video) for e in entries if e.label == "REAL" and e.status is not Status.REJECTED}
     reals_any = {v for _, v in reals}
     problems = []
     for e in entries:
-        if e["label"] != "FAKE" or e["status"] == "rejected":
+        if e.label != "FAKE" or e.status is Status.REJECTED:
             continue
-        orig = e["original"]
+        orig = e.original
         if not orig:
             msg = "FAKE entry has no original"
-        elif (e["part"], orig) in reals:
+        elif (e.part, orig) in reals:
             continue
         elif orig in reals_any:
             msg = f"original {orig!r} is a REAL entry of another part"
         else:
             msg = f"original {orig!r} is not a REAL entry of the dataset"
-        e["warning"] = msg if not e["warning"] else f"{e['warning']}; {msg}"
-        problems.append(f"part {e['part']} {e['video']}: {msg}")
+        e.warning = msg if not e.warning else f"{e.warning}; {msg}"
+        problems.append(f"part {e.part} {e.video}: {msg}")
     return problems
 
 
 def discover(root: Path, parts: set[int] | None = None,
-             follow_symlinks: bool = False) -> tuple[list[dict], list[str]]:
+             follow_symlinks: bool = False) -> tuple[list[VideoEntry], list[str]]:
     """All entries of the selected parts, sorted by (part, video), and the problems found.
 
     Without `follow_symlinks`, a part folder, metadata.json or listed video that is a symlink leading out of
     ROOT is refused with the target named (a part: a problem, the part skipped; a video: `rejected`)."""
-    entries: list[dict] = []
+    entries: list[VideoEntry] = []
     problems: list[str] = []
     inside = None if follow_symlinks or is_remote(as_path(root)) else Path(root)
     for n, folder in find_parts(root, parts).items():

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from dfprep.formats.work.inputs import read_stamps, write_stamps
 from dfprep.formats.work.videos import HASH
+from dfprep.dataset import Status, VideoEntry
 from dfprep.storage import StorageError, as_path
 
 HEAD_TAIL_BYTES = 64 << 10      # covers the mp4 header (ftyp, moov when at the front) and the first frame's bytes
@@ -54,20 +55,20 @@ class SameFile:
             self._stamps[part] = read_stamps(self.work, part)
         return self._stamps[part]
 
-    def __call__(self, row: dict, entry: dict) -> bool:
-        size, mtime = entry.get("size"), entry.get("mtime_ns")
+    def __call__(self, row: dict, entry: VideoEntry) -> bool:
+        size, mtime = entry.size, entry.mtime_ns
         if size is None:
             return True                 # nothing is known of the file now: the row stands
         if row.get("bytes") is not None and row["bytes"] != size:
             return False
-        cached = self.stamps(entry["part"]).get(entry["video"])
+        cached = self.stamps(entry.part).get(entry.video)
         ref = row.get(HASH) or (cached[2] if cached else None)
-        key = (entry["part"], entry["video"])
+        key = (entry.part, entry.video)
         if cached is not None and mtime is not None and cached == (size, mtime, ref):
             self.confirmed[key] = cached
             return True
         try:
-            now_size, now = head_tail_sha256(entry["path"])
+            now_size, now = head_tail_sha256(entry.path)
         except StorageError:
             raise
         except OSError:
@@ -78,11 +79,11 @@ class SameFile:
         return False
 
 
-def record_stamps(work: Path, same: SameFile, entries: list[dict], rows: list[dict]) -> None:
+def record_stamps(work: Path, same: SameFile, entries: list[VideoEntry], rows: list[dict]) -> None:
     """Write each part's cache: the stamps confirmed this run, and for rows made this run the size and mtime
     discovery saw with the hash the worker computed (when the sizes agree). Unchanged caches are not rewritten."""
-    found = {(e["part"], e["video"]): e for e in entries if e["status"] == "pending" and e.get("size") is not None}
-    by_part: dict[int, dict[str, tuple]] = {p: {} for p in {e["part"] for e in entries}}
+    found = {(e.part, e.video): e for e in entries if e.status is Status.PENDING and e.size is not None}
+    by_part: dict[int, dict[str, tuple]] = {p: {} for p in {e.part for e in entries}}
     for r in rows:
         key = (r["part"], r["video"])
         e = found.get(key)
@@ -90,8 +91,8 @@ def record_stamps(work: Path, same: SameFile, entries: list[dict], rows: list[di
             continue
         if key in same.confirmed:
             by_part[r["part"]][r["video"]] = same.confirmed[key]
-        elif r.get(HASH) and r.get("bytes") == e["size"] and e.get("mtime_ns") is not None:
-            by_part[r["part"]][r["video"]] = (e["size"], e["mtime_ns"], r[HASH])
+        elif r.get(HASH) and r.get("bytes") == e.size and e.mtime_ns is not None:
+            by_part[r["part"]][r["video"]] = (e.size, e.mtime_ns, r[HASH])
     for part, stamps in by_part.items():
         if stamps != same.stamps(part):
             write_stamps(work, part, stamps)

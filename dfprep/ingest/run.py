@@ -14,6 +14,7 @@ from pathlib import Path
 
 
 from dfprep.atomic import remove_stale_tmp
+from dfprep.dataset import Status, VideoEntry
 from dfprep.storage import as_path, is_remote, rmtree
 from dfprep.formats.work.batches import journal_dir, journal_file, write_journal
 from dfprep.formats.work.faces import empty_faces
@@ -25,6 +26,8 @@ from dfprep.ingest.batching import Planned, plan_batches, record_plans
 from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.discover import IngestUsageError, discover, parse_parts
 from dfprep.ingest.inputs import SameFile, record_stamps
+from dfprep.ingest.summary import IngestSummary
+from dfprep.ingest.tasks import OriginalRef, VideoResult, VideoTask
 from dfprep.ingest.timeline import TimelineWriter, summarize
 from dfprep.ingest.video import process_video
 from dfprep.progress import Reporter
@@ -72,8 +75,8 @@ def _prune_empty(folder) -> None:
 @dataclass
 class _Pending:
     """What is left to do: open batches (with their rows that need no work) and the videos to process."""
-    open_batches: dict = field(default_factory=dict)   # (part, index) -> {"batch", "no_work", "left"}
-    todo: list = field(default_factory=list)            # (Batch, entry)
+    open_batches: dict = field(default_factory=dict)   # Batch.key -> {"batch", "no_work", "left"}
+    todo: list = field(default_factory=list)            # (Batch, VideoEntry)
     resumed: int = 0
     retried: int = 0                                    # videos whose earlier error was a setting's, redone
     changed: int = 0                                    # videos whose entry changed since their batch was written
@@ -97,17 +100,17 @@ def _find_pending(work: Path, planned: Planned, cfg: IngestConfig) -> _Pending:
             reopen_batch(work, b, retry | redo)
             pend.retried += len(retry)
             pend.changed += len(redo)
-        no_work = {e["video"]: process_video(e, cfg)[0] for e in b.entries if e["status"] != "pending"}
+        no_work = {e.video: process_video(e, cfg)[0] for e in b.entries if e.status is not Status.PENDING}
         left = 0
         for e in b.entries:
-            if e["status"] != "pending":
+            if e.status is not Status.PENDING:
                 continue
-            if journal_file(work, b, e["video"]).exists():
+            if journal_file(work, b, e.video).exists():
                 pend.resumed += 1
             else:
                 left += 1
                 pend.todo.append((b, e))
-        pend.open_batches[(b.part, b.index)] = {"batch": b, "no_work": no_work, "left": left}
+        pend.open_batches[b.key] = {"batch": b, "no_work": no_work, "left": left}
     return pend
 
 
@@ -118,16 +121,17 @@ def _largest_first(todo: list, window: int = LPT_WINDOW) -> list:
     batches completing, and being merged, all along a large run instead of all at the end.
     """
     def size(item) -> int:
-        if item[1].get("size") is not None:         # from a remote listing
-            return item[1]["size"]
+        e: VideoEntry = item[1]
+        if e.size is not None:                      # from a remote listing
+            return e.size
         try:
-            return os.path.getsize(item[1]["path"])
-        except (OSError, KeyError, TypeError):
+            return os.path.getsize(e.path)
+        except (OSError, TypeError):
             return 0
 
     out = []
     for i in range(0, len(todo), window):
-        out += sorted(todo[i:i + window], key=lambda it: (-size(it), it[1]["part"], it[1]["video"]))
+        out += sorted(todo[i:i + window], key=lambda it: (-size(it), it[1].part, it[1].video))
     return out
 
 
@@ -151,7 +155,7 @@ def _summarize(work: Path, root: Path, cfg: IngestConfig, pend: _Pending, report
                problems: list, timings: dict, plan: dict, sched, timeline: Path | None, rows: list[dict]) -> dict:
     status = Counter(r["status"] for r in rows)
     n_faces = sum(r["n_faces"] or 0 for r in rows)
-    no_face = sum(1 for r in rows if r["status"] == "ok" and cfg.faces and not r["n_faces"])
+    no_face = sum(1 for r in rows if r["status"] == Status.OK and cfg.faces and not r["n_faces"])
     n_todo = len(pend.todo)
     total = timings["total_s"]
     return {
@@ -173,8 +177,8 @@ def _summarize(work: Path, root: Path, cfg: IngestConfig, pend: _Pending, report
     }
 
 
-def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bool = False) -> dict:
-    """Run (or resume) an ingest of ROOT into OUT. Returns the run summary also written to run.json.
+def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bool = False) -> IngestSummary:
+    """Run (or resume) an ingest of ROOT into OUT. Returns the run summary (its `record` is run.json).
 
     OUT's lease (`dfprep.lease`) is held throughout: a second ingest into OUT, whatever its parts, is refused
     (LeaseHeld) before it writes or deletes anything."""
@@ -186,7 +190,7 @@ def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bo
         return _ingest(root, out, cfg, overwrite)
 
 
-def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> dict:
+def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> IngestSummary:
     root, work = as_path(root), as_path(out)
     t0 = time.perf_counter()
     if cfg.faces and cfg.identity:      # the workers load dlib's models: say at once when they are absent
@@ -209,11 +213,11 @@ def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> dict:
 
     merges: list = []
 
-    def finish_one(b: Batch) -> None:
-        ob = pend.open_batches[(b.part, b.index)]
+    def finish_one(key: str) -> None:
+        ob = pend.open_batches[key]
         ob["left"] -= 1
         if ob["left"] == 0:
-            merges.append(merge_batch(work, b, ob["no_work"]))
+            merges.append(merge_batch(work, ob["batch"], ob["no_work"]))
 
     for ob in pend.open_batches.values():          # batches whose every video was journalled before
         if ob["left"] == 0:
@@ -257,7 +261,7 @@ def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> dict:
     if not pend.todo:
         summary = keep_last_processing(work, summary)
     write_run_json(work, summary)
-    return summary
+    return IngestSummary.of(summary)
 
 
 def _video_rows(work: Path) -> list[dict]:
@@ -297,31 +301,30 @@ def _totals(nodes: list[dict]) -> dict:
 def _process(work: Path, cfg: IngestConfig, batches: list[Batch], pend: _Pending, sched, report: Reporter,
              timeline: TimelineWriter, finish_one) -> None:
     """Hand every todo video to the scheduler; REALs first when FAKEs are cut at their original's boxes."""
-    def on_result(task, summary):
-        b, e = task[0], task[1]
-        timeline.add(e["video"], e["part"], summary.get("worker"), summary.get("spans") or {})
-        report.advance(summary["status"], e["video"], summary.get("error"))
-        finish_one(b)
+    def on_result(task: VideoTask, result: VideoResult) -> None:
+        e = task.entry
+        timeline.add(e.video, e.part, result.worker, result.spans)
+        report.advance(result.status.value, e.video, result.error)
+        finish_one(task.key)
 
-    def on_failure(task, reason):
-        b, e = task[0], task[1]
-        write_journal(journal_file(work, b, e["video"]), video_row(e, status="error", error=reason),
-                      empty_faces())
-        report.advance("error", e["video"], reason)
-        finish_one(b)
+    def on_failure(task: VideoTask, reason: str) -> None:
+        e = task.entry
+        write_journal(as_path(task.journal), video_row(e, status=Status.ERROR, error=reason), empty_faces())
+        report.advance(Status.ERROR.value, e.video, reason)
+        finish_one(task.key)
 
-    def as_task(b, e, original=None):
-        return (b, e, str(journal_file(work, b, e["video"])), original)
+    def as_task(b: Batch, e: VideoEntry, original: OriginalRef | None = None) -> VideoTask:
+        return VideoTask(b.key, e, str(journal_file(work, b, e.video)), original)
 
     if not (cfg.boxes_from_original and cfg.faces):
         sched.run([as_task(b, e) for b, e in _largest_first(pend.todo)], on_result, on_failure)
         return
-    first = [(b, e) for b, e in pend.todo if e["label"] != "FAKE"]
-    second = [(b, e) for b, e in pend.todo if e["label"] == "FAKE"]
+    first = [(b, e) for b, e in pend.todo if e.label != "FAKE"]
+    second = [(b, e) for b, e in pend.todo if e.label == "FAKE"]
     sched.run([as_task(b, e) for b, e in _largest_first(first)], on_result, on_failure)
-    real_batch = {(e["part"], e["video"]): b for b in batches for e in b.entries if e["label"] == "REAL"}
+    real_batch = {(e.part, e.video): b for b in batches for e in b.entries if e.label == "REAL"}
     tasks = []
     for b, e in _largest_first(second):
-        rb = real_batch.get((e["part"], e["original"]))
-        tasks.append(as_task(b, e, (str(work), rb.part, rb.index, e["original"]) if rb else None))
+        rb = real_batch.get((e.part, e.original))
+        tasks.append(as_task(b, e, OriginalRef(str(work), rb.part, rb.index, e.original) if rb else None))
     sched.run(tasks, on_result, on_failure)

@@ -10,34 +10,36 @@ video that crashes its worker cannot take an innocent neighbour's retry down wit
 """
 from __future__ import annotations
 
-import errno
 import time
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import asdict
+from pathlib import Path
 from typing import Callable, Iterable
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
+from dfprep.dataset import VideoEntry
 from dfprep.faces.actor import DetectorActor
 from dfprep.ingest.batches import TIMED_OUT, WORKER_DIED
 from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.resources import IngestPlan
+from dfprep.ingest.scheduling import FATAL_ERRNOS, Attempt, Dispatch, Failure, WorkerSlots, failure_kind, \
+    timed_out
+from dfprep.ingest.tasks import VideoResult, VideoTask
 from dfprep.ingest.worker import VideoWorker
 from dfprep.storage import StorageError
+
+__all__ = ["FATAL_ERRNOS", "IngestAbort", "Scheduler", "process_videos", "scheduler_for_cluster"]
 
 
 class IngestAbort(Exception):
     """A failure of the run, not of one video (the disk is full, no worker can be placed)."""
 
 
-FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 PLACEMENT_TIMEOUT_S = 120.0
-
-
-class _Worker:
-    def __init__(self, handle, slots: int):
-        self.handle, self.slots, self.free, self.dead = handle, slots, slots, False
+OnResult = Callable[[VideoTask, VideoResult], None]
+OnFailure = Callable[[VideoTask, str], None]
 
 
 class Scheduler:
@@ -57,8 +59,8 @@ class Scheduler:
                 cfg.detector, kwargs, cfg.det_batch, cross_video=plan.det_cross_video)
                 for _ in range(plan.detectors)]
         self.cfg_dict = asdict(cfg)
-        self.starting: dict = {}  # ready() ref -> _Worker not yet placed
-        self.workers: list[_Worker] = []
+        self.starting: dict = {}  # ready() ref -> WorkerSlots not yet placed
+        self.workers: list[WorkerSlots] = []
         for _ in range(plan.workers):
             self._add_worker()
         self.detector_info = self._wait_placed()
@@ -90,7 +92,7 @@ class Scheduler:
         local = plan.detection == "in-worker"
         h = VideoWorker.options(**opts).remote(self.cfg_dict, local, plan.detector_threads,
                                                 plan.inflight_per_worker)
-        self.starting[h.ready.remote()] = _Worker(h, plan.inflight_per_worker)
+        self.starting[h.ready.remote()] = WorkerSlots(h, plan.inflight_per_worker)
 
     def _collect_started(self, timeout: float = 0.0) -> None:
         """Move workers whose actor has started into the pool (a worker on a lost node never does)."""
@@ -111,26 +113,15 @@ class Scheduler:
         self.rr = (self.rr + 1) % len(self.detectors)
         return self.detectors[self.rr]
 
-    def _free_worker(self, exclusive: bool):
-        """The live worker with the most free slots (spreads videos before doubling up); None if none fits."""
-        best = None
-        for w in self.workers:
-            if w.dead or w.free == 0 or (exclusive and w.free < w.slots):
-                continue
-            if best is None or w.free > best.free:
-                best = w
-        return best
-
-    def run(self, tasks: Iterable[tuple], on_result: Callable[[tuple, dict], None],
-            on_failure: Callable[[tuple, str], None]) -> None:
-        """tasks: (key, entry, journal_path, original). Calls on_result(task, summary) as videos end, or
-        on_failure(task, reason) when a video timed out or its worker died on every attempt."""
-        queue = deque((t, 0, False) for t in tasks)   # (task, attempt, run alone)
-        inflight: dict = {}  # ref -> (task, attempt, worker, start)
+    def run(self, tasks: Iterable[VideoTask], on_result: OnResult, on_failure: OnFailure) -> None:
+        """Calls on_result(task, result) as videos end, or on_failure(task, reason) when a video timed out or
+        its worker died (or it raised) on every attempt. The decisions are `dfprep.ingest.scheduling`'s."""
+        todo = Dispatch(tasks, self.cfg.retries)
+        inflight: dict = {}  # ref -> (Attempt, WorkerSlots, start)
         starved_since = None
-        while queue or inflight:
+        while todo or inflight:
             self._collect_started()
-            if queue and not inflight and not any(not w.dead for w in self.workers):
+            if todo and not inflight and not any(not w.dead for w in self.workers):
                 starved_since = starved_since or time.monotonic()
                 if time.monotonic() - starved_since > self.cfg.timeout_s:
                     raise IngestAbort(f"no decode worker could be placed for {self.cfg.timeout_s:g} s "
@@ -138,15 +129,10 @@ class Scheduler:
                 time.sleep(0.2)
                 continue
             starved_since = None
-            while queue:
-                task, attempt, alone = queue[0]
-                w = self._free_worker(alone)
-                if w is None:
-                    break
-                queue.popleft()
-                w.free -= w.slots if alone else 1
-                ref = w.handle.run.remote(task[1], task[2], self._next_detector(), task[3])
-                inflight[ref] = (task, attempt, w, time.monotonic(), alone)
+            for a, w in todo.assign(self.workers):
+                t = a.task
+                ref = w.handle.run.remote(t.entry, t.journal, self._next_detector(), t.original)
+                inflight[ref] = (a, w, time.monotonic())
             if not inflight:
                 time.sleep(0.05)
                 continue
@@ -154,36 +140,37 @@ class Scheduler:
             for ref in ready:
                 if ref not in inflight:       # already settled when its worker was replaced
                     continue
-                task, attempt, w, _, alone = inflight.pop(ref)
+                a, w, _ = inflight.pop(ref)
                 try:
-                    summary = ray.get(ref)
+                    result = ray.get(ref)
                 except RayActorError as exc:  # the worker process died: crash, kill -9, or its node went away
                     reason = f"{WORKER_DIED} while processing this video ({type(exc).__name__})"
-                    self._retry_or_fail(queue, task, attempt, on_failure, reason)
-                    self._bury(w, inflight, queue, on_failure, reason)
+                    self._fail(todo, a, on_failure, reason)
+                    self._bury(w, inflight, todo, on_failure, reason)
                     continue
                 except RayTaskError as exc:
-                    w.free += w.slots if alone else 1
+                    w.give(a.alone)
                     cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-                    if isinstance(cause, OSError) and cause.errno in FATAL_ERRNOS:
+                    kind = failure_kind(cause)
+                    if kind is Failure.ABORT:
                         raise IngestAbort(f"cannot write outputs: {cause}") from None
-                    if isinstance(cause, StorageError):     # the run's failure, not the video's: stop, resumable
+                    if kind is Failure.STORE:     # the run's failure, not the video's: stop, resumable
                         raise StorageError(str(cause).splitlines()[0][:500]) from None
-                    self._retry_or_fail(queue, task, attempt, on_failure,
-                                        f"{type(cause).__name__}: {str(cause).splitlines()[0][:300]}")
+                    self._fail(todo, a, on_failure, f"{type(cause).__name__}: {str(cause).splitlines()[0][:300]}")
                     continue
-                w.free += w.slots if alone else 1
-                self.videos_per_node[summary.get("node_id", "?")] += 1
-                on_result(task, summary)
+                w.give(a.alone)
+                self.videos_per_node[result.node_id] += 1
+                on_result(a.task, result)
             now = time.monotonic()
-            for ref, (task, attempt, w, start, alone) in list(inflight.items()):
-                if ref in inflight and now - start > self.cfg.timeout_s:
+            for ref, (a, w, start) in list(inflight.items()):
+                if ref in inflight and timed_out(start, now, self.cfg.timeout_s):
                     del inflight[ref]
                     ray.kill(w.handle, no_restart=True)
-                    on_failure(task, f"{TIMED_OUT} {self.cfg.timeout_s:g} s (decoder hung?); worker killed")
-                    self._bury(w, inflight, queue, on_failure, None)
+                    on_failure(a.task, f"{TIMED_OUT} {self.cfg.timeout_s:g} s (decoder hung?); worker killed")
+                    self._bury(w, inflight, todo, on_failure, None)
 
-    def _bury(self, w: _Worker, inflight: dict, queue: deque, on_failure, reason: str | None) -> None:
+    def _bury(self, w: WorkerSlots, inflight: dict, todo: Dispatch, on_failure: OnFailure,
+              reason: str | None) -> None:
         """Replace a dead or killed worker; the other videos it held are retried alone (a crash) or
         re-queued as they were (a neighbour timed out: not their fault)."""
         if w.dead:
@@ -193,22 +180,22 @@ class Scheduler:
             ray.kill(w.handle, no_restart=True)
         except Exception:
             pass
-        for ref, (task, attempt, ww, _, _) in list(inflight.items()):
+        for ref, (a, ww, _) in list(inflight.items()):
             if ww is w:
                 del inflight[ref]
                 if reason is None:
-                    queue.appendleft((task, attempt, False))
+                    todo.requeue(a)
                 else:
-                    self._retry_or_fail(queue, task, attempt, on_failure, reason)
+                    self._fail(todo, a, on_failure, reason)
         self.workers.remove(w)
         self.restarts += 1
         self._add_worker()
 
-    def _retry_or_fail(self, queue, task, attempt, on_failure, reason: str) -> None:
-        if attempt < self.cfg.retries:
-            queue.append((task, attempt + 1, True))
-        else:
-            on_failure(task, f"{reason} (after {attempt + 1} attempts)")
+    @staticmethod
+    def _fail(todo: Dispatch, a: Attempt, on_failure: OnFailure, reason: str) -> None:
+        final = todo.failed(a, reason)
+        if final is not None:
+            on_failure(a.task, final)
 
     def stats(self) -> list[dict]:
         try:
@@ -222,3 +209,39 @@ def scheduler_for_cluster(cfg: IngestConfig) -> Scheduler:
     from dfprep.ingest.resources import cluster_nodes, make_plan
 
     return Scheduler(cfg, make_plan(cfg, cluster_nodes()))
+
+
+def process_videos(cfg: IngestConfig, entries: list[VideoEntry], spool: Path,
+                   on_video: Callable[[VideoEntry, dict | None, object, str | None], None]) -> None:
+    """Run `entries` through the ingest scheduler on the connected (or an embedded) Ray cluster, for a stage that
+    wants each video's ingest result without a WORK (predict). Calls on_video(entry, row, faces, None) as each
+    video ends (its videos.parquet row and faces table), or on_video(entry, None, None, reason) when it timed out,
+    its worker died on every attempt, or its result could not be read. Each result goes through a journal file in
+    `spool` (one per video, deleted once handed over). A failing store raises StorageError."""
+    from dfprep.ingest.batches import read_journal
+    from dfprep.rayinit import init_ray
+
+    started = init_ray(cfg.address, cfg.num_cpus)
+    try:
+        sched = scheduler_for_cluster(cfg)
+
+        def on_result(task: VideoTask, result: VideoResult) -> None:
+            journal = Path(task.journal)
+            try:
+                row, faces = read_journal(journal)
+            except Exception as exc:  # noqa: BLE001 - an unreadable result is this video's failure
+                lines = str(exc).splitlines()
+                on_video(task.entry, None, None, f"{type(exc).__name__}: {lines[0][:300]}" if lines
+                         else type(exc).__name__)
+            else:
+                on_video(task.entry, row, faces, None)
+            journal.unlink(missing_ok=True)
+
+        def on_failure(task: VideoTask, reason: str) -> None:
+            on_video(task.entry, None, None, reason)
+
+        tasks = [VideoTask(e.video, e, str(Path(spool) / f"{i:06d}.arrow")) for i, e in enumerate(entries)]
+        sched.run(tasks, on_result, on_failure)
+    finally:
+        if started:
+            ray.shutdown()

@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 
+from dfprep.dataset import Status, VideoEntry
 from dfprep.faces.params import FrameFaces
 from dfprep.formats.work.faces import empty_faces, faces_table
 from dfprep.ingest.config import IngestConfig
@@ -25,14 +26,14 @@ DetectFn = Callable[[np.ndarray], list]
 EmbedFn = Callable[[np.ndarray, list], dict]
 
 
-def _listed_size(entry: dict) -> int | None:
-    if entry.get("size") is not None:                   # from a remote listing
-        return entry["size"]
-    path = entry.get("path")
+def _listed_size(entry: VideoEntry) -> int | None:
+    if entry.size is not None:                          # from a remote listing
+        return entry.size
+    path = entry.path
     return os.path.getsize(path) if path and os.path.exists(path) else None
 
 
-def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None,
+def process_video(entry: VideoEntry, cfg: IngestConfig, detect: DetectFn | None = None,
                   original_faces: list[FrameFaces] | None = None, clock: StageClock | None = None,
                   embed: EmbedFn | None = None) -> tuple[dict, pa.Table, list[FrameFaces]]:
     """One manifest entry -> (videos.parquet row, faces rows, faces per sampled frame).
@@ -43,15 +44,15 @@ def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None
     `embed`, if given, computes each track's identity embedding on the full-resolution frames (stage
     `identity`, after the crops); without it the `embedding` column is null (predict, explain).
     """
-    if entry["status"] == "unlisted":
+    if entry.status is Status.UNLISTED:
         return video_row(entry, bytes=_listed_size(entry)), empty_faces(), []
-    if entry["status"] != "pending":
+    if entry.status is not Status.PENDING:
         return video_row(entry), empty_faces(), []
     info = {}
     where = None
     try:
         with ExitStack() as spooled:
-            source = as_path(entry["path"])     # a remote video is copied to the spool; a local one used as is
+            source = as_path(entry.path)     # a remote video is copied to the spool; a local one used as is
             with maybe_stage(clock if is_remote(source) else None, "fetch"):
                 path = spooled.enter_context(local_copy(source))
                 where = path
@@ -68,12 +69,12 @@ def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None
     except StorageError:
         raise                                   # the store failed, not the video: the run stops, the video stays todo
     except VideoError as exc:
-        return video_row(entry, status="error", error=_named(str(exc), where, entry), **info), empty_faces(), []
+        return video_row(entry, status=Status.ERROR, error=_named(str(exc), where, entry), **info), empty_faces(), []
     except OSError as exc:
-        return video_row(entry, status="error", error=_named(f"cannot read file ({exc.strerror or exc})", where,
+        return video_row(entry, status=Status.ERROR, error=_named(f"cannot read file ({exc.strerror or exc})", where,
                                                              entry), **info), empty_faces(), []
     if not cfg.faces:
-        return video_row(entry, status="ok", **info), empty_faces(), []
+        return video_row(entry, status=Status.OK, **info), empty_faces(), []
     from dfprep.faces.extract import crop_faces, detect_faces, faces_summary  # torch: only where faces are cut
 
     p = cfg.face_params()
@@ -87,7 +88,7 @@ def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None
             raise ValueError("cfg.faces is set but no detect function was given")
         with maybe_stage(clock, "detect"):
             faces, small = detect_faces(frames, detect, p)
-    meta = dict(video=entry["video"], part=entry["part"], label=entry["label"], original=entry["original"])
+    meta = dict(video=entry.video, part=entry.part, label=entry.label, original=entry.original)
     with maybe_stage(clock, "crop"):
         cols, frame_hashes = crop_faces(frames, small, idx, faces, p, meta)
     if embed is not None and cols["video"]:
@@ -96,14 +97,14 @@ def process_video(entry: dict, cfg: IngestConfig, detect: DetectFn | None = None
         with maybe_stage(clock, "identity"):
             cols["embedding"] = embedding_column(len(cols["video"]), embed(frames, faces))
     s = faces_summary(faces)
-    row = video_row(entry, status="ok", frame_phash=frame_hashes, n_faces=s["n_faces"],
+    row = video_row(entry, status=Status.OK, frame_phash=frame_hashes, n_faces=s["n_faces"],
                     frames_with_face=s["frames_with_face"], n_tracks=s["n_tracks"],
                     mean_face_prob=s["mean_prob"], **info)
     return row, faces_table(cols), faces
 
 
-def _named(message: str, spooled: Path | None, entry: dict) -> str:
+def _named(message: str, spooled: Path | None, entry: VideoEntry) -> str:
     """An error message that names the video as given (its URI), not the spool copy it was decoded from."""
-    if spooled is None or str(spooled) == entry["path"]:
+    if spooled is None or str(spooled) == entry.path:
         return message
-    return message.replace(str(spooled), entry["path"])
+    return message.replace(str(spooled), entry.path)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ray
 
+from dfprep.dataset import Status, VideoEntry
 from dfprep.faults import maybe_inject
 from dfprep.formats.work.batches import write_journal
 from dfprep.ingest.batches import stored_frame_faces
 from dfprep.ingest.config import IngestConfig
+from dfprep.ingest.tasks import OriginalRef, VideoResult
 from dfprep.ingest.timeline import StageClock
 from dfprep.ingest.video import process_video
 from dfprep.storage import as_path
@@ -41,8 +43,9 @@ class VideoWorker:
     def ready(self) -> str:
         return self.name
 
-    def run(self, entry: dict, journal: str, detector=None, original: tuple | None = None) -> dict:
-        """original: (work, part, batch index, video) of the REAL whose boxes cut this FAKE, read from disk."""
+    def run(self, entry: VideoEntry, journal: str, detector=None, original: OriginalRef | None = None) -> VideoResult:
+        """Process one video (a `VideoTask`'s fields) and journal it; `original`: the REAL whose boxes cut this
+        FAKE, read from disk."""
         if self.local is not None:
             detect = self.local.detect
         elif detector is not None:
@@ -50,12 +53,12 @@ class VideoWorker:
                 return ray.get(detector.detect.remote(small))
         else:
             detect = None
-        maybe_inject(entry["video"])
-        original_faces = stored_frame_faces(as_path(original[0]), *original[1:]) if original else None
+        maybe_inject(entry.video)
+        original_faces = (stored_frame_faces(as_path(original.work), original.part, original.batch, original.video)
+                          if original else None)
         clock = StageClock(whole_process=self.inflight == 1)
         row, faces, _ = process_video(entry, self.cfg, detect, original_faces, clock=clock, embed=self.embed)
         with clock.stage("write"):
             write_journal(as_path(journal), row, faces)     # a failing store: StorageError, the run's
-        return {"video": entry["video"], "part": entry["part"], "status": row["status"], "error": row["error"],
-                "node_id": self.node_id, "worker": self.name, "n_faces": row["n_faces"] or 0,
-                "spans": clock.spans}
+        return VideoResult(entry.video, entry.part, Status(row["status"]), row["error"], self.node_id, self.name,
+                           row["n_faces"] or 0, clock.spans)

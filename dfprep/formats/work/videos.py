@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+if TYPE_CHECKING:
+    from dfprep.dataset import VideoEntry
 from dfprep.formats.work.names import WorkError, open_parquet, videos_dir
 
 VIDEO_SCHEMA = pa.schema([
@@ -42,11 +44,15 @@ HASH = "head_tail_sha256"           # the content hash of the file a row was mad
 KEY_COLUMNS = ("video", "part", "label", "original", "split", "status")
 
 
-def video_row(entry: dict, **values) -> dict:
-    """A full manifest row: the discovery entry's fields, the given values, nulls elsewhere."""
+def video_row(entry: "VideoEntry", **values) -> dict:
+    """A full manifest row: the entry's fields (`VideoEntry.row_fields`), the given values, nulls elsewhere.
+    A `status` given is written as its value (a Status or its string)."""
+    from dfprep.dataset import Status
+
     row = {f.name: None for f in VIDEO_SCHEMA}
-    row.update({k: v for k, v in entry.items() if k in row})
+    row.update(entry.row_fields())
     row.update(values)
+    row["status"] = Status(row["status"]).value
     return row
 
 
