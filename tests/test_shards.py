@@ -414,7 +414,7 @@ def test_verify_reports_missing_index(tmp_path):
 
 
 def test_typed_index_reader(shards, tmp_path):
-    from dfprep.shards.index import read_shards_index
+    from dfprep.formats.shards import read_shards_index
 
     index = json.loads((shards / "index.json").read_text())
     typed = read_shards_index(shards)

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from dfprep.shards.cli import shards_app
 from dfprep.shards.config import ShardsUsageError, parse_split
-from dfprep.shards.index import read_shards_index
+from dfprep.formats.shards import read_shards_index
 from dfprep.shards.run import make_shards
 from dfprep.shards.verify import verify_shards
 from shards_util import SPS, cfg, crop_jpegs, families_of, read_samples, shas, write_part, write_store

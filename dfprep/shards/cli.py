@@ -113,7 +113,7 @@ def verify_command(
     workers: int = typer.Option(1, help="Shards checked in parallel processes."),
 ) -> None:
     """Reread every shard with webdataset; exit 1 with the list of problems, 0 when all is well."""
-    from dfprep.shards.index import read_index
+    from dfprep.formats.shards import read_shards_index
     from dfprep.shards.verify import verify_shards
 
     console = Console()
@@ -124,9 +124,10 @@ def verify_command(
             console.print(f"[red]problem[/red] {p}", highlight=False, soft_wrap=True)
         console.print(f"[red]{len(problems)} problem(s)[/red] in {shards}")
         raise typer.Exit(1)
-    index = read_index(shards)
-    n = sum(len(s["shards"]) for s in index["splits"].values())
-    console.print(f"[green]ok[/green]: {n} shards, {index['samples']} samples in {shards}")
+    index = read_shards_index(shards)
+    n = len(index.entries())
+    samples = sum(s.samples for s in index.splits.values())
+    console.print(f"[green]ok[/green]: {n} shards, {samples} samples in {shards}")
 
 
 shards_command = command(ShardsConfig, _shards, leading=[

@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from dfprep.dataset import SPLITS
 from dfprep.shards.balance import class_weights
 from dfprep.shards.config import ShardsUsageError
-from dfprep.shards.families import family_table
-from dfprep.shards.index import FAMILIES, INDEX, STATE, clear_out, shard_files, shard_number
-from dfprep.storage import arrow_source, as_path
+from dfprep.formats.shards import INDEX, STATE, family_table, read_families, shard_files, shard_number
+from dfprep.shards.index import clear_out
+from dfprep.storage import as_path
 
 _REFUSE = "; use another --out, or --overwrite to replace them"
 SUMMED = ("samples", "real", "fake", "augmented", "bytes")
@@ -47,19 +46,12 @@ def read_json(path: Path) -> dict | None:
 
 
 def read_rows(out: Path) -> list[dict]:
-    """families.parquet's rows (`generation` 0 where the file predates it)."""
-    path = as_path(out) / FAMILIES
+    """families.parquet's rows (`generation` 0, `group` the family, `crops_hash` None where the file predates
+    them: `formats.shards.read_families`)."""
     try:
-        fs, name = arrow_source(path)
-        t = pq.read_table(name, filesystem=fs)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise ShardsUsageError(f"{path}: cannot be read ({exc}), so what SHARDS holds is unknown{_REFUSE}") from None
-    rows = t.to_pylist()
-    for r in rows:
-        r.setdefault("generation", 0)
-        r.setdefault("group", r["family"])
-        r.setdefault("crops_hash", None)       # folders written before it: not compared
-    return rows
+        return read_families(out)
+    except ShardsUsageError as exc:
+        raise ShardsUsageError(f"{exc}, so what SHARDS holds is unknown{_REFUSE}") from None
 
 
 # --- what SHARDS holds ------------------------------------------------------------------------------------------

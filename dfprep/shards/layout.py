@@ -15,12 +15,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dfprep.dataset import LABELS, SPLITS, family_ids
+from dfprep.dataset import LABELS, SPLITS, Status, family_ids
 from dfprep.shards.balance import balance_split, class_weights
 from dfprep.shards.config import (MIN_SHARDS_PER_SPLIT, NothingNew, ShardsConfig, ShardsUsageError, parse_ratio,
                                   parse_size)
-from dfprep.shards.families import family_table, split_by_fraction, split_by_parts
-from dfprep.shards.index import shard_name
+from dfprep.formats.shards import family_table, shard_name
+from dfprep.shards.families import split_by_fraction, split_by_parts
 from dfprep.shards.samples import clip_units, frame_units
 from dfprep.shards.source import crops_hashes, read_crops, read_videos
 from dfprep.storage import as_path
@@ -137,7 +137,7 @@ def load_crops(work: Path) -> tuple[list[dict], list[tuple[int, str]], pa.Table,
     """
     videos = read_videos(as_path(work) / "videos.parquet").to_pylist()
     crops, files = read_crops(as_path(work) / "faces.parquet")
-    eligible = sorted((r["part"], r["video"]) for r in videos if r["status"] == "ok" and r["label"] in LABELS)
+    eligible = sorted((r["part"], r["video"]) for r in videos if r["status"] == Status.OK and r["label"] in LABELS)
     keys = _pv_keys(pa.array([p for p, _ in eligible], pa.int32()), pa.array([v for _, v in eligible], pa.string()))
     code = pc.index_in(_pv_keys(crops["part"], crops["video"]), value_set=keys)
     crops = crops.filter(pc.is_valid(code))

@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 
 from dfprep.augment import shard_augment_seed
-from dfprep.dataset import clip_windows, label_code
+from dfprep.dataset import clip_windows
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
@@ -54,12 +54,6 @@ def clip_units(part: np.ndarray, video: np.ndarray, track: np.ndarray, frame: np
         return np.zeros((0, clip_len), np.int64)
     _, track_code = np.unique(np.stack([part, video, track], 1), axis=0, return_inverse=True)
     return clip_windows(track_code.reshape(-1), frame, clip_len)
-
-
-def member_names(unit: str, clip_len: int) -> list[str]:
-    """The fields of every sample: `jpg` or `000.jpg`..`{T-1}.jpg`, then `cls` and `json`."""
-    images = ["jpg"] if unit == "frame" else [f"{i:03d}.jpg" for i in range(clip_len)]
-    return images + ["cls", "json"]
 
 
 def spec_samples(spec: dict) -> list[dict]:
@@ -164,8 +158,3 @@ def json_problem(meta: object, clip: bool, clip_len: int | None = None) -> str |
         if not typed(aug[k], type(v)):
             return f"augmentation.{k} is {aug[k]!r:.40}, not {type(v).__name__}"
     return None
-
-
-def cls_bytes(label: str) -> bytes:
-    """ASCII `0` (REAL) or `1` (FAKE): webdataset's default `.cls` decoder turns it into an int."""
-    return str(label_code(label)).encode("ascii")

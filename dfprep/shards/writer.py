@@ -20,7 +20,8 @@ from PIL import Image
 from dfprep.atomic import atomic_path
 from dfprep.storage import as_path, is_remote
 from dfprep.augment import augment_tensor
-from dfprep.shards.samples import cls_bytes, sample_json, spec_samples
+from dfprep.formats.shards import sample_members
+from dfprep.shards.samples import sample_json, spec_samples
 from dfprep.shards.source import fetch_jpegs
 from dfprep.shards.tarstream import SampleTarWriter
 
@@ -104,13 +105,8 @@ def write_shard(spec: dict, work: Path, out_path: Path) -> dict:
                     except (OSError, ValueError) as exc:     # PIL's errors for a JPEG it cannot decode
                         raise ValueError(f"{faces}: a crop of {s['video']} (part {s['part']}, sample "
                                          f"{s['key']}) does not decode: {exc}") from None
-                sample = {"__key__": s["key"], "cls": cls_bytes(s["label"]),
-                          "json": sample_json(s, s["crops"], clip, aug)}
-                if clip:
-                    sample.update({f"{i:03d}.jpg": b for i, b in enumerate(images)})
-                else:
-                    sample["jpg"] = images[0]
-                writer.write(sample)
+                writer.write(sample_members(s["key"], images, s["label"], sample_json(s, s["crops"], clip, aug),
+                                            clip))
                 n_real += s["label"] == "REAL"
                 n_fake += s["label"] == "FAKE"
             writer.close()
