@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -56,21 +57,43 @@ def clip_units(part: np.ndarray, video: np.ndarray, track: np.ndarray, frame: np
     return clip_windows(track_code.reshape(-1), frame, clip_len)
 
 
-def spec_samples(spec: dict) -> list[dict]:
-    """A shard spec's samples (see `Plan.shard_spec`) as dicts: key, provenance, crops, augmentation seed."""
-    clip = spec["unit"] == "clip"
-    boxes = np.round(spec["box"].astype(np.float64), 2).tolist()
-    probs = np.round(spec["prob"].astype(np.float64), 5).tolist()
-    frames, tracks = spec["frame_idx"].tolist(), spec["track_id"].tolist()
+@dataclass(frozen=True)
+class ShardSpec:
+    """Everything the task writing one shard needs (`layout.Plan.shard_spec`), as compact arrays: the task
+    builds keys and json itself, in parallel. n samples of T crops each (T = 1 for frames)."""
+    name: str                       # the shard's file name
+    split: str
+    unit: str                       # frame | clip
+    seed: int                       # the run's seed (augmentation seeds derive from it and the key)
+    augment_ops: list[str]
+    augment_p: float
+    jpeg_quality: int               # of augmented crops (the others are the face store's bytes)
+    videos: list[tuple[int, str, str, str]]     # (part, video, family, label) of the shard's videos
+    video: np.ndarray               # [n] per sample: its index into `videos`
+    repeat: np.ndarray              # [n] 0 the unit itself, k its k-th oversampled copy
+    augment: np.ndarray             # [n] bool: augment this sample
+    frame_idx: np.ndarray           # [n, T] per crop
+    track_id: np.ndarray            # [n, T]
+    prob: np.ndarray                # [n, T]
+    box: np.ndarray                 # [n, T, 4] x1, y1, x2, y2
+    reads: dict[str, list[int]]     # face-store file (relative to faces.parquet) -> row groups to read
+
+
+def spec_samples(spec: ShardSpec) -> list[dict]:
+    """A shard spec's samples as dicts: key, provenance, crops, augmentation seed."""
+    clip = spec.unit == "clip"
+    boxes = np.round(spec.box.astype(np.float64), 2).tolist()
+    probs = np.round(spec.prob.astype(np.float64), 5).tolist()
+    frames, tracks = spec.frame_idx.tolist(), spec.track_id.tolist()
     out = []
-    for j, (v, k, aug) in enumerate(zip(spec["video"].tolist(), spec["repeat"].tolist(), spec["augment"].tolist())):
-        part, video, family, label = spec["videos"][v]
+    for j, (v, k, aug) in enumerate(zip(spec.video.tolist(), spec.repeat.tolist(), spec.augment.tolist())):
+        part, video, family, label = spec.videos[v]
         key = sample_key(part, video, frames[j][0], tracks[j][0], k, clip)
         crops = [{"frame_idx": f, "track_id": t, "box": b, "prob": p}
                  for f, t, b, p in zip(frames[j], tracks[j], boxes[j], probs[j])]
-        out.append({"key": key, "video": video, "part": part, "family": family, "split": spec["split"],
+        out.append({"key": key, "video": video, "part": part, "family": family, "split": spec.split,
                     "label": label, "repeat": k, "crops": crops,
-                    "augment_seed": shard_augment_seed(spec["seed"], key) if aug else None})
+                    "augment_seed": shard_augment_seed(spec.seed, key) if aug else None})
     return out
 
 

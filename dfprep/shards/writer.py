@@ -21,7 +21,7 @@ from dfprep.atomic import atomic_path
 from dfprep.storage import as_path, is_remote
 from dfprep.augment import augment_tensor
 from dfprep.formats.shards import sample_members
-from dfprep.shards.samples import sample_json, spec_samples
+from dfprep.shards.samples import ShardSpec, sample_json, spec_samples
 from dfprep.shards.source import fetch_jpegs
 from dfprep.shards.tarstream import SampleTarWriter
 
@@ -79,17 +79,17 @@ def augment_jpegs(jpegs: list[bytes], seed: int, names: list[str], p: float, qua
     return out, {"seed": seed, "p": p, **params}
 
 
-def write_shard(spec: dict, work: Path, out_path: Path) -> dict:
+def write_shard(spec: ShardSpec, work: Path, out_path: Path) -> dict:
     """Write the shard described by `spec` to `out_path`; returns its index entry."""
     faces = as_path(work) / "faces.parquet"
     samples = spec_samples(spec)
     wanted = {(s["part"], s["video"], c["frame_idx"], c["track_id"]) for s in samples for c in s["crops"]}
-    jpegs = fetch_jpegs(faces, spec["reads"], wanted)
+    jpegs = fetch_jpegs(faces, spec.reads, wanted)
     missing = wanted - jpegs.keys()
     if missing:
-        raise ValueError(f"{faces}: {len(missing)} crops of shard {spec['name']} are gone from the face store "
+        raise ValueError(f"{faces}: {len(missing)} crops of shard {spec.name} are gone from the face store "
                          f"(e.g. {sorted(missing)[0]}); was WORK changed during the run?")
-    clip = spec["unit"] == "clip"
+    clip = spec.unit == "clip"
     n_real = n_fake = 0
     with _single_thread(), atomic_path(as_path(out_path)) as tmp:
         with open(tmp, "wb") as fh:
@@ -100,8 +100,8 @@ def write_shard(spec: dict, work: Path, out_path: Path) -> dict:
                 aug = None
                 if s["augment_seed"] is not None:
                     try:
-                        images, aug = augment_jpegs(images, s["augment_seed"], spec["augment_ops"],
-                                                    spec["augment_p"], spec["jpeg_quality"])
+                        images, aug = augment_jpegs(images, s["augment_seed"], spec.augment_ops,
+                                                    spec.augment_p, spec.jpeg_quality)
                     except (OSError, ValueError) as exc:     # PIL's errors for a JPEG it cannot decode
                         raise ValueError(f"{faces}: a crop of {s['video']} (part {s['part']}, sample "
                                          f"{s['key']}) does not decode: {exc}") from None
@@ -110,5 +110,5 @@ def write_shard(spec: dict, work: Path, out_path: Path) -> dict:
                 n_real += s["label"] == "REAL"
                 n_fake += s["label"] == "FAKE"
             writer.close()
-    return {"name": spec["name"], "n_samples": len(samples), "n_real": n_real, "n_fake": n_fake,
+    return {"name": spec.name, "n_samples": len(samples), "n_real": n_real, "n_fake": n_fake,
             "bytes": hf.size, "sha256": hf.sha.hexdigest()}
