@@ -75,7 +75,7 @@ class SampleTarWriter:
         """End-of-archive: two zero blocks, then zeros to the next record boundary (as tarfile writes)."""
         self.flush()
         end = self.offset + 2 * BLOCK
-        self.fh.write(_ZERO[:2 * BLOCK + (-end % RECORD)])
+        self.fh.write(bytes(2 * BLOCK + (-end % RECORD)))     # up to 2 blocks more than a record (not _ZERO)
         self.offset = end + (-end % RECORD)
 
 
