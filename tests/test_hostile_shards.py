@@ -382,7 +382,7 @@ def test_interrupted_shards_run_is_reported_incomplete_and_resumes_without_rewri
     assert res.exit_code == 1 and "incomplete" in res.output and "Traceback" not in res.output
 
     again = make_shards(store, out, ShardsConfig(**SHARDS_CFG))
-    assert again["run"]["reused"] == len(finished) and again["run"]["written"] == total - len(finished)
+    assert again.reused == len(finished) and again.written == total - len(finished)
     for name, st in finished.items():
         p = out / name
         assert (p.stat().st_ino, p.stat().st_mtime_ns) == st, f"{name} was rewritten"

@@ -26,6 +26,7 @@ from dfprep.shards.balance import class_weights
 from dfprep.shards.config import ShardsUsageError
 from dfprep.formats.shards import INDEX, STATE, family_table, read_families, shard_files, shard_number
 from dfprep.shards.index import clear_out
+from dfprep.shards.summary import GrowthSummary
 from dfprep.storage import as_path
 
 _REFUSE = "; use another --out, or --overwrite to replace them"
@@ -329,12 +330,11 @@ def merged(prior: Prior, index: dict, families: pa.Table) -> tuple[dict, pa.Tabl
     return out, table
 
 
-def growth_summary(prior: Prior | None, plan) -> dict:
-    """What a run added, for `run` in the returned index and the CLI's summary line."""
-    rec = {"generation": plan.generation, "kept": len(prior.entries) if prior else 0,
-           "new_families": dict.fromkeys(SPLITS, 0), "joined_families": dict.fromkeys(SPLITS, 0),
-           "new_shards": {s: len(plan.splits[s].shards) for s in SPLITS}}
+def growth_summary(prior: Prior | None, plan) -> GrowthSummary:
+    """What a run added, for its summary (`ShardsSummary.growth`) and the CLI's summary line."""
+    new, joined = dict.fromkeys(SPLITS, 0), dict.fromkeys(SPLITS, 0)
     for f, split in plan.family_split.items():
-        rec["joined_families" if f in plan.joined else "new_families"][split] += 1
-    return rec
+        (joined if f in plan.joined else new)[split] += 1
+    return GrowthSummary(plan.generation, len(prior.entries) if prior else 0, new, joined,
+                         {s: len(plan.splits[s].shards) for s in SPLITS})
 

@@ -25,6 +25,7 @@ from dfprep.formats.shards import (FAMILIES, FORMAT, INDEX, member_names, read_i
 from dfprep.shards.index import run_fingerprint, write_state
 from dfprep.shards.layout import Plan, make_plan
 from dfprep.shards.samples import SAMPLE_SCHEMA
+from dfprep.shards.summary import GrowthSummary, ShardsSummary
 from dfprep.shards.source import HASH_METHOD, store_hash, store_paths
 from dfprep.shards.writer import file_sha256, write_shard
 from dfprep.versions import library_versions
@@ -151,11 +152,11 @@ def _collect_finished(pending: dict, on_done) -> None:
         pass
 
 
-def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrite: bool = False) -> dict:
+def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrite: bool = False) -> ShardsSummary:
     """Write (or resume, or grow) balanced, leak-free WebDataset shards of WORK's face store into OUT.
 
-    Returns the index (also written to OUT/index.json) plus `run`: timings and what was written, reused or
-    kept; `run.nothing_new` when WORK holds nothing that OUT does not (then nothing is written). OUT's lease
+    Returns a `ShardsSummary`: the index (also written to OUT/index.json), timings and what was written, reused
+    or kept; `nothing_new` when WORK holds nothing that OUT does not (then nothing is written). OUT's lease
     (`dfprep.lease`) is taken before `_state.json` is read, so a second run into OUT is refused (LeaseHeld)
     before it plans, writes or deletes anything.
     """
@@ -167,7 +168,7 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
         return _make_shards(work, out, cfg, overwrite)
 
 
-def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> dict:
+def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> ShardsSummary:
     work, out = as_path(work).resolve(), as_path(out).resolve()
     t0 = time.perf_counter()
     ingest, partial = _recorded_ingest(work, cfg.allow_partial)      # an unfinished WORK: refused first
@@ -190,10 +191,9 @@ def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> d
             plan = make_plan(work, cfg, None, keep=exc.keep)
     except NothingNew as exc:
         index = read_index_record(out)
-        index["run"] = {"out": str(out), "written": 0, "reused": 0, "nothing_new": str(exc),
-                        "growth": {"generation": None, "kept": sum(len(s["shards"]) for s in index["splits"].values())},
-                        "timings": {"total_s": round(time.perf_counter() - t0, 3)}}
-        return index
+        kept = sum(len(s["shards"]) for s in index["splits"].values())
+        return ShardsSummary(str(out), index, 0, 0, GrowthSummary(None, kept), nothing_new=str(exc),
+                             timings={"total_s": round(time.perf_counter() - t0, 3)})
     t_plan = time.perf_counter() - t0
 
     done: dict[str, dict] = {}
@@ -245,13 +245,12 @@ def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> d
     write_families(out, families)
     write_index(out, index)
     mb = sum(done[plan.name(s, i)]["bytes"] for s, i in todo) / 1e6
-    index["run"] = {"out": str(out), "written": len(todo), "reused": reused, "growth": growth_summary(prior, plan),
-                    "nothing_new": None if todo else "every shard of WORK's videos is already written",
-                    "resplit": resplit["record"] if resplit and todo else None,
-                    "timings": {"plan_s": round(t_plan, 3), "write_s": round(t_write, 3),
-                                "total_s": round(time.perf_counter() - t0, 3),
-                                "write_mb_per_s": round(mb / t_write, 2) if t_write and todo else None}}
-    return index
+    return ShardsSummary(str(out), index, len(todo), reused, growth_summary(prior, plan),
+                         nothing_new=None if todo else "every shard of WORK's videos is already written",
+                         resplit=resplit["record"] if resplit and todo else None,
+                         timings={"plan_s": round(t_plan, 3), "write_s": round(t_write, 3),
+                                  "total_s": round(time.perf_counter() - t0, 3),
+                                  "write_mb_per_s": round(mb / t_write, 2) if t_write and todo else None})
 
 
 def _recorded_ingest(work: Path, allow_partial: bool = False) -> tuple[RecordedIngest | None, str | None]:
