@@ -1,7 +1,7 @@
 """Growing a SHARDS folder with its WORK: the videos it does not hold become a new generation of shards.
 
 `dfprep shards WORK --out SHARDS` on a WORK that has grown since SHARDS was cut (new parts ingested, same ingest
-and shards settings) plans only the videos SHARDS does not hold (`plan.make_plan(work, cfg, prior)`). A family
+and shards settings) plans only the videos SHARDS does not hold (`layout.make_plan(work, cfg, prior)`). A family
 (or, with `--group identity`, an identity group) that SHARDS already holds keeps its split and takes its new
 videos there: a new FAKE of an old REAL goes where the REAL is. The other new families are split by the same
 rule among themselves, so the shares hold for the new data; the new samples are balanced among themselves and
