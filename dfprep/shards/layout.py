@@ -116,6 +116,7 @@ class Plan:
 
 
 def _codes(values: list) -> tuple[np.ndarray, list]:
+    """(each value's code, the distinct values sorted): code i is the i-th of them."""
     uniq = sorted(set(values))
     index = {v: i for i, v in enumerate(uniq)}
     return np.array([index[v] for v in values], np.int64), uniq
