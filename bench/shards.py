@@ -133,8 +133,8 @@ def _dfprep_once(work: Path, out: Path, **kw) -> tuple[float, dict]:
     from dfprep.shards.run import make_shards
 
     shutil.rmtree(out, ignore_errors=True)
-    index = make_shards(work, out, ShardsConfig(progress=False, **kw))
-    return index["run"]["timings"]["write_s"], index
+    made = make_shards(work, out, ShardsConfig(progress=False, **kw))
+    return made.timings["write_s"], made.index
 
 
 def _tar_vs_dfprep(work: Path, tmp: Path, repeats: int, same: dict) -> tuple[dict, dict, dict]:

@@ -44,11 +44,10 @@ def run_demo(out: Path, videos: int = 40, parts: int = 2, seed: int = 0, epochs:
     from dfprep.shards.run import make_shards
 
     shards = out / "shards"
-    index = make_shards(work, shards, ShardsConfig(split="0.7,0.15,0.15", samples_per_shard=32, seed=seed,
-                                                   progress=False))
-    for name, sp in index["splits"].items():
-        console.print(f"  {name:5}: {sp['samples']} samples ({sp['real']} REAL / {sp['fake']} FAKE), "
-                      f"{len(sp['shards'])} shards")
+    made = make_shards(work, shards, ShardsConfig(split="0.7,0.15,0.15", samples_per_shard=32, seed=seed,
+                                                  progress=False))
+    for sp in made.splits:
+        console.print(f"  {sp.name:5}: {sp.samples} samples ({sp.real} REAL / {sp.fake} FAKE), {sp.shards} shards")
     outputs.update(shards=str(shards / "index.json"))
 
     # After the shards, so that the report's identity section checks their splits for identity leakage.

@@ -149,7 +149,7 @@ def test_an_interrupted_resplit_resumes_to_the_same_folder(tmp_path, monkeypatch
     state = json.loads((base / "_state.json").read_text())
     assert not (base / "index.json").exists() and state["resplit"]["keep"] and len(state["done"]) == 3
     again = make_shards(work, base, cfg())          # the rerun finishes the same re-split, even without --resplit
-    assert again["run"]["reused"] == 3 and shas(base) == want and verify_shards(base, work) == []
+    assert again.reused == 3 and shas(base) == want and verify_shards(base, work) == []
 
 
 @pytest.mark.slow
@@ -189,7 +189,7 @@ def test_reingesting_a_changed_original_is_refused_then_resplit(synth_corpus, tm
     assert shas(out) == before
     assert any(p.startswith(f"leak: family {real['family']}") for p in verify_shards(out, work))
 
-    index = make_shards(work, out, cfg(resplit=True, **settings))
+    index = make_shards(work, out, cfg(resplit=True, **settings)).index
     assert index["resplit"]["leaks"] and verify_shards(out, work) == []
     now = families_of(out)
     assert len({r["split"] for r in now if r["family"] == real["family"]}) == 1
@@ -216,7 +216,7 @@ def test_a_video_ingested_again_with_other_crops_is_not_nothing_new(tmp_path):
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
     assert f"p{video['part']}/{video['video']}'s crops differ from those SHARDS holds" in res.output
     assert shas(out) == before
-    index = make_shards(work, out, cfg(resplit=True))
+    index = make_shards(work, out, cfg(resplit=True)).index
     assert index["resplit"]["moved"] == [] and index["resplit"]["n_changes"] == 1
     assert verify_shards(out, work) == []
     got = [s["meta"] for s in read_samples(out) if s["meta"]["video"] == video["video"]]

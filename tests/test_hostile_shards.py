@@ -23,7 +23,6 @@ import signal
 import subprocess
 import sys
 import tarfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -332,17 +331,20 @@ def test_explain_refuses_an_image_over_budget(two_runs, tmp_path):
 
 # ---------------------------------------------------------------- 6. interrupted `dfprep shards`, resumed
 
-_SLOW_SHARDS = """
-import json, sys, time
+_INTERRUPTED_SHARDS = """
+import json, sys
 from pathlib import Path
 import dfprep.shards.run as run
 from dfprep.shards.config import ShardsConfig
 
-write = run.write_shard
-def slow(*args, **kw):          # a pause before each shard, so the signal lands mid-run (as it would on DFDC)
-    time.sleep(0.4)
+write, calls = run.write_shard, [0]
+def write_after_three(*args, **kw):     # three shards written, then: say so and wait (the SIGINT lands here)
+    if calls[0] == 3:
+        print("three written", flush=True)
+        sys.stdin.readline()
+    calls[0] += 1
     return write(*args, **kw)
-run.write_shard = slow
+run.write_shard = write_after_three
 run.make_shards(Path(sys.argv[1]), Path(sys.argv[2]), ShardsConfig(**json.loads(sys.argv[3])))
 """
 
@@ -356,18 +358,21 @@ def test_interrupted_shards_run_is_reported_incomplete_and_resumes_without_rewri
     finished; the resume keeps every finished shard file untouched (same inode and mtime) and ends with the
     uninterrupted run's bytes."""
     out = tmp_path / "cut"
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SHARDS, str(store), str(out), json.dumps(SHARDS_CFG)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=TESTS.parent)
-    deadline = time.time() + 120
-    while len(list(out.glob("[a-z]*.tar"))) < 3 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPTED_SHARDS, str(store), str(out), json.dumps(SHARDS_CFG)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=TESTS.parent)
+    seen = []
+    for line in proc.stdout:        # the handshake: the run says when three shards are written, then waits
+        seen.append(line)
+        if line.strip() == b"three written":
+            break
+    assert seen and seen[-1].strip() == b"three written", b"".join(seen).decode()
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0, output.decode()
     assert not (out / "index.json").exists() and (out / "_state.json").is_file()
     finished = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("[a-z]*.tar")}
     total = len(list(shards.glob("*.tar")))
-    assert 3 <= len(finished) < total
+    assert len(finished) == 3 < total
     state = json.loads((out / "_state.json").read_text())
     assert {e["name"] for e in state["done"]} == set(finished)       # every finished shard is recorded
 
@@ -377,7 +382,7 @@ def test_interrupted_shards_run_is_reported_incomplete_and_resumes_without_rewri
     assert res.exit_code == 1 and "incomplete" in res.output and "Traceback" not in res.output
 
     again = make_shards(store, out, ShardsConfig(**SHARDS_CFG))
-    assert again["run"]["reused"] == len(finished) and again["run"]["written"] == total - len(finished)
+    assert again.reused == len(finished) and again.written == total - len(finished)
     for name, st in finished.items():
         p = out / name
         assert (p.stat().st_ino, p.stat().st_mtime_ns) == st, f"{name} was rewritten"

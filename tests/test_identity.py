@@ -328,11 +328,15 @@ def test_report_checks_leakage_at_the_threshold_the_shards_were_cut_with(tmp_pat
     dlib's default: a split cut at 0.45 is not reported as leaking by links only 0.6 would make."""
     from dfprep.analysis.identity import _shards_threshold
 
+    from dfprep.formats.shards import FORMAT
+
+    def index(grouping: dict) -> str:      # the least index.json the typed reader takes, with this `grouping`
+        return json.dumps({"format": FORMAT, "unit": "frame", "splits": {}, "grouping": grouping})
+
     (tmp_path / "identity").mkdir()
-    (tmp_path / "identity" / "index.json").write_text(json.dumps({"grouping": {"group": "identity",
-                                                                             "threshold": 0.45}}))
+    (tmp_path / "identity" / "index.json").write_text(index({"group": "identity", "threshold": 0.45}))
     (tmp_path / "family").mkdir()
-    (tmp_path / "family" / "index.json").write_text(json.dumps({"grouping": {"group": "family"}}))
+    (tmp_path / "family" / "index.json").write_text(index({"group": "family"}))
     assert _shards_threshold(tmp_path / "identity") == 0.45
     assert _shards_threshold(tmp_path / "family") is None
     assert _shards_threshold(tmp_path / "absent") is None

@@ -37,7 +37,7 @@ def shards(ingest_work, tmp_path_factory) -> Path:
     out = base / "shards"
     cfg = ShardsConfig(split="2,1,1", balance="oversample", samples_per_shard=6, use_ray=False, progress=False)
     make_shards(part0, out, cfg)
-    index = make_shards(ingest_work, out, cfg)
+    index = make_shards(ingest_work, out, cfg).index
     assert len(index["generations"]) == 2
     assert all(index["splits"][s]["samples"] for s in SPLITS)
     return out

@@ -103,7 +103,7 @@ def test_killed_first_ingest_is_refused_then_allowed_as_partial(corpus, tmp_path
     assert not (work / "report").exists()
 
     index = make_shards(work, shards, ShardsConfig(allow_partial=True, use_ray=False, progress=False,
-                                                   split="1,1", balance="none"))
+                                                   split="1,1", balance="none")).index
     on_disk = json.loads((shards / "index.json").read_text())
     assert index["partial"] is True and on_disk["partial"] is True
     assert any("--allow-partial" in w and reason in w for w in on_disk["warnings"])

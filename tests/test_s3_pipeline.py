@@ -31,12 +31,12 @@ def test_shards_on_s3_equal_local_and_verify(s3_work, ingest_work, tmp_path):
     local = make_shards(ingest_work, tmp_path / "shards", ShardsConfig(**cfg))
     out = s3_work.parent / "shards"
     remote = make_shards(s3_work, out, ShardsConfig(**cfg))
-    assert _entries(remote) == _entries(local) and _entries(remote)      # the same shards, byte for byte
+    assert _entries(remote.index) == _entries(local.index) and _entries(remote.index)      # the same shards, byte for byte
     assert json.loads((out / "index.json").read_text())["source"]["work"] == str(s3_work)
     assert (out / "wids-train.json").is_file() and not list(out.rglob(".tmp-*"))
     assert verify_shards(out, s3_work) == []
     again = make_shards(s3_work, out, ShardsConfig(**cfg))                 # a rerun keeps every shard
-    assert again["run"]["written"] == 0
+    assert again.written == 0
 
 
 def test_analyze_reads_and_writes_s3(s3_work, ingest_work, tmp_path):

@@ -130,7 +130,7 @@ def test_bad_work_is_named(tmp_path, store):
 @pytest.mark.parametrize("ratio", ["1:1", "1:2", "2:3"])
 def test_undersample_ratio_within_one_per_family(store, tmp_path, ratio):
     out = tmp_path / "s"
-    index = make_shards(store, out, cfg(ratio=ratio, split="0.6,0.2,0.2"))
+    index = make_shards(store, out, cfg(ratio=ratio, split="0.6,0.2,0.2")).index
     r, f = parse_ratio(ratio)
     train = read_samples(out, "train")
     labels = Counter(s["cls"] for s in train)
@@ -256,9 +256,9 @@ def test_resume_rewrites_only_what_is_missing_or_damaged(store, tmp_path):
     (out / names[1]).write_bytes(bytes(damaged))
     (out / ".tmp-deadbeef-train-000009.tar").write_bytes(b"half")      # left by an interrupted run
     again = make_shards(store, out, cfg(balance="oversample"))
-    assert again["run"]["written"] == 2 and again["run"]["reused"] == len(names) - 2
+    assert again.written == 2 and again.reused == len(names) - 2
     assert shas(out) == before and not list(out.glob(".tmp-*"))
-    assert again["splits"] == first["splits"]
+    assert again.index["splits"] == first.index["splits"]
     with pytest.raises(ShardsUsageError, match="other settings"):
         make_shards(store, out, cfg(seed=3))
     make_shards(store, out, cfg(seed=3), overwrite=True)
@@ -414,7 +414,7 @@ def test_verify_reports_missing_index(tmp_path):
 
 
 def test_typed_index_reader(shards, tmp_path):
-    from dfprep.shards.index import read_shards_index
+    from dfprep.formats.shards import read_shards_index
 
     index = json.loads((shards / "index.json").read_text())
     typed = read_shards_index(shards)
@@ -439,7 +439,8 @@ def test_typed_index_reader(shards, tmp_path):
 
 def test_clip_unit(store, tmp_path):
     out = tmp_path / "clips"
-    index = make_shards(store, out, cfg(unit="clip", clip_len=4, samples_per_shard=16, balance="oversample"))
+    index = make_shards(store, out, cfg(unit="clip", clip_len=4, samples_per_shard=16,
+                                    balance="oversample")).index
     assert index["members"] == ["000.jpg", "001.jpg", "002.jpg", "003.jpg", "cls", "json"]
     samples = read_samples(out, "train")
     assert samples and all(sorted(k for k in s if not k.startswith("__") and k != "meta") ==

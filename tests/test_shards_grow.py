@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from dfprep.shards.cli import shards_app
 from dfprep.shards.config import ShardsUsageError, parse_split
-from dfprep.shards.index import read_shards_index
+from dfprep.formats.shards import read_shards_index
 from dfprep.shards.run import make_shards
 from dfprep.shards.verify import verify_shards
 from shards_util import SPS, cfg, crop_jpegs, families_of, read_samples, shas, write_part, write_store
@@ -77,7 +77,7 @@ def test_old_shards_stay_byte_identical_and_listed(grown):
         assert numbers == list(range(len(numbers))) and len(numbers) >= old_n
     assert sum(len(s["shards"]) for s in index["splits"].values()) > len(old_entries)
     assert [g["generation"] for g in index["generations"]] == [0, 1]
-    assert grown.run["run"]["growth"]["kept"] == len(old_entries)
+    assert grown.run.growth.kept == len(old_entries) and grown.run.growth.generation == 1
 
 
 def test_every_old_family_keeps_its_split_and_none_spans_two(grown):
@@ -148,14 +148,14 @@ def test_rerun_writes_nothing_and_a_lost_new_shard_is_written_again(grown, tmp_p
     shutil.copytree(grown.out, out)
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     again = make_shards(grown.work1, out, cfg(**SETTINGS))
-    assert again["run"]["written"] == 0 and again["run"]["nothing_new"]
+    assert again.written == 0 and again.nothing_new
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps      # not one file rewritten
     new = sorted(set(shas(out)) - set(grown.before.shas))
     want = shas(out)
     (out / new[0]).unlink()
     (out / grown.before.index["splits"]["train"]["shards"][0]["name"]).chmod(0o444)   # old files: never opened
     again = make_shards(grown.work1, out, cfg(**SETTINGS))
-    assert again["run"]["written"] == 1 and shas(out) == want
+    assert again.written == 1 and shas(out) == want
     # WORK grows again by a part without any usable video: nothing new, nothing written, exit 0
     rng = np.random.default_rng(3)
     work2 = tmp_path / "work2"
@@ -177,12 +177,12 @@ def test_a_changed_work_or_other_settings_are_refused(grown, tmp_path):
                                           "--balance", "undersample", "--no-progress"])
     assert res.exit_code == 2 and "other settings" in res.output and len(res.output.strip().splitlines()) == 1
     assert shas(out) == shas(grown.out)
-    index = make_shards(grown.work1, out, cfg(balance="undersample"), overwrite=True)
+    index = make_shards(grown.work1, out, cfg(balance="undersample"), overwrite=True).index
     assert len(index["generations"]) == 1 and verify_shards(out, grown.work1) == []
     # --overwrite with SHARDS' own settings on a WORK that grew since: one first cut of all of it
     again = tmp_path / "again"
     shutil.copytree(grown.before_copy, again)
-    index = make_shards(grown.work1, again, cfg(**SETTINGS), overwrite=True)
+    index = make_shards(grown.work1, again, cfg(**SETTINGS), overwrite=True).index
     assert len(index["generations"]) == 1 and set(shas(again)) == set(_entries(index))
     assert {r["generation"] for r in families_of(again)} == {0} and verify_shards(again, grown.work1) == []
 
@@ -283,7 +283,7 @@ def test_a_folder_written_before_growth_existed_grows_too(tmp_path):
     before = shas(out)
     rng = np.random.default_rng(11)
     write_part(work, 2, rng, crop_jpegs(8, rng), 6)
-    grown = make_shards(work, out, cfg())
+    grown = make_shards(work, out, cfg()).index
     assert [g["generation"] for g in grown["generations"]] == [0, 1] and grown["generations"][0]["store"]
     assert {n: shas(out)[n] for n in before} == before and len(shas(out)) > len(before)
     assert "sample_schema" not in grown and any("predates the stable schema" in w for w in grown["warnings"])

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from dfprep.names import name_problem
 from dfprep.shards.cli import shards_app
 from dfprep.shards.config import ShardsUsageError
-from dfprep.shards.index import read_shards_index
+from dfprep.formats.shards import read_shards_index
 from dfprep.shards.run import make_shards
 from dfprep.shards.verify import verify_shards
 from shards_util import cfg, write_store

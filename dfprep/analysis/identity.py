@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from dfprep.analysis.load import AnalysisError
 from dfprep.analysis.summaries import summarize
 from dfprep.dataset import SPLITS, table_family_roots
-from dfprep.storage import arrow_source, as_path
+from dfprep.storage import as_path
 from dfprep.faces.identity import DEFAULT_IDENTITY_THRESHOLD
 
 
@@ -92,26 +91,25 @@ def identity_stats(work: Path, videos: pa.Table, shards: Path | None = None,
 
 def _shards_threshold(shards) -> float | None:
     """The identity threshold SHARDS/index.json records (`grouping`, with --group identity); None otherwise."""
+    from dfprep.formats.shards import read_shards_index
     from dfprep.shards.config import ShardsUsageError
-    from dfprep.shards.index import read_index
 
     try:
-        grouping = read_index(shards).get("grouping") or {}
+        return read_shards_index(shards).identity_threshold
     except ShardsUsageError:
         return None                     # the leakage section names the unreadable folder itself
-    t = grouping.get("threshold") if grouping.get("group") == "identity" else None
-    return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else None
 
 
 def identity_leakage(clusters: list[dict], shards: Path, top: int = 20) -> dict:
     """Clusters whose videos are in more than one split of SHARDS/families.parquet, counted per split pair."""
-    path = as_path(shards) / "families.parquet"
+    from dfprep.formats.shards import read_families
+    from dfprep.shards.config import ShardsUsageError
+
     try:
-        fs, name = arrow_source(path)
-        t = pq.read_table(name, columns=["part", "video", "split"], filesystem=fs).to_pylist()
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise AnalysisError(f"{path}: cannot read the split of each video ({exc}); is {shards} the --out "
-                            f"folder of `dfprep shards`?") from None
+        t = read_families(shards, ["part", "video", "split"])
+    except ShardsUsageError as exc:
+        raise AnalysisError(f"{exc}: no split of each video; is {shards} the --out folder of `dfprep shards`?") \
+            from None
     split_of = {(r["part"], r["video"]): r["split"] for r in t}
     pairs: Counter = Counter()
     leaking, checked, videos_leaking = [], 0, 0

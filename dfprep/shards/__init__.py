@@ -1,8 +1,19 @@
 """dfprep.shards: balanced, leak-free, augmented WebDataset shards of a face store, an index, and `verify`.
 
-`make_shards(work, out, ShardsConfig(...))` writes them; `verify_shards(shards, work)` lists what is wrong;
-`dfprep.augment` holds the seeded augmentations shared with analyze and the trainer.
-Imported lazily so that `import dfprep.augment` does not pull in Ray or webdataset.
+`make_shards(work, out, ShardsConfig(...))` writes them and returns a `summary.ShardsSummary`;
+`verify_shards(shards, work)` lists what is wrong. The modules, in the order a run uses them:
+
+- config: the settings; source: WORK's face store read without pixels (`load_crops`), and JPEGs per shard
+- families, groups, balance: leak-free splits of whole families (or identity groups), REAL:FAKE balance
+- samples: what a sample is (units, keys, json) and `ShardSpec`, the plan of one shard
+- layout: `make_plan`, the plan of every shard, as a sequence of named steps
+- tarstream, writer: the tar format and the plain core that writes one shard (a Ray task in run)
+- run: `make_shards`; index: the run's own records (`_state.json`); summary: what a run reports; grow: growth
+- verify, verify_work: `dfprep shards verify`; cli: the Typer commands
+
+The SHARDS format (file names, members, index.json, wids, families.parquet) is `dfprep.formats.shards`;
+`dfprep.augment` holds the seeded augmentations shared with analyze and the trainer. Imported lazily so that
+`import dfprep.augment` does not pull in Ray or webdataset.
 """
 from __future__ import annotations
 

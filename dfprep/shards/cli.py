@@ -15,9 +15,11 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
+from dfprep.formats.shards import INDEX
 from dfprep.lease import LeaseHeld
 from dfprep.options import StoragePath, argument, cli_path, command, option
 from dfprep.shards.config import ShardsConfig, ShardsUsageError
+from dfprep.shards.summary import ShardsSummary
 from dfprep.storage import as_path
 
 DEFAULT_COMMAND = "write"
@@ -43,7 +45,7 @@ def _shards(cfg: ShardsConfig, work: Path, out: Path, overwrite: bool) -> None:
 
     console = Console()
     try:
-        index = make_shards(work, out, cfg, overwrite=overwrite)
+        summary = make_shards(work, out, cfg, overwrite=overwrite)
     except (ShardsUsageError, LeaseHeld) as exc:   # one line, whatever the terminal's width
         console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
@@ -54,7 +56,7 @@ def _shards(cfg: ShardsConfig, work: Path, out: Path, overwrite: bool) -> None:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]: finished shards are kept; rerun the same command to resume")
         raise typer.Exit(130)
-    print_summary(console, index)
+    print_summary(console, summary)
 
 
 def _error_lines(exc: Exception, out) -> list[str]:
@@ -77,33 +79,32 @@ def _per_split(counts: dict) -> str:
     return ", ".join(f"{s} {n}" for s, n in counts.items() if n) or "none"
 
 
-def print_summary(console: Console, index: dict) -> None:
+def print_summary(console: Console, summary: ShardsSummary) -> None:
+    """The run's table (one row per split) and lines: a re-split, a growth or nothing new, warnings."""
     t = Table(title="dfprep shards")
     for col in ("split", "samples", "REAL", "FAKE", "families", "shards", "MB"):
         t.add_column(col, justify="left" if col == "split" else "right")
-    for name, s in index["splits"].items():
-        t.add_row(name, str(s["samples"]), str(s["real"]), str(s["fake"]), str(s["families"]),
-                  str(len(s["shards"])), f"{s['bytes'] / 1e6:.1f}")
+    for s in summary.splits:
+        t.add_row(s.name, str(s.samples), str(s.real), str(s.fake), str(s.families), str(s.shards),
+                  f"{s.bytes / 1e6:.1f}")
     console.print(t)
-    run = index.get("run", {})
-    grow = run.get("growth") or {}
-    if run.get("resplit"):
-        rs = run["resplit"]
+    grow = summary.growth
+    if summary.resplit:
+        rs = summary.resplit
         console.print(f"re-split: WORK changed under SHARDS ({rs['n_changes']} change(s), {len(rs['leaks'])} "
                       f"family leak(s) avoided); every shard rewritten, {len(rs['moved'])} video(s) moved split "
                       "(index.json `resplit` lists them)", highlight=False, soft_wrap=True)
-    if run.get("nothing_new"):
-        console.print(f"nothing new: {run['nothing_new']}; {grow.get('kept')} shards kept as they are, nothing "
-                      "written")
-    elif grow.get("generation"):
-        console.print(f"generation {grow['generation']}: {grow['kept']} old shards kept; new families: "
-                      f"{_per_split(grow['new_families'])}; old families and groups joined by new videos: "
-                      f"{_per_split(grow['joined_families'])}; new shards: {_per_split(grow['new_shards'])}")
-    console.print(f"written {run.get('written')}, reused {run.get('reused')}, "
-                  f"{run.get('timings', {}).get('total_s')} s; class weights {index.get('class_weights')}")
-    for w in index.get("warnings", []):
+    if summary.nothing_new:
+        console.print(f"nothing new: {summary.nothing_new}; {grow.kept} shards kept as they are, nothing written")
+    elif grow.generation:
+        console.print(f"generation {grow.generation}: {grow.kept} old shards kept; new families: "
+                      f"{_per_split(grow.new_families)}; old families and groups joined by new videos: "
+                      f"{_per_split(grow.joined_families)}; new shards: {_per_split(grow.new_shards)}")
+    console.print(f"written {summary.written}, reused {summary.reused}, {summary.timings.get('total_s')} s; "
+                  f"class weights {summary.class_weights}")
+    for w in summary.warnings:
         console.print(f"  [yellow]warning[/yellow] {w}")
-    console.print(f"  index: {as_path(run.get('out', '.')) / 'index.json'}")
+    console.print(f"  index: {as_path(summary.out) / INDEX}")
 
 
 def verify_command(
@@ -113,7 +114,7 @@ def verify_command(
     workers: int = typer.Option(1, help="Shards checked in parallel processes."),
 ) -> None:
     """Reread every shard with webdataset; exit 1 with the list of problems, 0 when all is well."""
-    from dfprep.shards.index import read_index
+    from dfprep.formats.shards import read_shards_index
     from dfprep.shards.verify import verify_shards
 
     console = Console()
@@ -124,9 +125,10 @@ def verify_command(
             console.print(f"[red]problem[/red] {p}", highlight=False, soft_wrap=True)
         console.print(f"[red]{len(problems)} problem(s)[/red] in {shards}")
         raise typer.Exit(1)
-    index = read_index(shards)
-    n = sum(len(s["shards"]) for s in index["splits"].values())
-    console.print(f"[green]ok[/green]: {n} shards, {index['samples']} samples in {shards}")
+    index = read_shards_index(shards)
+    n = len(index.entries())
+    samples = sum(s.samples for s in index.splits.values())
+    console.print(f"[green]ok[/green]: {n} shards, {samples} samples in {shards}")
 
 
 shards_command = command(ShardsConfig, _shards, leading=[

@@ -7,22 +7,8 @@ whole identity groups, `dfprep.shards.groups`) go to one split, never two.
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
 
 from dfprep.dataset import SPLITS
-
-FAMILY_SCHEMA = pa.schema([
-    ("video", pa.string()),
-    ("part", pa.int32()),
-    ("family", pa.string()),
-    ("group", pa.string()),         # what the split kept whole: the identity group id (the family by family)
-    ("split", pa.string()),
-    ("label", pa.string()),
-    ("n_crops", pa.int32()),
-    ("n_samples", pa.int32()),
-    ("generation", pa.int32()),     # the run that sharded the video: 0 the first, g the g-th growth
-    ("crops_hash", pa.string()),    # its crop records then (`source.crops_hashes`): a re-ingest that changed them shows
-])
 
 
 def split_by_parts(family_parts: dict[str, int], val: set[int], test: set[int]) -> dict[str, str]:
@@ -56,9 +42,3 @@ def split_by_fraction(family_sizes: dict[str, int], fractions: dict[str, float],
         assigned[best] += size
         out[fam] = best
     return out
-
-
-def family_table(rows: list[dict]) -> pa.Table:
-    """families.parquet: one row per video that contributed crops, sorted by (part, video)."""
-    rows = sorted(rows, key=lambda r: (r["part"], r["video"]))
-    return pa.Table.from_pylist(rows, schema=FAMILY_SCHEMA)

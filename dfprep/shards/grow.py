@@ -1,7 +1,7 @@
 """Growing a SHARDS folder with its WORK: the videos it does not hold become a new generation of shards.
 
 `dfprep shards WORK --out SHARDS` on a WORK that has grown since SHARDS was cut (new parts ingested, same ingest
-and shards settings) plans only the videos SHARDS does not hold (`plan.make_plan(work, cfg, prior)`). A family
+and shards settings) plans only the videos SHARDS does not hold (`layout.make_plan(work, cfg, prior)`). A family
 (or, with `--group identity`, an identity group) that SHARDS already holds keeps its split and takes its new
 videos there: a new FAKE of an old REAL goes where the REAL is. The other new families are split by the same
 rule among themselves, so the shares hold for the new data; the new samples are balanced among themselves and
@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from dfprep.dataset import SPLITS
 from dfprep.shards.balance import class_weights
 from dfprep.shards.config import ShardsUsageError
-from dfprep.shards.families import family_table
-from dfprep.shards.index import FAMILIES, INDEX, STATE, clear_out, shard_files, shard_number
-from dfprep.storage import arrow_source, as_path
+from dfprep.formats.shards import INDEX, STATE, family_table, read_families, shard_files, shard_number
+from dfprep.shards.index import clear_out
+from dfprep.shards.summary import GrowthSummary
+from dfprep.storage import as_path
 
 _REFUSE = "; use another --out, or --overwrite to replace them"
 SUMMED = ("samples", "real", "fake", "augmented", "bytes")
@@ -47,19 +47,12 @@ def read_json(path: Path) -> dict | None:
 
 
 def read_rows(out: Path) -> list[dict]:
-    """families.parquet's rows (`generation` 0 where the file predates it)."""
-    path = as_path(out) / FAMILIES
+    """families.parquet's rows (`generation` 0, `group` the family, `crops_hash` None where the file predates
+    them: `formats.shards.read_families`)."""
     try:
-        fs, name = arrow_source(path)
-        t = pq.read_table(name, filesystem=fs)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise ShardsUsageError(f"{path}: cannot be read ({exc}), so what SHARDS holds is unknown{_REFUSE}") from None
-    rows = t.to_pylist()
-    for r in rows:
-        r.setdefault("generation", 0)
-        r.setdefault("group", r["family"])
-        r.setdefault("crops_hash", None)       # folders written before it: not compared
-    return rows
+        return read_families(out)
+    except ShardsUsageError as exc:
+        raise ShardsUsageError(f"{exc}, so what SHARDS holds is unknown{_REFUSE}") from None
 
 
 # --- what SHARDS holds ------------------------------------------------------------------------------------------
@@ -337,12 +330,11 @@ def merged(prior: Prior, index: dict, families: pa.Table) -> tuple[dict, pa.Tabl
     return out, table
 
 
-def growth_summary(prior: Prior | None, plan) -> dict:
-    """What a run added, for `run` in the returned index and the CLI's summary line."""
-    rec = {"generation": plan.generation, "kept": len(prior.entries) if prior else 0,
-           "new_families": dict.fromkeys(SPLITS, 0), "joined_families": dict.fromkeys(SPLITS, 0),
-           "new_shards": {s: len(plan.splits[s].shards) for s in SPLITS}}
+def growth_summary(prior: Prior | None, plan) -> GrowthSummary:
+    """What a run added, for its summary (`ShardsSummary.growth`) and the CLI's summary line."""
+    new, joined = dict.fromkeys(SPLITS, 0), dict.fromkeys(SPLITS, 0)
     for f, split in plan.family_split.items():
-        rec["joined_families" if f in plan.joined else "new_families"][split] += 1
-    return rec
+        (joined if f in plan.joined else new)[split] += 1
+    return GrowthSummary(plan.generation, len(prior.entries) if prior else 0, new, joined,
+                         {s: len(plan.splits[s].shards) for s in SPLITS})
 

@@ -13,16 +13,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from dfprep.dataset import LABELS, SPLITS, family_ids
 from dfprep.shards.balance import balance_split, class_weights
 from dfprep.shards.config import (MIN_SHARDS_PER_SPLIT, NothingNew, ShardsConfig, ShardsUsageError, parse_ratio,
                                   parse_size)
-from dfprep.shards.families import family_table, split_by_fraction, split_by_parts
-from dfprep.shards.index import shard_name
-from dfprep.shards.samples import clip_units, frame_units
-from dfprep.shards.source import crops_hashes, read_crops, read_videos
+from dfprep.formats.shards import family_table, shard_name
+from dfprep.shards.families import split_by_fraction, split_by_parts
+from dfprep.shards.samples import ShardSpec, clip_units, frame_units
+from dfprep.shards.source import StoreCrops, crops_hashes, load_crops
 from dfprep.storage import as_path
 
 if TYPE_CHECKING:
@@ -94,12 +93,8 @@ class Plan:
                 "augmented": int(sp.augmented.sum()), "balance": sp.balance,
                 "class_weights": class_weights(nat.get("real", 0), nat.get("fake", 0))}
 
-    def shard_spec(self, split: str, i: int) -> dict:
-        """Everything a shard task needs, as compact arrays: the task builds keys and json itself (in parallel).
-
-        Per sample: `video` (index into `videos`), `repeat`, `augment`; per crop ([n, T]): `frame_idx`,
-        `track_id`, `prob`, `box` ([n, T, 4]); `reads`: the face-store row groups to read, by file.
-        """
+    def shard_spec(self, split: str, i: int) -> ShardSpec:
+        """Everything the task writing the split's i-th shard needs (`samples.ShardSpec`)."""
         sp = self.splits[split]
         c = self.crops
         pos = sp.shards[i]
@@ -112,51 +107,35 @@ class Plan:
         reads: dict[str, list[int]] = {}
         for f, g in groups:
             reads.setdefault(self.files[f], []).append(int(g))
-        return {"name": self.name(split, i), "split": split, "unit": self.cfg.unit, "seed": self.cfg.seed,
-                "augment_ops": list(self.cfg.augment_ops), "augment_p": self.cfg.augment_p,
-                "jpeg_quality": self.cfg.jpeg_quality, "videos": videos, "video": local.reshape(-1),
-                "repeat": sp.repeats[pos], "augment": sp.augmented[pos],
-                "frame_idx": c["frame_idx"][rows], "track_id": c["track_id"][rows], "prob": c["prob"][rows],
-                "box": np.stack([c[b][rows] for b in ("x1", "y1", "x2", "y2")], -1), "reads": reads}
+        return ShardSpec(name=self.name(split, i), split=split, unit=self.cfg.unit, seed=self.cfg.seed,
+                         augment_ops=list(self.cfg.augment_ops), augment_p=self.cfg.augment_p,
+                         jpeg_quality=self.cfg.jpeg_quality, videos=videos, video=local.reshape(-1),
+                         repeat=sp.repeats[pos], augment=sp.augmented[pos], frame_idx=c["frame_idx"][rows],
+                         track_id=c["track_id"][rows], prob=c["prob"][rows],
+                         box=np.stack([c[b][rows] for b in ("x1", "y1", "x2", "y2")], -1), reads=reads)
 
 
 def _codes(values: list) -> tuple[np.ndarray, list]:
+    """(each value's code, the distinct values sorted): code i is the i-th of them."""
     uniq = sorted(set(values))
     index = {v: i for i, v in enumerate(uniq)}
     return np.array([index[v] for v in values], np.int64), uniq
 
 
-def _pv_keys(parts, videos) -> pa.Array:
-    return pc.binary_join_element_wise(pc.cast(parts, pa.string()), videos, "/")
-
-
-def load_crops(work: Path) -> tuple[list[dict], list[tuple[int, str]], pa.Table, np.ndarray, list[str]]:
-    """Manifest rows, eligible videos (status ok, labelled REAL/FAKE; sorted) and their crops without pixels.
-
-    Returns (videos, eligible, crops, video code of each crop, face-store files).
-    """
-    from dfprep.formats.work.names import faces_dir
-
-    videos = read_videos(work).to_pylist()
-    crops, files = read_crops(faces_dir(work))
-    eligible = sorted((r["part"], r["video"]) for r in videos if r["status"] == "ok" and r["label"] in LABELS)
-    keys = _pv_keys(pa.array([p for p, _ in eligible], pa.int32()), pa.array([v for _, v in eligible], pa.string()))
-    code = pc.index_in(_pv_keys(crops["part"], crops["video"]), value_set=keys)
-    crops = crops.filter(pc.is_valid(code))
-    return videos, eligible, crops, pc.drop_null(code).to_numpy().astype(np.int64), files
-
-
-def _restrict(eligible: list[tuple[int, str]], table: pa.Table, code: np.ndarray, drop: set) -> tuple:
-    """(eligible, crops, video code of each crop) without the videos in `drop`."""
-    keep = np.array([pv not in drop for pv in eligible], bool)
-    rows = keep[code]
-    recode = np.cumsum(keep) - 1
-    return [pv for pv, k in zip(eligible, keep) if k], table.filter(pa.array(rows)), recode[code[rows]]
-
-
 def _seeds(seed: int, generation: int, *stream: int) -> list[int]:
     """A generator seed per (purpose, split); a growth generation draws its own (the first cut's are unchanged)."""
     return [seed, *stream] + ([generation] if generation else [])
+
+
+@dataclass
+class Growth:
+    """What earlier generations fix for the one being planned (`_growth`); a first cut fixes nothing."""
+    store: StoreCrops                   # the videos to plan: all usable ones, or those SHARDS does not hold
+    forced: dict[str, str] = field(default_factory=dict)        # unit (family or group) -> the split it keeps
+    group_label: dict[str, str] = field(default_factory=dict)   # unit -> the group id SHARDS recorded for it
+    generation: int = 0
+    old_shards: dict[str, int] = field(default_factory=dict)    # split -> shards earlier generations hold
+    warnings: list[str] = field(default_factory=list)
 
 
 def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None, keep: dict[str, str] | None = None) -> Plan:
@@ -168,88 +147,142 @@ def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None, keep:
     no such video with a crop; `grow.WorkChanged` when WORK changed under SHARDS rather than grew (every family
     is re-derived from WORK: one that would span splits is a leak). `keep` (a re-split, `--resplit`): a first
     cut of all of WORK in which these units (families or identity groups) keep the given split.
+
+    The steps: usable crops -> families and the groups kept whole -> what earlier generations fix -> splits of
+    whole groups -> sample units -> per split: balance, augmentation, shard cuts.
     """
     cfg.validate()
-    videos, eligible, table, video_code, files = load_crops(work)
-    if not len(video_code):
+    store = load_crops(work)
+    if not len(store.video_code):
         raise ShardsUsageError(f"{as_path(work) / 'faces.parquet'}: no usable crop (of a video with status ok, "
                                f"labelled REAL or FAKE); nothing to shard")
-    warnings: list[str] = []
-    crops_hash = dict(zip(eligible, crops_hashes(table, video_code, len(eligible))))
-    fam_of = family_ids(videos)
-    label_of = {(r["part"], r["video"]): r["label"] for r in videos}
-    # Groups kept whole, over every usable video (a growth's new videos may join an old family or identity).
-    all_code, all_names = _codes([fam_of[pv] for pv in eligible])
-    family_group = {f: f for f in all_names}
-    grouping: dict = {"group": cfg.group}
-    if cfg.group == "identity":
-        family_group, grouping = _identity_groups(work, eligible, all_code, all_names, cfg.identity_threshold,
-                                                  label_of)
-    generation, forced, group_label, old_shards = 0, {}, {}, {}
-    if keep is not None and prior is None:
-        forced = {g: s for g, s in keep.items() if g in set(family_group.values())}
-    if prior is not None:
-        where = set(eligible)
-        unit_of_old = {pv: family_group[fam_of[pv]] for pv in prior.old if pv in where}
-        forced, group_label, linked_warnings = prior.linked(unit_of_old)
-        leaks, changed = prior.changes(eligible, np.bincount(video_code, minlength=len(eligible)), label_of, fam_of,
-                                       crops_hash)
-        if leaks or changed:
-            raise prior.refusal(leaks, changed, forced, unit_of_old)
-        warnings += linked_warnings
-        eligible, table, video_code = _restrict(eligible, table, video_code, set(prior.old))
-        if not len(video_code):
-            raise NothingNew(f"{len(eligible)} video(s) not in SHARDS yet, none with a usable crop"
-                             if eligible else "WORK holds no usable video that SHARDS does not already have")
-        generation, old_shards = prior.generation, prior.shard_counts
-    c = {name: table[name].to_numpy(zero_copy_only=False) for name in
-         ("part", "frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2", "file", "row_group", "jpeg_bytes")}
-    c["video"] = video_code
+    crops_hash = dict(zip(store.eligible, crops_hashes(store.crops, store.video_code, len(store.eligible))))
+    fam_of = family_ids(store.videos)
+    label_of = {(r["part"], r["video"]): r["label"] for r in store.videos}
+    family_group, grouping = _groups(work, cfg, store.eligible, fam_of, label_of)
+    growth = _growth(store, prior, keep, family_group, fam_of, label_of, crops_hash)
+    eligible = growth.store.eligible
+    c = _planning_columns(growth.store)
     fam_code, fam_names = _codes([fam_of[pv] for pv in eligible])
     vlabel = np.array([LABELS.index(label_of[pv]) for pv in eligible], np.int64)
+    warnings = list(growth.warnings)
 
-    # Splits: whole families (or, with --group identity, whole identity groups of families), by part or by a
-    # seeded share of crops; in a growth, groups an earlier generation holds keep its split.
-    sizes = np.bincount(fam_code[c["video"]], minlength=len(fam_names))
+    group_sizes = _group_sizes(fam_code[c["video"]], fam_names, family_group)
+    group_split = _split_groups(cfg, group_sizes, growth, eligible, c["video"], fam_code, fam_names, family_group,
+                                warnings)
+    family_split = {f: group_split[family_group[f]] for f in fam_names}
+    joined = {f for f in fam_names if family_group[f] in growth.forced}
+    if cfg.group == "identity":     # a group an earlier generation holds keeps the id it recorded
+        family_group = {f: growth.group_label.get(g, g) for f, g in family_group.items()}
+    grouping["groups"] = len(group_sizes)
+    grouping["families"] = len(fam_names)
+
+    units = frame_units(len(c["video"])) if cfg.unit == "frame" else \
+        clip_units(c["part"], c["video"], c["track_id"], c["frame_idx"], cfg.clip_len)
+    splits = _plan_splits(cfg, c, units, fam_code, vlabel, family_split, fam_names, growth, prior is None, warnings)
+    return Plan(cfg, growth.store.files, c, eligible, fam_code, vlabel, fam_names, family_split, units, splits,
+                warnings, family_group=family_group, grouping=grouping, generation=growth.generation,
+                first_shard=prior.first_shard if prior is not None else {}, joined=joined,
+                crops_hash={pv: crops_hash[pv] for pv in eligible})
+
+
+def _groups(work: Path, cfg: ShardsConfig, eligible: list[tuple[int, str]], fam_of: dict,
+            label_of: dict) -> tuple[dict[str, str], dict]:
+    """{family id: the group kept whole} over every usable video (a growth's new videos may join an old family
+    or identity), and index.json's `grouping`: each family by itself, or (--group identity) identity groups."""
+    all_code, all_names = _codes([fam_of[pv] for pv in eligible])
+    if cfg.group == "identity":
+        return _identity_groups(work, eligible, all_code, all_names, cfg.identity_threshold, label_of)
+    return {f: f for f in all_names}, {"group": cfg.group}
+
+
+def _growth(store: StoreCrops, prior: "Prior | None", keep: dict[str, str] | None, family_group: dict[str, str],
+            fam_of: dict, label_of: dict, crops_hash: dict) -> Growth:
+    """What earlier generations fix: with `prior`, the units holding old videos keep their split and only new
+    videos are planned (a changed WORK refused: `grow.WorkChanged`; nothing new: NothingNew); with `keep` (a
+    re-split), the units it names keep its split; else nothing."""
+    if prior is None:
+        forced = {} if keep is None else {g: s for g, s in keep.items() if g in set(family_group.values())}
+        return Growth(store, forced)
+    where = set(store.eligible)
+    unit_of_old = {pv: family_group[fam_of[pv]] for pv in prior.old if pv in where}
+    forced, group_label, linked_warnings = prior.linked(unit_of_old)
+    leaks, changed = prior.changes(store.eligible, np.bincount(store.video_code, minlength=len(store.eligible)),
+                                   label_of, fam_of, crops_hash)
+    if leaks or changed:
+        raise prior.refusal(leaks, changed, forced, unit_of_old)
+    new = store.without(set(prior.old))
+    if not len(new.video_code):
+        raise NothingNew(f"{len(new.eligible)} video(s) not in SHARDS yet, none with a usable crop"
+                         if new.eligible else "WORK holds no usable video that SHARDS does not already have")
+    return Growth(new, forced, group_label, prior.generation, prior.shard_counts, linked_warnings)
+
+
+def _planning_columns(store: StoreCrops) -> dict[str, np.ndarray]:
+    """The crops' planning columns as numpy arrays, with `video` the crop's video code."""
+    c = {name: store.crops[name].to_numpy(zero_copy_only=False) for name in
+         ("part", "frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2", "file", "row_group", "jpeg_bytes")}
+    c["video"] = store.video_code
+    return c
+
+
+def _group_sizes(crop_family: np.ndarray, fam_names: list[str], family_group: dict[str, str]) -> dict[str, int]:
+    """Crops per unit kept whole (family or identity group)."""
+    sizes = np.bincount(crop_family, minlength=len(fam_names))
     group_sizes: dict[str, int] = {}
     for f, n in zip(fam_names, sizes):
         group_sizes[family_group[f]] = group_sizes.get(family_group[f], 0) + int(n)
+    return group_sizes
+
+
+def _split_groups(cfg: ShardsConfig, group_sizes: dict[str, int], growth: Growth, eligible: list[tuple[int, str]],
+                  crop_video: np.ndarray, fam_code: np.ndarray, fam_names: list[str], family_group: dict[str, str],
+                  warnings: list[str]) -> dict[str, str]:
+    """{unit: split}: whole families (or, with --group identity, whole identity groups of families), by part or
+    by a seeded share of crops; in a growth, units an earlier generation holds keep its split."""
+    forced = growth.forced
     free = {g: n for g, n in group_sizes.items() if g not in forced}
     by_parts = cfg.split_parts()
     if by_parts is not None:
         if cfg.group == "identity":
-            group_part = _largest_part(np.bincount(c["video"], minlength=len(eligible)), eligible,
+            group_part = _largest_part(np.bincount(crop_video, minlength=len(eligible)), eligible,
                                        [family_group[fam_names[f]] for f in fam_code])
         else:
             group_part = {fam_names[fam_code[i]]: pv[0] for i, pv in enumerate(eligible)}
         group_split = split_by_parts({g: p for g, p in group_part.items() if g in free}, by_parts["val"],
                                      by_parts["test"])
     else:
-        group_split = split_by_fraction(free, cfg.fractions(), _seeds(cfg.seed, generation))
+        group_split = split_by_fraction(free, cfg.fractions(), _seeds(cfg.seed, growth.generation))
         if cfg.group == "identity" and free:
-            big = max(free, key=lambda g: (free[g], g))
-            share = free[big] / max(1, sum(free.values()))
-            small = min((v for v in cfg.fractions().values() if v > 0), default=1.0)
-            if share > small:
-                warnings.append(f"identity group {big} holds {share:.0%} of the crops, more than the smallest "
-                                f"split's share ({small:.0%}): the splits cannot reach their shares")
+            warnings += _crowded_group(free, cfg.fractions())
     group_split.update({g: forced[g] for g in group_sizes if g in forced})
-    family_split = {f: group_split[family_group[f]] for f in fam_names}
-    joined = {f for f in fam_names if family_group[f] in forced}
-    if cfg.group == "identity":     # a group an earlier generation holds keeps the id it recorded
-        family_group = {f: group_label.get(g, g) for f, g in family_group.items()}
-    grouping["groups"] = len(group_sizes)
-    grouping["families"] = len(fam_names)
+    return group_split
 
-    units = frame_units(len(c["video"])) if cfg.unit == "frame" else \
-        clip_units(c["part"], c["video"], c["track_id"], c["frame_idx"], cfg.clip_len)
+
+def _crowded_group(free: dict[str, int], fractions: dict[str, float]) -> list[str]:
+    """A warning when the largest identity group alone outweighs the smallest split's share."""
+    big = max(free, key=lambda g: (free[g], g))
+    share = free[big] / max(1, sum(free.values()))
+    small = min((v for v in fractions.values() if v > 0), default=1.0)
+    if share > small:
+        return [f"identity group {big} holds {share:.0%} of the crops, more than the smallest split's share "
+                f"({small:.0%}): the splits cannot reach their shares"]
+    return []
+
+
+def _plan_splits(cfg: ShardsConfig, c: dict, units: np.ndarray, fam_code: np.ndarray, vlabel: np.ndarray,
+                 family_split: dict[str, str], fam_names: list[str], growth: Growth, first_cut: bool,
+                 warnings: list[str]) -> dict[str, SplitPlan]:
+    """Per split: its units balanced (train, or every split with --balance-eval), the copies to augment, and
+    the samples cut into shards; warnings for a split without samples or with too few shards."""
     uvideo = c["video"][units[:, 0]] if len(units) else np.zeros(0, np.int64)
     family_split_code = np.array([SPLITS.index(family_split[f]) for f in fam_names], np.int64)
     usplit = family_split_code[fam_code[uvideo]] if len(uvideo) else np.zeros(0, np.int64)
     ratio = parse_ratio(cfg.ratio)
     per_sample_bytes = (c["jpeg_bytes"][units].sum(axis=1) + MEMBER_OVERHEAD * (units.shape[1] + 2) + JSON_BYTES
                         if len(units) else np.zeros(0))
-
+    by_parts = cfg.split_parts()
+    generation = growth.generation
     splits: dict[str, SplitPlan] = {}
     for si, name in enumerate(SPLITS):
         own = np.flatnonzero(usplit == si)
@@ -262,21 +295,18 @@ def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None, keep:
         aug = (rep > 0) & (cfg.augment != "off")
         if cfg.augment == "all" and name == "train":
             aug[:] = True
-        if not len(own) and by_parts is None and cfg.fractions()[name] > 0 and prior is None:
+        if not len(own) and by_parts is None and cfg.fractions()[name] > 0 and first_cut:
             warnings.append(f"{name}: no sample for a {cfg.fractions()[name]:.0%} share "
                             f"({len(fam_names)} families in all; too few to split)")
         sp = SplitPlan(name, sel, rep, aug, balance=info)
         sp.shards = _cut_shards(c, units, sel, rep, per_sample_bytes[sel], vlabel[uvideo[sel]], cfg,
                                 np.random.default_rng(_seeds(cfg.seed, generation, 2, si)))
-        n_shards = len(sp.shards) + old_shards.get(name, 0)
+        n_shards = len(sp.shards) + growth.old_shards.get(name, 0)
         if 0 < n_shards < MIN_SHARDS_PER_SPLIT:
             warnings.append(f"{name}: only {n_shards} shard(s); readers want many more shards than "
                             f"workers (lower --shard-size or set --samples-per-shard)")
         splits[name] = sp
-    return Plan(cfg, files, c, eligible, fam_code, vlabel, fam_names, family_split, units, splits, warnings,
-                family_group=family_group, grouping=grouping, generation=generation,
-                first_shard=prior.first_shard if prior is not None else {}, joined=joined,
-                crops_hash={pv: crops_hash[pv] for pv in eligible})
+    return splits
 
 
 def _identity_groups(work: Path, eligible: list[tuple[int, str]], fam_code: np.ndarray, fam_names: list[str],

@@ -12,10 +12,7 @@ import errno
 import time
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from dfprep.atomic import remove_stale_tmp, write_parquet
+from dfprep.atomic import remove_stale_tmp
 from dfprep.dataset import LABELS, SPLITS
 from dfprep.ingest.config import RecordedIngest
 from dfprep.progress import Reporter
@@ -23,14 +20,16 @@ from dfprep.shards.balance import class_weights
 from dfprep.shards.config import NothingNew, ShardsConfig, ShardsUsageError
 from dfprep.shards.grow import (WorkChanged, generation_record, growth_summary, merged, recorded_resplit,
                                 resume_point)
-from dfprep.shards.index import (FAMILIES, FORMAT, INDEX, read_index, run_fingerprint, shard_files, wids_name,
-                                 write_index, write_state)
+from dfprep.formats.shards import (FAMILIES, FORMAT, INDEX, member_names, read_index_record, shard_files, wids_name,
+                                   write_families, write_index)
+from dfprep.shards.index import run_fingerprint, write_state
 from dfprep.shards.layout import Plan, make_plan
-from dfprep.shards.samples import SAMPLE_SCHEMA, member_names
+from dfprep.shards.samples import SAMPLE_SCHEMA
+from dfprep.shards.summary import GrowthSummary, ShardsSummary
 from dfprep.shards.source import HASH_METHOD, store_hash, store_paths
 from dfprep.shards.writer import file_sha256, write_shard
 from dfprep.versions import library_versions
-from dfprep.storage import arrow_source, as_path
+from dfprep.storage import as_path
 
 STATE_EVERY_S = 2.0
 
@@ -153,11 +152,11 @@ def _collect_finished(pending: dict, on_done) -> None:
         pass
 
 
-def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrite: bool = False) -> dict:
+def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrite: bool = False) -> ShardsSummary:
     """Write (or resume, or grow) balanced, leak-free WebDataset shards of WORK's face store into OUT.
 
-    Returns the index (also written to OUT/index.json) plus `run`: timings and what was written, reused or
-    kept; `run.nothing_new` when WORK holds nothing that OUT does not (then nothing is written). OUT's lease
+    Returns a `ShardsSummary`: the index (also written to OUT/index.json), timings and what was written, reused
+    or kept; `nothing_new` when WORK holds nothing that OUT does not (then nothing is written). OUT's lease
     (`dfprep.lease`) is taken before `_state.json` is read, so a second run into OUT is refused (LeaseHeld)
     before it plans, writes or deletes anything.
     """
@@ -169,7 +168,7 @@ def make_shards(work: Path, out: Path, cfg: ShardsConfig | None = None, overwrit
         return _make_shards(work, out, cfg, overwrite)
 
 
-def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> dict:
+def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> ShardsSummary:
     work, out = as_path(work).resolve(), as_path(out).resolve()
     t0 = time.perf_counter()
     ingest, partial = _recorded_ingest(work, cfg.allow_partial)      # an unfinished WORK: refused first
@@ -191,11 +190,10 @@ def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> d
             resplit, prior, previous = {"keep": exc.keep, "record": exc.record}, None, {}
             plan = make_plan(work, cfg, None, keep=exc.keep)
     except NothingNew as exc:
-        index = read_index(out)
-        index["run"] = {"out": str(out), "written": 0, "reused": 0, "nothing_new": str(exc),
-                        "growth": {"generation": None, "kept": sum(len(s["shards"]) for s in index["splits"].values())},
-                        "timings": {"total_s": round(time.perf_counter() - t0, 3)}}
-        return index
+        index = read_index_record(out)
+        kept = sum(len(s["shards"]) for s in index["splits"].values())
+        return ShardsSummary(str(out), index, 0, 0, GrowthSummary(None, kept), nothing_new=str(exc),
+                             timings={"total_s": round(time.perf_counter() - t0, 3)})
     t_plan = time.perf_counter() - t0
 
     done: dict[str, dict] = {}
@@ -244,27 +242,15 @@ def _make_shards(work: Path, out: Path, cfg: ShardsConfig, overwrite: bool) -> d
     if resplit:
         index["resplit"] = resplit["record"]
     index["wids"] = {s: wids_name(s) for s in SPLITS if index["splits"][s]["shards"]}
-    _write_families(out / FAMILIES, families)
+    write_families(out, families)
     write_index(out, index)
     mb = sum(done[plan.name(s, i)]["bytes"] for s, i in todo) / 1e6
-    index["run"] = {"out": str(out), "written": len(todo), "reused": reused, "growth": growth_summary(prior, plan),
-                    "nothing_new": None if todo else "every shard of WORK's videos is already written",
-                    "resplit": resplit["record"] if resplit and todo else None,
-                    "timings": {"plan_s": round(t_plan, 3), "write_s": round(t_write, 3),
-                                "total_s": round(time.perf_counter() - t0, 3),
-                                "write_mb_per_s": round(mb / t_write, 2) if t_write and todo else None}}
-    return index
-
-
-def _write_families(path: Path, table: pa.Table) -> None:
-    """families.parquet, unless it already holds this table (a run that adds nothing rewrites nothing)."""
-    try:
-        fs, name = arrow_source(path)
-        if pq.read_table(name, filesystem=fs).equals(table):
-            return
-    except (OSError, pa.ArrowInvalid):
-        pass
-    write_parquet(path, table)
+    return ShardsSummary(str(out), index, len(todo), reused, growth_summary(prior, plan),
+                         nothing_new=None if todo else "every shard of WORK's videos is already written",
+                         resplit=resplit["record"] if resplit and todo else None,
+                         timings={"plan_s": round(t_plan, 3), "write_s": round(t_write, 3),
+                                  "total_s": round(time.perf_counter() - t0, 3),
+                                  "write_mb_per_s": round(mb / t_write, 2) if t_write and todo else None})
 
 
 def _recorded_ingest(work: Path, allow_partial: bool = False) -> tuple[RecordedIngest | None, str | None]:

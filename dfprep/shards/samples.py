@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from dfprep.augment import shard_augment_seed
-from dfprep.dataset import clip_windows, label_code
+from dfprep.dataset import clip_windows
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
@@ -56,27 +57,43 @@ def clip_units(part: np.ndarray, video: np.ndarray, track: np.ndarray, frame: np
     return clip_windows(track_code.reshape(-1), frame, clip_len)
 
 
-def member_names(unit: str, clip_len: int) -> list[str]:
-    """The fields of every sample: `jpg` or `000.jpg`..`{T-1}.jpg`, then `cls` and `json`."""
-    images = ["jpg"] if unit == "frame" else [f"{i:03d}.jpg" for i in range(clip_len)]
-    return images + ["cls", "json"]
+@dataclass(frozen=True)
+class ShardSpec:
+    """Everything the task writing one shard needs (`layout.Plan.shard_spec`), as compact arrays: the task
+    builds keys and json itself, in parallel. n samples of T crops each (T = 1 for frames)."""
+    name: str                       # the shard's file name
+    split: str
+    unit: str                       # frame | clip
+    seed: int                       # the run's seed (augmentation seeds derive from it and the key)
+    augment_ops: list[str]
+    augment_p: float
+    jpeg_quality: int               # of augmented crops (the others are the face store's bytes)
+    videos: list[tuple[int, str, str, str]]     # (part, video, family, label) of the shard's videos
+    video: np.ndarray               # [n] per sample: its index into `videos`
+    repeat: np.ndarray              # [n] 0 the unit itself, k its k-th oversampled copy
+    augment: np.ndarray             # [n] bool: augment this sample
+    frame_idx: np.ndarray           # [n, T] per crop
+    track_id: np.ndarray            # [n, T]
+    prob: np.ndarray                # [n, T]
+    box: np.ndarray                 # [n, T, 4] x1, y1, x2, y2
+    reads: dict[str, list[int]]     # face-store file (relative to faces.parquet) -> row groups to read
 
 
-def spec_samples(spec: dict) -> list[dict]:
-    """A shard spec's samples (see `Plan.shard_spec`) as dicts: key, provenance, crops, augmentation seed."""
-    clip = spec["unit"] == "clip"
-    boxes = np.round(spec["box"].astype(np.float64), 2).tolist()
-    probs = np.round(spec["prob"].astype(np.float64), 5).tolist()
-    frames, tracks = spec["frame_idx"].tolist(), spec["track_id"].tolist()
+def spec_samples(spec: ShardSpec) -> list[dict]:
+    """A shard spec's samples as dicts: key, provenance, crops, augmentation seed."""
+    clip = spec.unit == "clip"
+    boxes = np.round(spec.box.astype(np.float64), 2).tolist()
+    probs = np.round(spec.prob.astype(np.float64), 5).tolist()
+    frames, tracks = spec.frame_idx.tolist(), spec.track_id.tolist()
     out = []
-    for j, (v, k, aug) in enumerate(zip(spec["video"].tolist(), spec["repeat"].tolist(), spec["augment"].tolist())):
-        part, video, family, label = spec["videos"][v]
+    for j, (v, k, aug) in enumerate(zip(spec.video.tolist(), spec.repeat.tolist(), spec.augment.tolist())):
+        part, video, family, label = spec.videos[v]
         key = sample_key(part, video, frames[j][0], tracks[j][0], k, clip)
         crops = [{"frame_idx": f, "track_id": t, "box": b, "prob": p}
                  for f, t, b, p in zip(frames[j], tracks[j], boxes[j], probs[j])]
-        out.append({"key": key, "video": video, "part": part, "family": family, "split": spec["split"],
+        out.append({"key": key, "video": video, "part": part, "family": family, "split": spec.split,
                     "label": label, "repeat": k, "crops": crops,
-                    "augment_seed": shard_augment_seed(spec["seed"], key) if aug else None})
+                    "augment_seed": shard_augment_seed(spec.seed, key) if aug else None})
     return out
 
 
@@ -164,8 +181,3 @@ def json_problem(meta: object, clip: bool, clip_len: int | None = None) -> str |
         if not typed(aug[k], type(v)):
             return f"augmentation.{k} is {aug[k]!r:.40}, not {type(v).__name__}"
     return None
-
-
-def cls_bytes(label: str) -> bytes:
-    """ASCII `0` (REAL) or `1` (FAKE): webdataset's default `.cls` decoder turns it into an int."""
-    return str(label_code(label)).encode("ascii")

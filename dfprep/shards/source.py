@@ -6,13 +6,16 @@ task reads only the row groups of its own videos, from the files they live in.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dfprep.formats.work.faces import face_files
 from dfprep.formats.work.names import WorkError, faces_dir, videos_dir
+from dfprep.dataset import LABELS, Status
 from dfprep.shards.config import ShardsUsageError
 from dfprep.storage import as_path, parquet_file, relative
 
@@ -152,3 +155,36 @@ def fetch_jpegs(faces: Path, reads: dict[str, list[int]], wanted: set[tuple]) ->
         for j, i in enumerate(rows):
             out[keys[i]] = data[offsets[j]:offsets[j + 1]]
     return out
+
+
+def _pv_keys(parts, videos) -> pa.Array:
+    return pc.binary_join_element_wise(pc.cast(parts, pa.string()), videos, "/")
+
+
+@dataclass(frozen=True)
+class StoreCrops:
+    """WORK's usable videos and their crops, without pixels: what a plan is made of (`load_crops`)."""
+    videos: list[dict]                  # videos.parquet rows (planning columns), every video
+    eligible: list[tuple[int, str]]     # usable videos (status ok, labelled REAL/FAKE), sorted (part, video)
+    crops: pa.Table                     # their crops' planning columns (`source.read_crops`)
+    video_code: np.ndarray              # per crop: its video's index in `eligible`
+    files: list[str]                    # face-store files, relative to faces.parquet (a crop's `file` indexes it)
+
+    def without(self, drop: set) -> "StoreCrops":
+        """The same without the videos in `drop` (and their crops), video codes renumbered."""
+        keep = np.array([pv not in drop for pv in self.eligible], bool)
+        rows = keep[self.video_code]
+        recode = np.cumsum(keep) - 1
+        return replace(self, eligible=[pv for pv, k in zip(self.eligible, keep) if k],
+                       crops=self.crops.filter(pa.array(rows)), video_code=recode[self.video_code[rows]])
+
+
+def load_crops(work: Path) -> StoreCrops:
+    """Manifest rows, eligible videos (status ok, labelled REAL/FAKE; sorted) and their crops without pixels."""
+    videos = read_videos(work).to_pylist()
+    crops, files = read_crops(faces_dir(work))
+    eligible = sorted((r["part"], r["video"]) for r in videos if r["status"] == Status.OK and r["label"] in LABELS)
+    keys = _pv_keys(pa.array([p for p, _ in eligible], pa.int32()), pa.array([v for _, v in eligible], pa.string()))
+    code = pc.index_in(_pv_keys(crops["part"], crops["video"]), value_set=keys)
+    crops = crops.filter(pc.is_valid(code))
+    return StoreCrops(videos, eligible, crops, pc.drop_null(code).to_numpy().astype(np.int64), files)

@@ -25,16 +25,16 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import webdataset as wds
 from PIL import Image
 
-from dfprep.dataset import DEFAULT_CLIP_LEN, LABELS, SPLITS
+from dfprep.dataset import LABELS
+from dfprep.formats.shards import (CLS, FAMILIES, JSON, ShardEntry, ShardsIndex, read_families, read_shards_index,
+                                   shard_files, wids_description, wids_name)
 from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
-from dfprep.storage import StorageError, arrow_source, as_path, is_remote
+from dfprep.storage import StorageError, as_path, is_remote
 from dfprep.shards.config import ShardsUsageError, parse_ratio
-from dfprep.shards.index import FAMILIES, read_index, read_shards_index, shard_files, wids_indexes
-from dfprep.shards.samples import SAMPLE_SCHEMA, KEY_RE, json_problem, member_names
+from dfprep.shards.samples import SAMPLE_SCHEMA, KEY_RE, json_problem
 
 MAX_PER_KIND = 20      # problems of one kind listed per shard before "... and N more"
 
@@ -60,7 +60,7 @@ def _member_problem(name: str, allowed: set[str]) -> list[str]:
     return out
 
 
-def check_shard(path: str, entry: dict, split: str, members: list[str], families: dict,
+def check_shard(path: str, entry: ShardEntry, split: str, members: list[str], families: dict,
                 compare: bool = False, schema: tuple[bool, int | None] | None = None) -> tuple[list[str], dict]:
     """One shard's problems and its samples' records (for the checks across shards); with `compare`, the
     records also hold each image's sha256 and the sample's augmentation (to compare with the face store).
@@ -109,17 +109,17 @@ def check_shard(path: str, entry: dict, split: str, members: list[str], families
         except Exception as exc:  # noqa: BLE001 - a duplicate member, an unreadable file: the read stops here
             problems.append(f"{name}: read failed after {n} samples: {type(exc).__name__}: {str(exc)[:300]}")
         reader.drain()
-    if reader.size != entry.get("bytes"):
-        problems.append(f"{name}: {reader.size} bytes, index says {entry.get('bytes')} (truncated or rewritten)")
-    if reader.sha.hexdigest() != entry.get("sha256"):
+    if reader.size != entry.bytes:
+        problems.append(f"{name}: {reader.size} bytes, index says {entry.bytes} (truncated or rewritten)")
+    if reader.sha.hexdigest() != entry.sha256:
         problems.append(f"{name}: sha256 differs from the index (corrupted or rewritten)")
     for kind, k in kinds.items():
         if k > MAX_PER_KIND:
             problems.append(f"{name}: ... and {k - MAX_PER_KIND} more {kind} problems")
     for what, got, text in (("n_samples", n, "samples"), ("n_real", n_real, "REAL samples"),
                             ("n_fake", n_fake, "FAKE samples")):
-        if got != entry.get(what):
-            problems.append(f"{name}: read {got} {text}, index says {entry.get(what)}")
+        if got != getattr(entry, what):
+            problems.append(f"{name}: read {got} {text}, index says {getattr(entry, what)}")
     rec["split"] = [split] * len(rec["key"])
     rec["shard"] = [name] * len(rec["key"])
     return problems, dict(rec)
@@ -143,13 +143,13 @@ def _check_sample(s: dict, members: list[str], images: list[str], schema, famili
             continue
         if err := _decode(s[m]):
             report("decode", f"sample {key}: {m} does not decode ({err})")
-    cls = s.get("cls", b"").strip()
+    cls = s.get(CLS, b"").strip()
     if cls not in (b"0", b"1"):
         report("cls", f"sample {key}: cls {cls[:20]!r} is not 0 or 1")
         return None
     label = LABELS[int(cls)]
     try:
-        meta = json.loads(s.get("json", b"").decode("utf-8"))
+        meta = json.loads(s.get(JSON, b"").decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         report("json", f"sample {key}: json does not parse ({exc})")
         return label
@@ -182,17 +182,14 @@ def _check_sample(s: dict, members: list[str], images: list[str], schema, famili
 
 
 def _read_families(shards: Path, problems: list[str]) -> dict:
-    path = as_path(shards) / FAMILIES
-    fs, arrow_name = arrow_source(path)
+    """{(part, video): (family, split, label)} of families.parquet; a family or group in two splits is a leak."""
     try:
-        names = pq.read_schema(arrow_name, filesystem=fs).names
-        cols = ["video", "part", "family", "split", "label"] + (["group"] if "group" in names else [])
-        t = pq.read_table(arrow_name, columns=cols, filesystem=fs).to_pylist()      # one read of the file
-    except (OSError, pa.ArrowInvalid) as exc:
-        problems.append(f"{path}: cannot read: {exc}")
+        t = read_families(shards, ["video", "part", "family", "split", "label", "group"])
+    except ShardsUsageError as exc:
+        problems.append(str(exc))
         return {}
     for what in ("family", "group"):          # identity groups (--group identity) are kept whole too
-        if what not in cols:
+        if t and what not in t[0]:            # folders written before `group` have none
             continue
         splits_of: dict[str, set] = defaultdict(set)
         for r in t:
@@ -203,18 +200,22 @@ def _read_families(shards: Path, problems: list[str]) -> dict:
     return {(r["part"], r["video"]): (r["family"], r["split"], r["label"]) for r in t}
 
 
-def _check_wids(shards: Path, index: dict) -> list[str]:
+def _check_wids(shards: Path, index: ShardsIndex) -> list[str]:
     """Each wids description (`wids-{split}.json`) lists the split's shards as index.json does, by plain name."""
     from dfprep.names import name_problem
 
     out = []
-    for name, want in wids_indexes(index).items():
+    for split, s in index.splits.items():
+        if not s.shards:
+            continue
+        name = wids_name(split)
+        want = wids_description(split, [(e.name, e.n_samples, e.bytes) for e in s.shards])
         path = as_path(shards) / name
         try:
             got = json.loads(path.read_text(encoding="utf-8"))
             urls = [e["url"] for e in got["shardlist"]]
         except FileNotFoundError:
-            if "wids" in index:         # folders written before the wids descriptions have none
+            if index.wids is not None:      # folders written before the wids descriptions have none
                 out.append(f"{name}: missing (index.json lists shards of its split)")
             continue
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -228,25 +229,24 @@ def _check_wids(shards: Path, index: dict) -> list[str]:
     return out
 
 
-def _check_ratio(index: dict, split: dict, samples: pa.Table, problems: list[str]) -> None:
-    cfg = index.get("config", {})
-    if cfg.get("balance", "none") == "none" or split.get("balance", {}).get("note"):
+def _check_ratio(index: ShardsIndex, samples: pa.Table, problems: list[str]) -> None:
+    """The train split's REAL:FAKE within one sample per family of the target ratio (when it was balanced)."""
+    cfg, split = index.settings, index.splits.get("train")
+    if cfg is None or cfg.balance == "none" or split is None or split.balance_note:
         return
-    nat = split.get("balance", {}).get("natural", {})
-    if not nat.get("real") or not nat.get("fake"):
+    if not split.natural or not all(split.natural):
         return
-    r, f = parse_ratio(cfg.get("ratio", "1:1"))
+    r, f = parse_ratio(cfg.ratio)
     train = samples.filter(pc.equal(samples["split"], "train"))
     n_real = pc.sum(pc.equal(train["label"], "REAL").cast(pa.int64())).as_py() or 0
     n_fake = train.num_rows - n_real
     n_fam = len(pc.unique(train["family"])) if train.num_rows else 0
     # each generation of a grown folder is balanced on its own: within one sample per family of that generation
-    n_fam = max(n_fam, sum((g.get("splits", {}).get("train", {}).get("families") or 0)
-                           for g in index.get("generations") or []))
+    n_fam = max(n_fam, sum(g["train"] for g in index.generation_families))
     off = min(abs(n_fake - n_real * f / r), abs(n_real - n_fake * r / f))
     if off > max(n_fam, 1):
-        problems.append(f"train ratio REAL:FAKE = {n_real}:{n_fake}, target {cfg.get('ratio')} "
-                        f"({cfg.get('balance')}); off by {off:.1f} samples, more than one per family ({n_fam})")
+        problems.append(f"train ratio REAL:FAKE = {n_real}:{n_fake}, target {cfg.ratio} "
+                        f"({cfg.balance}); off by {off:.1f} samples, more than one per family ({n_fam})")
 
 
 def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> list[str]:
@@ -255,28 +255,25 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
     The face store is WORK's, or when WORK is None the one recorded in index.json if it still exists.
     """
     shards = as_path(shards)
-    try:        # first as `dfprep train` reads it: a shard name that is not a plain name inside SHARDS is refused
-        read_shards_index(shards)
-        index = read_index(shards)
+    try:        # as `dfprep train` reads it: a shard name that is not a plain name inside SHARDS is refused
+        index = read_shards_index(shards)
     except ShardsUsageError as exc:
         return [str(exc)]
-    if work is None and isinstance(index.get("source", {}).get("work"), str):
+    if work is None and index.work is not None:
         from dfprep.formats.work.names import faces_dir
 
         try:        # the WORK index.json names, when it is still there (a store that refuses: not checked)
-            recorded = as_path(index["source"]["work"])
+            recorded = as_path(index.work)
             work = recorded if faces_dir(recorded).is_dir() else None
         except (OSError, ValueError):
             work = None
     problems: list[str] = []
     families = _read_families(shards, problems)
-    cfg = index.get("config", {})
-    members = index.get("members") or member_names(cfg.get("unit", "frame"), cfg.get("clip_len", DEFAULT_CLIP_LEN))
-    clip = cfg.get("unit", "frame") == "clip"
-    schema = (clip, cfg.get("clip_len") if clip else None) if index.get("sample_schema", 0) >= SAMPLE_SCHEMA \
-        else None
-    jobs = [(str(shards / e["name"]), e, split, members, families, work is not None, schema)
-            for split in SPLITS for e in index.get("splits", {}).get(split, {}).get("shards", [])]
+    members = list(index.members)
+    clip = index.unit == "clip"
+    schema = (clip, index.clip_len) if index.sample_schema >= SAMPLE_SCHEMA else None
+    jobs = [(str(shards / e.name), e, split, members, families, work is not None, schema)
+            for split, e in index.entries()]
     listed = {as_path(j[0]).name for j in jobs}
     problems += [f"{p.name}: on disk but not in index.json" for p in shard_files(shards) if p.name not in listed]
     problems += _check_wids(shards, index)
@@ -305,16 +302,16 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
         [("split", "list")])
     for r in fam_splits.filter(pc.greater(pc.list_value_length(fam_splits["split_list"]), 1)).to_pylist():
         problems.append(f"leak: family {r['family']} has samples in splits {sorted(r['split_list'])}")
-    for split in SPLITS:
-        s = index.get("splits", {}).get(split, {})
+    for split, s in index.splits.items():
+        promised = s.counts()
         own = samples.filter(pc.equal(samples["split"], split))
         n_real = pc.sum(pc.equal(own["label"], "REAL").cast(pa.int64())).as_py() or 0
         got = {"samples": own.num_rows, "real": n_real, "fake": own.num_rows - n_real,
                "families": len(pc.unique(own["family"])) if own.num_rows else 0}
         for k, v in got.items():
-            if k in s and s[k] != v:
-                problems.append(f"{split}: read {v} {k}, index says {s[k]}")
-    _check_ratio(index, index.get("splits", {}).get("train", {}), samples, problems)
+            if promised[k] is not None and promised[k] != v:
+                problems.append(f"{split}: read {v} {k}, index says {promised[k]}")
+    _check_ratio(index, samples, problems)
     if work is not None:
         from dfprep.formats.work.names import WorkError
         from dfprep.ingest.completion import unfinished_ingest
@@ -324,7 +321,7 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
             partial = unfinished_ingest(as_path(work))    # WORK mid-ingest: its store is not what the index says
         except WorkError as exc:
             partial = str(exc)
-        if partial and not index.get("partial"):
+        if partial and not index.partial:
             problems.append(f"{work}: the ingest is unfinished ({partial}); these shards were not cut with "
                             "--allow-partial")
         check_against_work(as_path(work), index, families, members, samples, crops, problems)

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dfprep.dataset import SPLITS
+from dfprep.formats.shards import ShardsIndex
 from dfprep.shards.samples import augmentation_record
 from dfprep.shards.config import ShardsUsageError
 from dfprep.shards.source import store_hash
@@ -25,7 +26,7 @@ from dfprep.storage import dataset as open_dataset
 MAX_PER_KIND = 20      # problems of one kind listed before "... and N more"
 
 
-def check_against_work(work: Path, index: dict, families: dict, members: list[str], samples: pa.Table,
+def check_against_work(work: Path, index: ShardsIndex, families: dict, members: list[str], samples: pa.Table,
                        crops: list, problems: list[str]) -> None:
     """Every check against WORK, appended to `problems`."""
     _check_work_families(work, families, problems)
@@ -63,13 +64,13 @@ def _check_work_families(work: Path, families: dict, problems: list[str]) -> Non
                             f"{' and '.join(splits)}: videos {shown}{more}")
 
 
-def _check_store(work: Path, index: dict, samples: pa.Table, problems: list[str]) -> None:
+def _check_store(work: Path, index: ShardsIndex, samples: pa.Table, problems: list[str]) -> None:
     """Every sample's crops exist in the face store with the sample's label."""
     faces = faces_dir(work)
     if not faces.is_dir():
         problems.append(f"{faces}: not found; cannot check labels against the face store")
         return
-    if store_hash(faces) != index.get("source", {}).get("content_hash"):
+    if store_hash(faces) != index.content_hash:
         problems.append(f"{faces}: content hash differs from index.json's: the face store changed since")
     store = open_dataset(faces, format="parquet").to_table(columns=["part", "video", "frame_idx", "track_id", "label"])
     store = store.rename_columns(["part", "video", "frame_idx", "track_id", "store_label"])
@@ -92,7 +93,7 @@ def _check_store(work: Path, index: dict, samples: pa.Table, problems: list[str]
             problems.append(f"... and {t.num_rows - MAX_PER_KIND} more {what}")
 
 
-def _check_pixels_match_store(work: Path, index: dict, members: list[str], crops: list, problems: list[str]) -> None:
+def _check_pixels_match_store(work: Path, index: ShardsIndex, members: list[str], crops: list, problems: list[str]) -> None:
     """Every image of every sample against the face store's crop it was cut from: byte-identical when the
     sample is not augmented (shards copy the store's JPEG bytes); else equal to the recorded augmentation
     re-run on the store's crop (`writer.augment_jpegs`: the json's seed and p, the config's ops and quality)."""
@@ -102,8 +103,8 @@ def _check_pixels_match_store(work: Path, index: dict, members: list[str], crops
     if not faces.is_dir() or not crops:
         return
     images = [m for m in members if m.endswith("jpg")]
-    cfg = index.get("config", {})
-    ops, quality = list(cfg.get("augment_ops") or []), int(cfg.get("jpeg_quality", 95))
+    ops = list(index.settings.augment_ops) if index.settings else []
+    quality = index.settings.jpeg_quality if index.settings else 95
     wanted: dict[tuple, list] = defaultdict(list)
     for shard, key, part, video, frames, track, shas, aug in crops:
         for j, frame in enumerate(frames):

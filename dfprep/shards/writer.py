@@ -20,7 +20,8 @@ from PIL import Image
 from dfprep.atomic import atomic_path
 from dfprep.storage import as_path, is_remote
 from dfprep.augment import augment_tensor
-from dfprep.shards.samples import cls_bytes, sample_json, spec_samples
+from dfprep.formats.shards import sample_members
+from dfprep.shards.samples import ShardSpec, sample_json, spec_samples
 from dfprep.shards.source import fetch_jpegs
 from dfprep.shards.tarstream import SampleTarWriter
 
@@ -78,19 +79,19 @@ def augment_jpegs(jpegs: list[bytes], seed: int, names: list[str], p: float, qua
     return out, {"seed": seed, "p": p, **params}
 
 
-def write_shard(spec: dict, work: Path, out_path: Path) -> dict:
+def write_shard(spec: ShardSpec, work: Path, out_path: Path) -> dict:
     """Write the shard described by `spec` to `out_path`; returns its index entry."""
     from dfprep.formats.work.names import faces_dir
 
     faces = faces_dir(work)
     samples = spec_samples(spec)
     wanted = {(s["part"], s["video"], c["frame_idx"], c["track_id"]) for s in samples for c in s["crops"]}
-    jpegs = fetch_jpegs(faces, spec["reads"], wanted)
+    jpegs = fetch_jpegs(faces, spec.reads, wanted)
     missing = wanted - jpegs.keys()
     if missing:
-        raise ValueError(f"{faces}: {len(missing)} crops of shard {spec['name']} are gone from the face store "
+        raise ValueError(f"{faces}: {len(missing)} crops of shard {spec.name} are gone from the face store "
                          f"(e.g. {sorted(missing)[0]}); was WORK changed during the run?")
-    clip = spec["unit"] == "clip"
+    clip = spec.unit == "clip"
     n_real = n_fake = 0
     with _single_thread(), atomic_path(as_path(out_path)) as tmp:
         with open(tmp, "wb") as fh:
@@ -101,20 +102,15 @@ def write_shard(spec: dict, work: Path, out_path: Path) -> dict:
                 aug = None
                 if s["augment_seed"] is not None:
                     try:
-                        images, aug = augment_jpegs(images, s["augment_seed"], spec["augment_ops"],
-                                                    spec["augment_p"], spec["jpeg_quality"])
+                        images, aug = augment_jpegs(images, s["augment_seed"], spec.augment_ops,
+                                                    spec.augment_p, spec.jpeg_quality)
                     except (OSError, ValueError) as exc:     # PIL's errors for a JPEG it cannot decode
                         raise ValueError(f"{faces}: a crop of {s['video']} (part {s['part']}, sample "
                                          f"{s['key']}) does not decode: {exc}") from None
-                sample = {"__key__": s["key"], "cls": cls_bytes(s["label"]),
-                          "json": sample_json(s, s["crops"], clip, aug)}
-                if clip:
-                    sample.update({f"{i:03d}.jpg": b for i, b in enumerate(images)})
-                else:
-                    sample["jpg"] = images[0]
-                writer.write(sample)
+                writer.write(sample_members(s["key"], images, s["label"], sample_json(s, s["crops"], clip, aug),
+                                            clip))
                 n_real += s["label"] == "REAL"
                 n_fake += s["label"] == "FAKE"
             writer.close()
-    return {"name": spec["name"], "n_samples": len(samples), "n_real": n_real, "n_fake": n_fake,
+    return {"name": spec.name, "n_samples": len(samples), "n_real": n_real, "n_fake": n_fake,
             "bytes": hf.size, "sha256": hf.sha.hexdigest()}

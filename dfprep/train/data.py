@@ -25,7 +25,6 @@ import json
 import math
 import os
 import random
-import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Iterable, Iterator
@@ -35,18 +34,18 @@ import torchvision.transforms.v2.functional as TF
 import webdataset as wds
 from torchvision.io import ImageReadMode, decode_jpeg
 
+from dfprep.formats.shards import CLS, JSON, allowed_member, image_members, member_names
 from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
 from dfprep.storage import AnyPath, as_path, is_remote
 from dfprep.train.errors import BadShardError, TrainUsageError, UnsafeShardError  # noqa: F401 (re-exported)
 from dfprep.train.workers import WebLoader
 
 if TYPE_CHECKING:
-    from dfprep.shards.index import ShardsIndex
+    from dfprep.formats.shards import ShardsIndex
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 META_FIELDS = {"__key__", "__url__", "__local_path__"}
-CLIP_FRAME = re.compile(r"\d{3}\.jpg")
 
 
 
@@ -83,7 +82,7 @@ class LoaderConfig:
 def read_index(shards: AnyPath) -> ShardsIndex:
     """SHARDS/index.json through the shards stage's typed reader; its refusals become TrainUsageError. SHARDS may
     be remote (s3://, gs://, hdfs://, http(s)://): a store that fails is a StorageError."""
-    from dfprep.shards.index import read_shards_index
+    from dfprep.formats.shards import read_shards_index
     from dfprep.shards.config import ShardsUsageError
 
     shards = as_path(shards)
@@ -211,11 +210,11 @@ def image_fields(sample: dict, unit: str, clip_len: int) -> list[str]:
     where = f"shard {sample.get('__url__')}"
     fields = [k for k in sample if k not in META_FIELDS]
     for f in fields:
-        if f not in ("jpg", "cls", "json") and not CLIP_FRAME.fullmatch(f):
+        if not allowed_member(f):
             raise UnsafeShardError(f"{where}: member {sample.get('__key__')}.{f} is not allowed (only jpg, NNN.jpg, "
                                    f"cls, json); refusing to decode it")
-    want = ["jpg"] if unit == "frame" else [f"{i:03d}.jpg" for i in range(clip_len)]
-    missing = [f for f in want + ["cls", "json"] if f not in sample]
+    want = image_members(unit, clip_len)
+    missing = [f for f in member_names(unit, clip_len) if f not in sample]
     if missing:
         raise BadShardError(f"{where}: sample {sample.get('__key__')} lacks {missing} (unit {unit}, clip_len {clip_len})")
     return want
@@ -229,13 +228,13 @@ def decode_sample(sample: dict, cfg: LoaderConfig, epoch: int) -> dict:
     fields = image_fields(sample, cfg.unit, cfg.clip_len)
     where = f"shard {sample.get('__url__')}: member {sample.get('__key__')}"
     try:
-        label = int(sample["cls"].decode("ascii").strip())
+        label = int(sample[CLS].decode("ascii").strip())
     except (UnicodeDecodeError, ValueError):
-        raise BadShardError(f"{where}.cls is {sample['cls'][:20]!r}, expected 0 or 1") from None
+        raise BadShardError(f"{where}.cls is {sample[CLS][:20]!r}, expected 0 or 1") from None
     if label not in (0, 1):
         raise BadShardError(f"{where}.cls is {label}, expected 0 or 1")
     try:
-        meta = json.loads(sample["json"])
+        meta = json.loads(sample[JSON])
         video = str(meta["video"])
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise BadShardError(f"{where}.json: not a sample's json ({type(exc).__name__}: {exc})") from None

@@ -36,7 +36,7 @@ from dfprep.train.trainer import Predictions, Trainer
 from dfprep.versions import library_versions
 
 if TYPE_CHECKING:
-    from dfprep.shards.index import ShardsIndex
+    from dfprep.formats.shards import ShardsIndex
 
 LOG_EVERY = 20          # steps between loss flushes (one device sync each)
 
