@@ -37,13 +37,10 @@ def identity_stats(work: Path, videos: pa.Table, shards: Path | None = None,
         threshold = _shards_threshold(shards) if shards is not None else None
         threshold = DEFAULT_IDENTITY_THRESHOLD if threshold is None else threshold
     from dfprep.shards.groups import linking_tracks, track_clusters
-    from dfprep.faces.store import FaceStoreError, read_embeddings
+    from dfprep.faces.store import read_embeddings
 
     faces = as_path(work) / "faces.parquet"
-    try:
-        keys, vectors = read_embeddings(faces) if faces.exists() else ([], np.zeros((0, 128), np.float32))
-    except FaceStoreError as exc:
-        raise AnalysisError(str(exc)) from None
+    keys, vectors = read_embeddings(faces) if faces.exists() else ([], np.zeros((0, 128), np.float32))
     out: dict = {"available": bool(keys), "threshold": threshold, "tracks_with_embedding": len(keys)}
     if not keys:
         out["note"] = ("no identity embedding in the face store (ingested before embeddings existed, or with "

@@ -17,6 +17,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from dfprep.dataset import PART_RE, MetadataError, metadata_entries, read_metadata
+from dfprep.errors import UsageError
 from dfprep.ingest.discover import check_originals, discover
 from dfprep.storage import arrow_source, as_path, dataset as open_dataset
 
@@ -27,7 +28,7 @@ FACE_COLUMNS = ("video", "part", "frame_idx", "track_id", "prob", "x1", "y1", "x
 META_COLUMNS = ("video", "part", "label", "original", "split", "status", "error", "warning")
 
 
-class AnalysisError(Exception):
+class AnalysisError(UsageError):
     """Input the report cannot be built from; the message names the file and the reason."""
 
 
@@ -177,12 +178,7 @@ def metadata_videos(source: Path) -> tuple[pa.Table, list[str]]:
     """
     source = as_path(source)
     if source.is_dir():
-        from dfprep.ingest.discover import IngestUsageError
-
-        try:
-            entries, problems = discover(source)
-        except IngestUsageError as exc:
-            raise AnalysisError(str(exc)) from exc
+        entries, problems = discover(source)
         for e in entries:
             if e["status"] == "pending":
                 e["status"] = "present"
@@ -220,27 +216,19 @@ def _single_metadata(path: Path) -> tuple[list[dict], list[str]]:
 
 def read_run_json(work: Path):
     """WORK/run.json if present (the ingest's own summary, `dfprep.ingest.run.IngestRun`), for the report
-    header; None otherwise. A run.json that cannot be read is an AnalysisError naming the file and the key."""
-    from dfprep.ingest.discover import IngestUsageError
+    header; None otherwise. A run.json that cannot be read is an IngestUsageError naming the file and the key."""
     from dfprep.ingest.run import RUN_JSON, read_run_json as read_ingest_run
 
     if not (as_path(work) / RUN_JSON).is_file():
         return None
-    try:
-        return read_ingest_run(work)
-    except IngestUsageError as exc:
-        raise AnalysisError(str(exc)) from None
+    return read_ingest_run(work)
 
 
 def unfinished(work: Path, allow_partial: bool) -> str | None:
     """Why WORK's ingest is unfinished (None when finished); an AnalysisError naming WORK unless `allow_partial`."""
     from dfprep.ingest.completion import partial_message, unfinished_ingest
-    from dfprep.ingest.discover import IngestUsageError
 
-    try:
-        reason = unfinished_ingest(work)
-    except IngestUsageError as exc:
-        raise AnalysisError(str(exc)) from None
+    reason = unfinished_ingest(work)
     if reason and not allow_partial:
         raise AnalysisError(partial_message(work, reason))
     return reason

@@ -8,6 +8,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dfprep.errors import DataError
+
 LANDMARKS = pa.list_(pa.list_(pa.float32(), 2), 5)
 # dlib's 128-d face descriptor of a track (dfprep.faces.identity); only on the track's representative row.
 EMBEDDING = pa.list_(pa.float32(), 128)
@@ -31,7 +33,7 @@ FACE_SCHEMA = pa.schema([
     ("embedding", EMBEDDING),
 ])
 
-class FaceStoreError(ValueError):
+class FaceStoreError(DataError, ValueError):
     """A face store file that cannot be read; the message names it."""
 
 

@@ -15,16 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from dfprep.dataset import METADATA, MetadataError, entry_fields, label_code, part_folders, read_metadata
+from dfprep.errors import DataError, UsageError
 from dfprep.storage import AnyPath, StorageError, as_path, entries
 
 HEADER = ["filename", "label"]
 
 
-class EvaluateError(ValueError):
+class EvaluateError(UsageError, ValueError):
     """Unusable input: the message names the file (and line) and the reason."""
 
 
-class SubmissionMismatch(EvaluateError):
+class SubmissionMismatch(DataError, EvaluateError):
     """--strict: the submission's rows are not exactly the labelled videos (as Kaggle would refuse it)."""
 
 

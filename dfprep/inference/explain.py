@@ -24,6 +24,7 @@ from torch import nn
 
 from dfprep.dataset import DEFAULT_CLIP_LEN
 from dfprep.atomic import write_bytes, write_json
+from dfprep.errors import DataError, UsageError
 from dfprep.storage import StorageError, as_path
 from dfprep.train.checkpoint import RunConfig
 
@@ -32,11 +33,11 @@ COLORMAP = "jet"
 ALPHA = 0.45
 
 
-class ExplainError(ValueError):
+class ExplainError(UsageError, ValueError):
     """Unusable input: the message names the file and the reason."""
 
 
-class ExplainDataError(ExplainError):
+class ExplainDataError(DataError, ExplainError):
     """Bad data in the input (an image over the pixel budget): `dfprep explain` exits 1, not 2."""
 
 
@@ -186,7 +187,7 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
     from dfprep.device import pick_device
     from dfprep.train.checkpoint import load_model
     from dfprep.train.models import gradcam_layer
-    from dfprep.inference.predict import PredictError, crop_settings, read_run
+    from dfprep.inference.predict import crop_settings, read_run
 
     path, out = as_path(path), as_path(out)
     if not path.is_file():
@@ -199,11 +200,8 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
 
     if colormap not in colormaps:
         raise ExplainError(f"unknown matplotlib colormap {colormap!r} (e.g. jet, viridis, inferno)")
-    try:
-        run_cfg = read_run(run)
-        settings, warning = crop_settings(run_cfg, {**(crop or {}), "det_size": det_size, "detector": detector})
-    except PredictError as exc:
-        raise ExplainError(str(exc)) from None
+    run_cfg = read_run(run)     # its refusals (TrainUsageError, PredictError) are usage errors as they are
+    settings, warning = crop_settings(run_cfg, {**(crop or {}), "det_size": det_size, "detector": detector})
     device = pick_device(device)
     model, cfg = load_model(run, device, run_cfg)
     clip = cfg.unit == "clip"

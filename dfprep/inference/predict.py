@@ -277,15 +277,11 @@ def _ray_scores(model, cfg, paths, icfg, agg, batch_size, device, journal: Path,
 
 
 def read_run(run: AnyPath) -> RunConfig:
-    """RUN/config.json through the train stage's typed reader (RUN local or remote); its refusals become
-    PredictError."""
+    """RUN/config.json through the train stage's typed reader (RUN local or remote); its refusals are
+    TrainUsageError (a usage error, exit 2)."""
     from dfprep.train.checkpoint import read_run_config
-    from dfprep.train.errors import TrainUsageError
 
-    try:
-        return read_run_config(as_path(run))
-    except TrainUsageError as exc:
-        raise PredictError(str(exc)) from None
+    return read_run_config(as_path(run))
 
 
 def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None = None,

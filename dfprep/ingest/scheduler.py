@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
+from dfprep.errors import StoreError
 from dfprep.faces.actor import DetectorActor
 from dfprep.ingest.batches import TIMED_OUT, WORKER_DIED
 from dfprep.ingest.config import IngestConfig
@@ -27,8 +28,10 @@ from dfprep.ingest.worker import VideoWorker
 from dfprep.storage import StorageError
 
 
-class IngestAbort(Exception):
-    """A failure of the run, not of one video (the disk is full, no worker can be placed)."""
+class IngestAbort(StoreError):
+    """A failure of the run, not of one video (the disk is full, no worker can be placed): exit 1, resumable."""
+
+    advice = "every finished video is kept in WORK; fix the cause and rerun the same command to resume"
 
 
 FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
@@ -166,7 +169,8 @@ class Scheduler:
                     w.free += w.slots if alone else 1
                     cause = exc.cause if getattr(exc, "cause", None) is not None else exc
                     if isinstance(cause, OSError) and cause.errno in FATAL_ERRNOS:
-                        raise IngestAbort(f"cannot write outputs: {cause}") from None
+                        raise IngestAbort(f"cannot write outputs: {cause}; every finished video is kept in WORK; free "
+                                          "space and rerun the same command to resume") from None
                     if isinstance(cause, StorageError):     # the run's failure, not the video's: stop, resumable
                         raise StorageError(str(cause).splitlines()[0][:500]) from None
                     self._retry_or_fail(queue, task, attempt, on_failure,

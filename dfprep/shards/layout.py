@@ -281,13 +281,10 @@ def _identity_groups(work: Path, eligible: list[tuple[int, str]], fam_code: np.n
                      threshold: float, label_of: dict) -> tuple[dict[str, str], dict]:
     """{family id: identity group id} from the face store's embeddings, and index.json's `grouping` entry."""
     from dfprep.shards.groups import identity_groups, linking_tracks
-    from dfprep.faces.store import FaceStoreError, read_embeddings
+    from dfprep.faces.store import read_embeddings
 
     faces = as_path(work) / "faces.parquet"
-    try:
-        keys, vectors = read_embeddings(faces)
-    except FaceStoreError as exc:
-        raise ShardsUsageError(str(exc)) from None
+    keys, vectors = read_embeddings(faces)      # FaceStoreError: bad data, exit 1
     if not keys:
         raise ShardsUsageError(f"{faces}: no identity embedding (written before they existed, or ingested with "
                                f"--no-identity); re-ingest WORK, or use --group family")

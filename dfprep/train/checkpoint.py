@@ -116,7 +116,9 @@ def load_model(run: Path, device: str | torch.device = "cpu",
     model = build_model(cfg.model, unit=cfg.unit, clip_len=cfg.clip_len or DEFAULT_CLIP_LEN, rnn=cfg.rnn or "gru")
     path = as_path(run) / MODEL
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found; the run has not finished an epoch yet")
+        from dfprep.train.errors import TrainUsageError
+
+        raise TrainUsageError(f"{path}: not found; the run has not finished an epoch yet")
     source = io.BytesIO(path.read_bytes()) if is_remote(path) else path     # torch.load wants a seekable source
     model.load_state_dict(torch.load(source, map_location="cpu", weights_only=True))
     return model.to(device).eval(), cfg
