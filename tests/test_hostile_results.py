@@ -13,12 +13,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from dfprep.analysis import html as report_html
 from dfprep.analysis.run import analyze
-from dfprep.inference.cli import evaluate_command
+from dfprep.cli import app as dfprep_app
 from dfprep.inference.evaluate import EvaluateError, SubmissionMismatch, evaluate_submission
 
 runner = CliRunner()
@@ -39,10 +38,8 @@ ODD = {  # name -> label: each name is legal in metadata.json and, quoted where 
 
 
 def _cli(*args: str):
-    app = typer.Typer()
-    app.command()(evaluate_command)
-    res = runner.invoke(app, list(args))
-    return res
+    """`dfprep evaluate ...` as registered (errors through dfprep.cli's one handler)."""
+    return runner.invoke(dfprep_app, ["evaluate", *args])
 
 
 def _part(tmp_path: Path, labels: dict[str, str], raw: str | None = None) -> Path:

@@ -24,16 +24,10 @@ FRAMES = 8  # as the session's ingest_work fixture, so its crops are the ones pr
 
 
 def _cli(*args: str):
-    """The result commands on a Typer app of their own (the lead registers them on `dfprep`)."""
-    import typer
+    """`dfprep predict|evaluate|explain ...` as registered (errors through dfprep.cli's one handler)."""
+    from dfprep.cli import app
 
-    from dfprep.inference.cli import evaluate_command, explain_command, predict_command
-
-    sub = typer.Typer()
-    sub.command("predict")(predict_command)
-    sub.command("evaluate")(evaluate_command)
-    sub.command("explain")(explain_command)
-    res = runner.invoke(sub, list(args))
+    res = runner.invoke(app, list(args))
     res.text = " ".join(res.output.split())  # rich wraps long lines at the terminal width
     return res
 

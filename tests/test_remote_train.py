@@ -25,6 +25,7 @@ import pyarrow.fs as pafs
 import pytest
 import torch
 
+from dfprep.shards.config import ShardsUsageError
 from dfprep.storage import RemotePath, StorageError, as_path
 from dfprep.train.config import TrainConfig
 from dfprep.train.errors import BadShardError, TrainUsageError
@@ -219,7 +220,7 @@ def test_the_store_failing_mid_train_is_one_line_and_resume_finishes(reference, 
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         s3_server.start()
-    lines = [ln for ln in out.splitlines() if ln.strip()]
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]      # errors go to stderr, one line
     assert proc.returncode == 1, out + err
     assert len(lines) == 1 and lines[0].startswith("error: s3://") and "cannot" in lines[0], out + err
     assert "the store failed, not the data: rerun with --resume" in lines[0] and "Traceback" not in err
@@ -367,6 +368,6 @@ def test_a_store_that_fails_is_never_blamed_on_the_data(results_layout, s3_serve
         s3_server.start()
     assert res.exit_code == 1 and res.output.startswith(f"error: {bucket}/sub.csv: cannot read from the store")
     assert len(res.output.strip().splitlines()) == 1
-    with pytest.raises(TrainUsageError, match="index.json: not found"):         # the store back: the data's turn
+    with pytest.raises(ShardsUsageError, match="index.json: not found"):        # the store back: the data's turn
         read_index(bucket / "shards")
 

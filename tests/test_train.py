@@ -282,12 +282,14 @@ def test_a_rank_without_shards_is_an_error():
 # --- training --------------------------------------------------------------------------------------------------
 
 def _app():
+    """`dfprep train` on an app of its own, through dfprep.cli's one handler as registered."""
     import typer
 
-    from dfprep.train.cli import train_command
+    from dfprep.cli import reported
+    from dfprep.train.cli import TRAIN_INTERRUPTED, train_command
 
     app = typer.Typer()
-    app.command()(train_command)
+    app.command()(reported(train_command, TRAIN_INTERRUPTED))
     return app
 
 

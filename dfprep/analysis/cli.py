@@ -7,12 +7,12 @@ from typing import Optional
 from rich.console import Console
 
 from dfprep.analysis.config import AnalyzeConfig, AnalyzeSummary
-from dfprep.analysis.load import AnalysisError
 from dfprep.options import StoragePath, argument, command, option
 
 
 def _analyze(cfg: AnalyzeConfig, work, out, metadata_only, shards) -> None:
     """Build the EDA report (index.html, stats.json, figures/*.png) from videos.parquet and faces.parquet."""
+    from dfprep.analysis.load import AnalysisError
     from dfprep.analysis.run import analyze
 
     if work is None and out is None:

@@ -5,11 +5,12 @@ Predict and explain cut faces as the run's ingest did: each takes the crop setti
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from dfprep.ingest.config import CropOverrides
 from dfprep.options import opt
 
+_CROP = {f.name for f in fields(CropOverrides)}
 _DEVICE = "cpu, cuda, cuda:1 (default: cuda when available)."
 
 
@@ -37,7 +38,7 @@ class PredictConfig(CropOverrides):
     def predict_kwargs(self) -> dict:
         """The keyword arguments of `dfprep.inference.predict.predict` these settings make."""
         det_size, detector, given = self.forced()
-        own = {k: v for k, v in asdict(self).items() if k not in asdict(CropOverrides())}
+        own = {k: v for k, v in asdict(self).items() if k not in _CROP}
         own["agg"] = own.pop("video_agg")
         return {**own, "det_size": det_size, "detector": detector, "crop": given}
 
@@ -62,5 +63,5 @@ class ExplainConfig(CropOverrides):
     def explain_kwargs(self) -> dict:
         """The keyword arguments of `dfprep.inference.explain.explain` these settings make."""
         det_size, detector, given = self.forced()
-        own = {k: v for k, v in asdict(self).items() if k not in asdict(CropOverrides())}
+        own = {k: v for k, v in asdict(self).items() if k not in _CROP}
         return {**own, "det_size": det_size, "detector": detector, "crop": given}

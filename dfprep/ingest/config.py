@@ -131,7 +131,7 @@ class CropOverrides:
 
     def forced(self) -> tuple[int | None, str | None, dict]:
         """(det_size, detector, {other setting: value}) of what was given on the command line."""
-        given = {k: v for k, v in asdict(self).items() if v is not None}
+        given = {f.name: getattr(self, f.name) for f in fields(CropOverrides) if getattr(self, f.name) is not None}
         return given.pop("det_size", None), given.pop("detector", None), given
 
 

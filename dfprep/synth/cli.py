@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dfprep.options import StoragePath, argument, command, option
-from dfprep.synth.corpus import SynthConfig, SynthUsageError
+from dfprep.synth.config import SynthConfig, SynthUsageError
 
 
 def _synth(cfg: SynthConfig, out, hostile: bool) -> None:
