@@ -92,7 +92,7 @@ def run_demo(out: Path, videos: int = 40, parts: int = 2, seed: int = 0, epochs:
     sub = out / "submission.csv"
     predict(run, heldout / f"dfdc_train_part_{parts}", sub, frames=8)
     scores = evaluate_submission(sub, heldout)
-    m = scores["metrics"]
+    m = scores.metrics
     console.print(f"  held-out videos: {m.get('n')}, log loss {m.get('log_loss'):.3f}, "
                   f"ROC AUC {m.get('roc_auc') if m.get('roc_auc') is None else round(m['roc_auc'], 3)}, "
                   f"accuracy {m.get('accuracy'):.3f}")

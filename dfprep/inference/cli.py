@@ -48,19 +48,18 @@ def _evaluate(cfg: EvaluateConfig, submission, root, out) -> None:
     t = Table(title=escape(f"dfprep evaluate {submission}"))
     t.add_column("metric")
     t.add_column("value", justify="right")
-    for k, v in r["metrics"].items():
+    for k, v in r.metrics.items():
         t.add_row(k, "n/a" if v is None else shown(v))             # --out keeps every digit
-    t.add_row("labelled, no row", str(len(r["missing"])))
-    t.add_row("row, no label", str(len(r["extra"])))
+    t.add_row("labelled, no row", str(len(r.missing)))
+    t.add_row("row, no label", str(len(r.extra)))
     console.print(t)
-    for key, what in (("missing", "labelled but not in the submission"), ("extra", "in the submission, no label")):
-        names = r[key]
+    for names, what in ((r.missing, "labelled but not in the submission"), (r.extra, "in the submission, no label")):
         if names:
             _warn(console, f"{len(names)} {what}: {show_names(names, 10)}")
-    for w in r["warnings"][:10]:
+    for w in r.warnings[:10]:
         _warn(console, w)
     if out:
-        write_json(out, r)
+        write_json(out, r.as_json())
         console.print(f"metrics: {escape(str(out))}")
 
 
@@ -70,10 +69,10 @@ def _explain(cfg: ExplainConfig, run: Path, path: Path, out: Path) -> None:
 
     console = _console()
     index = explain(run, path, out, **cfg.explain_kwargs())
-    for w in index["warnings"]:
+    for w in index.warnings:
         _warn(console, w)
-    for it in index["items"]:
-        console.print(escape(f"{out / it['file']}  P(FAKE)={it['prob_fake']:.3f}"))
+    for it in index.items:
+        console.print(escape(f"{out / it.file}  P(FAKE)={it.prob_fake:.3f}"))
     console.print(escape(f"index: {out / 'index.json'}"))
 
 

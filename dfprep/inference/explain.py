@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,42 @@ class ExplainError(UsageError, ValueError):
 
 class ExplainDataError(DataError, ExplainError):
     """Bad data in the input (an image over the pixel budget): `dfprep explain` exits 1, not 2."""
+
+
+@dataclass(frozen=True)
+class ExplainedCrop:
+    """One PNG overlay written: its file name in OUT, where the crop came from, the model's P(FAKE), the map's
+    maximum before scaling, the clip it belongs to (clip models; else None), the crop's size."""
+    file: str
+    frame_idx: int
+    track_id: int
+    prob_fake: float
+    cam_max: float
+    clip: int | None
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ExplainIndex:
+    """What `explain()` returns and `dfprep explain` prints: OUT/index.json's document (`as_json()`, the same
+    keys in the same order as before it was typed). `crop`: the crop settings a video was cut with (None for an
+    image)."""
+    source: str
+    run: str
+    model: str
+    unit: str
+    layer: str
+    input_size: int
+    crop: dict | None
+    warnings: list
+    method: str
+    colormap: str
+    alpha: float
+    items: list             # [ExplainedCrop]
+
+    def as_json(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -175,7 +211,7 @@ def png_bytes(img: Image.Image) -> bytes:
 
 def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | None = None,
             device: str | None = None, detector: str | None = None, colormap: str = COLORMAP,
-            crop: dict | None = None, max_image_pixels: int | None = None) -> dict:
+            crop: dict | None = None, max_image_pixels: int | None = None) -> ExplainIndex:
     """Write OUT/<stem>_f<frame>_t<track>.png for every explained crop and OUT/index.json; return the index.
 
     A video's crops are cut with the run's crop settings, as predict cuts them (`crop_settings`); `det_size`,
@@ -192,10 +228,10 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
     path, out = as_path(path), as_path(out)
     if not path.is_file():
         raise ExplainError(f"{path}: not found (expected a face-crop image or a video)")
-    if frames < 1:
-        raise ExplainError(f"--frames must be at least 1, got {frames}")
-    if max_image_pixels is not None and max_image_pixels < 1:
-        raise ExplainError(f"--max-image-pixels must be at least 1, got {max_image_pixels}")
+    from dfprep.inference.config import ExplainConfig
+    from dfprep.options import check_declared
+
+    check_declared(ExplainConfig(frames=frames, max_image_pixels=max_image_pixels), ExplainError)   # their bounds
     from matplotlib import colormaps
 
     if colormap not in colormaps:
@@ -218,14 +254,14 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
     for e in items:
         name = f"{stem}_f{e.frame_idx}_t{e.track_id}.png"
         write_bytes(out / name, png_bytes(overlay(e.crop, e.cam, colormap)))
-        rows.append({"file": name, "frame_idx": e.frame_idx, "track_id": e.track_id, "prob_fake": e.prob,
-                     "cam_max": e.cam_max, "clip": e.clip, "width": int(e.crop.shape[1]),
-                     "height": int(e.crop.shape[0])})
-    index = {"source": str(path), "run": str(run), "model": cfg.model, "unit": cfg.unit,
-             "layer": type(gradcam_layer(model)).__name__, "input_size": cfg.input_size,
-             "crop": None if image else settings, "warnings": [warning] if warning and not image else [],
-             "method": "Grad-CAM (captum LayerGradCam) of the FAKE logit, positive part, bilinear upsampling, "
-                       "each map divided by its maximum",
-             "colormap": colormap, "alpha": ALPHA, "items": rows}
-    write_json(out / "index.json", index)       # last: it names every PNG above
+        rows.append(ExplainedCrop(file=name, frame_idx=e.frame_idx, track_id=e.track_id, prob_fake=e.prob,
+                                  cam_max=e.cam_max, clip=e.clip, width=int(e.crop.shape[1]),
+                                  height=int(e.crop.shape[0])))
+    index = ExplainIndex(source=str(path), run=str(run), model=cfg.model, unit=cfg.unit,
+                         layer=type(gradcam_layer(model)).__name__, input_size=cfg.input_size,
+                         crop=None if image else settings, warnings=[warning] if warning and not image else [],
+                         method="Grad-CAM (captum LayerGradCam) of the FAKE logit, positive part, bilinear "
+                                "upsampling, each map divided by its maximum",
+                         colormap=colormap, alpha=ALPHA, items=rows)
+    write_json(out / "index.json", index.as_json())       # last: it names every PNG above
     return index

@@ -26,11 +26,11 @@ def _synth(cfg: SynthConfig, out, hostile: bool) -> None:
     table.add_column("part", no_wrap=True)
     for col in ("REAL", "FAKE", "2-face", "0-face", "portrait", "no-audio", "hostile"):
         table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
-    for name, part in summary["parts"].items():
+    for name, part in summary.parts.items():
         n_hostile = len(add_hostile_files(out / name, seed=cfg.seed)) if hostile else 0
-        table.add_row(name.rsplit("_", 1)[-1], str(part["counts"]["REAL"]), str(part["counts"]["FAKE"]),
-                      str(len(part["multi_face"])), str(len(part["no_face"])), str(len(part["portrait"])),
-                      str(len(part["no_audio"])), str(n_hostile))
+        table.add_row(name.rsplit("_", 1)[-1], str(part.counts["REAL"]), str(part.counts["FAKE"]),
+                      str(len(part.multi_face)), str(len(part.no_face)), str(len(part.portrait)),
+                      str(len(part.no_audio)), str(n_hostile))
     console.print(table)
     console.print(f"wrote {out if is_remote(out) else out.resolve()} in {time.perf_counter() - t0:.1f}s "
                   f"(summary: {out / 'synth.json'})")

@@ -9,7 +9,7 @@ import json
 import os
 import string
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -168,18 +168,42 @@ def render_video(spec: VideoSpec, path: Path, duration: float | None = None) -> 
     return write_mp4(path, iter_frames(spec), spec.width, spec.height, spec.fps, audio, AUDIO_RATE)
 
 
-def _summary_part(specs: list[VideoSpec]) -> dict:
-    return {
-        "counts": {"REAL": sum(s.label == "REAL" for s in specs), "FAKE": sum(s.label == "FAKE" for s in specs)},
-        "multi_face": sorted(s.name for s in specs if s.kind == "multi_face"),
-        "no_face": sorted(s.name for s in specs if s.kind == "no_face"),
-        "portrait": sorted(s.name for s in specs if s.height > s.width),
-        "no_audio": sorted(s.name for s in specs if s.audio_hz is None),
-        "videos": {s.name: {"label": s.label, "original": s.original, "kind": s.kind, "width": s.width,
-                            "height": s.height, "fps": s.fps, "frames": s.n_frames, "audio": s.audio_hz is not None,
-                            "faces": len(s.people), "swapped": [sw.person for sw in s.swaps],
-                            "identities": _shown(s)} for s in specs},
-    }
+@dataclass(frozen=True)
+class SynthPart:
+    """One part as written: counts by label, the names of each special kind, and every video's record (as
+    synth.json holds it: label, original, kind, size, fps, frames, audio, faces, who was swapped, identities)."""
+    counts: dict            # {"REAL": n, "FAKE": n}
+    multi_face: list
+    no_face: list
+    portrait: list
+    no_audio: list
+    videos: dict
+
+
+@dataclass(frozen=True)
+class SynthSummary:
+    """What `make_corpus` returns and `dfprep synth` prints; `as_json()` is synth.json (the same document as
+    before it was typed)."""
+    config: dict            # the SynthConfig, as a dict
+    root: str
+    parts: dict             # {part folder name: SynthPart}
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def _summary_part(specs: list[VideoSpec]) -> SynthPart:
+    return SynthPart(
+        counts={"REAL": sum(s.label == "REAL" for s in specs), "FAKE": sum(s.label == "FAKE" for s in specs)},
+        multi_face=sorted(s.name for s in specs if s.kind == "multi_face"),
+        no_face=sorted(s.name for s in specs if s.kind == "no_face"),
+        portrait=sorted(s.name for s in specs if s.height > s.width),
+        no_audio=sorted(s.name for s in specs if s.audio_hz is None),
+        videos={s.name: {"label": s.label, "original": s.original, "kind": s.kind, "width": s.width,
+                         "height": s.height, "fps": s.fps, "frames": s.n_frames, "audio": s.audio_hz is not None,
+                         "faces": len(s.people), "swapped": [sw.person for sw in s.swaps],
+                         "identities": _shown(s)} for s in specs},
+    )
 
 
 def _shown(spec: VideoSpec) -> list[dict]:
@@ -192,7 +216,7 @@ def _shown(spec: VideoSpec) -> list[dict]:
     return [{"identity": cast[i].name, "photograph": cast[i].source} for i in shown]
 
 
-def make_corpus(out, cfg: SynthConfig) -> dict:
+def make_corpus(out, cfg: SynthConfig) -> SynthSummary:
     """Write the corpus under `out` (a folder or an object-store URI); return (and write to out/synth.json) a
     summary plus the config. A remote corpus is rendered in a local staging folder, each part's metadata.json
     uploaded after its videos (the same bytes as a local corpus of the same seed)."""
@@ -207,7 +231,7 @@ def make_corpus(out, cfg: SynthConfig) -> dict:
     return _make_corpus(Path(out), cfg)
 
 
-def _make_corpus(out: Path, cfg: SynthConfig, shown: str | None = None) -> dict:
+def _make_corpus(out: Path, cfg: SynthConfig, shown: str | None = None) -> SynthSummary:
     plans = {part_dir_name(p): plan_part(cfg, p) for p in range(cfg.start_part, cfg.start_part + cfg.parts)}
     jobs = [(spec, out / d / spec.name) for d, specs in plans.items() for spec in specs]
     for d in plans:
@@ -223,7 +247,7 @@ def _make_corpus(out: Path, cfg: SynthConfig, shown: str | None = None) -> dict:
                 f.result()
     for d, specs in plans.items():
         write_bytes(out / d / "metadata.json", metadata_bytes(metadata(specs)))
-    summary = {"config": asdict(cfg), "root": shown or str(out.resolve()),
-               "parts": {d: _summary_part(specs) for d, specs in plans.items()}}
-    write_json(out / "synth.json", summary)
+    summary = SynthSummary(config=asdict(cfg), root=shown or str(out.resolve()),
+                           parts={d: _summary_part(specs) for d, specs in plans.items()})
+    write_json(out / "synth.json", summary.as_json())
     return summary
