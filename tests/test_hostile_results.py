@@ -81,13 +81,13 @@ def test_odd_names_round_trip_exactly(tmp_path):
     res = _cli(str(sub), str(part), "--strict", "--out", str(out))
     assert res.exit_code == 0, res.output
     r = json.loads(out.read_text())
-    assert r.matched == len(ODD) and r.missing == [] and r.extra == [] and r.strict is True
+    assert r["matched"] == len(ODD) and r["missing"] == [] and r["extra"] == [] and r["strict"] is True
 
     plain = {n: f"v{i:02d}.mp4" for i, n in enumerate(sorted(ODD))}
     (tmp_path / "plain").mkdir()
     part2 = _part(tmp_path / "plain", {plain[n]: lab for n, lab in ODD.items()})
     sub2 = _submission(tmp_path / "plain.csv", {plain[n]: p for n, p in probs.items()})
-    assert evaluate_submission(sub2, part2).metrics == r.metrics
+    assert evaluate_submission(sub2, part2).metrics == r["metrics"]
 
 
 def test_leading_space_is_part_of_the_name(tmp_path):
@@ -174,7 +174,7 @@ def test_strict_fails_on_missing_or_extra_rows_lenient_reports_them(tmp_path):
     res = _cli(str(sub), str(part), "--out", str(out))
     assert res.exit_code == 0, res.output
     r = json.loads(out.read_text())
-    assert r.matched == 3 and len(r.missing) == 7 and r.extra == ["stranger.mp4"]
+    assert r["matched"] == 3 and len(r["missing"]) == 7 and r["extra"] == ["stranger.mp4"]
     assert "7 labelled but not in the submission" in res.output and "1 in the submission, no label" in res.output
     out.unlink()
 
@@ -284,10 +284,10 @@ def test_metadata_keys_with_odd_names(tmp_path):
     res = _cli(str(sub), str(part), "--strict", "--out", str(out))
     assert res.exit_code == 0, res.output
     r = json.loads(out.read_text())
-    assert r.matched == 7 and r.missing == [] and r.extra == []
-    assert r.metrics["n_fake"] == 4 and r.metrics["n_real"] == 3  # twice.mp4: the last label, FAKE
-    assert any("key twice.mp4 appears more than once; the last one is used" in w for w in r.warnings)
-    assert any("'odd\\tlabel.mp4': label 'MAYBE' is not REAL or FAKE; not scored" in w for w in r.warnings)
+    assert r["matched"] == 7 and r["missing"] == [] and r["extra"] == []
+    assert r["metrics"]["n_fake"] == 4 and r["metrics"]["n_real"] == 3  # twice.mp4: the last label, FAKE
+    assert any("key twice.mp4 appears more than once; the last one is used" in w for w in r["warnings"])
+    assert any("'odd\\tlabel.mp4': label 'MAYBE' is not REAL or FAKE; not scored" in w for w in r["warnings"])
 
     # the same odd names, missing from the submission: printed literally and quoted, one line each
     sub = _submission(tmp_path / "sub2.csv", {"twice.mp4": 0.9})

@@ -238,9 +238,9 @@ def test_evaluate_equals_sklearn(synth_corpus, local_submission, tmp_path):
     r = json.loads(out.read_text())
     kept = [n for n in names if n != dropped]
     expected = _sklearn([labels[n] for n in kept], [probs[n] for n in kept])
-    assert r.missing == [dropped] and r.extra == ["stranger.mp4"] and r.matched == len(kept)
+    assert r["missing"] == [dropped] and r["extra"] == ["stranger.mp4"] and r["matched"] == len(kept)
     for k, v in expected.items():
-        assert r.metrics[k] == pytest.approx(v, rel=1e-12, abs=1e-12), k
+        assert r["metrics"][k] == pytest.approx(v, rel=1e-12, abs=1e-12), k
 
     # ... and on the predictions of `predict` against part 0's labels (the rows of broken files are extras)
     from dfprep.inference.evaluate import evaluate_submission
