@@ -2,11 +2,45 @@
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+
+class OneLineUsage(TyperGroup):
+    """The `dfprep` group: a command line Typer refuses (a value outside an option's declared choices or bounds,
+    an unknown option, a missing argument) is one `error:` line on stderr naming the option, exit 2, as every
+    other misuse is; `--help` and a bare `dfprep` still print the help."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode: bool = True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+        from typer.exceptions import Abort
+
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except UsageError as exc:
+            from rich.markup import escape
+
+            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            _stderr_line(f"[red]error:[/red] {escape(' '.join(exc.format_message().split()))}{escape(where)}")
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except Abort:
+            _stderr_line("Aborted!")
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)      # typer.Exit(n) comes back as n without standalone mode
+
+
+app = typer.Typer(cls=OneLineUsage, add_completion=False, no_args_is_help=True,
                   help="Prepare DFDC-style deepfake video data: synth, ingest, analyze, shards, train.")
 
 

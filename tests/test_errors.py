@@ -145,6 +145,20 @@ def test_handler_lets_a_bug_through():
     assert isinstance(res.exception, ZeroDivisionError) and "error:" not in res.output
 
 
+def test_a_refused_command_line_is_one_line():
+    """Typer's own refusals (a declared bound, an unknown option, a missing option) are one `error:` line too."""
+    from dfprep.cli import app
+
+    for args, says in ((["synth", "x", "--videos", "-1"], "error: Invalid value for '--videos': must be >= 1, got -1"),
+                       (["ingest", "x", "--out", "y", "--bogus"], "error: No such option: --bogus"),
+                       (["ingest", "x"], "error: Missing option '--out'")):
+        res = CliRunner().invoke(app, args)
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith(says), (args, res.output)
+    res = CliRunner().invoke(app, ["synth", "--help"])
+    assert res.exit_code == 0 and "--videos" in res.output
+
+
 @pytest.mark.parametrize("name", ["synth", "ingest", "analyze", "train", "predict", "evaluate", "explain", "demo"])
 def test_every_command_is_reported(name):
     """Each registered command (and each `shards` subcommand) goes through `reported`."""
