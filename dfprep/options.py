@@ -110,13 +110,13 @@ def _base(tp: Any) -> Any:
 
 def _metavar(f: dataclasses.Field, tp: Any) -> str | None:
     """How --help shows a field with a parser: its choices when they are at hand (not a function), else its
-    type's usual name."""
+    type as Typer shows it."""
     choices = f.metadata.get("choices")
     if isinstance(choices, tuple):
         return "[" + "|".join(choices) + "]"
     if f.metadata.get("bounds") is not None or choices is not None:
         base = typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Union else tp
-        return {int: "INTEGER", float: "FLOAT"}.get(base, "TEXT")
+        return {int: "<int>", float: "<float>"}.get(base, "<str>")     # as Typer shows the others
     return None
 
 
