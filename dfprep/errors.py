@@ -55,14 +55,20 @@ def kind_of(exc: BaseException) -> type[DfprepError] | None:
     return None
 
 
+def one_line(exc: BaseException, text: str | None = None) -> str:
+    """The error's own message (or `text`) on one line. An error raised in a DataLoader worker comes back as
+    "Caught X in DataLoader worker process N. Original Traceback ...": its last line holds the worker's message."""
+    text = (str(exc) if text is None else text).strip()
+    if "Original Traceback" in text:
+        last, name = text.splitlines()[-1], type(exc).__name__
+        text = last.split(f"{name}: ", 1)[1] if f"{name}: " in last else last
+    return " ".join(text.split())
+
+
 def error_line(exc: BaseException, text: str | None = None) -> str:
     """The one line shown for `exc` (or for `text`, one of its lines): the message, the advice of its class
     (its kind's unless the class has its own) appended when the message lacks it."""
-    text = (str(exc) if text is None else text).strip()
-    if "Original Traceback" in text:    # raised in a DataLoader worker: its last line holds the worker's message
-        last, name = text.splitlines()[-1], type(exc).__name__
-        text = last.split(f"{name}: ", 1)[1] if f"{name}: " in last else last
-    text = " ".join(text.split()) or type(exc).__name__
+    text = one_line(exc, text) or type(exc).__name__
     kind = kind_of(exc)
     advice = getattr(exc, "advice", "") if isinstance(exc, DfprepError) else kind.advice if kind else ""
     if advice and "rerun" not in text:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from dfprep.dataset import SPLITS
+from dfprep.errors import one_line
 from dfprep.progress import StepBar
 from dfprep.storage import AnyPath, StorageError, as_path
 from dfprep.train import outputs as o
@@ -27,7 +28,7 @@ from dfprep.train.checkpoint import (load_checkpoint, rng_state, save_checkpoint
 from dfprep.train.config import TrainConfig, resume_mismatch
 from dfprep.train.data import (LoaderConfig, SplitShards, eval_loader, read_index, split_shards, steps_per_epoch,
                                train_loader, usable_workers)
-from dfprep.train.errors import BadShardError, TrainUsageError, one_line
+from dfprep.train.errors import BadShardError, TrainUsageError
 from dfprep.train.ddp import Dist, barrier, broadcast_object, gather_objects, setup, teardown
 from dfprep.train.metrics import frame_and_video, shown
 from dfprep.train.models import build_model, load_weights, parameter_count
