@@ -66,7 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     DEFAULT_DATA, REPO, add_quiet_args, loadavg1, machine, machine_line, md_table, wait_quiet,
     write_json)
-from ingest import make, measured_child, reaped_cpu_s, run_once  # noqa: E402
+from ingest_runs import make, measured_child, reaped_cpu_s, run_once  # noqa: E402
 from ingest_lower_bound import LIMIT_STAGES, lower_bound_stages, lpt_makespan, ray_startup  # noqa: E402
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO  # noqa: E402
-from ingest import pinned, ray_env  # noqa: E402
+from ingest_runs import pinned, ray_env  # noqa: E402
 
 LIMIT_STAGES = ("probe", "decode", "copies", "detect", "select", "crop", "identity", "write")
 

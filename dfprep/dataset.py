@@ -17,6 +17,8 @@ from typing import Iterable
 
 import numpy as np
 
+from dfprep.errors import DataError
+
 LABELS = ("REAL", "FAKE")                    # cls 0 and 1, in this order everywhere
 SPLITS = ("train", "val", "test")
 PART_RE = re.compile(r"^dfdc_train_part_(\d+)$")
@@ -67,7 +69,7 @@ def part_folders(listing) -> dict[int, object]:
 
 # --- metadata.json --------------------------------------------------------------------------------------------
 
-class MetadataError(Exception):
+class MetadataError(DataError):
     """A metadata.json that cannot be read as the DFDC format; the message is the reason."""
 
 

@@ -40,24 +40,49 @@ class StoreError(DfprepError):
     advice = "finished work is kept; rerun the same command to resume"
 
 
+KINDS = (UsageError, DataError, StoreError)
+
+
 def kind_of(exc: BaseException) -> type[DfprepError] | None:
-    """The kind an exception is reported as: its own for a DfprepError, StoreError for a full or read-only disk,
+    """The kind an exception is reported as: for a DfprepError the first of UsageError, DataError, StoreError in
+    its class's MRO (so `class SubmissionMismatch(DataError, EvaluateError)` is bad data although EvaluateError is
+    a usage error), DfprepError itself when it has none; StoreError for an OSError of a full or read-only disk;
     None for anything else (a bug: shown with its traceback)."""
     if isinstance(exc, DfprepError):
-        return type(exc)
+        return next((k for k in type(exc).__mro__ if k in KINDS), DfprepError)
     if isinstance(exc, OSError) and exc.errno in FULL_DISK:
         return StoreError
     return None
 
 
-def error_line(exc: BaseException) -> str:
-    """The one line shown for `exc`: its message, its kind's advice appended when the message lacks it."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+def one_line(exc: BaseException, text: str | None = None) -> str:
+    """The error's own message (or `text`) on one line. An error raised in a DataLoader worker comes back as
+    "Caught X in DataLoader worker process N. Original Traceback ...": its last line holds the worker's message."""
+    text = (str(exc) if text is None else text).strip()
+    if "Original Traceback" in text:
+        last, name = text.splitlines()[-1], type(exc).__name__
+        text = last.split(f"{name}: ", 1)[1] if f"{name}: " in last else last
+    return " ".join(text.split())
+
+
+def error_line(exc: BaseException, text: str | None = None) -> str:
+    """The one line shown for `exc` (or for `text`, one of its lines): the message, the advice of its class
+    (its kind's unless the class has its own) appended when the message lacks it."""
+    text = one_line(exc, text) or type(exc).__name__
     kind = kind_of(exc)
-    advice = kind.advice if kind else ""
+    advice = getattr(exc, "advice", "") if isinstance(exc, DfprepError) else kind.advice if kind else ""
     if advice and "rerun" not in text:
         text = f"{text}; {advice}"
     return text
+
+
+def error_lines(exc: BaseException) -> list[str]:
+    """The lines shown for `exc`: one per cause when it carries them (`exc.lines`, e.g. ShardWriteError: one per
+    distinct reason shards failed), else its one `error_line`."""
+    lines = getattr(exc, "lines", None)
+    if isinstance(lines, list) and lines and all(isinstance(x, str) for x in lines):
+        return [error_line(exc, x) for x in lines]
+    return [error_line(exc)]
 
 
 def exit_code(exc: BaseException) -> int:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 
+from dfprep.errors import DataError
+
 MAX_IMAGE_PIXELS = 4096 * 4096       # the default budget: a face crop is 224x224 by default; 16.7 Mpx is ample
 
 # Start-of-frame markers (baseline, progressive, lossless, arithmetic), whose segment holds height and width.
@@ -15,7 +17,7 @@ _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}
 
 
-class ImageTooLarge(ValueError):
+class ImageTooLarge(DataError, ValueError):
     """An image whose header promises more pixels than the budget."""
 
 

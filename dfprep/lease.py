@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from dfprep.atomic import missing_folders, remove_if_empty
+from dfprep.errors import UsageError
 from dfprep.storage import as_path, is_remote
 
 PREFIX = "_lease-"
@@ -55,7 +56,7 @@ ATTEMPTS = 6                        # tries against other candidates (never agai
 _WRITING = ".lease-"                # a local entry being written; not an entry, not a temporary of the stage
 
 
-class LeaseHeld(Exception):
+class LeaseHeld(UsageError):
     """Another live run holds the folder's lease: one line naming it; the CLIs exit 2."""
 
 

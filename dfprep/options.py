@@ -24,17 +24,109 @@ from typing import Any, Callable, Optional
 import typer
 
 _MISSING = dataclasses.MISSING
+Choices = typing.Union[tuple, Callable[[], Any]]     # names, or a function returning them
 
 
 def opt(default: Any, help: str, *, flag: str | None = None, cli: bool = True, envvar: str | None = None,
-        factory: Callable[[], Any] | None = None) -> Any:
+        factory: Callable[[], Any] | None = None, choices: Choices | None = None, min: float | None = None,
+        max: float | None = None, min_open: bool = False, max_open: bool = False) -> Any:
     """A dataclass field with its CLI help; `flag` names the option when it differs from the field name
     (bool fields get `--x/--no-x`); `envvar` reads it from the environment; `cli=False` keeps it off the
-    command line."""
-    md = {"help": help, "flag": flag, "cli": cli, "envvar": envvar}
+    command line. `choices` (names, or a function returning them when they live in a module costly to import;
+    every comma-separated item for a tuple field) and `min`/`max` (inclusive unless `min_open`/`max_open`) are
+    declared here once: the CLI refuses a value outside them (exit 2) before the command runs, and
+    `check_declared` refuses it for a library caller."""
+    md = {"help": help, "flag": flag, "cli": cli, "envvar": envvar, "choices": choices,
+          "bounds": (min, max, min_open, max_open) if min is not None or max is not None else None}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=md)
     return dataclasses.field(default=default, metadata=md)
+
+
+def _names(choices: Choices) -> list[str]:
+    return list(choices() if callable(choices) else choices)
+
+
+def declared_problem(f: dataclasses.Field, value: Any) -> str | None:
+    """Why `value` is outside the choices or bounds declared on field `f` (None when it is inside): one phrase
+    such as "must be >= 1, got 0", shared by the CLI (before the command runs) and `check_declared`."""
+    choices, bounds = f.metadata.get("choices"), f.metadata.get("bounds")
+    if value is None:
+        return None
+    if choices is not None:
+        names = _names(choices)
+        items = list(value) if isinstance(value, (tuple, list)) else [value]
+        bad = [x for x in items if x not in names]
+        if bad:
+            return f"must be one of {', '.join(names)}, got {bad[0]!r}"
+    if bounds is not None and not isinstance(value, bool):
+        lo, hi, lo_open, hi_open = bounds
+        if (lo is not None and (value <= lo if lo_open else value < lo)) or \
+                (hi is not None and (value >= hi if hi_open else value > hi)):
+            return f"must be {_range_text(bounds)}, got {value}"
+    return None
+
+
+def _parser(f: dataclasses.Field, tp: Any) -> Callable[[Any], Any] | None:
+    """The Typer parser of a field with declared choices or bounds: the text converted to the field's type (each
+    comma-separated item for a tuple field), then refused with typer.BadParameter (the usage block, exit 2) when
+    outside them; None for a field without (Typer's own conversion)."""
+    if f.metadata.get("choices") is None and f.metadata.get("bounds") is None:
+        return None
+    base = _base(tp)
+    comma = typing.get_origin(base) is tuple
+    convert = base if base in (int, float) else str
+
+    def parse(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        try:
+            value = tuple(x.strip() for x in text.split(",") if x.strip()) if comma else convert(text)
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not a valid {convert.__name__}") from None
+        why = declared_problem(f, value)
+        if why:
+            raise typer.BadParameter(why)
+        return text if comma else value
+    return parse
+
+
+def check_declared(cfg: Any, error: type[Exception]) -> None:
+    """Refuse a field value outside its declared choices or bounds, as the CLI would: `error` (a UsageError
+    class) naming the option. For library callers, who give the dataclass without the CLI."""
+    for f in dataclasses.fields(cfg):
+        why = declared_problem(f, getattr(cfg, f.name))
+        if why:
+            raise error(f"{f.metadata.get('flag') or '--' + f.name.replace('_', '-')} {why}")
+
+
+def _base(tp: Any) -> Any:
+    """X of `X | None` (Optional[X]); `tp` itself otherwise."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else tp
+    return tp
+
+
+def _metavar(f: dataclasses.Field, tp: Any) -> str | None:
+    """How --help shows a field with a parser: its choices when they are at hand (not a function), else its
+    type as Typer shows it."""
+    choices = f.metadata.get("choices")
+    if isinstance(choices, tuple):
+        return "[" + "|".join(choices) + "]"
+    if f.metadata.get("bounds") is not None or choices is not None:
+        base = typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Union else tp
+        return {int: "<int>", float: "<float>"}.get(base, "<str>")     # as Typer shows the others
+    return None
+
+
+def _range_text(bounds: tuple) -> str:
+    lo, hi, lo_open, hi_open = bounds
+    if hi is None:
+        return f"{'>' if lo_open else '>='} {lo:g}"
+    if lo is None:
+        return f"{'<' if hi_open else '<='} {hi:g}"
+    return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
 
 
 def _cli_type(tp: Any) -> Any:
@@ -69,7 +161,8 @@ def field_parameters(cls: type) -> list[inspect.Parameter]:
         if isinstance(default, tuple):
             default = ",".join(default)
         info = typer.Option(default, *_flags(f, tp), help=f.metadata.get("help") or None,
-                            envvar=f.metadata.get("envvar"))
+                            envvar=f.metadata.get("envvar"), parser=_parser(f, hints[f.name]),
+                            metavar=_metavar(f, tp))
         out.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=tp))
     return out
 
@@ -96,21 +189,18 @@ class StoragePath:
 
 
 def cli_path(value, label: str | None = None):
-    """A path argument as dfprep.storage.as_path gives it; an unsupported URI is one line on stderr naming the
-    argument (`label`: --out, ROOT...), exit 2."""
+    """A path argument as dfprep.storage.as_path gives it; an unsupported URI is an UnsupportedURI naming the
+    argument (`label`: --out, ROOT...) first, which `dfprep.cli.reported` shows as one line, exit 2."""
     if value is None:
         return None
-    from rich.console import Console
-    from rich.markup import escape
-
     from dfprep.storage import UnsupportedURI, as_path
 
     try:
         return as_path(value)
     except UnsupportedURI as exc:
-        Console(stderr=True, soft_wrap=True, highlight=False).print(
-            f"[red]error:[/red] {escape(f'{label} ' if label else '')}{escape(str(exc))}")
-        raise typer.Exit(2)
+        if not label:
+            raise
+        raise type(exc)(f"{label} {exc}") from None
 
 
 def _label(p: inspect.Parameter) -> str:

@@ -6,9 +6,21 @@ only chooses small settings that finish in minutes on 2 CPU cores, and prints wh
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+
+from dfprep.options import opt
+
+
+@dataclass
+class DemoConfig:
+    """`dfprep demo` settings (its options are derived from these fields); names are `run_demo`'s arguments."""
+    videos: int = opt(40, "Videos per part.", min=1)
+    parts: int = opt(2, "DFDC-layout parts.", min=1)
+    seed: int = opt(0, "Seed of the corpus, the splits and training.")
+    epochs: int = opt(4, "Training epochs.", min=1)
 
 
 def run_demo(out: Path, videos: int = 40, parts: int = 2, seed: int = 0, epochs: int = 4,
@@ -81,7 +93,7 @@ def run_demo(out: Path, videos: int = 40, parts: int = 2, seed: int = 0, epochs:
     sub = out / "submission.csv"
     predict(run, heldout / f"dfdc_train_part_{parts}", sub, frames=8)
     scores = evaluate_submission(sub, heldout)
-    m = scores["metrics"]
+    m = scores.metrics
     console.print(f"  held-out videos: {m.get('n')}, log loss {m.get('log_loss'):.3f}, "
                   f"ROC AUC {m.get('roc_auc') if m.get('roc_auc') is None else round(m['roc_auc'], 3)}, "
                   f"accuracy {m.get('accuracy'):.3f}")

@@ -72,8 +72,11 @@ class StepBar:
         if self.progress:
             self.progress.update(self.task, info=text)
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """Stop the bar; `failed`: without its final line, so the error that stopped the work is the line shown."""
         if self.progress:
+            if failed:
+                self.progress.live.transient = True
             self.progress.stop()
             self.progress = None
 

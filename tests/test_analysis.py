@@ -49,8 +49,11 @@ def _popcount(a: int, b: int) -> int:
 
 
 def _cli() -> typer.Typer:
+    """`dfprep analyze` on an app of its own, through dfprep.cli's one handler as registered."""
+    from dfprep.cli import reported
+
     app = typer.Typer()
-    app.command()(analyze_command)
+    app.command()(reported(analyze_command))
     return app
 
 

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from dfprep.shards.cli import shards_app
+from dfprep.cli import app as dfprep_app
 from dfprep.shards.config import ShardsUsageError
 from dfprep.shards.run import make_shards
 from dfprep.shards.verify import verify_shards
@@ -66,7 +66,7 @@ def test_a_changed_original_across_splits_is_refused_then_resplit(tmp_path):
     fake, real = _pick(rows, same_split=False)
     _repoint(work, fake, real)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    res = CliRunner().invoke(shards_app, [str(work), "--out", str(out), *ARGS])
+    res = CliRunner().invoke(dfprep_app, ["shards", str(work), "--out", str(out), *ARGS])
     line = res.output.strip()
     assert res.exit_code == 2 and len(line.splitlines()) == 1, res.output
     assert "would leak" in line and f"family {real['family']} would span" in line
@@ -82,7 +82,7 @@ def test_a_changed_original_across_splits_is_refused_then_resplit(tmp_path):
     assert leak and f"p{fake['part']}/{fake['video']} (train)" in leak[0] and f"({real['split']})" in leak[0], problems
 
     # --resplit: every shard rewritten, every family in one split, the move recorded
-    res = CliRunner().invoke(shards_app, [str(work), "--out", str(out), *ARGS, "--resplit"])
+    res = CliRunner().invoke(dfprep_app, ["shards", str(work), "--out", str(out), *ARGS, "--resplit"])
     assert res.exit_code == 0 and "re-split:" in res.output, res.output
     assert verify_shards(out, work) == []
     now = families_of(out)
@@ -106,7 +106,7 @@ def test_a_changed_original_across_splits_is_refused_then_resplit(tmp_path):
     assert all(untouched[(r["part"], r["video"])] == r["split"] for r in now if (r["part"], r["video"]) in untouched)
     # the same command again: nothing new, nothing written
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    res = CliRunner().invoke(shards_app, [str(work), "--out", str(out), *ARGS, "--resplit"])
+    res = CliRunner().invoke(dfprep_app, ["shards", str(work), "--out", str(out), *ARGS, "--resplit"])
     assert res.exit_code == 0 and "nothing new" in res.output, res.output
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
 
@@ -116,7 +116,7 @@ def test_a_changed_original_within_a_split_is_not_nothing_new(tmp_path):
     fake, real = _pick(rows, same_split=True)
     _repoint(work, fake, real)
     before = shas(out)
-    res = CliRunner().invoke(shards_app, [str(work), "--out", str(out), *ARGS])
+    res = CliRunner().invoke(dfprep_app, ["shards", str(work), "--out", str(out), *ARGS])
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
     assert f"p{fake['part']}/{fake['video']} is now in family {real['family']} (was {fake['family']})" in res.output
     assert "would leak" not in res.output and shas(out) == before
@@ -180,7 +180,7 @@ def test_reingesting_a_changed_original_is_refused_then_resplit(synth_corpus, tm
     assert summary.changed == 1, summary
     before = shas(out)
 
-    res = CliRunner().invoke(shards_app, [str(work), "--out", str(out), "--samples-per-shard", "8", "--split",
+    res = CliRunner().invoke(dfprep_app, ["shards", str(work), "--out", str(out), "--samples-per-shard", "8", "--split",
                                           "0.6,0.2,0.2", "--balance", "none", "--no-progress"])
     line = res.output.strip()
     assert res.exit_code == 2 and len(line.splitlines()) == 1, res.output
@@ -212,7 +212,7 @@ def test_a_video_ingested_again_with_other_crops_is_not_nothing_new(tmp_path):
             x1 = pc.if_else(hit, pc.add(t["x1"], pa.scalar(3.0, t["x1"].type)), t["x1"])
             pq.write_table(t.set_column(t.schema.get_field_index("x1"), "x1", x1), path, row_group_size=64)
     before = shas(out)
-    res = CliRunner().invoke(shards_app, [str(work), "--out", str(out), *ARGS])
+    res = CliRunner().invoke(dfprep_app, ["shards", str(work), "--out", str(out), *ARGS])
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
     assert f"p{video['part']}/{video['video']}'s crops differ from those SHARDS holds" in res.output
     assert shas(out) == before

@@ -31,7 +31,7 @@ def test_full_disk_stops_cleanly_and_resumes(tiny_disk, synth_corpus, ingest_wor
     res = run(dfprep_cmd("ingest", str(synth_corpus), "--out", str(work), "--frames", "8", "--num-cpus", "2",
                          "--no-progress"))
     assert res.returncode == 1, res.stdout + res.stderr
-    assert "No space left" in res.stdout or "no space" in res.stdout.lower()
+    assert "No space left" in res.stderr or "no space" in res.stderr.lower()     # errors go to stderr, one line
     # every file with its final name is whole: parquet opens, journal entries read, no temporaries linger
     assert not list(work.rglob(".tmp-*"))
     for p in work.rglob("*.parquet"):

@@ -68,7 +68,7 @@ def test_a_missing_config_or_model(tmp_path):
     with pytest.raises(RunError, match="config.json: not found") as err:
         rf.read_run_config(tmp_path)
     assert str(tmp_path) in str(err.value)
-    with pytest.raises(FileNotFoundError, match="model.pt: not found"):
+    with pytest.raises(RunError, match="model.pt: not found"):
         rf.read_model_state(tmp_path)
 
 

@@ -13,12 +13,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from dfprep.analysis import html as report_html
 from dfprep.analysis.run import analyze
-from dfprep.inference.cli import evaluate_command
+from dfprep.cli import app as dfprep_app
 from dfprep.inference.evaluate import EvaluateError, SubmissionMismatch, evaluate_submission
 
 runner = CliRunner()
@@ -39,10 +38,8 @@ ODD = {  # name -> label: each name is legal in metadata.json and, quoted where 
 
 
 def _cli(*args: str):
-    app = typer.Typer()
-    app.command()(evaluate_command)
-    res = runner.invoke(app, list(args))
-    return res
+    """`dfprep evaluate ...` as registered (errors through dfprep.cli's one handler)."""
+    return runner.invoke(dfprep_app, ["evaluate", *args])
 
 
 def _part(tmp_path: Path, labels: dict[str, str], raw: str | None = None) -> Path:
@@ -90,7 +87,7 @@ def test_odd_names_round_trip_exactly(tmp_path):
     (tmp_path / "plain").mkdir()
     part2 = _part(tmp_path / "plain", {plain[n]: lab for n, lab in ODD.items()})
     sub2 = _submission(tmp_path / "plain.csv", {plain[n]: p for n, p in probs.items()})
-    assert evaluate_submission(sub2, part2)["metrics"] == r["metrics"]
+    assert evaluate_submission(sub2, part2).metrics == r["metrics"]
 
 
 def test_leading_space_is_part_of_the_name(tmp_path):
@@ -101,15 +98,15 @@ def test_leading_space_is_part_of_the_name(tmp_path):
     sub = tmp_path / "sub.csv"
     sub.write_text('filename,label\n a.mp4,0.9\n" b.mp4",0.2\nc.mp4,0.1\n', encoding="utf-8")
     r = evaluate_submission(sub, part)
-    assert r["missing"] == ["a.mp4"] and r["extra"] == [" a.mp4"] and r["matched"] == 2
-    assert any("' a.mp4'" in w and "a.mp4" in w and "exactly" in w for w in r["warnings"]), r["warnings"]
+    assert r.missing == ["a.mp4"] and r.extra == [" a.mp4"] and r.matched == 2
+    assert any("' a.mp4'" in w and "a.mp4" in w and "exactly" in w for w in r.warnings), r.warnings
 
     res = _cli(str(sub), str(part))
     assert res.exit_code == 0, res.output
     assert "1 in the submission, no label: ' a.mp4'" in res.output  # quoted: the space is visible
 
     sub.write_text('filename,label\n" b.mp4",0.2\na.mp4,0.9\nc.mp4,0.1\n', encoding="utf-8")
-    assert evaluate_submission(sub, part, strict=True)["matched"] == 3
+    assert evaluate_submission(sub, part, strict=True).matched == 3
 
 
 def test_embedded_newline_is_one_row(tmp_path):
@@ -120,7 +117,7 @@ def test_embedded_newline_is_one_row(tmp_path):
     sub = tmp_path / "sub.csv"
     sub.write_text('filename,label\n"x\ny.mp4",0.9\nz.mp4,0.1\n', encoding="utf-8")
     r = evaluate_submission(sub, part, strict=True)
-    assert r["matched"] == 2 and r["missing"] == [] and r["extra"] == []
+    assert r.matched == 2 and r.missing == [] and r.extra == []
 
     sub.write_text('filename,label\n"x\ny.mp4",0.9\nz.mp4,oops\n', encoding="utf-8")
     with pytest.raises(EvaluateError, match=r":4: label 'oops' of z.mp4 is not a number"):
@@ -134,7 +131,7 @@ def test_comma_in_a_quoted_name(tmp_path):
     part = _part(tmp_path, {"a,b.mp4": "REAL", "c.mp4": "FAKE"})
     sub = tmp_path / "sub.csv"
     sub.write_text('filename,label\n"a,b.mp4",0.3\nc.mp4,0.8\n', encoding="utf-8")
-    assert evaluate_submission(sub, part, strict=True)["matched"] == 2
+    assert evaluate_submission(sub, part, strict=True).matched == 2
     sub.write_text("filename,label\nc.mp4,0.8\na,b.mp4,0.3\n", encoding="utf-8")
     with pytest.raises(EvaluateError, match=r":3: expected 2 fields \(filename,label\), got 3"):
         evaluate_submission(sub, part)
@@ -151,12 +148,12 @@ def test_unicode_names_compare_exactly(tmp_path):
     part = _part(tmp_path, {nfc: "FAKE", "\u65e5\u672c.mp4": "REAL"})
     sub = tmp_path / "sub.csv"
     sub.write_text(f"\ufefffilename,label\n{nfc},0.7\n\u65e5\u672c.mp4,0.2\n", encoding="utf-8")
-    assert evaluate_submission(sub, part, strict=True)["matched"] == 2
+    assert evaluate_submission(sub, part, strict=True).matched == 2
 
     sub.write_text(f"filename,label\n{nfd},0.7\n\u65e5\u672c.mp4,0.2\n", encoding="utf-8")
     r = evaluate_submission(sub, part)
-    assert r["missing"] == [nfc] and r["extra"] == [nfd]
-    assert any("names are compared exactly" in w for w in r["warnings"])
+    assert r.missing == [nfc] and r.extra == [nfd]
+    assert any("names are compared exactly" in w for w in r.warnings)
     with pytest.raises(SubmissionMismatch):
         evaluate_submission(sub, part, strict=True)
 
@@ -203,7 +200,7 @@ def test_strict_with_only_extra_rows(tmp_path):
     exits 1 naming only the extra row (no 'without a row' part)."""
     part = _part(tmp_path, {"a.mp4": "FAKE", "b.mp4": "REAL"})
     sub = _submission(tmp_path / "sub.csv", {"a.mp4": 0.9, "b.mp4": 0.1, "c.mp4": 0.5})
-    assert evaluate_submission(sub, part)["matched"] == 2
+    assert evaluate_submission(sub, part).matched == 2
     res = _cli(str(sub), str(part), "--strict")
     assert res.exit_code == 1
     assert "--strict: 1 row without a label (c.mp4)" in res.output and "without a row" not in res.output
@@ -265,7 +262,7 @@ def test_duplicate_name_is_an_error(tmp_path):
     assert _cli(str(sub), str(part)).exit_code == 2
 
     sub.write_text('filename,label\na.mp4,0.9\n" a.mp4",0.1\n', encoding="utf-8")
-    assert evaluate_submission(sub, part, strict=True)["matched"] == 2
+    assert evaluate_submission(sub, part, strict=True).matched == 2
 
 
 # ------------------------------------------------------------------------------------------- metadata.json

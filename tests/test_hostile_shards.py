@@ -31,7 +31,7 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from dfprep.shards.cli import shards_app
+from dfprep.cli import app as dfprep_app
 from dfprep.shards.config import ShardsConfig
 from dfprep.shards.run import make_shards
 from dfprep.shards.verify import verify_shards
@@ -183,7 +183,7 @@ def test_verify_work_catches_replaced_jpegs_even_with_a_rewritten_index(copy, st
     assert f"{train.name}: sample {keys[train.name][0]}: jpg differs from its recorded augmentation" in text
     assert not any("sha256" in p for p in problems)          # the index agrees: only the face store tells
 
-    res = CliRunner().invoke(shards_app, ["verify", str(copy), "--work", str(store)])
+    res = CliRunner().invoke(dfprep_app, ["shards", "verify", str(copy), "--work", str(store)])
     assert res.exit_code == 1 and "not byte-identical" in res.output
 
 
@@ -378,7 +378,7 @@ def test_interrupted_shards_run_is_reported_incomplete_and_resumes_without_rewri
 
     problems = verify_shards(out)
     assert len(problems) == 1 and "incomplete" in problems[0] and f"{len(finished)} shard(s) finished" in problems[0]
-    res = CliRunner().invoke(shards_app, ["verify", str(out)])
+    res = CliRunner().invoke(dfprep_app, ["shards", "verify", str(out)])
     assert res.exit_code == 1 and "incomplete" in res.output and "Traceback" not in res.output
 
     again = make_shards(store, out, ShardsConfig(**SHARDS_CFG))

@@ -154,5 +154,5 @@ def test_run_metrics_csv_with_pandas(shards, tmp_path):
     assert sorted(zip(metrics["split"], metrics["level"])) == sorted(
         (s, lv) for s in ("val", "test") for lv in ("frame", "video"))
     for r in metrics.itertuples():
-        assert r.n == summary[r.split][r.level]["n"]
-        assert r.log_loss == pytest.approx(summary[r.split][r.level]["log_loss"])
+        assert r.n == getattr(summary, r.split)[r.level]["n"]
+        assert r.log_loss == pytest.approx(getattr(summary, r.split)[r.level]["log_loss"])

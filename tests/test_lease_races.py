@@ -52,8 +52,8 @@ def refused_and_done(results: list[subprocess.CompletedProcess], folder: Path):
     assert codes == [0, 2], [(r.returncode, r.stdout[-2000:], r.stderr[-3000:]) for r in results]
     refused = next(r for r in results if r.returncode == 2)
     done = next(r for r in results if r.returncode == 0)
-    lines = refused.stdout.strip().splitlines()
-    assert len(lines) == 1, refused.stdout
+    lines = refused.stderr.strip().splitlines()                # errors go to stderr (dfprep.cli.reported)
+    assert len(lines) == 1 and not refused.stdout.strip(), (refused.stdout, refused.stderr)
     assert REFUSAL in lines[0] and str(folder) in lines[0] and "pid " in lines[0] and "since " in lines[0]
     assert "Traceback" not in refused.stdout + refused.stderr
     assert "Traceback" not in done.stdout + done.stderr
@@ -69,14 +69,14 @@ def test_two_shards_runs_into_one_folder(ingest_work, tmp_path):
     common = ["shards", str(ingest_work), "--out", str(out), "--num-cpus", "1", "--no-progress"]
     results = on_barrier(common + ["--samples-per-shard", "8"], common + ["--samples-per-shard", "5", "--seed", "1"])
     refused, done = refused_and_done(results, out)
-    assert "command `dfprep shards`" in refused.stdout
+    assert "command `dfprep shards`" in refused.stderr
     verify = CliRunner().invoke(app, ["shards", "verify", str(out)])
     assert verify.exit_code == 0, verify.output
     assert not list(out.glob("_lease-*"))
     # the run that was refused, rerun alone, meets the other's settings as before: refused (exit 2), one line
     again = subprocess.run([sys.executable, "-m", "dfprep.cli", *refused.args], capture_output=True, text=True,
                            timeout=600, env=env_without_ray())
-    assert again.returncode == 2 and "other settings" in again.stdout and REFUSAL not in again.stdout, again
+    assert again.returncode == 2 and "other settings" in again.stderr and REFUSAL not in again.stderr, again
 
 
 def test_two_ingests_of_different_parts_into_one_work(synth_corpus, ingest_work, tmp_path):
@@ -87,7 +87,7 @@ def test_two_ingests_of_different_parts_into_one_work(synth_corpus, ingest_work,
               "--no-progress"]
     results = on_barrier(common + ["--parts", "0"], common + ["--parts", "1"])
     refused, _ = refused_and_done(results, work)
-    assert "command `dfprep ingest`" in refused.stdout
+    assert "command `dfprep ingest`" in refused.stderr
     rerun = subprocess.run([sys.executable, "-m", "dfprep.cli", *refused.args], capture_output=True, text=True,
                            timeout=600, env=env_without_ray())
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr

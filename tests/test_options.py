@@ -1,75 +1,170 @@
-"""Each option is declared once, on its config dataclass: the CLI's options, defaults and help come from there."""
+"""Options declared once (`dfprep.options`): a config dataclass's fields make the command's options, with their
+choices and bounds refused by Typer before the command runs and by `check_declared` for a library caller."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
+from dataclasses import dataclass
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
-from dfprep.cli import app
-from dfprep.ingest.config import CropOverrides, IngestConfig
-from dfprep.shards.config import ShardsConfig
-from dfprep.train.config import TrainConfig
+from dfprep.errors import UsageError
+from dfprep.options import argument, check_declared, command, opt
 
-runner = CliRunner()
+CALLS = {"choices": 0}
 
 
-@pytest.mark.parametrize("cls, words", [(IngestConfig, ["ingest"]), (ShardsConfig, ["shards", "write"]),
-                                        (TrainConfig, ["train"]), (CropOverrides, ["predict"]),
-                                        (CropOverrides, ["explain"])])
-def test_every_setting_is_an_option_with_its_declared_default_and_help(cls, words):
-    res = runner.invoke(app, [*words, "--help"], terminal_width=400, env={"COLUMNS": "400", "NO_COLOR": "1"})
+def _kinds() -> tuple[str, ...]:
+    CALLS["choices"] += 1
+    return ("a", "b", "c")
+
+
+@dataclass
+class Toy:
+    name: str = opt("a", "A name.", choices=("a", "b"))
+    kinds: tuple[str, ...] = opt(("a",), "Kinds, comma-separated.", choices=_kinds)
+    count: int = opt(1, "A count.", min=1)
+    share: float = opt(0.5, "A fraction.", min=0, max=1, max_open=True)
+    limit: int | None = opt(None, "An optional limit.", min=0)
+    hidden: int = opt(-5, "", cli=False)
+
+
+def _app(seen: list):
+    def body(cfg: Toy, where: str) -> None:
+        seen.append((cfg, where))
+
+    app = typer.Typer()
+    app.command("toy")(command(Toy, body, leading=[argument("where", str, "Where.")]))
+    app.command("other")(lambda: None)
+    return app
+
+
+def _invoke(*args):
+    seen: list = []
+    res = CliRunner().invoke(_app(seen), ["toy", "here", *args])
+    return res, seen
+
+
+def test_fields_parse_into_the_dataclass():
+    res, seen = _invoke("--name", "b", "--kinds", "a, c", "--count", "3", "--share", "0", "--limit", "0")
     assert res.exit_code == 0, res.output
-    text = " ".join(res.output.split())
-    for f in dataclasses.fields(cls):
-        if not f.metadata.get("cli", False):
-            continue
-        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
-        assert flag in text, (cls.__name__, flag)
-        assert " ".join(f.metadata["help"].split())[:40] in text, (cls.__name__, f.name)
+    assert seen == [(Toy(name="b", kinds=("a", "c"), count=3, share=0.0, limit=0), "here")]
+    res, seen = _invoke()
+    assert res.exit_code == 0 and seen == [(Toy(), "here")]           # the dataclass's defaults, as declared
 
 
-def test_crop_overrides_are_crop_settings_of_ingests_types():
-    """`dfprep predict/explain` options name crop settings (CROP_SETTINGS, derived from FaceParams and the
-    detector's), each of IngestConfig's type or None; FaceParams' defaults are IngestConfig's."""
-    import typing
-
-    from dfprep.faces.params import FaceParams
-    from dfprep.ingest.config import CROP_SETTINGS
-
-    hints, ingest_hints = typing.get_type_hints(CropOverrides), typing.get_type_hints(IngestConfig)
-    for f in dataclasses.fields(CropOverrides):
-        assert f.name in CROP_SETTINGS, f.name
-        assert hints[f.name] in (ingest_hints[f.name], typing.Optional[ingest_hints[f.name]]), f.name
-    assert set(CROP_SETTINGS) == {"detector", "min_face_size", *(f.name for f in dataclasses.fields(FaceParams))}
-    cfg = IngestConfig()
-    assert all(getattr(cfg, f.name) == f.default for f in dataclasses.fields(FaceParams) if f.name != "threshold")
-    assert cfg.face_params() == FaceParams()      # MTCNN's default threshold is FaceParams' too
+@pytest.mark.parametrize("args, says", [
+    (("--name", "z"), "Invalid value for '--name': must be one of a, b, got 'z'"),
+    (("--kinds", "a,zz"), "Invalid value for '--kinds': must be one of a, b, c, got 'zz'"),
+    (("--count", "0"), "Invalid value for '--count': must be >= 1, got 0"),
+    (("--count", "two"), "Invalid value for '--count': 'two' is not a valid int"),
+    (("--share", "1"), "Invalid value for '--share': must be in [0, 1), got 1.0"),
+    (("--share", "-0.1"), "Invalid value for '--share': must be in [0, 1), got -0.1"),
+    (("--limit", "-1"), "Invalid value for '--limit': must be >= 0, got -1"),
+    (("--hidden", "1"), "No such option: --hidden"),
+])
+def test_bad_values_are_refused_before_the_command_runs(args, says):
+    res, seen = _invoke(*args)
+    assert res.exit_code == 2 and seen == [], res.output
+    assert says in " ".join(res.output.replace("│", " ").split()), res.output
 
 
-def test_options_reach_the_config(tmp_path, monkeypatch):
-    """A command builds its config from the parsed options: what the library function receives."""
-    import dfprep.ingest.run as run
-
-    seen = {}
-
-    def fake_ingest(root, out, cfg, overwrite=False):
-        seen["cfg"], seen["overwrite"] = cfg, overwrite
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(run, "ingest", fake_ingest)
-    res = runner.invoke(app, ["ingest", str(tmp_path), "--out", str(tmp_path / "w"), "--frames", "7", "--margin",
-                              "0.2", "--no-identity", "--timeout", "9", "--det-cross-video", "--overwrite"])
-    assert res.exit_code == 130
-    cfg = seen["cfg"]
-    assert (cfg.frames, cfg.margin, cfg.identity, cfg.timeout_s, cfg.det_cross_video) == (7, 0.2, False, 9.0, True)
-    assert seen["overwrite"] is True
-    assert dataclasses.replace(cfg, frames=32, margin=0.3, identity=True, timeout_s=300.0,
-                               det_cross_video=None) == IngestConfig()
+def test_choices_from_a_function_are_not_resolved_to_build_the_command():
+    before = CALLS["choices"]
+    res = CliRunner().invoke(_app([]), ["toy", "--help"])
+    assert res.exit_code == 0 and "--kinds" in res.output and "[a|b]" in res.output
+    assert CALLS["choices"] == before          # the function (a costly import, in dfprep) runs only to check a value
 
 
-def test_version():
-    from importlib.metadata import version
+def test_check_declared_refuses_as_the_cli_does():
+    check_declared(Toy(), UsageError)
+    for bad, says in ((Toy(name="z"), "--name must be one of a, b, got 'z'"),
+                      (Toy(kinds=("b", "q")), "--kinds must be one of a, b, c, got 'q'"),
+                      (Toy(count=0), "--count must be >= 1, got 0"),
+                      (Toy(share=1.0), "--share must be in [0, 1), got 1.0")):
+        with pytest.raises(UsageError) as err:
+            check_declared(bad, UsageError)
+        assert str(err.value) == says
 
-    res = runner.invoke(app, ["--version"])
-    assert res.exit_code == 0 and res.output.strip() == f"dfprep {version('dfprep')}"
+
+def test_the_stage_configs_refuse_through_their_declarations():
+    """The hand re-checks in validate() gave way to the declared choices and bounds; library callers still get
+    the stage's usage error naming the option."""
+    from dfprep.ingest.config import IngestConfig
+    from dfprep.ingest.discover import IngestUsageError
+    from dfprep.shards.config import ShardsConfig, ShardsUsageError
+    from dfprep.synth.config import SynthConfig, SynthUsageError
+    from dfprep.train.config import TrainConfig
+    from dfprep.train.errors import TrainUsageError
+
+    for cfg in (IngestConfig(), ShardsConfig(), SynthConfig(), TrainConfig()):
+        cfg.validate()
+    for cfg, error, says in (
+            (IngestConfig(frames=0), IngestUsageError, "--frames must be >= 1, got 0"),
+            (IngestConfig(decoder="ffmpeg"), IngestUsageError, "--decoder must be one of"),
+            (IngestConfig(timeout_s=0), IngestUsageError, "--timeout must be > 0, got 0"),
+            (IngestConfig(jpeg_quality=101), IngestUsageError, "--jpeg-quality must be in [1, 100], got 101"),
+            (ShardsConfig(balance="smote"), ShardsUsageError, "--balance must be one of undersample, oversample, none"),
+            (ShardsConfig(augment_ops=("hflip", "warp")), ShardsUsageError, "--augment-ops must be one of brightness"),
+            (ShardsConfig(identity_threshold=2.0), ShardsUsageError, "--identity-threshold must be in (0, 2), got 2"),
+            (ShardsConfig(unit="clip", clip_len=0), ShardsUsageError, "--clip-len must be in 1..999"),   # cross-field
+            (TrainConfig(model="vgg"), TrainUsageError, "--model must be one of resnet18"),
+            (TrainConfig(lr=0), TrainUsageError, "--lr must be > 0, got 0"),
+            (SynthConfig(videos=0), SynthUsageError, "--videos must be >= 1, got 0"),
+            (SynthConfig(size="big"), SynthUsageError, "--size must be WxH")):
+        with pytest.raises(error) as err:
+            cfg.validate()
+        assert str(err.value).startswith(says), (cfg, str(err.value))
+
+
+def _command_options(app, *path) -> set[str]:
+    cmd = typer.main.get_command(app)
+    for name in path:
+        cmd = cmd.commands[name]
+    return {p.name for p in cmd.params}
+
+
+def test_every_command_takes_its_options_from_its_config():
+    """Each field on the command line is an option of its command, named as the field, and nothing else declares
+    a setting: the command's options are its config's CLI fields plus its folders."""
+    from dfprep.analysis.config import AnalyzeConfig
+    from dfprep.cli import app
+    from dfprep.inference.config import EvaluateConfig, ExplainConfig, PredictConfig
+    from dfprep.ingest.config import IngestConfig
+    from dfprep.pipeline import DemoConfig
+    from dfprep.shards.config import ShardsConfig, VerifyConfig
+    from dfprep.synth.config import SynthConfig
+    from dfprep.train.config import TrainConfig
+
+    folders = {"synth": {"out", "hostile"}, "ingest": {"root", "out", "overwrite"},
+               "analyze": {"work", "out", "metadata_only", "shards"}, "train": {"shards", "out"},
+               "predict": {"run", "input", "out"}, "evaluate": {"submission", "root", "out"},
+               "explain": {"run", "path", "out"}, "demo": {"out"}}
+    configs = {"synth": SynthConfig, "ingest": IngestConfig, "analyze": AnalyzeConfig, "train": TrainConfig,
+               "predict": PredictConfig, "evaluate": EvaluateConfig, "explain": ExplainConfig, "demo": DemoConfig}
+    for name, cls in configs.items():
+        fields = {f.name for f in dataclasses.fields(cls) if f.metadata.get("cli")}
+        assert _command_options(app, name) == fields | folders[name], name
+    shards = {f.name for f in dataclasses.fields(ShardsConfig) if f.metadata.get("cli")}
+    assert _command_options(app, "shards", "write") == shards | {"work", "out", "overwrite"}
+    verify = {f.name for f in dataclasses.fields(VerifyConfig) if f.metadata.get("cli")}
+    assert _command_options(app, "shards", "verify") == verify | {"shards", "work"}
+
+
+def test_library_defaults_are_the_configs():
+    """The library functions the commands call keep their keyword defaults equal to the config's, so a direct
+    caller and the command do the same thing."""
+    from dfprep.analysis.config import AnalyzeConfig
+    from dfprep.analysis.run import analyze
+    from dfprep.inference.config import EvaluateConfig
+    from dfprep.inference.evaluate import evaluate_submission
+    from dfprep.pipeline import DemoConfig, run_demo
+
+    for fn, cls, ignore in ((analyze, AnalyzeConfig, {"progress"}), (evaluate_submission, EvaluateConfig, set()),
+                            (run_demo, DemoConfig, set())):
+        params = inspect.signature(fn).parameters
+        for f in dataclasses.fields(cls):
+            if f.name not in ignore:
+                assert params[f.name].default == f.default, (fn.__name__, f.name)

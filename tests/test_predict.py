@@ -25,16 +25,10 @@ FRAMES = 8  # as the session's ingest_work fixture, so its crops are the ones pr
 
 
 def _cli(*args: str):
-    """The result commands on a Typer app of their own (the lead registers them on `dfprep`)."""
-    import typer
+    """`dfprep predict|evaluate|explain ...` as registered (errors through dfprep.cli's one handler)."""
+    from dfprep.cli import app
 
-    from dfprep.inference.cli import evaluate_command, explain_command, predict_command
-
-    sub = typer.Typer()
-    sub.command("predict")(predict_command)
-    sub.command("evaluate")(evaluate_command)
-    sub.command("explain")(explain_command)
-    res = runner.invoke(sub, list(args))
+    res = runner.invoke(app, list(args))
     res.text = " ".join(res.output.split())  # rich wraps long lines at the terminal width
     return res
 
@@ -256,9 +250,9 @@ def test_evaluate_equals_sklearn(synth_corpus, local_submission, tmp_path):
     _, rows = _read_csv(local_submission)
     part0 = {k: v for k, v in labels.items() if k in rows}
     expected = _sklearn([part0[n] for n in sorted(part0)], [rows[n] for n in sorted(part0)])
-    assert r["extra"] == ["zz_empty.mp4", "zz_truncated.mp4"] and r["missing"] == []
+    assert r.extra == ["zz_empty.mp4", "zz_truncated.mp4"] and r.missing == []
     for k, v in expected.items():
-        assert r["metrics"][k] == pytest.approx(v, rel=1e-12, abs=1e-12), k
+        assert r.metrics[k] == pytest.approx(v, rel=1e-12, abs=1e-12), k
 
 
 @pytest.mark.parametrize("text,match", [
@@ -326,11 +320,11 @@ def test_explain_clip_model_per_frame_and_refuses_an_image(clip_run, synth_corpu
     video = synth_corpus / "dfdc_train_part_0" / _synth_videos(synth_corpus, "single_face")[0]
     out = tmp_path / "ex"
     index = explain(clip_run, video, out, frames=2, device="cpu")  # a clip model samples clip_len frames
-    assert index["unit"] == "clip" and len(index["items"]) == 4
-    assert len({it["frame_idx"] for it in index["items"]}) == 4 and {it["clip"] for it in index["items"]} == {0}
-    assert len({round(it["prob_fake"], 9) for it in index["items"]}) == 1  # one clip, one probability
-    for it in index["items"]:
-        assert np.asarray(Image.open(out / it["file"])).shape == (224, 224, 3)
+    assert index.unit == "clip" and len(index.items) == 4
+    assert len({it.frame_idx for it in index.items}) == 4 and {it.clip for it in index.items} == {0}
+    assert len({round(it.prob_fake, 9) for it in index.items}) == 1  # one clip, one probability
+    for it in index.items:
+        assert np.asarray(Image.open(out / it.file)).shape == (224, 224, 3)
     img = tmp_path / "face.png"
     Image.new("RGB", (64, 64), (120, 90, 80)).save(img)
     with pytest.raises(ExplainError, match="clip .*model"):
@@ -478,8 +472,8 @@ def test_explain_cuts_the_ingest_crops(cropped_run, synth_corpus, tmp_path):
         assert np.array_equal(e.crop, decode_jpeg_bytes(mine[(video.name, e.frame_idx, e.track_id)])
                               .permute(1, 2, 0).numpy())
     index = explain(run, video, tmp_path / "ex", frames=CROP_FRAMES, device="cpu")
-    assert index["crop"]["margin"] == 0.2 and index["warnings"] == []
-    assert {(it["width"], it["height"]) for it in index["items"]} == {(160, 160)}
+    assert index.crop["margin"] == 0.2 and index.warnings == []
+    assert {(it.width, it.height) for it in index.items} == {(160, 160)}
 
 
 def test_a_run_without_recorded_settings_uses_the_defaults_with_a_warning(frame_run, local_submission):

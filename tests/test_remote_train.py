@@ -25,6 +25,7 @@ import pyarrow.fs as pafs
 import pytest
 import torch
 
+from dfprep.shards.config import ShardsUsageError
 from dfprep.storage import RemotePath, StorageError, as_path
 from dfprep.train.config import TrainConfig
 from dfprep.train.errors import BadShardError, TrainUsageError
@@ -88,7 +89,7 @@ def reference(shards, tmp_path_factory) -> Path:
     from dfprep.train.run import train
 
     run = tmp_path_factory.mktemp("local") / "run"
-    assert train(shards, run, _cfg())["status"] == "complete"
+    assert train(shards, run, _cfg()).status == "complete"
     return run
 
 
@@ -141,7 +142,7 @@ def test_train_from_s3_and_from_http_into_s3_equals_local(reference, remote_shar
     for source, run, named in ((remote_shards, bucket / "from-s3", remote_shards.uri),
                                (url, bucket / "from-http", url.rstrip("/"))):
         s = train(source, run, _cfg())                   # 2 DataLoader workers, each opening its own streams
-        assert s["status"] == "complete"
+        assert s.status == "complete"
         assert_same_run(run, reference)
         assert json.loads((run / "config.json").read_text())["shards"] == named       # the URI, not a local path
     # index.json and whole shards, streamed: no folder listing, no ranged re-reads of one shard
@@ -155,13 +156,13 @@ def test_resume_from_a_remote_run(reference, remote_shards, bucket):
 
     run = bucket / "run"
     s = train(remote_shards, run, _cfg(max_steps=3))      # stops mid-way through epoch 2
-    assert s["status"] == "stopped" and (run / "checkpoints" / "last.pt").is_file()
+    assert s.status == "stopped" and (run / "checkpoints" / "last.pt").is_file()
     with pytest.raises(TrainUsageError, match=f"{run} already holds a run; use --resume"):
         train(remote_shards, run, _cfg())
     # an upload cut off by a failure leaves a temporary key: never read, removed by the next run
     (run / "checkpoints" / ".tmp-0badf00d-last.pt").write_bytes(b"half a checkpoint")
     s = train(remote_shards, run, _cfg(resume=True, keep_checkpoints=1))
-    assert s["status"] == "complete" and s["steps"] == 4
+    assert s.status == "complete" and s.steps == 4
     assert_same_run(run, reference)
     # epoch-001.pt, pulled to resume, is dropped from the store as it is locally (one epoch checkpoint kept)
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch-002.pt", "last.pt"]
@@ -219,7 +220,7 @@ def test_the_store_failing_mid_train_is_one_line_and_resume_finishes(reference, 
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         s3_server.start()
-    lines = [ln for ln in out.splitlines() if ln.strip()]
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]      # errors go to stderr, one line
     assert proc.returncode == 1, out + err
     assert len(lines) == 1 and lines[0].startswith("error: s3://") and "cannot" in lines[0], out + err
     assert "the store failed, not the data: rerun with --resume" in lines[0] and "Traceback" not in err
@@ -301,7 +302,7 @@ def test_predict_evaluate_explain_with_every_path_on_s3(results_layout, local_su
     metrics = bucket / "out" / "metrics.json"
     res = _cli("evaluate", str(sub), str(bucket / "root"), "--out", str(metrics))
     assert res.exit_code == 0, res.output
-    expected = json.loads(json.dumps(evaluate_submission(local_submission, base / "root")))
+    expected = json.loads(json.dumps(evaluate_submission(local_submission, base / "root").as_json()))
     got = json.loads(metrics.read_text())
     assert got["metrics"] == expected["metrics"] and got["matched"] == 3
     assert (got["missing"], got["extra"]) == (expected["missing"], expected["extra"]) == ([], ["zz_truncated.mp4"])
@@ -314,7 +315,7 @@ def test_predict_evaluate_explain_with_every_path_on_s3(results_layout, local_su
     want = explain(base / "run", base / "root" / "dfdc_train_part_0" / video, tmp_path / "cams", frames=2,
                    device="cpu")
     index = json.loads((cams / "index.json").read_text())
-    assert index["items"] == json.loads(json.dumps(want["items"])) and len(index["items"]) == 4
+    assert index["items"] == json.loads(json.dumps(want.as_json()["items"])) and len(index["items"]) == 4
     for it in index["items"]:
         assert (cams / it["file"]).read_bytes() == (tmp_path / "cams" / it["file"]).read_bytes()
     assert not list(bucket.rglob(".tmp-*"))
@@ -368,6 +369,6 @@ def test_a_store_that_fails_is_never_blamed_on_the_data(results_layout, s3_serve
         s3_server.start()
     assert res.exit_code == 1 and res.output.startswith(f"error: {bucket}/sub.csv: cannot read from the store")
     assert len(res.output.strip().splitlines()) == 1
-    with pytest.raises(TrainUsageError, match="index.json: not found"):         # the store back: the data's turn
+    with pytest.raises(ShardsUsageError, match="index.json: not found"):        # the store back: the data's turn
         read_index(bucket / "shards")
 

@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 
 from dfprep.augment import AUGMENTATIONS, DEFAULT_AUGMENTS, augment_image, augment_tensor
 from dfprep.shards.balance import balance_split
+from dfprep.cli import app as dfprep_app
 from dfprep.shards.cli import shards_app
 from dfprep.shards.config import ShardsConfig, ShardsUsageError, parse_ratio, parse_size, parse_split
 from dfprep.shards.families import split_by_fraction
@@ -504,7 +505,7 @@ def test_augment_tensor_follows_the_generator():
 def test_cli_end_to_end_on_ingest_work(ingest_work, tmp_path):
     out = tmp_path / "shards"
     runner = CliRunner()
-    res = runner.invoke(shards_app, [str(ingest_work), "--out", str(out), "--samples-per-shard", "8",
+    res = runner.invoke(dfprep_app, ["shards", str(ingest_work), "--out", str(out), "--samples-per-shard", "8",
                                      "--split", "0.5,0.5", "--num-cpus", "2", "--no-progress"])
     assert res.exit_code == 0, res.output
     index = json.loads((out / "index.json").read_text())
@@ -514,7 +515,7 @@ def test_cli_end_to_end_on_ingest_work(ingest_work, tmp_path):
     assert index["ingest"] == {"settings": run["settings"], "fingerprint": run["fingerprint"]}
     train = index["splits"]["train"]
     assert abs(train["fake"] - train["real"]) <= train["families"]          # 1:1 within one per family
-    res = runner.invoke(shards_app, ["verify", str(out), "--work", str(ingest_work)])
+    res = runner.invoke(dfprep_app, ["shards", "verify", str(out), "--work", str(ingest_work)])
     assert res.exit_code == 0 and "ok:" in res.output, res.output
     # mounted as the lead registers it: `dfprep shards verify S` and `dfprep shards WORK --out S` both parse
     parent = typer.Typer()
@@ -535,9 +536,9 @@ def test_cli_end_to_end_on_ingest_work(ingest_work, tmp_path):
             assert s["jpg"] == row["jpeg"]
     victim = sorted(out.glob("train-*.tar"))[0]
     victim.write_bytes(victim.read_bytes()[:-1024])
-    res = runner.invoke(shards_app, ["verify", str(out)])
+    res = runner.invoke(dfprep_app, ["shards", "verify", str(out)])
     assert res.exit_code == 1 and victim.name in res.output
-    res = runner.invoke(shards_app, ["--help"])
+    res = runner.invoke(dfprep_app, ["shards", "--help"])
     assert res.exit_code == 0 and "verify" in res.output
 
 

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from dfprep.shards.cli import shards_app
+from dfprep.cli import app as dfprep_app
 from dfprep.shards.config import ShardsUsageError, parse_split
 from dfprep.formats.shards import read_shards_index
 from dfprep.shards.run import make_shards
@@ -162,7 +162,7 @@ def test_rerun_writes_nothing_and_a_lost_new_shard_is_written_again(grown, tmp_p
     shutil.copytree(grown.work1, work2)
     write_part(work2, 3, rng, crop_jpegs(2, rng), 0)
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    res = CliRunner().invoke(shards_app, [str(work2), "--out", str(out), "--samples-per-shard", str(SPS),
+    res = CliRunner().invoke(dfprep_app, ["shards", str(work2), "--out", str(out), "--samples-per-shard", str(SPS),
                                           "--balance", "oversample", "--no-progress"])
     assert res.exit_code == 0 and "nothing new" in res.output, res.output
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
@@ -173,7 +173,7 @@ def test_a_changed_work_or_other_settings_are_refused(grown, tmp_path):
     shutil.copytree(grown.out, out)
     with pytest.raises(ShardsUsageError, match=r"changed in WORK \(e\.g\. p2/.* is gone"):
         make_shards(grown.work0, out, cfg(**SETTINGS))          # the WORK before it grew lacks part 2
-    res = CliRunner().invoke(shards_app, [str(grown.work1), "--out", str(out), "--samples-per-shard", str(SPS),
+    res = CliRunner().invoke(dfprep_app, ["shards", str(grown.work1), "--out", str(out), "--samples-per-shard", str(SPS),
                                           "--balance", "undersample", "--no-progress"])
     assert res.exit_code == 2 and "other settings" in res.output and len(res.output.strip().splitlines()) == 1
     assert shas(out) == shas(grown.out)
@@ -250,11 +250,11 @@ def test_growing_an_ingested_work_by_parts(synth_corpus, tmp_path):
             "oversample", "--num-cpus", "2", "--no-progress"]
     runner = CliRunner()
     ingest(root, work, IngestConfig(frames=8, num_cpus=2, progress=False, parts="0"))
-    res = runner.invoke(shards_app, args)
+    res = runner.invoke(dfprep_app, ["shards", *args])
     assert res.exit_code == 0, res.output
     before, rows0 = shas(out), families_of(out)
     ingest(root, work, IngestConfig(frames=8, num_cpus=2, progress=False, parts="0-1"))
-    res = runner.invoke(shards_app, args)
+    res = runner.invoke(dfprep_app, ["shards", *args])
     assert res.exit_code == 0 and "generation 1:" in res.output and "old shards kept" in res.output, res.output
     assert {n: shas(out)[n] for n in before} == before
     rows = families_of(out)
@@ -262,9 +262,9 @@ def test_growing_an_ingested_work_by_parts(synth_corpus, tmp_path):
     real = next(r for r in rows0 if r["video"] == m1[moved]["original"])
     fake = next(r for r in rows if r["video"] == moved)
     assert (fake["part"], fake["generation"], fake["family"], fake["split"]) == (1, 1, real["family"], real["split"])
-    res = runner.invoke(shards_app, ["verify", str(out), "--work", str(work)])
+    res = runner.invoke(dfprep_app, ["shards", "verify", str(out), "--work", str(work)])
     assert res.exit_code == 0 and "ok:" in res.output, res.output
-    res = runner.invoke(shards_app, args)
+    res = runner.invoke(dfprep_app, ["shards", *args])
     assert res.exit_code == 0 and "nothing new" in res.output, res.output
 
 

@@ -57,10 +57,10 @@ def test_metadata_format(corpus):
             assert set(entry) == {"label", "split", "original"}
             assert meta[entry["original"]]["label"] == "REAL"
         assert (root / PART / name).is_file()
-    part = summary["parts"][PART]
-    assert part["counts"] == {"REAL": 3, "FAKE": 5}  # 1 single + 1 multi + 1 faceless real, the rest fakes
-    assert len(part["multi_face"]) >= 1 and len(part["no_face"]) >= 1 and len(part["portrait"]) >= 1
-    assert json.loads((root / "synth.json").read_text())["parts"][PART]["counts"] == part["counts"]
+    part = summary.parts[PART]
+    assert part.counts == {"REAL": 3, "FAKE": 5}  # 1 single + 1 multi + 1 faceless real, the rest fakes
+    assert len(part.multi_face) >= 1 and len(part.no_face) >= 1 and len(part.portrait) >= 1
+    assert json.loads((root / "synth.json").read_text())["parts"][PART]["counts"] == part.counts
     assert not list(root.rglob(".tmp-*"))
 
 
@@ -74,8 +74,8 @@ def test_ratio(videos, ratio, n_real):
 
 def test_files_are_h264_aac(corpus):
     root, summary = corpus
-    part = summary["parts"][PART]
-    for name, v in part["videos"].items():
+    part = summary.parts[PART]
+    for name, v in part.videos.items():
         with av.open(str(root / PART / name)) as c:
             vs = c.streams.video[0]
             assert vs.codec_context.name == "h264"
@@ -83,11 +83,11 @@ def test_files_are_h264_aac(corpus):
             assert vs.average_rate == CFG.fps
             assert abs(c.duration / 1e6 - CFG.duration) < 0.15
             assert vs.frames == CFG.fps * CFG.duration
-            if name in part["no_audio"]:
+            if name in part.no_audio:
                 assert not c.streams.audio
             else:
                 assert c.streams.audio[0].codec_context.name == "aac"
-        if name in part["portrait"]:
+        if name in part.portrait:
             assert v["height"] > v["width"]
         else:
             assert (v["width"], v["height"]) == (320, 240)
@@ -123,16 +123,16 @@ def _faces(mtcnn, frames) -> list[int]:
 
 def test_mtcnn_finds_the_faces(corpus, mtcnn):
     root, summary = corpus
-    part = summary["parts"][PART]
+    part = summary.parts[PART]
     want = {"single_face": 1, "multi_face": 2, "no_face": 0}
-    for name, v in part["videos"].items():
+    for name, v in part.videos.items():
         if v["label"] != "REAL":
             continue
         frames = decode(root / PART / name)[::2]
         counts = _faces(mtcnn, frames)
         hits = sum(c == want[v["kind"]] for c in counts)
         assert hits >= 0.8 * len(frames), (name, v["kind"], counts)
-    fakes = [n for n, v in part["videos"].items() if v["label"] == "FAKE" and v["kind"] == "single_face"]
+    fakes = [n for n, v in part.videos.items() if v["label"] == "FAKE" and v["kind"] == "single_face"]
     counts = _faces(mtcnn, decode(root / PART / fakes[0])[::3])
     assert sum(c == 1 for c in counts) >= 0.75 * len(counts), counts  # the swapped face is still a face
 

@@ -282,12 +282,14 @@ def test_a_rank_without_shards_is_an_error():
 # --- training --------------------------------------------------------------------------------------------------
 
 def _app():
+    """`dfprep train` on an app of its own, through dfprep.cli's one handler as registered."""
     import typer
 
-    from dfprep.train.cli import train_command
+    from dfprep.cli import reported
+    from dfprep.train.cli import TRAIN_INTERRUPTED, train_command
 
     app = typer.Typer()
-    app.command()(train_command)
+    app.command()(reported(train_command, TRAIN_INTERRUPTED))
     return app
 
 
@@ -315,18 +317,18 @@ def test_training_lowers_val_loss_and_writes_run(frame_shards, tmp_path):
 
     run = tmp_path / "run"
     s = train(frame_shards, run, cfg)
-    assert s["status"] == "complete" and s["steps"] == 4 * 6
-    assert s["val"]["frame"]["log_loss"] < before - 0.05
-    assert s["test"]["video"]["n"] == 8 and s["test"]["frame"]["n"] == 24
+    assert s.status == "complete" and s.steps == 4 * 6
+    assert s.val["frame"]["log_loss"] < before - 0.05
+    assert s.test["video"]["n"] == 8 and s.test["frame"]["n"] == 24
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["best_epoch"] == s["best_epoch"] and len(metrics["history"]) == 4
+    assert metrics["best_epoch"] == s.best_epoch and len(metrics["history"]) == 4
     flat = {(r["split"], r["level"]): r for r in _read_csv(run / "metrics.csv")}   # metrics.csv: one row a level
     assert set(flat) == {(sp, lv) for sp in ("val", "test") for lv in ("frame", "video")}
-    assert float(flat[("test", "video")]["log_loss"]) == pytest.approx(s["test"]["video"]["log_loss"])
+    assert float(flat[("test", "video")]["log_loss"]) == pytest.approx(s.test["video"]["log_loss"])
     assert int(flat[("test", "frame")]["n"]) == 24
     hist = _read_csv(run / "history.csv")
     assert [int(r["epoch"]) for r in hist] == [1, 2, 3, 4]
-    assert float(hist[s["best_epoch"] - 1]["val_video_log_loss"]) == pytest.approx(s["val"]["video"]["log_loss"])
+    assert float(hist[s.best_epoch - 1]["val_video_log_loss"]) == pytest.approx(s.val["video"]["log_loss"])
     steps = _read_csv(run / "steps.csv")
     assert [int(r["step"]) for r in steps] == list(range(1, 25))
     assert len(list((run / "tb").glob("events.out.tfevents.*"))) == 1
@@ -354,15 +356,15 @@ def test_resume_reproduces_the_uninterrupted_run(frame_shards, tmp_path):
     cfg = dict(epochs=2, deterministic=True, augment=True, seed=3)
     k = 8                                              # mid-way through epoch 2 (6 steps per epoch)
     a = train(frame_shards, tmp_path / "a", small_cfg(max_steps=k + 1, **cfg))
-    assert a["status"] == "stopped" and a["steps"] == k + 1
+    assert a.status == "stopped" and a.steps == k + 1
     b = train(frame_shards, tmp_path / "b", small_cfg(max_steps=k, **cfg))
-    assert b["steps"] == k
+    assert b.steps == k
     with pytest.raises(TrainUsageError, match="--resume"):
         train(frame_shards, tmp_path / "b", small_cfg(max_steps=k + 1, **cfg))
     with pytest.raises(TrainUsageError, match="other settings"):
         train(frame_shards, tmp_path / "b", small_cfg(max_steps=k + 1, resume=True, **{**cfg, "seed": 4}))
     b2 = train(frame_shards, tmp_path / "b", small_cfg(max_steps=k + 1, resume=True, **cfg))
-    assert b2["steps"] == k + 1
+    assert b2.steps == k + 1
     sa, sb = read_steps(tmp_path / "a"), read_steps(tmp_path / "b")
     assert [r["step"] for r in sb] == list(range(1, k + 2))
     assert sb[k]["epoch"] == 2 and sb[k]["batch"] == 3
@@ -378,7 +380,7 @@ def test_clip_shards_train_the_temporal_model(tmp_path):
     shards = write_shards(tmp_path / "clips", splits=(("train", 2), ("val", 1)), per_shard=6, unit="clip",
                           clip_len=4, size=48)
     s = train(shards, tmp_path / "run", small_cfg(epochs=1, input_size=32, batch_size=4, rnn="lstm", augment=True))
-    assert s["status"] == "complete" and s["unit"] == "clip" and s["val"]["video"]["n"] == 2
+    assert s.status == "complete" and s.unit == "clip" and s.val["video"]["n"] == 2
     model, config = load_model(tmp_path / "run")
     assert config["clip_len"] == 4 and config["rnn"] == "lstm"
     assert model(torch.zeros(1, 4, 3, 32, 32)).shape == (1,)
@@ -423,11 +425,11 @@ def test_end_to_end_synth_ingest_shards_train_reaches_auc(tmp_path):
     make_shards(work, shards, ShardsConfig(split="0.7,0.15,0.15", balance="undersample", samples_per_shard=32,
                                            progress=False, use_ray=False))
     s = train(shards, run, TrainConfig(**E2E_TRAIN))
-    assert s["status"] == "complete" and s["test"]["video"]["n_real"] >= 3 and s["test"]["video"]["n_fake"] >= 3
-    assert s["test"]["video"]["roc_auc"] >= 0.9, s["test"]
+    assert s.status == "complete" and s.test["video"]["n_real"] >= 3 and s.test["video"]["n_fake"] >= 3
+    assert s.test["video"]["roc_auc"] >= 0.9, s.test
     rows = _read_csv(run / "test_predictions.csv")
-    assert len(rows) == s["test"]["video"]["n"]
-    print(f"e2e: test video {s['test']['video']}, best epoch {s['best_epoch']}, train {s['seconds']:.0f} s")
+    assert len(rows) == s.test["video"]["n"]
+    print(f"e2e: test video {s.test['video']}, best epoch {s.best_epoch}, train {s.seconds:.0f} s")
 
 
 E2E_TRAIN = dict(model="smallcnn", input_size=112, epochs=4, batch_size=16, lr=2e-3, workers=2, seed=0,

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dfprep.names import name_problem
-from dfprep.shards.cli import shards_app
+from dfprep.cli import app as dfprep_app
 from dfprep.shards.config import ShardsUsageError
 from dfprep.formats.shards import read_shards_index
 from dfprep.shards.run import make_shards
@@ -59,7 +59,7 @@ def test_verify_refuses_a_name_outside_shards_as_train_does_and_never_opens_it(c
         read_shards_index(folder)                        # what train reads
     problems = verify_shards(folder, work)
     assert problems == [str(refused.value)] and "'../x.tar'" in problems[0] and "never opened" in problems[0]
-    res = CliRunner().invoke(shards_app, ["verify", str(folder), "--work", str(work)])
+    res = CliRunner().invoke(dfprep_app, ["shards", "verify", str(folder), "--work", str(work)])
     assert res.exit_code == 1 and "ok:" not in res.output and "Traceback" not in res.output
     control = tmp_path / "control"
     control.write_bytes(b"x" * 100)
@@ -75,7 +75,7 @@ def test_verify_says_a_uri_name_is_a_problem_not_a_traceback(cut, tmp_path):
     folder = tmp_path / "shards"
     shutil.copytree(out, folder)
     _rename_first(folder, "s3://other/x.tar")
-    res = CliRunner().invoke(shards_app, ["verify", str(folder)])
+    res = CliRunner().invoke(dfprep_app, ["shards", "verify", str(folder)])
     assert res.exit_code == 1 and "Traceback" not in res.output, res.output
     first = res.output.split("\n1 problem(s)")[0]
     assert first.startswith("problem ") and "'s3://other/x.tar' has a scheme" in first and "\n" not in first
@@ -107,5 +107,5 @@ def test_verify_on_s3_refuses_names_outside_shards(cut, bucket):
         (shards / "index.json").write_text(json.dumps(index))
         problems = verify_shards(shards)
         assert len(problems) == 1 and repr(name) in problems[0] and "refused, never opened" in problems[0], problems
-        res = CliRunner().invoke(shards_app, ["verify", str(shards)])
+        res = CliRunner().invoke(dfprep_app, ["shards", "verify", str(shards)])
         assert res.exit_code == 1 and "Traceback" not in res.output, res.output

@@ -1,64 +1,47 @@
 """`dfprep analyze WORK`: a thin Typer layer over `dfprep.analysis.run.analyze`."""
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Optional
 
-import typer
 from rich.console import Console
-from rich.markup import escape
 
-from dfprep.analysis.load import AnalysisError
-from dfprep.options import cli_path
+from dfprep.analysis.config import AnalyzeConfig, AnalyzeSummary
+from dfprep.options import StoragePath, argument, command, option
 
 
-def analyze_command(
-    work: Optional[str] = typer.Argument(None, help="WORK folder written by `dfprep ingest` (report goes to "
-                                                      "WORK/report unless --out)."),
-    out: Optional[str] = typer.Option(None, "--out", "-o", help="Report folder (default WORK/report)."),
-    metadata_only: Optional[str] = typer.Option(
-        None, "--metadata-only", metavar="PATH",
-        help="Label and family statistics from metadata.json alone, before any video is decoded: a ROOT of "
-             "dfdc_train_part_* folders or one metadata.json. WORK need not exist."),
-    gallery: int = typer.Option(8, help="Crops per gallery row (REAL, FAKE, fake/original pairs)."),
-    seed: int = typer.Option(0, help="Seed for choosing gallery crops."),
-    augment_preview: bool = typer.Option(True, "--augment-preview/--no-augment-preview",
-                                         help="Show the shard stage's augmentations on a few crops."),
-    shards: Optional[str] = typer.Option(None, help="SHARDS folder of this WORK: report identity leakage "
-                                                     "between its splits."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar over the report's steps "
-                                                                          "(stderr)."),
-    allow_partial: bool = typer.Option(False, "--allow-partial", help="Report on a WORK whose ingest did not finish "
-                                                                      "(stats.json then says partial: true)."),
-) -> None:
+def _analyze(cfg: AnalyzeConfig, work, out, metadata_only, shards) -> None:
     """Build the EDA report (index.html, stats.json, figures/*.png) from videos.parquet and faces.parquet."""
-    from dfprep.analysis.run import alarm_lines, analyze
+    from dfprep.analysis.load import AnalysisError
+    from dfprep.analysis.run import analyze
 
-    console = Console(soft_wrap=True)  # long paths stay whole, copyable
-    work, out, metadata_only, shards = (cli_path(x) for x in (work, out, metadata_only, shards))
     if work is None and out is None:
-        console.print("[red]error:[/red] give a WORK folder, or --out DIR (e.g. with --metadata-only)")
-        raise typer.Exit(2)
-    try:
-        s = analyze(work, out=out, metadata_only_root=metadata_only, gallery_size=gallery, seed=seed,
-                    augment_preview=augment_preview, shards=shards, progress=progress, allow_partial=allow_partial)
-    except AnalysisError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2)
-    t = s["totals"]
-    line = f"{t['videos']:,} videos: {t['REAL']:,} REAL, {t['FAKE']:,} FAKE"
-    if "faces" in t:
-        line += f"; {t['ok']:,} decoded ok, {t['faces']:,} face crops"
+        raise AnalysisError("give a WORK folder, or --out DIR (e.g. with --metadata-only)")
+    s = AnalyzeSummary.of(analyze(work, out=out, metadata_only_root=metadata_only, shards=shards, **asdict(cfg)))
+    console = Console(soft_wrap=True)  # long paths stay whole, copyable
+    line = f"{s.videos:,} videos: {s.real:,} REAL, {s.fake:,} FAKE"
+    if s.faces is not None:
+        line += f"; {s.ok:,} decoded ok, {s.faces:,} face crops"
     console.print(line)
-    if s.get("partial"):
-        console.print(f"[yellow]partial[/yellow]: the ingest of {work} did not finish ({s['partial_reason']}); "
+    if s.partial_reason:
+        console.print(f"[yellow]partial[/yellow]: the ingest of {work} did not finish ({s.partial_reason}); "
                       "the report covers what was written so far")
-    for alarm in alarm_lines(s).values():
+    for alarm in s.alarms:
         console.print(f"[bold red]alarm[/bold red]: {alarm}")
-    dup = s.get("similarity", {}).get("cross_family_duplicates", {})
-    if dup.get("hashes"):
-        console.print(f"[yellow]leakage warning[/yellow]: {dup['hashes']:,} crop hashes shared across families")
-    leak = s.get("identity", {}).get("leakage") or {}
-    if leak.get("leaking_clusters"):
-        console.print(f"[yellow]identity leakage[/yellow]: {leak['leaking_clusters']:,} identity clusters have "
-                      f"videos in more than one split of {shards}")
-    console.print(f"report: {s['outputs']['html']}\n stats: {s['outputs']['stats']}")
+    if s.shared_crop_hashes:
+        console.print(f"[yellow]leakage warning[/yellow]: {s.shared_crop_hashes:,} crop hashes shared across families")
+    if s.leaking_clusters:
+        console.print(f"[yellow]identity leakage[/yellow]: {s.leaking_clusters:,} identity clusters have videos in "
+                      f"more than one split of {shards}")
+    console.print(f"report: {s.html}\n stats: {s.stats}")
+
+
+analyze_command = command(AnalyzeConfig, _analyze, leading=[
+    argument("work", Optional[StoragePath], "WORK folder written by `dfprep ingest` (report goes to WORK/report "
+                                            "unless --out).", default=None),
+    option("out", Optional[StoragePath], None, "--out", "-o", help="Report folder (default WORK/report)."),
+    option("metadata_only", Optional[StoragePath], None, "--metadata-only",
+           help="Label and family statistics from metadata.json alone, before any video is decoded: a ROOT of "
+                "dfdc_train_part_* folders or one metadata.json. WORK need not exist."),
+    option("shards", Optional[StoragePath], None, "--shards", help="SHARDS folder of this WORK: report identity "
+                                                                   "leakage between its splits.")])

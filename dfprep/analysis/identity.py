@@ -36,12 +36,9 @@ def identity_stats(work: Path, videos: pa.Table, shards: Path | None = None,
         threshold = _shards_threshold(shards) if shards is not None else None
         threshold = DEFAULT_IDENTITY_THRESHOLD if threshold is None else threshold
     from dfprep.shards.groups import linking_tracks, track_clusters
-    from dfprep.formats.work.faces import FaceStoreError, read_embeddings
+    from dfprep.formats.work.faces import read_embeddings
 
-    try:
-        keys, vectors = read_embeddings(work)       # ([], [0, 128]) without a face store
-    except FaceStoreError as exc:
-        raise AnalysisError(str(exc)) from None
+    keys, vectors = read_embeddings(work)           # ([], [0, 128]) without a face store
     out: dict = {"available": bool(keys), "threshold": threshold, "tracks_with_embedding": len(keys)}
     if not keys:
         out["note"] = ("no identity embedding in the face store (ingested before embeddings existed, or with "

@@ -16,8 +16,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dfprep.dataset import PART_RE, MetadataError, Status, VideoEntry, metadata_entries, read_metadata
-from dfprep.formats.work.names import WorkError, faces_dir, open_parquet, run_json_path, videos_dir
+from dfprep.formats.work.names import faces_dir, open_parquet, run_json_path, videos_dir
 from dfprep.formats.work.videos import HASH, VIDEO_SCHEMA, read_videos as read_manifest
+from dfprep.errors import UsageError
 from dfprep.ingest.discover import check_originals, discover
 from dfprep.storage import arrow_source, as_path
 
@@ -30,7 +31,7 @@ PRESENT = "present"
 LISTED = "listed"
 
 
-class AnalysisError(Exception):
+class AnalysisError(UsageError):
     """Input the report cannot be built from; the message names the file and the reason."""
 
 
@@ -59,10 +60,7 @@ def read_videos(work: Path) -> pa.Table:
     if not path.exists() and work.is_dir() and any(PART_RE.match(p.name) for p in work.iterdir()):
         raise AnalysisError(f"{path}: not found; {work} looks like a ROOT of DFDC parts: run `dfprep ingest` "
                             "first, or use --metadata-only ROOT for label statistics")
-    try:
-        t = read_manifest(work, VIDEO_COLUMNS)
-    except WorkError as exc:
-        raise AnalysisError(str(exc)) from None
+    t = read_manifest(work, VIDEO_COLUMNS)
     if t.num_rows == 0:
         raise AnalysisError(f"{path}: holds no rows")
     return t.sort_by([("part", "ascending"), ("video", "ascending")])
@@ -73,10 +71,7 @@ def scan_faces(work: Path, videos: pa.Table) -> FaceColumns | None:
     path = faces_dir(work)
     if not path.exists():
         return None
-    try:
-        d = open_parquet(path, "the face store", FACE_COLUMNS)
-    except WorkError as exc:
-        raise AnalysisError(str(exc)) from None
+    d = open_parquet(path, "the face store", FACE_COLUMNS)
     lookup = _ok_video_lookup(videos)
     files: dict[str, int] = {}
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("code", "frame_idx", "track_id", "prob", "box",
@@ -166,12 +161,7 @@ def metadata_videos(source: Path) -> tuple[pa.Table, list[str]]:
     """
     source = as_path(source)
     if source.is_dir():
-        from dfprep.ingest.discover import IngestUsageError
-
-        try:
-            entries, problems = discover(source)
-        except IngestUsageError as exc:
-            raise AnalysisError(str(exc)) from exc
+        entries, problems = discover(source)
         pending = PRESENT
     elif source.is_file():
         entries, problems = _single_metadata(source)
@@ -214,25 +204,19 @@ def _single_metadata(path: Path) -> tuple[list[VideoEntry], list[str]]:
 
 def read_run_json(work: Path):
     """WORK/run.json if present (the ingest's own summary, `dfprep.formats.work.runjson.IngestRun`), for the
-    report header; None otherwise. A run.json that cannot be read is an AnalysisError naming the file and the key."""
+    report header; None otherwise. A run.json that cannot be read is a WorkError naming the file and the key."""
     from dfprep.formats.work.runjson import read_run_json as read_ingest_run
 
     if not run_json_path(work).is_file():
         return None
-    try:
-        return read_ingest_run(work)
-    except WorkError as exc:
-        raise AnalysisError(str(exc)) from None
+    return read_ingest_run(work)
 
 
 def unfinished(work: Path, allow_partial: bool) -> str | None:
     """Why WORK's ingest is unfinished (None when finished); an AnalysisError naming WORK unless `allow_partial`."""
     from dfprep.ingest.completion import partial_message, unfinished_ingest
 
-    try:
-        reason = unfinished_ingest(work)
-    except WorkError as exc:
-        raise AnalysisError(str(exc)) from None
+    reason = unfinished_ingest(work)
     if reason and not allow_partial:
         raise AnalysisError(partial_message(work, reason))
     return reason

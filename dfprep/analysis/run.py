@@ -47,6 +47,11 @@ def analyze(work: Path | None, out: Path | None = None, metadata_only_root: Path
     """
     if work is None and out is None:
         raise AnalysisError("give a WORK folder or --out for the report")
+    from dfprep.analysis.config import AnalyzeConfig
+    from dfprep.options import check_declared
+
+    check_declared(AnalyzeConfig(gallery_size=gallery_size, seed=seed, augment_preview=augment_preview,
+                                 progress=progress, allow_partial=allow_partial), AnalysisError)
     with Steps(progress, META_STEPS if metadata_only_root is not None else STEPS) as steps:
         return _analyze(work, out, metadata_only_root, gallery_size, seed, augment_preview, shards, steps,
                         allow_partial)
@@ -128,7 +133,7 @@ class Steps:
     def __exit__(self, exc_type, *_) -> None:
         if exc_type is None:
             self.bar.advance(len(self.names) - self.i, info="done")
-        self.bar.close()
+        self.bar.close(failed=exc_type is not None)
 
 
 class Clock:

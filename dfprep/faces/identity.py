@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dfprep.errors import UsageError
 from dfprep.faces.params import FrameFaces
 
 EMBEDDING_DIM = 128
@@ -27,7 +28,7 @@ SHAPE_MODEL = "shape_predictor_5_face_landmarks.dat"
 RECOGNITION_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
 
 
-class IdentityModelsMissing(RuntimeError):
+class IdentityModelsMissing(UsageError, RuntimeError):
     """The face-recognition-models package (dlib's model files) is not installed."""
 
 

@@ -160,13 +160,13 @@ def write_model_state(run: Path, state: dict) -> Path:
 
 
 def read_model_state(run) -> dict:
-    """RUN/model.pt's state_dict, on the CPU; FileNotFoundError naming the file when the run has none yet. RUN
+    """RUN/model.pt's state_dict, on the CPU; RunError naming the file when the run has none yet. RUN
     may be remote: the file is then read from its bytes (a failing store: StorageError)."""
     import torch
 
     path = as_path(run) / MODEL
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found; the run has not finished an epoch yet")
+        raise RunError(f"{path}: not found; the run has not finished an epoch yet")
     source = io.BytesIO(path.read_bytes()) if is_remote(path) else path     # torch.load wants a seekable source
     return torch.load(source, map_location="cpu", weights_only=True)
 

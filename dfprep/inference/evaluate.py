@@ -10,21 +10,23 @@ import csv
 import io
 import math
 import unicodedata
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from dfprep.dataset import METADATA, MetadataError, entry_fields, label_code, part_folders, read_metadata
+from dfprep.errors import DataError, UsageError
 from dfprep.storage import AnyPath, StorageError, as_path, entries
 
 HEADER = ["filename", "label"]
 
 
-class EvaluateError(ValueError):
+class EvaluateError(UsageError, ValueError):
     """Unusable input: the message names the file (and line) and the reason."""
 
 
-class SubmissionMismatch(EvaluateError):
+class SubmissionMismatch(DataError, EvaluateError):
     """--strict: the submission's rows are not exactly the labelled videos (as Kaggle would refuse it)."""
 
 
@@ -161,14 +163,36 @@ def mismatch_message(submission: Path, missing: list[str], extra: list[str]) -> 
     return f"{submission}: --strict: " + "; ".join(parts)
 
 
-def evaluate_submission(submission: AnyPath, root: AnyPath, threshold: float = 0.5, strict: bool = False) -> dict:
+@dataclass(frozen=True)
+class EvaluateSummary:
+    """A submission scored: what `dfprep evaluate` prints and `--out` writes (`as_json()`, the same document as
+    before it was typed). `metrics`: `binary_metrics` by name (None where undefined, e.g. AUC of one class)."""
+    submission: str
+    root: str
+    threshold: float
+    strict: bool
+    metrics: dict
+    matched: int            # rows with a label: the videos scored
+    missing: list           # labelled, no row
+    extra: list             # row, no label
+    warnings: list
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def evaluate_submission(submission: AnyPath, root: AnyPath, threshold: float = 0.5,
+                        strict: bool = False) -> EvaluateSummary:
     """Metrics of the submission over the videos that have a row and a label, plus what did not match. Either
     may be remote (dfprep.storage).
 
     strict: a labelled video without a row or a row without a label raises SubmissionMismatch (nothing scored).
     """
+    from dfprep.inference.config import EvaluateConfig
+    from dfprep.options import check_declared
     from dfprep.train.metrics import binary_metrics
 
+    check_declared(EvaluateConfig(threshold=threshold, strict=strict), EvaluateError)    # --threshold in [0, 1]
     preds = read_submission(submission)
     labels, warnings = read_labels(root)
     missing = sorted(labels.keys() - preds.keys())  # labelled, no row
@@ -180,11 +204,6 @@ def evaluate_submission(submission: AnyPath, root: AnyPath, threshold: float = 0
         raise EvaluateError(f"{submission}: none of its {len(preds)} filenames has a label under {root}")
     y = np.array([labels[n] for n in matched], dtype=np.int64)
     p = np.array([preds[n] for n in matched], dtype=np.float64)
-    return {
-        "submission": str(submission), "root": str(root), "threshold": threshold, "strict": strict,
-        "metrics": binary_metrics(y, p, threshold=threshold),
-        "matched": len(matched),
-        "missing": missing,
-        "extra": extra,
-        "warnings": warnings + near_misses(missing, extra),
-    }
+    return EvaluateSummary(submission=str(submission), root=str(root), threshold=threshold, strict=strict,
+                           metrics=binary_metrics(y, p, threshold=threshold), matched=len(matched), missing=missing,
+                           extra=extra, warnings=warnings + near_misses(missing, extra))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from torch import nn
 
 from dfprep.dataset import DEFAULT_CLIP_LEN
 from dfprep.atomic import write_bytes, write_json
+from dfprep.errors import DataError, UsageError
 from dfprep.storage import StorageError, as_path
 from dfprep.formats.run import RunConfig
 
@@ -32,12 +33,48 @@ COLORMAP = "jet"
 ALPHA = 0.45
 
 
-class ExplainError(ValueError):
+class ExplainError(UsageError, ValueError):
     """Unusable input: the message names the file and the reason."""
 
 
-class ExplainDataError(ExplainError):
+class ExplainDataError(DataError, ExplainError):
     """Bad data in the input (an image over the pixel budget): `dfprep explain` exits 1, not 2."""
+
+
+@dataclass(frozen=True)
+class ExplainedCrop:
+    """One PNG overlay written: its file name in OUT, where the crop came from, the model's P(FAKE), the map's
+    maximum before scaling, the clip it belongs to (clip models; else None), the crop's size."""
+    file: str
+    frame_idx: int
+    track_id: int
+    prob_fake: float
+    cam_max: float
+    clip: int | None
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ExplainIndex:
+    """What `explain()` returns and `dfprep explain` prints: OUT/index.json's document (`as_json()`, the same
+    keys in the same order as before it was typed). `crop`: the crop settings a video was cut with (None for an
+    image)."""
+    source: str
+    run: str
+    model: str
+    unit: str
+    layer: str
+    input_size: int
+    crop: dict | None
+    warnings: list
+    method: str
+    colormap: str
+    alpha: float
+    items: list             # [ExplainedCrop]
+
+    def as_json(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -174,7 +211,7 @@ def png_bytes(img: Image.Image) -> bytes:
 
 def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | None = None,
             device: str | None = None, detector: str | None = None, colormap: str = COLORMAP,
-            crop: dict | None = None, max_image_pixels: int | None = None) -> dict:
+            crop: dict | None = None, max_image_pixels: int | None = None) -> ExplainIndex:
     """Write OUT/<stem>_f<frame>_t<track>.png for every explained crop and OUT/index.json; return the index.
 
     A video's crops are cut with the run's crop settings, as predict cuts them (`crop_settings`); `det_size`,
@@ -186,24 +223,21 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
     from dfprep.device import pick_device
     from dfprep.train.checkpoint import load_model
     from dfprep.train.models import gradcam_layer
-    from dfprep.inference.predict import PredictError, crop_settings, read_run
+    from dfprep.inference.predict import crop_settings, read_run
 
     path, out = as_path(path), as_path(out)
     if not path.is_file():
         raise ExplainError(f"{path}: not found (expected a face-crop image or a video)")
-    if frames < 1:
-        raise ExplainError(f"--frames must be at least 1, got {frames}")
-    if max_image_pixels is not None and max_image_pixels < 1:
-        raise ExplainError(f"--max-image-pixels must be at least 1, got {max_image_pixels}")
+    from dfprep.inference.config import ExplainConfig
+    from dfprep.options import check_declared
+
+    check_declared(ExplainConfig(frames=frames, max_image_pixels=max_image_pixels), ExplainError)   # their bounds
     from matplotlib import colormaps
 
     if colormap not in colormaps:
         raise ExplainError(f"unknown matplotlib colormap {colormap!r} (e.g. jet, viridis, inferno)")
-    try:
-        run_cfg = read_run(run)
-        settings, warning = crop_settings(run_cfg, {**(crop or {}), "det_size": det_size, "detector": detector})
-    except PredictError as exc:
-        raise ExplainError(str(exc)) from None
+    run_cfg = read_run(run)     # its refusals (TrainUsageError, PredictError) are usage errors as they are
+    settings, warning = crop_settings(run_cfg, {**(crop or {}), "det_size": det_size, "detector": detector})
     device = pick_device(device)
     model, cfg = load_model(run, device, run_cfg)
     clip = cfg.unit == "clip"
@@ -220,14 +254,14 @@ def explain(run: Path, path: Path, out: Path, frames: int = 4, det_size: int | N
     for e in items:
         name = f"{stem}_f{e.frame_idx}_t{e.track_id}.png"
         write_bytes(out / name, png_bytes(overlay(e.crop, e.cam, colormap)))
-        rows.append({"file": name, "frame_idx": e.frame_idx, "track_id": e.track_id, "prob_fake": e.prob,
-                     "cam_max": e.cam_max, "clip": e.clip, "width": int(e.crop.shape[1]),
-                     "height": int(e.crop.shape[0])})
-    index = {"source": str(path), "run": str(run), "model": cfg.model, "unit": cfg.unit,
-             "layer": type(gradcam_layer(model)).__name__, "input_size": cfg.input_size,
-             "crop": None if image else settings, "warnings": [warning] if warning and not image else [],
-             "method": "Grad-CAM (captum LayerGradCam) of the FAKE logit, positive part, bilinear upsampling, "
-                       "each map divided by its maximum",
-             "colormap": colormap, "alpha": ALPHA, "items": rows}
-    write_json(out / "index.json", index)       # last: it names every PNG above
+        rows.append(ExplainedCrop(file=name, frame_idx=e.frame_idx, track_id=e.track_id, prob_fake=e.prob,
+                                  cam_max=e.cam_max, clip=e.clip, width=int(e.crop.shape[1]),
+                                  height=int(e.crop.shape[0])))
+    index = ExplainIndex(source=str(path), run=str(run), model=cfg.model, unit=cfg.unit,
+                         layer=type(gradcam_layer(model)).__name__, input_size=cfg.input_size,
+                         crop=None if image else settings, warnings=[warning] if warning and not image else [],
+                         method="Grad-CAM (captum LayerGradCam) of the FAKE logit, positive part, bilinear "
+                                "upsampling, each map divided by its maximum",
+                         colormap=colormap, alpha=ALPHA, items=rows)
+    write_json(out / "index.json", index.as_json())       # last: it names every PNG above
     return index

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dfprep.dataset import VIDEO_EXTS, Status, part_folders
+
+from dfprep.errors import UsageError
 from dfprep.storage import AnyPath, as_path, entries, is_remote
 
 
-class PredictError(ValueError):
+class PredictError(UsageError, ValueError):
     """Unusable input (no videos, clashing names, bad option): the message names the path and the reason."""
 
 

@@ -279,14 +279,11 @@ def _ray_scores(model, cfg, paths, icfg, agg, batch_size, device, journal: Path,
 
 
 def read_run(run: AnyPath) -> RunConfig:
-    """RUN/config.json through the RUN format's typed reader (RUN local or remote); its refusals become
-    PredictError."""
-    from dfprep.formats.run import RunError, read_run_config
+    """RUN/config.json through the RUN format's typed reader (RUN local or remote); its refusals are RunError
+    (a usage error, exit 2)."""
+    from dfprep.formats.run import read_run_config
 
-    try:
-        return read_run_config(as_path(run))
-    except RunError as exc:
-        raise PredictError(str(exc)) from None
+    return read_run_config(as_path(run))
 
 
 def predict(run: Path, input: Path, out: Path, frames: int = 32, agg: str | None = None,

@@ -1,16 +1,11 @@
 """`dfprep ingest ROOT --out WORK`: a thin Typer layer over `dfprep.ingest.run.ingest`."""
 from __future__ import annotations
 
-import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from dfprep.ingest.config import IngestConfig
-from dfprep.lease import LeaseHeld
 from dfprep.options import StoragePath, argument, command, option
-from dfprep.ingest.discover import IngestUsageError
-from dfprep.formats.work.names import WorkError
 from dfprep.ingest.summary import IngestSummary
 from dfprep.storage import StorageError, is_remote
 
@@ -18,33 +13,15 @@ from dfprep.storage import StorageError, is_remote
 def _ingest(cfg: IngestConfig, root, out, overwrite: bool) -> None:
     """Discover, validate, probe and decode DFDC videos on Ray; detect and crop faces into a face store."""
     from dfprep.ingest.run import ingest
-    from dfprep.ingest.scheduler import FATAL_ERRNOS, IngestAbort
 
-    console = Console()
     try:
         s = ingest(root, out, cfg, overwrite=overwrite)
-    except (IngestUsageError, WorkError, LeaseHeld) as exc:   # LeaseHeld: another run writes OUT
-        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)   # names may hold [brackets]
-        raise typer.Exit(2)
-    except IngestAbort as exc:
-        console.print(f"[red]ingest stopped:[/red] {exc}\nEvery file in {out} with its final name is complete; "
-                      "fix the cause and rerun the same command to resume.")
-        raise typer.Exit(1)
-    except OSError as exc:
-        if exc.errno in FATAL_ERRNOS:
-            console.print(f"[red]ingest stopped:[/red] cannot write outputs: {exc}\nEvery file in {out} with its "
-                          "final name is complete; free space and rerun the same command to resume.")
-            raise typer.Exit(1)
-        if not (isinstance(exc, StorageError) or is_remote(root) or is_remote(out)):
+    except OSError as exc:      # a remote store's client failing outside dfprep's wrappers: the store's failure
+        if isinstance(exc, StorageError) or not (is_remote(root) or is_remote(out)):
             raise
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        console.print(f"[red]ingest stopped:[/red] the store failed: {escape(first)}\nFinished videos are kept "
-                      f"in {out}; rerun the same command when the store is back to resume.", soft_wrap=True)
-        raise typer.Exit(1)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/yellow]: finished videos are kept; rerun the same command to resume")
-        raise typer.Exit(130)
-    print_summary(console, s)
+        raise StorageError(f"the store failed: {first}; finished videos are kept in {out}") from exc
+    print_summary(Console(), s)
 
 
 ingest_command = command(IngestConfig, _ingest, leading=[

@@ -8,9 +8,22 @@ import typing
 from dataclasses import MISSING, asdict, dataclass, fields
 
 from dfprep.faces.params import FaceParams
-from dfprep.options import opt
+from dfprep.options import check_declared, opt
 
 _FACE = FaceParams()        # the crop geometry's defaults are FaceParams'; IngestConfig declares them as options
+
+
+def _decoders() -> tuple[str, ...]:
+    from dfprep.ingest.decode import DECODERS      # PyAV: imported when a decoder name is checked, not at --help
+
+    return tuple(DECODERS)
+
+
+def _detectors() -> tuple[str, ...]:
+    from dfprep.faces.detectors import DETECTORS
+
+    return tuple(DETECTORS)
+
 
 # Settings that only change how the work is scheduled, never what is written.
 SCHEDULING = {"num_cpus", "address", "timeout_s", "retries", "detectors", "gpus_per_detector",
@@ -21,26 +34,27 @@ SCHEDULING = {"num_cpus", "address", "timeout_s", "retries", "detectors", "gpus_
 class IngestConfig:
     """Every ingest setting, with its CLI help (the `dfprep ingest` options are derived from these fields)."""
     parts: str | None = opt(None, "Parts to ingest, e.g. 0,3-5 (default: all).")
-    frames: int = opt(32, "Frames sampled per video, evenly spaced.")
+    frames: int = opt(32, "Frames sampled per video, evenly spaced.", min=1)
     decoder: str = opt("pyav-nonref", "pyav-nonref (PyAV, skips unsampled non-reference frames; bit-identical), "
-                                      "pyav or decord. pyav is also the fallback.")
-    decode_threads: int = opt(1, "Decoder threads per video.")
+                                      "pyav or decord. pyav is also the fallback.", choices=_decoders)
+    decode_threads: int = opt(1, "Decoder threads per video.", min=1)
     faces: bool = opt(True, "Detect and crop faces (else probe and decode only).")
-    detector: str = opt("mtcnn", "mtcnn (facenet-pytorch, GPU if any) or dlib (HOG, CPU).")
-    det_size: int = opt(_FACE.det_size, "Longest side of the detection copy, px.")
-    min_face_size: int = opt(40, "Smallest face searched, in detection-copy px (MTCNN's pyramid floor).")
-    threshold: float | None = opt(None, "Min face confidence (default mtcnn 0.95, dlib 0.5).")
-    max_faces: int = opt(_FACE.max_faces, "Faces kept per frame, most confident first.")
-    margin: float = opt(_FACE.margin, "Crop margin, fraction of the box on each side.")
-    crop_size: int = opt(_FACE.crop_size, "Square crop side, px.")
-    jpeg_quality: int = opt(_FACE.jpeg_quality, "JPEG quality of the crops.")
-    track_iou: float = opt(_FACE.track_iou, "Min IoU that links a face to a track across sampled frames.")
+    detector: str = opt("mtcnn", "mtcnn (facenet-pytorch, GPU if any) or dlib (HOG, CPU).", choices=_detectors)
+    det_size: int = opt(_FACE.det_size, "Longest side of the detection copy, px.", min=1)
+    min_face_size: int = opt(40, "Smallest face searched, in detection-copy px (MTCNN's pyramid floor).", min=1)
+    threshold: float | None = opt(None, "Min face confidence (default mtcnn 0.95, dlib 0.5).", min=0, max=1)
+    max_faces: int = opt(_FACE.max_faces, "Faces kept per frame, most confident first.", min=1)
+    margin: float = opt(_FACE.margin, "Crop margin, fraction of the box on each side.", min=0)
+    crop_size: int = opt(_FACE.crop_size, "Square crop side, px.", min=1)
+    jpeg_quality: int = opt(_FACE.jpeg_quality, "JPEG quality of the crops.", min=1, max=100)
+    track_iou: float = opt(_FACE.track_iou, "Min IoU that links a face to a track across sampled frames.",
+                           min=0, max=1)
     boxes_from_original: bool = opt(False, "Cut FAKE crops at their original's boxes.")
     identity: bool = opt(True, "A 128-d face embedding per track (dlib ResNet), for identity-aware splits.")
-    batch_videos: int = opt(16, "Videos per output file.")
+    batch_videos: int = opt(16, "Videos per output file.", min=1)
     max_pixels: int = opt(3840 * 2160, "Largest frame (width x height) decoded; DFDC is at most 4K (3840x2160). "
                                        "A larger video is that video's error, found at probe before any decoding "
-                                       "(a tiny file can hold huge frames).")
+                                       "(a tiny file can hold huge frames).", min=1)
     follow_symlinks: bool = opt(False, "Follow part folders, metadata.json files and videos that are symlinks "
                                        "leading out of ROOT (default: rejected, the target named).")
     # scheduling
@@ -52,36 +66,20 @@ class IngestConfig:
     gpus_per_detector: float | None = opt(None, "GPU share per detector, e.g. 0.25 (default 1 when the cluster "
                                                 "has GPUs).")
     detector_resource: str | None = opt(None, "Custom Ray resource that detector actors require.")
-    det_batch: int = opt(64, "Max frames per detector forward pass.")
+    det_batch: int = opt(64, "Max frames per detector forward pass.", min=1)
     det_cross_video: bool | None = opt(None, "Batch frames of several videos per detector pass (default: on GPU; "
                                              "off on CPU, bit-exact).")
-    timeout_s: float = opt(300.0, "Time limit per video, seconds.", flag="--timeout")
+    timeout_s: float = opt(300.0, "Time limit per video, seconds.", flag="--timeout", min=0, min_open=True)
     retries: int = opt(1, "Re-runs of a video whose worker process died.")
     progress: bool = opt(True, "Progress bar.")
     extra: dict = opt(None, "", cli=False, factory=dict)
 
     def validate(self) -> None:
-        """Check every named choice and range before any work, so a typo is one usage line (exit 2)."""
-        from dfprep.faces.detectors import DETECTORS
-        from dfprep.ingest.decode import DECODERS
+        """Check every named choice and range before any work, so a typo is one usage line (exit 2): those
+        declared beside each field (which the CLI checks itself), then the parts selection."""
         from dfprep.ingest.discover import IngestUsageError, parse_parts
 
-        if self.decoder not in DECODERS:
-            raise IngestUsageError(f"--decoder must be one of {', '.join(sorted(DECODERS))}, got {self.decoder!r}")
-        if self.detector not in DETECTORS:
-            raise IngestUsageError(f"--detector must be one of {', '.join(sorted(DETECTORS))}, got {self.detector!r}")
-        for name in ("frames", "det_size", "min_face_size", "max_faces", "crop_size", "batch_videos", "det_batch",
-                     "decode_threads", "max_pixels"):
-            if getattr(self, name) < 1:
-                raise IngestUsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise IngestUsageError(f"--jpeg-quality must be in 1..100, got {self.jpeg_quality}")
-        if self.margin < 0 or not 0 <= self.track_iou <= 1:
-            raise IngestUsageError("--margin must be >= 0 and --track-iou in [0, 1]")
-        if self.threshold is not None and not 0 <= self.threshold <= 1:
-            raise IngestUsageError(f"--threshold must be in [0, 1], got {self.threshold}")
-        if self.timeout_s <= 0:
-            raise IngestUsageError(f"--timeout must be > 0, got {self.timeout_s}")
+        check_declared(self, IngestUsageError)
         parse_parts(self.parts)
 
     def face_params(self) -> FaceParams:
@@ -123,17 +121,17 @@ _RUNS = "(default: the run's, recorded from its ingest; a different value is ref
 @dataclass
 class CropOverrides:
     """Crop settings a user may give `dfprep predict` / `explain`: None takes the run's (they must match it)."""
-    detector: str | None = opt(None, f"mtcnn or dlib {_RUNS}.")
-    det_size: int | None = opt(None, f"Longest side of the face-detection copy, px {_RUNS}.")
-    min_face_size: int | None = opt(None, f"Smallest face searched {_RUNS}.")
-    threshold: float | None = opt(None, f"Min face confidence {_RUNS}.")
-    max_faces: int | None = opt(None, f"Faces kept per frame {_RUNS}.")
-    margin: float | None = opt(None, f"Crop margin {_RUNS}.")
-    crop_size: int | None = opt(None, f"Square crop side, px {_RUNS}.")
+    detector: str | None = opt(None, f"mtcnn or dlib {_RUNS}.", choices=_detectors)
+    det_size: int | None = opt(None, f"Longest side of the face-detection copy, px {_RUNS}.", min=1)
+    min_face_size: int | None = opt(None, f"Smallest face searched {_RUNS}.", min=1)
+    threshold: float | None = opt(None, f"Min face confidence {_RUNS}.", min=0, max=1)
+    max_faces: int | None = opt(None, f"Faces kept per frame {_RUNS}.", min=1)
+    margin: float | None = opt(None, f"Crop margin {_RUNS}.", min=0)
+    crop_size: int | None = opt(None, f"Square crop side, px {_RUNS}.", min=1)
 
     def forced(self) -> tuple[int | None, str | None, dict]:
         """(det_size, detector, {other setting: value}) of what was given on the command line."""
-        given = {k: v for k, v in asdict(self).items() if v is not None}
+        given = {f.name: getattr(self, f.name) for f in fields(CropOverrides) if getattr(self, f.name) is not None}
         return given.pop("det_size", None), given.pop("detector", None), given
 
 

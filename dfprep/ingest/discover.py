@@ -12,10 +12,11 @@ from pathlib import Path
 
 from dfprep.dataset import VIDEO_EXTS, MetadataError, Status, VideoEntry, key_problem, metadata_entries, \
     part_folders, read_metadata
+from dfprep.errors import UsageError
 from dfprep.storage import as_path, entries, is_remote
 
 
-class IngestUsageError(Exception):
+class IngestUsageError(UsageError):
     """A misuse that stops the run before it starts (no ROOT, no parts)."""
 
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import av
 
+from dfprep.errors import DataError
 
-class VideoError(Exception):
+
+class VideoError(DataError):
     """A video that cannot be used; the message is the reason recorded in the manifest."""
 
 

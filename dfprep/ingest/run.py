@@ -194,12 +194,9 @@ def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> Ingest
     root, work = as_path(root), as_path(out)
     t0 = time.perf_counter()
     if cfg.faces and cfg.identity:      # the workers load dlib's models: say at once when they are absent
-        from dfprep.faces.identity import IdentityModelsMissing, RECOGNITION_MODEL, SHAPE_MODEL, model_path
+        from dfprep.faces.identity import RECOGNITION_MODEL, SHAPE_MODEL, model_path
 
-        try:
-            model_path(SHAPE_MODEL), model_path(RECOGNITION_MODEL)
-        except IdentityModelsMissing as exc:
-            raise IngestUsageError(str(exc)) from None
+        model_path(SHAPE_MODEL), model_path(RECOGNITION_MODEL)     # IdentityModelsMissing: a usage error
     entries, problems = discover(root, parse_parts(cfg.parts), follow_symlinks=cfg.follow_symlinks)
     work.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(work)

@@ -20,6 +20,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from dfprep.dataset import VideoEntry
+from dfprep.errors import StoreError
 from dfprep.faces.actor import DetectorActor
 from dfprep.ingest.batches import TIMED_OUT, WORKER_DIED
 from dfprep.ingest.config import IngestConfig
@@ -33,8 +34,10 @@ from dfprep.storage import StorageError
 __all__ = ["FATAL_ERRNOS", "IngestAbort", "Scheduler", "process_videos", "scheduler_for_cluster"]
 
 
-class IngestAbort(Exception):
-    """A failure of the run, not of one video (the disk is full, no worker can be placed)."""
+class IngestAbort(StoreError):
+    """A failure of the run, not of one video (the disk is full, no worker can be placed): exit 1, resumable."""
+
+    advice = "every finished video is kept in WORK; fix the cause and rerun the same command to resume"
 
 
 PLACEMENT_TIMEOUT_S = 120.0
@@ -153,7 +156,8 @@ class Scheduler:
                     cause = exc.cause if getattr(exc, "cause", None) is not None else exc
                     kind = failure_kind(cause)
                     if kind is Failure.ABORT:
-                        raise IngestAbort(f"cannot write outputs: {cause}") from None
+                        raise IngestAbort(f"cannot write outputs: {cause}; every finished video is kept in WORK; free "
+                                          "space and rerun the same command to resume") from None
                     if kind is Failure.STORE:     # the run's failure, not the video's: stop, resumable
                         raise StorageError(str(cause).splitlines()[0][:500]) from None
                     self._fail(todo, a, on_failure, f"{type(cause).__name__}: {str(cause).splitlines()[0][:300]}")

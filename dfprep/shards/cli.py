@@ -11,15 +11,13 @@ from typing import Optional
 import click
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
 from dfprep.formats.shards import INDEX
-from dfprep.lease import LeaseHeld
-from dfprep.options import StoragePath, argument, cli_path, command, option
-from dfprep.shards.config import ShardsConfig, ShardsUsageError
 from dfprep.shards.summary import ShardsSummary
+from dfprep.options import StoragePath, argument, command, option
+from dfprep.shards.config import ShardsConfig, VerifyConfig
 from dfprep.storage import as_path
 
 DEFAULT_COMMAND = "write"
@@ -43,36 +41,27 @@ def _shards(cfg: ShardsConfig, work: Path, out: Path, overwrite: bool) -> None:
     """Write train/val/test shards: families never cross splits; train balanced; index.json last."""
     from dfprep.shards.run import make_shards
 
-    console = Console()
     try:
         summary = make_shards(work, out, cfg, overwrite=overwrite)
-    except (ShardsUsageError, LeaseHeld) as exc:   # one line, whatever the terminal's width
-        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
-        raise typer.Exit(2)
-    except (RuntimeError, OSError) as exc:     # failed writes (a full disk, a store gone): a line per cause
-        for line in _error_lines(exc, out):
-            console.print(f"[red]error:[/red] {escape(line)}", soft_wrap=True, highlight=False)
-        raise typer.Exit(1)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/yellow]: finished shards are kept; rerun the same command to resume")
-        raise typer.Exit(130)
-    print_summary(console, summary)
+    except OSError as exc:     # the driver's own writes failed: say why, what to do and what is kept
+        error = _write_error(exc, out)
+        if error is None:
+            raise
+        raise error from exc
+    print_summary(Console(), summary)
 
 
-def _error_lines(exc: Exception, out) -> list[str]:
-    """The lines of a failed run: the shard tasks' causes, or the one OS error of the driver's own writes."""
+def _write_error(exc: OSError, out):
+    """The driver's failed write as a ShardWriteError (a store failure, exit 1) naming OUT, the reason and what
+    to do; None for an OSError no hint covers (it propagates as it is)."""
     from dfprep.shards.run import HINTS, ShardWriteError, cause_line
+    from dfprep.storage import StorageError
 
-    if isinstance(exc, ShardWriteError):
-        return exc.lines
-    if isinstance(exc, OSError):
-        from dfprep.storage import StorageError
-
-        hint = HINTS.get(exc.errno, "wait until the store is back" if isinstance(exc, StorageError) else
-                         "fix the cause")
-        return [f"cannot write {out}: {cause_line(exc)}; {hint} and rerun the same command to resume (finished "
-                "shards are kept)"]
-    return [cause_line(exc)]
+    hint = HINTS.get(exc.errno, "wait until the store is back" if isinstance(exc, StorageError) else None)
+    if hint is None:
+        return None
+    return ShardWriteError([f"cannot write {out}: {cause_line(exc)}; {hint} and rerun the same command to resume "
+                            "(finished shards are kept)"])
 
 
 def _per_split(counts: dict) -> str:
@@ -107,19 +96,13 @@ def print_summary(console: Console, summary: ShardsSummary) -> None:
     console.print(f"  index: {as_path(summary.out) / INDEX}")
 
 
-def verify_command(
-    shards: str = typer.Argument(..., help="SHARDS folder written by `dfprep shards`."),
-    work: Optional[str] = typer.Option(None, help="WORK whose face store the labels are checked against "
-                                                   "(default: the one recorded in index.json, if present)."),
-    workers: int = typer.Option(1, help="Shards checked in parallel processes."),
-) -> None:
+def _verify(cfg: VerifyConfig, shards, work) -> None:
     """Reread every shard with webdataset; exit 1 with the list of problems, 0 when all is well."""
     from dfprep.formats.shards import read_shards_index
     from dfprep.shards.verify import verify_shards
 
     console = Console()
-    shards, work = cli_path(shards), cli_path(work)
-    problems = verify_shards(shards, work, workers=workers)
+    problems = verify_shards(shards, work, workers=cfg.workers)
     if problems:
         for p in problems:
             console.print(f"[red]problem[/red] {p}", highlight=False, soft_wrap=True)
@@ -135,5 +118,10 @@ shards_command = command(ShardsConfig, _shards, leading=[
     argument("work", StoragePath, "WORK folder of `dfprep ingest` (videos.parquet, faces.parquet)."),
     option("out", StoragePath, ..., "--out", "-o", help="SHARDS folder for the .tar shards and index.json.")],
     trailing=[option("overwrite", bool, False, "--overwrite", help="Replace shards in OUT made with other settings.")])
+verify_command = command(VerifyConfig, _verify, leading=[
+    argument("shards", StoragePath, "SHARDS folder written by `dfprep shards`."),
+    option("work", Optional[StoragePath], None, "--work", help="WORK whose face store the labels are checked "
+                                                               "against (default: the one recorded in index.json, "
+                                                               "if present).")])
 shards_app.command(DEFAULT_COMMAND)(shards_command)
 shards_app.command("verify")(verify_command)

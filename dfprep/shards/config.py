@@ -10,8 +10,9 @@ import re
 from dataclasses import asdict, dataclass
 
 from dfprep.dataset import DEFAULT_CLIP_LEN, SPLITS, UNITS
+from dfprep.errors import UsageError
 from dfprep.faces.identity import DEFAULT_IDENTITY_THRESHOLD
-from dfprep.options import opt
+from dfprep.options import check_declared, opt
 from dfprep.ingest.discover import IngestUsageError, parse_parts
 
 BALANCES = ("undersample", "oversample", "none")
@@ -23,8 +24,14 @@ ACTIONS = {"resplit"}       # what a run may do to an existing SHARDS: not a set
 MIN_SHARDS_PER_SPLIT = 8
 
 
-class ShardsUsageError(Exception):
+class ShardsUsageError(UsageError):
     """A misuse that stops the run before it writes anything (bad option, no face store, foreign OUT)."""
+
+
+def _augmentations() -> tuple[str, ...]:
+    from dfprep.augment import AUGMENTATIONS      # torch: imported when a name is checked, not at --help
+
+    return tuple(sorted(AUGMENTATIONS))
 
 
 class NothingNew(Exception):
@@ -38,30 +45,31 @@ class ShardsConfig:
     val_parts: str | None = opt(None, "DFDC parts for val, e.g. 45-47 (instead of --split).")
     test_parts: str | None = opt(None, "DFDC parts for test, e.g. 48-49.")
     group: str = opt("family", "What a split keeps whole: family, or identity (families whose REAL face "
-                               "embeddings are within --identity-threshold: one person).")
+                               "embeddings are within --identity-threshold: one person).", choices=GROUPS)
     identity_threshold: float = opt(DEFAULT_IDENTITY_THRESHOLD, "Embedding distance linking two tracks with --group identity (dlib's "
-                                         "same-person threshold).")
+                                         "same-person threshold).", min=0, max=2, min_open=True, max_open=True)
     seed: int = opt(0, "Seed of splits, balance, shuffles and augmentation.")
     balance: str = opt("undersample", "undersample, oversample or none (train; val and test too with "
-                                      "--balance-eval).")
+                                      "--balance-eval).", choices=BALANCES)
     ratio: str = opt("1:1", "Target REAL:FAKE, e.g. 1:1 or 1:2.")
     balance_eval: bool = opt(False, "Balance val and test too (else their natural distribution).")
-    augment: str = opt("oversampled", "off, oversampled (repeated copies) or all (train samples).")
+    augment: str = opt("oversampled", "off, oversampled (repeated copies) or all (train samples).",
+                       choices=AUGMENT_MODES)
     augment_ops: tuple[str, ...] = opt(("hflip", "rotate", "brightness", "saturation", "noise", "jpeg",
-                                        "downscale"), "Augmentation ops, comma-separated.")
-    augment_p: float = opt(0.5, "Probability of each augmentation op.")
-    unit: str = opt("frame", "frame (one crop per sample) or clip (--clip-len crops of a track).")
+                                        "downscale"), "Augmentation ops, comma-separated.", choices=_augmentations)
+    augment_p: float = opt(0.5, "Probability of each augmentation op.", min=0, max=1)
+    unit: str = opt("frame", "frame (one crop per sample) or clip (--clip-len crops of a track).", choices=UNITS)
     clip_len: int = opt(DEFAULT_CLIP_LEN, "Crops per clip with --unit clip.")
     shard_size: str = opt("256MB", "Target shard size.")
-    samples_per_shard: int | None = opt(None, "Samples per shard (overrides --shard-size).")
-    jpeg_quality: int = opt(95, "JPEG quality of re-encoded (augmented) crops.")
+    samples_per_shard: int | None = opt(None, "Samples per shard (overrides --shard-size).", min=1)
+    jpeg_quality: int = opt(95, "JPEG quality of re-encoded (augmented) crops.", min=1, max=100)
     resplit: bool = opt(False, "When WORK changed under SHARDS (a family would span splits, a video it holds "
                                "changed or is gone): rewrite every shard from WORK as it is now, each family "
                                "keeping its split where it can (recorded in index.json as `resplit`).")
     allow_partial: bool = opt(False, "Cut shards from a WORK whose ingest did not finish (index.json then says "
                                      "partial: true); without it such a WORK is refused.")
     # scheduling
-    num_cpus: int | None = opt(None, "CPUs for the embedded local Ray.")
+    num_cpus: int | None = opt(None, "CPUs for the embedded local Ray.", min=1)
     address: str | None = opt(None, "Existing Ray cluster address.", envvar="RAY_ADDRESS")
     progress: bool = opt(True, "Progress bar.")
     use_ray: bool = opt(True, "", cli=False)   # False: write the shards one by one in this process (tests)
@@ -70,28 +78,12 @@ class ShardsConfig:
         self.augment_ops = tuple(self.augment_ops)
 
     def validate(self) -> None:
-        """Parse every text option once so a typo fails before any work, with the option named."""
-        from dfprep.augment import AUGMENTATIONS
-
-        if self.balance not in BALANCES:
-            raise ShardsUsageError(f"--balance must be one of {', '.join(BALANCES)}, got {self.balance!r}")
-        if self.augment not in AUGMENT_MODES:
-            raise ShardsUsageError(f"--augment must be one of {', '.join(AUGMENT_MODES)}, got {self.augment!r}")
-        if self.unit not in UNITS:
-            raise ShardsUsageError(f"--unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
-        if self.group not in GROUPS:
-            raise ShardsUsageError(f"--group must be one of {', '.join(GROUPS)}, got {self.group!r}")
-        if not 0.0 < self.identity_threshold < 2.0:
-            raise ShardsUsageError(f"--identity-threshold must be in (0, 2), got {self.identity_threshold}")
+        """Parse every text option once so a typo fails before any work, with the option named: the choices and
+        bounds declared beside each field (which the CLI checks itself), then the text forms and what depends on
+        another field."""
+        check_declared(self, ShardsUsageError)
         if self.unit == "clip" and not 1 <= self.clip_len <= 999:
             raise ShardsUsageError(f"--clip-len must be in 1..999, got {self.clip_len}")
-        if self.samples_per_shard is not None and self.samples_per_shard < 1:
-            raise ShardsUsageError(f"--samples-per-shard must be >= 1, got {self.samples_per_shard}")
-        if not 0.0 <= self.augment_p <= 1.0:
-            raise ShardsUsageError(f"augment_p must be in [0, 1], got {self.augment_p}")
-        unknown = [n for n in self.augment_ops if n not in AUGMENTATIONS]
-        if unknown:
-            raise ShardsUsageError(f"unknown augmentations {unknown}; known: {sorted(AUGMENTATIONS)}")
         parse_ratio(self.ratio)
         parse_size(self.shard_size)
         if self.split_parts() is None:
@@ -122,6 +114,12 @@ class ShardsConfig:
     def fingerprint(self) -> str:
         blob = json.dumps(self.output_settings(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass
+class VerifyConfig:
+    """The settings of `dfprep shards verify` (its options are derived from these fields)."""
+    workers: int = opt(1, "Shards checked in parallel processes.", min=1)
 
 
 def parse_split(spec: str) -> dict[str, float]:

@@ -313,14 +313,11 @@ def _identity_groups(work: Path, eligible: list[tuple[int, str]], fam_code: np.n
                      threshold: float, label_of: dict) -> tuple[dict[str, str], dict]:
     """{family id: identity group id} from the face store's embeddings, and index.json's `grouping` entry."""
     from dfprep.shards.groups import identity_groups, linking_tracks
-    from dfprep.formats.work.faces import FaceStoreError, read_embeddings
+    from dfprep.formats.work.faces import read_embeddings
     from dfprep.formats.work.names import faces_dir
 
     faces = faces_dir(work)
-    try:
-        keys, vectors = read_embeddings(work)
-    except FaceStoreError as exc:
-        raise ShardsUsageError(str(exc)) from None
+    keys, vectors = read_embeddings(work)       # FaceStoreError: bad data, exit 1
     if not keys:
         raise ShardsUsageError(f"{faces}: no identity embedding (written before they existed, or ingested with "
                                f"--no-identity); re-ingest WORK, or use --group family")

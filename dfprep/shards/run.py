@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dfprep.atomic import remove_stale_tmp
 from dfprep.dataset import LABELS, SPLITS
+from dfprep.errors import StoreError
 from dfprep.ingest.config import RecordedIngest
 from dfprep.progress import Reporter
 from dfprep.shards.balance import class_weights
@@ -95,7 +96,7 @@ def _run_tasks(plan: Plan, work: Path, out: Path, todo: list[tuple[str, int]], o
             ray.shutdown()
 
 
-class ShardWriteError(RuntimeError):
+class ShardWriteError(StoreError, RuntimeError):
     """Shards that failed to be written: one line per cause (`failure_lines`), the finished ones kept."""
 
     def __init__(self, lines: list[str]):
@@ -257,16 +258,12 @@ def _recorded_ingest(work: Path, allow_partial: bool = False) -> tuple[RecordedI
     """The ingest settings and fingerprint of WORK (run.json, else _state.json; None when WORK has neither), and
     why its ingest is unfinished (None when finished). An unfinished WORK is refused unless `allow_partial`."""
     from dfprep.ingest.completion import partial_message, unfinished_ingest
-    from dfprep.formats.work.names import WorkError
     from dfprep.formats.work.runjson import recorded_ingest
 
-    try:
-        partial = unfinished_ingest(work)
-        if partial and not allow_partial:
-            raise ShardsUsageError(partial_message(work, partial))
-        return recorded_ingest(work), partial
-    except WorkError as exc:
-        raise ShardsUsageError(str(exc)) from None
+    partial = unfinished_ingest(work)
+    if partial and not allow_partial:
+        raise ShardsUsageError(partial_message(work, partial))
+    return recorded_ingest(work), partial
 
 
 def build_index(plan: Plan, done: dict[str, dict], work: Path, content_hash: str, fingerprint: dict,

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import tarfile
 
+from dfprep.errors import DataError
+
 BLOCK = tarfile.BLOCKSIZE           # 512
 RECORD = tarfile.RECORDSIZE         # 10240: tarfile pads the archive to a whole record
 _ZERO = bytes(RECORD)
@@ -82,7 +84,7 @@ class SampleTarWriter:
 
 # --- reading -----------------------------------------------------------------------------------------------------
 
-class ShardFormatError(ValueError):
+class ShardFormatError(DataError, ValueError):
     """A shard that is not what `SampleTarWriter` writes: the message names the member (or the offset)."""
 
 

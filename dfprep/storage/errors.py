@@ -4,8 +4,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
+from dfprep.errors import StoreError
 
-class StorageError(OSError):
+
+class StorageError(StoreError, OSError):
     """The store failed (unreachable, refused, timed out): the run's problem, not the data's. Nothing finished is
     lost; rerunning the same command when the store is back resumes."""
 

@@ -11,6 +11,8 @@ import re
 import threading
 from pathlib import Path
 
+from dfprep.errors import UsageError
+
 WRITABLE_SCHEMES = ("s3", "gs", "hdfs")
 READ_ONLY_SCHEMES = ("http", "https")
 SCHEMES = ("file",) + WRITABLE_SCHEMES + READ_ONLY_SCHEMES
@@ -20,7 +22,7 @@ _FS: dict[tuple, object] = {}
 _LOCK = threading.Lock()
 
 
-class UnsupportedURI(ValueError):
+class UnsupportedURI(UsageError, ValueError):
     """A path argument dfprep cannot open: one usage line, exit 2."""
 
 

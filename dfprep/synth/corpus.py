@@ -16,40 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from dfprep.atomic import write_bytes, write_json
+from dfprep.synth.config import SynthConfig
 from dfprep.synth.encode import AUDIO_RATE, sine, write_mp4
 from dfprep.synth.identities import identities
 from dfprep.synth.render import Person, Swap, VideoSpec, iter_frames
 
 BACKGROUNDS = ("gradient", "coffee", "rocket")
-
-
-@dataclass
-class SynthConfig:
-    """Corpus shape. Counts are per part; fractions are of all videos in a part."""
-
-    parts: int = 1
-    start_part: int = 0
-    videos: int = 12
-    ratio: str = "1:5"  # REAL:FAKE, DFDC-like
-    duration: float = 2.0
-    fps: int = 15
-    size: str = "320x240"  # landscape WxH; portrait videos swap it
-    portrait: float = 0.15
-    multi_face: int | None = None  # None: 1 when videos >= 6, else 0
-    no_face: int | None = None  # None: 1 when videos >= 6, else 0
-    no_audio: float = 0.1
-    seed: int = 0
-    workers: int | None = None  # None: os.cpu_count()
-
-    def wh(self) -> tuple[int, int]:
-        w, h = (int(v) for v in self.size.lower().split("x"))
-        return w, h
-
-    def n_multi(self) -> int:
-        return self.multi_face if self.multi_face is not None else int(self.videos >= 6)
-
-    def n_no_face(self) -> int:
-        return self.no_face if self.no_face is not None else int(self.videos >= 6)
 
 
 def part_dir_name(part: int) -> str:
@@ -196,18 +168,42 @@ def render_video(spec: VideoSpec, path: Path, duration: float | None = None) -> 
     return write_mp4(path, iter_frames(spec), spec.width, spec.height, spec.fps, audio, AUDIO_RATE)
 
 
-def _summary_part(specs: list[VideoSpec]) -> dict:
-    return {
-        "counts": {"REAL": sum(s.label == "REAL" for s in specs), "FAKE": sum(s.label == "FAKE" for s in specs)},
-        "multi_face": sorted(s.name for s in specs if s.kind == "multi_face"),
-        "no_face": sorted(s.name for s in specs if s.kind == "no_face"),
-        "portrait": sorted(s.name for s in specs if s.height > s.width),
-        "no_audio": sorted(s.name for s in specs if s.audio_hz is None),
-        "videos": {s.name: {"label": s.label, "original": s.original, "kind": s.kind, "width": s.width,
-                            "height": s.height, "fps": s.fps, "frames": s.n_frames, "audio": s.audio_hz is not None,
-                            "faces": len(s.people), "swapped": [sw.person for sw in s.swaps],
-                            "identities": _shown(s)} for s in specs},
-    }
+@dataclass(frozen=True)
+class SynthPart:
+    """One part as written: counts by label, the names of each special kind, and every video's record (as
+    synth.json holds it: label, original, kind, size, fps, frames, audio, faces, who was swapped, identities)."""
+    counts: dict            # {"REAL": n, "FAKE": n}
+    multi_face: list
+    no_face: list
+    portrait: list
+    no_audio: list
+    videos: dict
+
+
+@dataclass(frozen=True)
+class SynthSummary:
+    """What `make_corpus` returns and `dfprep synth` prints; `as_json()` is synth.json (the same document as
+    before it was typed)."""
+    config: dict            # the SynthConfig, as a dict
+    root: str
+    parts: dict             # {part folder name: SynthPart}
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def _summary_part(specs: list[VideoSpec]) -> SynthPart:
+    return SynthPart(
+        counts={"REAL": sum(s.label == "REAL" for s in specs), "FAKE": sum(s.label == "FAKE" for s in specs)},
+        multi_face=sorted(s.name for s in specs if s.kind == "multi_face"),
+        no_face=sorted(s.name for s in specs if s.kind == "no_face"),
+        portrait=sorted(s.name for s in specs if s.height > s.width),
+        no_audio=sorted(s.name for s in specs if s.audio_hz is None),
+        videos={s.name: {"label": s.label, "original": s.original, "kind": s.kind, "width": s.width,
+                         "height": s.height, "fps": s.fps, "frames": s.n_frames, "audio": s.audio_hz is not None,
+                         "faces": len(s.people), "swapped": [sw.person for sw in s.swaps],
+                         "identities": _shown(s)} for s in specs},
+    )
 
 
 def _shown(spec: VideoSpec) -> list[dict]:
@@ -220,12 +216,13 @@ def _shown(spec: VideoSpec) -> list[dict]:
     return [{"identity": cast[i].name, "photograph": cast[i].source} for i in shown]
 
 
-def make_corpus(out, cfg: SynthConfig) -> dict:
+def make_corpus(out, cfg: SynthConfig) -> SynthSummary:
     """Write the corpus under `out` (a folder or an object-store URI); return (and write to out/synth.json) a
     summary plus the config. A remote corpus is rendered in a local staging folder, each part's metadata.json
     uploaded after its videos (the same bytes as a local corpus of the same seed)."""
     from dfprep.storage import as_path, is_remote
 
+    cfg.validate()
     if is_remote(as_path(out)):
         from dfprep.storage.staging import staged_output
 
@@ -234,7 +231,7 @@ def make_corpus(out, cfg: SynthConfig) -> dict:
     return _make_corpus(Path(out), cfg)
 
 
-def _make_corpus(out: Path, cfg: SynthConfig, shown: str | None = None) -> dict:
+def _make_corpus(out: Path, cfg: SynthConfig, shown: str | None = None) -> SynthSummary:
     plans = {part_dir_name(p): plan_part(cfg, p) for p in range(cfg.start_part, cfg.start_part + cfg.parts)}
     jobs = [(spec, out / d / spec.name) for d, specs in plans.items() for spec in specs]
     for d in plans:
@@ -250,7 +247,7 @@ def _make_corpus(out: Path, cfg: SynthConfig, shown: str | None = None) -> dict:
                 f.result()
     for d, specs in plans.items():
         write_bytes(out / d / "metadata.json", metadata_bytes(metadata(specs)))
-    summary = {"config": asdict(cfg), "root": shown or str(out.resolve()),
-               "parts": {d: _summary_part(specs) for d, specs in plans.items()}}
-    write_json(out / "synth.json", summary)
+    summary = SynthSummary(config=asdict(cfg), root=shown or str(out.resolve()),
+                           parts={d: _summary_part(specs) for d, specs in plans.items()})
+    write_json(out / "synth.json", summary.as_json())
     return summary

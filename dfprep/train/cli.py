@@ -6,36 +6,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from dfprep.lease import LeaseHeld
 from dfprep.options import StoragePath, argument, command, option
 from dfprep.train.config import TrainConfig
-from dfprep.train.errors import BadShardError, TrainUsageError, one_line
 from dfprep.train.metrics import shown
+from dfprep.train.summary import TrainSummary
+
+# What `dfprep.cli.reported` prints on Ctrl-C: a RUN resumes with --resume, not by rerunning the same command.
+TRAIN_INTERRUPTED = "interrupted: the last checkpoint is kept; rerun with --resume to continue from it"
 
 
 def _train(cfg, shards: Path, out: Path) -> None:
     """Train a deepfake detector on WebDataset shards; validate every epoch at frame and video level."""
-    from dfprep.storage import StorageError, UnsupportedURI
     from dfprep.train.run import train
 
-    console = Console()
-    try:
-        s = train(shards, out, cfg)
-    except (TrainUsageError, UnsupportedURI, LeaseHeld) as exc:   # a RUN in a missing bucket; another run writes OUT
-        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
-        raise typer.Exit(2)
-    except (BadShardError, StorageError) as exc:    # bad data in a shard, or the store failed: exit 1, one line
-        console.print(f"[red]error:[/red] {escape(one_line(exc))}", soft_wrap=True, highlight=False)
-        raise typer.Exit(1)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/yellow]: rerun with --resume to continue from the last checkpoint")
-        raise typer.Exit(130)
-    print_summary(console, s, out)
+    print_summary(Console(), train(shards, out, cfg), out)
 
 
 train_command = command(TrainConfig, _train, leading=[
@@ -43,19 +30,19 @@ train_command = command(TrainConfig, _train, leading=[
     option("out", StoragePath, ..., "--out", "-o", help="RUN folder: model.pt, metrics.json, history.csv, tb/.")])
 
 
-def print_summary(console: Console, s: dict, out: Path) -> None:
-    t = Table(title=f"dfprep train ({s['status']}, {s['steps']} steps, best epoch {s['best_epoch']})")
+def print_summary(console: Console, s: TrainSummary, out: Path) -> None:
+    t = Table(title=f"dfprep train ({s.status}, {s.steps} steps, best epoch {s.best_epoch})")
     t.add_column("split / level")
     for k in ("log_loss", "roc_auc", "accuracy", "f1", "fpr"):
         t.add_column(k, justify="right")
-    for split in ("val", "test"):
+    for split, metrics in (("val", s.val), ("test", s.test)):
         for level in ("frame", "video"):
-            m = (s.get(split) or {}).get(level)
+            m = (metrics or {}).get(level)
             if m:
                 t.add_row(f"{split} {level}", *(shown(m[k]) for k in ("log_loss", "roc_auc", "accuracy", "f1", "fpr")))
     if t.row_count:
         console.print(t)
     else:
-        console.print(f"dfprep train: {s['status']} after {s['steps']} steps, before any epoch ended "
+        console.print(f"dfprep train: {s.status} after {s.steps} steps, before any epoch ended "
                       f"(rerun with --resume to continue)")
     console.print(f"run: {out}")

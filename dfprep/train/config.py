@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dfprep.options import opt
+from dfprep.dataset import UNITS
+from dfprep.options import check_declared, opt
 from dfprep.train.errors import TrainUsageError
 
 CLASS_WEIGHTS = ("auto", "none")
@@ -19,37 +20,64 @@ RESUME_FIXED = ("model", "epochs", "unit", "clip_len", "rnn", "batch_size", "lr"
                 "workers_used", "world_size", "weights", "gpu_decode")
 
 
+def _models() -> tuple[str, ...]:
+    from dfprep.train.models import MODELS      # torch: imported when a name is checked, not at --help
+
+    return tuple(MODELS)
+
+
+def _rnns() -> tuple[str, ...]:
+    from dfprep.train.models import RNNS
+
+    return tuple(RNNS)
+
+
+def _augmentations() -> tuple[str, ...]:
+    from dfprep.augment import AUGMENTATIONS
+
+    return tuple(sorted(AUGMENTATIONS))
+
+
+def _aggregates() -> tuple[str, ...]:
+    from dfprep.train.metrics import AGGREGATES
+
+    return tuple(AGGREGATES)
+
+
 @dataclass
 class TrainConfig:
     """Every training setting, with its CLI help (the `dfprep train` options are derived from these fields)."""
-    model: str = opt("resnet18", "resnet18, resnet50, efficientnet_b0 or smallcnn.")
-    unit: str | None = opt(None, "frame or clip (default: as the shards were written, index.json).")
+    model: str = opt("resnet18", "resnet18, resnet50, efficientnet_b0 or smallcnn.", choices=_models)
+    unit: str | None = opt(None, "frame or clip (default: as the shards were written, index.json).", choices=UNITS)
     clip_len: int | None = opt(None, "Crops per clip sample (default: as the shards were written).")
-    rnn: str = opt("gru", "Clip models: gru or lstm over time.")
-    epochs: int = opt(5, "Epochs over the train split.")
-    batch_size: int = opt(32, "Samples per step per rank.")
-    lr: float = opt(1e-3, "Peak AdamW learning rate (warmup, then cosine).")
+    rnn: str = opt("gru", "Clip models: gru or lstm over time.", choices=_rnns)
+    epochs: int = opt(5, "Epochs over the train split.", min=1)
+    batch_size: int = opt(32, "Samples per step per rank.", min=1)
+    lr: float = opt(1e-3, "Peak AdamW learning rate (warmup, then cosine).", min=0, min_open=True)
     weight_decay: float = opt(0.01, "AdamW weight decay.")
-    warmup: float = opt(0.05, "Fraction of all steps spent warming the learning rate up linearly.")
+    warmup: float = opt(0.05, "Fraction of all steps spent warming the learning rate up linearly.", min=0, max=1,
+                        max_open=True)
     grad_clip: float = opt(1.0, "Max gradient norm (0: off).")
     seed: int = opt(0, "Seed of the data order, augmentation and initialisation.")
     weights: str | None = opt(None, "Local weights file for the backbone (never downloaded).")
-    workers: int = opt(4, "DataLoader workers per rank (capped by the rank's shards).")
-    input_size: int = opt(224, "Model input side, px.")
-    video_agg: str = opt("mean", "A video's probability from its samples': mean, median or max.")
+    workers: int = opt(4, "DataLoader workers per rank (capped by the rank's shards).", min=0)
+    input_size: int = opt(224, "Model input side, px.", min=1)
+    video_agg: str = opt("mean", "A video's probability from its samples': mean, median or max.", choices=_aggregates)
     threshold: float = opt(0.5, "Decision threshold of the accuracy-type metrics.")
     augment: bool = opt(True, "Online augmentation of train samples.")
     augment_p: float = opt(0.5, "Probability of each augmentation op.")
-    augment_ops: tuple[str, ...] | None = opt(None, "Augmentation ops, comma-separated (default: the shard stage's).")
-    class_weights: str = opt("auto", "auto (inverse frequency of train samples) or none.")
+    augment_ops: tuple[str, ...] | None = opt(None, "Augmentation ops, comma-separated (default: the shard stage's).",
+                                              choices=_augmentations)
+    class_weights: str = opt("auto", "auto (inverse frequency of train samples) or none.", choices=CLASS_WEIGHTS)
     shuffle_buffer: int = opt(1000, "Samples in each loader worker's shuffle buffer.")
     prefetch: int = opt(4, "Batches each loader worker prepares ahead.")
     gpu_decode: bool = opt(False, "Decode JPEGs on the GPU (turns online augmentation off).")
     max_image_pixels: int = opt(4096 * 4096, "Pixel budget of one image (width x height, read from its header "
-                                             "before decoding); a shard image over it stops the run as bad data.")
+                                             "before decoding); a shard image over it stops the run as bad data.",
+                                 min=1)
     device: str | None = opt(None, "cpu, cuda, cuda:1 (default: cuda when available).")
-    max_steps: int | None = opt(None, "Stop after this many optimizer steps in all (smoke runs).")
-    checkpoint_every: int | None = opt(None, "Also checkpoint every N steps (besides each epoch's end).")
+    max_steps: int | None = opt(None, "Stop after this many optimizer steps in all (smoke runs).", min=1)
+    checkpoint_every: int | None = opt(None, "Also checkpoint every N steps (besides each epoch's end).", min=1)
     keep_checkpoints: int = opt(2, "Epoch checkpoints kept besides last.pt.")
     deterministic: bool = opt(False, "torch.use_deterministic_algorithms (slower on GPU).")
     resume: bool = opt(False, "Continue the run in RUN from its last checkpoint.")
@@ -61,43 +89,10 @@ class TrainConfig:
             self.augment_ops = tuple(self.augment_ops)
 
     def validate(self) -> None:
-        from dfprep.train.metrics import AGGREGATES
-        from dfprep.dataset import UNITS
-        from dfprep.train.models import MODELS, RNNS
-
-        if self.model not in MODELS:
-            raise TrainUsageError(f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if self.unit is not None and self.unit not in UNITS:
-            raise TrainUsageError(f"--unit must be frame or clip, got {self.unit!r}")
-        if self.rnn not in RNNS:
-            raise TrainUsageError(f"--rnn must be gru or lstm, got {self.rnn!r}")
-        if self.video_agg not in AGGREGATES:
-            raise TrainUsageError(f"--video-agg must be one of {', '.join(AGGREGATES)}, got {self.video_agg!r}")
-        if self.class_weights not in CLASS_WEIGHTS:
-            raise TrainUsageError(f"--class-weights must be auto or none, got {self.class_weights!r}")
-        for name in ("epochs", "batch_size", "input_size"):
-            if getattr(self, name) < 1:
-                raise TrainUsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.max_image_pixels < 1:
-            raise TrainUsageError(f"--max-image-pixels must be >= 1, got {self.max_image_pixels}")
-        if self.lr <= 0:
-            raise TrainUsageError(f"--lr must be > 0, got {self.lr}")
-        if self.workers < 0:
-            raise TrainUsageError(f"--workers must be >= 0, got {self.workers}")
-        if not 0.0 <= self.warmup < 1.0:
-            raise TrainUsageError(f"warmup is a fraction of all steps in [0, 1), got {self.warmup}")
-        for name in ("max_steps", "checkpoint_every"):
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                raise TrainUsageError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+        """The choices and bounds declared beside each field (which the CLI checks itself), then the weights file."""
+        check_declared(self, TrainUsageError)
         if self.weights is not None and not Path(self.weights).is_file():
             raise TrainUsageError(f"--weights {self.weights}: no such file (weights are never downloaded)")
-        if self.augment_ops is not None:
-            from dfprep.augment import AUGMENTATIONS
-
-            unknown = [n for n in self.augment_ops if n not in AUGMENTATIONS]
-            if unknown:
-                raise TrainUsageError(f"unknown augmentations {unknown}; known: {sorted(AUGMENTATIONS)}")
 
     def as_dict(self) -> dict:
         d = asdict(self)

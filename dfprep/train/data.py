@@ -80,16 +80,12 @@ class LoaderConfig:
 
 
 def read_index(shards: AnyPath) -> ShardsIndex:
-    """SHARDS/index.json through the shards stage's typed reader; its refusals become TrainUsageError. SHARDS may
-    be remote (s3://, gs://, hdfs://, http(s)://): a store that fails is a StorageError."""
+    """SHARDS/index.json through the shards stage's typed reader; its refusals are ShardsUsageError (a usage
+    error, exit 2). SHARDS may be remote (s3://, gs://, hdfs://, http(s)://): a store that fails is a
+    StorageError."""
     from dfprep.formats.shards import read_shards_index
-    from dfprep.shards.config import ShardsUsageError
 
-    shards = as_path(shards)
-    try:
-        return read_shards_index(shards)
-    except ShardsUsageError as exc:
-        raise TrainUsageError(str(exc)) from None
+    return read_shards_index(as_path(shards))
 
 
 def split_shards(shards: AnyPath, index: ShardsIndex, split: str) -> SplitShards | None:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from dfprep.dataset import SPLITS
+from dfprep.errors import one_line
 from dfprep.progress import StepBar
 from dfprep.storage import AnyPath, StorageError, as_path
 from dfprep.formats import run as o
@@ -27,11 +28,12 @@ from dfprep.train.checkpoint import rng_state, save_model, set_rng_state, unwrap
 from dfprep.train.config import TrainConfig, resume_mismatch
 from dfprep.train.data import (LoaderConfig, SplitShards, eval_loader, read_index, split_shards, steps_per_epoch,
                                train_loader, usable_workers)
-from dfprep.train.errors import BadShardError, TrainUsageError, one_line
+from dfprep.train.errors import BadShardError, TrainUsageError
 from dfprep.train.ddp import Dist, barrier, broadcast_object, gather_objects, setup, teardown
 from dfprep.train.metrics import frame_and_video, shown
 from dfprep.train.models import build_model, load_weights, parameter_count
 from dfprep.train.runstore import RunStore, run_folder, run_lease
+from dfprep.train.summary import TrainSummary
 from dfprep.train.trainer import Predictions, Trainer
 from dfprep.versions import library_versions
 
@@ -41,8 +43,8 @@ if TYPE_CHECKING:
 LOG_EVERY = 20          # steps between loss flushes (one device sync each)
 
 
-def train(shards: AnyPath, out: AnyPath, cfg: TrainConfig | None = None) -> dict:
-    """Train on SHARDS (written by `dfprep shards`) into RUN=out; returns the metrics.json summary.
+def train(shards: AnyPath, out: AnyPath, cfg: TrainConfig | None = None) -> TrainSummary:
+    """Train on SHARDS (written by `dfprep shards`) into RUN=out; returns the summary metrics.json holds.
 
     Either may be remote (dfprep.storage): shards are streamed from the store, a remote RUN is written in a local
     staging folder and uploaded at each checkpoint and at the end (`dfprep.train.runstore`). A store that fails
@@ -112,7 +114,7 @@ def evaluate(trainer: Trainer, split: SplitShards, lcfg: LoaderConfig, d: Dist, 
     return frame_and_video(merged.videos, merged.labels, merged.probs, agg, threshold), merged
 
 
-def _train(shards: AnyPath, store: RunStore, cfg: TrainConfig, d: Dist) -> dict:
+def _train(shards: AnyPath, store: RunStore, cfg: TrainConfig, d: Dist) -> TrainSummary:
     """The steps of a run, in order; each is a function or a method of `_Run` below."""
     t_start = time.perf_counter()
     config, splits, n_steps = _plan_run(shards, cfg, d)
@@ -288,12 +290,12 @@ class _Run:
                          self.st)
         return None
 
-    def finish(self, test: dict | None, seconds: float) -> dict:
+    def finish(self, test: dict | None, seconds: float) -> TrainSummary:
         if self.main and not (self.out / o.MODEL).is_file():
             save_model(self.out, self.trainer.model)                       # no val epoch yet: the last model
         summary = _summary(self.st, self.config, test, self.st["epoch"] >= self.cfg.epochs, seconds)
         if self.main:
-            o.write_metrics(self.out, summary)
+            o.write_metrics(self.out, summary.as_json())
         self.board.close()
         barrier(self.d)
         return summary
@@ -322,7 +324,7 @@ def _end_epoch(trainer: Trainer, st: dict, splits: dict, eval_cfg: LoaderConfig,
             save_model(out, trainer.model)
             if preds is not None:
                 o.write_predictions(out / o.VAL_PREDICTIONS, preds.videos, preds.labels, preds.probs, cfg.video_agg)
-        o.write_metrics(out, _summary(st, config, None, False, None, epoch_done=epoch + 1))
+        o.write_metrics(out, _summary(st, config, None, False, None, epoch_done=epoch + 1).as_json())
         if cfg.progress:
             v = val["video"] if val else {}
             print(f"epoch {epoch + 1}/{cfg.epochs} step {st['step']} loss {shown(train['loss'])} "
@@ -346,10 +348,5 @@ def _test(trainer: Trainer, split: SplitShards, eval_cfg: LoaderConfig, d: Dist,
 
 
 def _summary(st: dict, config: dict, test: dict | None, complete: bool, seconds: float | None,
-             epoch_done: int | None = None) -> dict:
-    best = st["best"] or {}
-    return {"status": "complete" if complete else ("running" if epoch_done else "stopped"),
-            "epochs_done": st["epoch"] if epoch_done is None else epoch_done, "steps": st["step"],
-            "best_epoch": best.get("epoch"), "val": best.get("val"), "test": test,
-            "history": st["history"], "model": config["model"], "unit": config["unit"],
-            "seconds": round(seconds, 3) if seconds is not None else None}
+             epoch_done: int | None = None) -> TrainSummary:
+    return TrainSummary.of_state(st, config, test, complete, seconds, epoch_done)

@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dfprep.formats.work.names import WorkError, faces_dir
+from dfprep.errors import DataError
 
 LANDMARKS = pa.list_(pa.list_(pa.float32(), 2), 5)
 # dlib's 128-d face descriptor of a track (dfprep.faces.identity); only on the track's representative row.
@@ -34,7 +35,7 @@ FACE_SCHEMA = pa.schema([
 ])
 
 
-class FaceStoreError(WorkError):
+class FaceStoreError(DataError, WorkError, ValueError):
     """A face store file that cannot be read; the message names it."""
 
 
