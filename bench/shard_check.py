@@ -52,9 +52,11 @@ def main() -> None:
     if shards is None:
         tmp = tempfile.TemporaryDirectory()
         shards = write_photo_shards(Path(tmp.name) / "s", a.n_shards, a.per_shard)
-        index = json.loads((shards / "index.json").read_text())
-        index["format"] = "dfprep-shards/1"                  # what read_shards_index requires
-        (shards / "index.json").write_text(json.dumps(index))
+        from dfprep.formats.shards import FORMAT, INDEX
+
+        index = json.loads((shards / INDEX).read_text())
+        index["format"] = FORMAT                             # what read_shards_index requires
+        (shards / INDEX).write_text(json.dumps(index))
     split = split_shards(shards, read_index(shards), "train")
     mb = sum(b for b, _ in split.checks.values()) / 1e6
     cfg = LoaderConfig(size=224)

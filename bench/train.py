@@ -62,11 +62,11 @@ def write_photo_shards(out: Path, n_shards: int = 16, per_shard: int = 128, size
         entries.append({"name": name, "n_samples": per_shard, "n_real": per_shard // 2,
                         "n_fake": per_shard - per_shard // 2, "bytes": len(blob),
                         "sha256": hashlib.sha256(blob).hexdigest()})
-    from dfprep.formats.shards import FORMAT
+    from dfprep.formats.shards import FORMAT, INDEX
 
     index = {"format": FORMAT, "unit": "frame", "clip_len": None, "config": {"unit": "frame"},
              "splits": {"train": {"samples": n, "real": n // 2, "fake": n - n // 2, "shards": entries}}}
-    (out / "index.json").write_text(json.dumps(index))
+    (out / INDEX).write_text(json.dumps(index))
     return out
 
 

@@ -60,7 +60,9 @@ def run_demo(out: Path, videos: int = 40, parts: int = 2, seed: int = 0, epochs:
                                                   progress=False))
     for sp in made.splits:
         console.print(f"  {sp.name:5}: {sp.samples} samples ({sp.real} REAL / {sp.fake} FAKE), {sp.shards} shards")
-    outputs.update(shards=str(shards / "index.json"))
+    from dfprep.formats.shards import INDEX
+
+    outputs.update(shards=str(shards / INDEX))
 
     # After the shards, so that the report's identity section checks their splits for identity leakage.
     console.rule("4. analyze: the EDA report, with identity leakage between the shards' splits")

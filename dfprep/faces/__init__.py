@@ -1,3 +1,3 @@
 """Faces of a video's sampled frames: params (crop settings), detectors (by name), geometry (copies, crops),
-tracks, extract (plain core), identity (track embeddings), store (faces.parquet schema), actor (Ray detector
-with cross-video batching)."""
+tracks, extract (plain core), identity (track embeddings), actor (Ray detector with cross-video batching).
+faces.parquet itself is dfprep.formats.work.faces."""

@@ -1,2 +1,5 @@
-"""Using a trained RUN on videos: predict (scores and a submission), evaluate (metrics of a submission against
-labels), explain (Grad-CAM maps); inputs lists what predict reads; cli holds their Typer commands."""
+"""Using a trained RUN on videos: predict (scores and a Kaggle-format submission; decodes and detects through
+ingest's public `process_videos`), inputs (every *.mp4 entry of INPUT gets a row), outputs (where predict
+writes, local or remote), evaluate (metrics of a submission against labels), explain (Grad-CAM maps), config
+(PredictConfig, EvaluateConfig, ExplainConfig) and cli (their Typer commands). RUN is read through
+dfprep.formats.run."""
