@@ -27,7 +27,8 @@ from dfprep.shards.index import run_fingerprint, write_state
 from dfprep.shards.layout import Plan, make_plan
 from dfprep.shards.samples import SAMPLE_SCHEMA
 from dfprep.shards.summary import GrowthSummary, ShardsSummary
-from dfprep.shards.source import HASH_METHOD, store_hash, store_paths
+from dfprep.formats.work.faces import HASH_METHOD, store_hash
+from dfprep.shards.source import store_paths
 from dfprep.shards.writer import file_sha256, write_shard
 from dfprep.versions import library_versions
 from dfprep.storage import as_path

@@ -19,7 +19,7 @@ from dfprep.dataset import SPLITS
 from dfprep.formats.shards import ShardsIndex
 from dfprep.shards.samples import augmentation_record
 from dfprep.shards.config import ShardsUsageError
-from dfprep.shards.source import store_hash
+from dfprep.formats.work.faces import store_hash
 from dfprep.formats.work.names import faces_dir
 from dfprep.storage import dataset as open_dataset
 

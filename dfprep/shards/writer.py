@@ -22,7 +22,7 @@ from dfprep.storage import as_path, is_remote
 from dfprep.augment import augment_tensor
 from dfprep.formats.shards import sample_members
 from dfprep.shards.samples import ShardSpec, sample_json, spec_samples
-from dfprep.shards.source import fetch_jpegs
+from dfprep.formats.work.faces import fetch_jpegs
 from dfprep.shards.tarstream import SampleTarWriter
 
 TAR_MTIME = 0          # fixed member time: byte-identical shards for the same seed

@@ -1,6 +1,7 @@
 """WORK/faces.parquet, the face store: one row per face crop; its schema, rows and readers (docs/formats.md)."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -8,8 +9,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from dfprep.formats.work.names import WorkError, faces_dir
 from dfprep.errors import DataError
+from dfprep.formats.work.names import WorkError, faces_dir
+from dfprep.storage import as_path, parquet_file, relative
 
 LANDMARKS = pa.list_(pa.list_(pa.float32(), 2), 5)
 # dlib's 128-d face descriptor of a track (dfprep.faces.identity); only on the track's representative row.
@@ -57,8 +59,6 @@ def faces_table(rows: dict[str, list]) -> pa.Table:
 def face_files(faces: Path) -> list[Path]:
     """The face store's files under `faces` (WORK/faces.parquet, `faces_dir`), sorted; temporaries of a run in
     progress (`.tmp-*`) left out."""
-    from dfprep.storage import as_path
-
     return sorted(p for p in as_path(faces).rglob("*.parquet") if not p.name.startswith("."))
 
 
@@ -91,3 +91,103 @@ def read_embeddings(work: Path) -> tuple[list[tuple[int, str]], np.ndarray]:
         vecs.append(emb.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(emb), -1))
         keys += list(zip(t.column("part").to_pylist(), t.column("video").to_pylist()))
     return keys, (np.concatenate(vecs) if vecs else np.zeros((0, 128), np.float32))
+
+
+PLAN_COLUMNS = ["video", "part", "label", "original", "frame_idx", "track_id", "prob", "x1", "y1", "x2", "y2",
+                "phash"]
+HASH_METHOD = "sha256 over sorted (relative path, size, Parquet footer bytes) of faces.parquet/**/*.parquet"
+FOOTER_MAX = 1 << 20     # a footer larger than this is hashed by its first and last MiB
+
+
+
+def _footer(path: Path) -> bytes:
+    """The Parquet footer (schema, row-group statistics, sizes): changes whenever the file's content does."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        if size < 12:
+            raise FaceStoreError(f"{path}: not a Parquet file ({size} bytes)")
+        fh.seek(size - 8)
+        tail = fh.read(8)
+        if tail[4:] != b"PAR1":
+            raise FaceStoreError(f"{path}: not a Parquet file (no PAR1 magic at the end)")
+        n = int.from_bytes(tail[:4], "little")
+        if n + 8 > size:
+            raise FaceStoreError(f"{path}: corrupt Parquet footer length {n}")
+        if n <= FOOTER_MAX:
+            fh.seek(size - 8 - n)
+            return fh.read(n + 8)
+        fh.seek(size - 8 - n)
+        head = fh.read(FOOTER_MAX)
+        fh.seek(size - FOOTER_MAX)
+        return head + fh.read(FOOTER_MAX)
+
+
+def store_hash(faces: Path) -> str:
+    """Content hash of the face store, cheap at any scale: name, size and footer of every file.
+
+    The footer holds per-row-group byte sizes and min/max statistics, so rewriting a file with other crops
+    changes it; hashing 80 GB of JPEG would take longer than writing the shards.
+    """
+    h = hashlib.sha256()
+    for p in face_files(faces):
+        rel = relative(p, faces)
+        h.update(f"{rel}\0{p.stat().st_size}\0".encode())
+        h.update(hashlib.sha256(_footer(p)).digest())
+    return h.hexdigest()
+
+
+def read_crop_index(faces: Path) -> tuple[pa.Table, list[str]]:
+    """Every crop's planning columns (PLAN_COLUMNS, no jpeg: sharding plans without pixels), with `file` (index into the returned list of relative paths),
+    `row_group` (its Parquet row group) and `jpeg_bytes` (estimated from the row group's column-chunk size).
+    """
+    files = face_files(faces)
+    tables = []
+    for i, p in enumerate(files):
+        try:
+            pf = parquet_file(p)
+            t = pf.read(columns=PLAN_COLUMNS)
+            md = pf.metadata
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise FaceStoreError(f"{p}: cannot read the face store file: {exc}") from None
+        jcol = md.schema.names.index("jpeg") if "jpeg" in md.schema.names else None
+        est, groups = [], []
+        for r in range(md.num_row_groups):
+            rg = md.row_group(r)
+            per = rg.column(jcol).total_uncompressed_size / max(rg.num_rows, 1) if jcol is not None else 0
+            est += [int(per)] * rg.num_rows
+            groups += [r] * rg.num_rows
+        t = t.append_column("file", pa.array([i] * t.num_rows, pa.int32()))
+        t = t.append_column("row_group", pa.array(groups, pa.int32()))
+        t = t.append_column("jpeg_bytes", pa.array(est, pa.int64()))
+        tables.append(t)
+    rel = [relative(p, faces) for p in files]
+    if not tables:
+        return pa.table({c: [] for c in PLAN_COLUMNS + ["file", "row_group", "jpeg_bytes"]}), rel
+    return pa.concat_tables(tables), rel
+
+
+def fetch_jpegs(faces: Path, reads: dict[str, list[int]], wanted: set[tuple]) -> dict[tuple, memoryview]:
+    """(part, video, frame_idx, track_id) -> JPEG bytes of the wanted crops, reading only the listed row groups.
+
+    Values are memoryviews into one Arrow buffer per file holding only the wanted crops (no copy per crop).
+    """
+    out: dict[tuple, memoryview] = {}
+    for rel, groups in sorted(reads.items()):
+        path = as_path(faces) / rel
+        try:
+            t = parquet_file(path).read_row_groups(sorted(groups), columns=["part", "video", "frame_idx",
+                                                                             "track_id", "jpeg"])
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise OSError(f"{path}: cannot read row groups {sorted(groups)}: {exc}") from None
+        cols = t.select(["part", "video", "frame_idx", "track_id"]).to_pydict()
+        keys = list(zip(cols["part"], cols["video"], cols["frame_idx"], cols["track_id"]))
+        rows = [i for i, k in enumerate(keys) if k in wanted]
+        jpeg = t.column("jpeg").take(pa.array(rows, pa.int64())).combine_chunks()
+        if jpeg.null_count:
+            raise OSError(f"{path}: {jpeg.null_count} wanted crops have no jpeg")
+        width = np.int64 if pa.types.is_large_binary(jpeg.type) else np.int32
+        offsets = np.frombuffer(jpeg.buffers()[1], width)[jpeg.offset:jpeg.offset + len(jpeg) + 1].tolist()
+        data = memoryview(jpeg.buffers()[2]) if jpeg.buffers()[2] is not None else memoryview(b"")
+        for j, i in enumerate(rows):
+            out[keys[i]] = data[offsets[j]:offsets[j + 1]]
+    return out
