@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from dfprep.analysis.cli import analyze_command
 from dfprep.analysis.health import health_stats, reason_key
 from dfprep.analysis.load import AnalysisError, FaceColumns
+from dfprep.formats.work.names import WorkError
 from dfprep.analysis.run import analyze
 from dfprep.analysis.similarity import cross_family_duplicates
 from dfprep.analysis.summaries import hamming
@@ -260,7 +261,8 @@ def test_metadata_only_on_a_root(synth_corpus, tmp_path):
 # ---------------------------------------------------------------------------------------------- bad input
 
 def test_missing_work_names_the_file(tmp_path, synth_corpus):
-    with pytest.raises(AnalysisError, match=re.escape(str(tmp_path / "nowork" / "videos.parquet"))):
+    """A folder that is not a WORK is the WORK format's refusal (WorkError, a usage error: exit 2)."""
+    with pytest.raises(WorkError, match=re.escape(str(tmp_path / "nowork" / "videos.parquet"))):
         analyze(tmp_path / "nowork")
     res = CliRunner().invoke(_cli(), [str(tmp_path / "nowork")])
     assert res.exit_code == 2 and "videos.parquet" in res.output
@@ -273,12 +275,12 @@ def test_corrupt_or_foreign_parquet_names_the_file(ingest_work, tmp_path):
     shutil.copytree(ingest_work / "videos.parquet", work / "videos.parquet")
     victim = sorted((work / "videos.parquet").rglob("*.parquet"))[0]
     victim.write_bytes(b"not a parquet file at all")
-    with pytest.raises(AnalysisError, match=re.escape(victim.name)):
+    with pytest.raises(WorkError, match=re.escape(victim.name)):
         analyze(work)
     other = tmp_path / "other"
     (other / "videos.parquet").mkdir(parents=True)
     pq.write_table(pa.table({"video": ["a.mp4"]}), other / "videos.parquet" / "x.parquet")
-    with pytest.raises(AnalysisError, match=r"missing column\(s\).*'label'"):
+    with pytest.raises(WorkError, match=r"missing column\(s\).*'label'"):
         analyze(other)
 
 
