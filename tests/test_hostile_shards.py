@@ -94,12 +94,9 @@ def _reindex(out: Path) -> None:
 
 
 def _train_app() -> typer.Typer:
-    from dfprep.train.cli import train_command
-    from dfprep.inference.cli import explain_command
+    """The `dfprep` app itself: its commands report errors through the one handler (dfprep.cli.reported)."""
+    from dfprep.cli import app
 
-    app = typer.Typer()
-    app.command("train")(train_command)
-    app.command("explain")(explain_command)
     return app
 
 
