@@ -122,7 +122,7 @@ def test_submit_block_entrypoints_parse_as_dfprep_commands():
     with pytest.raises(Exception, match="No such option") as err:  # the parser is strict
         parse_dfprep(["dfprep", "ingest", "s3://b/dfdc", "--out", "s3://b/w", "--frame", "32"])
     assert "UsageError" in [c.__name__ for c in type(err.value).__mro__]
-    with pytest.raises(Exception, match="valid integer"):
+    with pytest.raises(Exception, match="not a valid int"):
         parse_dfprep(["dfprep", "ingest", "s3://b/dfdc", "--out", "s3://b/w", "--frames", "many"])
 
 
