@@ -91,7 +91,7 @@ def local_submission(frame_run, inbox, tmp_path_factory) -> Path:
 
 
 def test_list_videos_layouts(synth_corpus, tmp_path):
-    from dfprep.inference.predict import PredictError, list_videos
+    from dfprep.inference.inputs import PredictError, list_videos
 
     names = [p.name for p in list_videos(synth_corpus)]  # a ROOT of parts
     assert len(names) == 16 and names == sorted(names)

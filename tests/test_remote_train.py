@@ -350,7 +350,8 @@ def test_a_store_that_fails_is_never_blamed_on_the_data(results_layout, s3_serve
     not a video scored 0.5; the commands say so in one line, exit 1."""
     from dfprep.train.checkpoint import load_model
     from dfprep.train.data import read_index
-    from dfprep.inference.predict import crop_detector, ingest_config, list_videos, predict_videos
+    from dfprep.inference.inputs import list_videos
+    from dfprep.inference.predict import crop_detector, ingest_config, predict_videos
     from test_predict import _cli
 
     _, bucket, _ = results_layout

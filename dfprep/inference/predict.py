@@ -30,7 +30,7 @@ from dfprep.storage import AnyPath, StorageError, as_path
 from dfprep.formats.run import RunConfig
 from dfprep.train.metrics import AGGREGATES, POOL
 from dfprep.inference.outputs import journal_folder, remove_stale_tmp_siblings, report_path
-from dfprep.inference.inputs import Inputs, PredictError, list_inputs, list_videos  # noqa: F401 (re-exported)
+from dfprep.inference.inputs import PredictError, list_inputs
 
 DEFAULT_PROB = 0.5
 HEADER = ("filename", "label")
