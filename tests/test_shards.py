@@ -122,7 +122,9 @@ def test_bad_work_is_named(tmp_path, store):
         make_shards(empty, tmp_path / "out", cfg())
     victim = next((work / "faces.parquet").rglob("*.parquet"))
     victim.write_bytes(b"not parquet at all")
-    with pytest.raises(ShardsUsageError, match=victim.name):
+    from dfprep.formats.work.faces import FaceStoreError     # a corrupt face store is bad data (exit 1)
+
+    with pytest.raises(FaceStoreError, match=victim.name):
         make_shards(work, tmp_path / "out", cfg())
 
 
