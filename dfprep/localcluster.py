@@ -25,9 +25,26 @@ def _ray_start(args: list[str]) -> None:
         raise RuntimeError(f"ray start failed ({' '.join(args)}):\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
 
 
+STARTUP_TIMED_OUT = "timed out during startup"     # Ray's words when a raylet or the GCS was too slow to come up
+
+
 def up(port: int = DEFAULT_PORT, head_cpus: int = 2, node_cpus: int = 2,
        head_resources: dict | None = None, node_resources: dict | None = None) -> str:
-    """Start the head (resource `detector` by default) and node 2 (resource `node2`); return the address."""
+    """Start the head (resource `detector` by default) and node 2 (resource `node2`); return the address.
+
+    On a loaded machine Ray can give up waiting for its own processes to start; the half-started cluster is then
+    stopped and started once more (a second failure is raised)."""
+    try:
+        return _up(port, head_cpus, node_cpus, head_resources, node_resources)
+    except RuntimeError as exc:
+        if STARTUP_TIMED_OUT not in str(exc):
+            raise
+        down(port)
+        return _up(port, head_cpus, node_cpus, head_resources, node_resources)
+
+
+def _up(port: int, head_cpus: int, node_cpus: int, head_resources: dict | None,
+        node_resources: dict | None) -> str:
     address = f"127.0.0.1:{port}"
     head_res = json.dumps(head_resources if head_resources is not None else {"detector": 1, "head": 1})
     node_res = json.dumps(node_resources if node_resources is not None else {"node2": 1})
