@@ -1,8 +1,9 @@
 """The dataset's concepts, defined once and imported by every stage.
 
-Labels, split names, the DFDC layout (part folders, metadata.json), the video entry every stage passes
-around, families (what must never be split), and clip windows (how a track is cut into model inputs).
-Plain Python and numpy: no stage's internals, no torch.
+Labels, split names, datasets and the WORK partition (`part`), the DFDC layout (part folders, metadata.json),
+the video entry every stage passes around, families (what must never be split), and clip windows (how a track
+is cut into model inputs). The layouts of the other datasets are `dfprep.datasets`. Plain Python and numpy:
+no stage's internals, no torch.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import os
 import re
 import stat
+import zlib
 from dataclasses import dataclass, fields, replace
 from enum import Enum
 from pathlib import Path
@@ -26,7 +28,14 @@ VIDEO_EXTS = {".mp4"}
 METADATA = "metadata.json"
 UNITS = ("frame", "clip")                    # a sample: one face crop, or a clip window of one track's crops
 DEFAULT_CLIP_LEN = 8                         # crops per clip window
-DFDC = "dfdc"                                # the dataset of every entry until others are read
+DFDC = "dfdc"                                # DFDC's training parts: the dataset of every row written before others
+COMPRESSIONS = ("raw", "c23", "c40")         # FaceForensics++'s levels (raw, H.264 crf 23, crf 40)
+AUDIO_LABELS = LABELS                        # FakeAVCeleb labels a video's audio apart from its picture
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}   # an image is a one-frame video
+DATASET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# `part` is WORK's partition: DFDC's training parts keep their number N (< DATASET_PART_BASE); every other
+# dataset (and a DFDC folder without a part number) is one partition numbered by `dataset_part`.
+DATASET_PART_BASE = 1_000_000
 
 
 class Status(str, Enum):
@@ -48,6 +57,37 @@ class Status(str, Enum):
 WRITTEN_STATUSES = tuple(s.value for s in Status if s is not Status.PENDING)
 
 
+def dataset_problem(name: object) -> str | None:
+    """Why `name` cannot be a dataset name (lowercase letters, digits, `.`, `_`, `-`; 64 at most), or None."""
+    if isinstance(name, str) and DATASET_RE.match(name):
+        return None
+    return f"dataset name {name!r} is not lowercase letters, digits, '.', '_' or '-' (64 at most)"
+
+
+def dataset_part(dataset: str, group: str = "") -> int:
+    """The WORK part of a dataset without DFDC's numbered parts: DATASET_PART_BASE plus a CRC-32 of its name
+    (and `group`, a folder that must not share its partition), below 2**31. The same number on every machine
+    and in every run, whatever else WORK holds; `dfprep.datasets.check_parts` refuses the (unlikely) clash."""
+    key = f"{dataset}/{group}" if group else dataset
+    return DATASET_PART_BASE + zlib.crc32(key.encode()) % (2**31 - 1 - DATASET_PART_BASE)
+
+
+def is_dfdc_part(part: int | None) -> bool:
+    """A part numbered by a `dfdc_train_part_N` folder (its videos are plain file names in it)."""
+    return part is not None and 0 <= part < DATASET_PART_BASE
+
+
+def video_name_problem(part: int | None, name: object) -> str | None:
+    """Why `name` cannot be a video's name in `part`: in a DFDC part a plain file name (`key_problem`), in any
+    other a relative path inside the dataset's root (`dfprep.names.relpath_problem`). None when it can."""
+    from dfprep.names import relpath_problem
+
+    if is_dfdc_part(part):
+        return key_problem(name)
+    why = relpath_problem(name)
+    return f"path {why}" if why else None
+
+
 def label_code(label: str) -> int:
     """REAL -> 0, FAKE -> 1 (ValueError for anything else)."""
     return LABELS.index(label)
@@ -62,7 +102,7 @@ def part_folders(listing) -> dict[int, object]:
     found = {}
     for p, is_dir in listing:
         m = PART_RE.match(p.name)
-        if m and is_dir:
+        if m and is_dir and int(m.group(1)) < DATASET_PART_BASE:
             found[int(m.group(1))] = p
     return dict(sorted(found.items()))
 
@@ -166,14 +206,16 @@ class VideoEntry:
     """One video as every stage passes it: what discovery knows before the file is opened (a videos.parquet row
     to be). Mutable while discovery fills it in (status, path, stamps); a worker only reads it.
 
-    A video is identified by its `dataset` and its `video` name inside it; `part` is a grouping field (DFDC's
-    part folders), None for a dataset without parts. `size` and `mtime_ns` are the file's stamps as listed
-    (`dfprep.ingest.inputs` compares them at resume); neither is a column of videos.parquet."""
+    A video is identified in WORK by (`part`, `video`): DFDC's part number and file name, or for any other
+    dataset its `dataset_part` and its path inside the dataset's root (`manipulated_sequences/Deepfakes/c23/
+    videos/000_003.mp4`); `dataset` names it for people. A dataset's layout (`dfprep.datasets`) fills the fields
+    it can name. `size` and `mtime_ns` are the file's stamps as listed (`dfprep.ingest.inputs` compares them at
+    resume); neither is a column of videos.parquet."""
     video: str                        # name inside the dataset's group (DFDC: the file name in its part folder)
     part: int | None = None           # DFDC part number; None where a dataset has no parts
     label: str | None = None          # LABELS, or None (unlisted, rejected)
-    original: str | None = None       # a FAKE's source video, by name
-    split: str | None = None          # as metadata.json says
+    original: str | None = None       # a FAKE's source video, by its `video` name (in any part of WORK)
+    split: str | None = None          # the dataset's official split (SPLITS), as its files say; None without one
     path: str | None = None           # where the file is (a local path or a URI); None when never opened
     status: Status = Status.PENDING
     error: str | None = None
@@ -181,6 +223,12 @@ class VideoEntry:
     size: int | None = None           # bytes, as listed (a remote listing, or stat)
     mtime_ns: int | None = None       # modification time, as listed
     dataset: str = DFDC
+    method: str | None = None         # how a FAKE was made (FF++'s Deepfakes, ...); None for a REAL or unknown
+    compression: str | None = None    # COMPRESSIONS where the dataset has levels (FF++, DFD)
+    identity: str | None = None       # the person the video shows (a FAKE: its target), where the dataset names it
+    source_identity: str | None = None   # a FAKE's donor face (whose face was put on the target)
+    audio_label: str | None = None    # FakeAVCeleb: the audio's own label (AUDIO_LABELS), apart from the picture's
+    mask: str | None = None           # the manipulation mask video's path inside the root (FF++), where there is one
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
@@ -195,7 +243,10 @@ class VideoEntry:
 
 
 ENTRY_FIELDS = tuple(f.name for f in fields(VideoEntry))
-ROW_FIELDS = ("video", "part", "label", "original", "split", "status", "error", "warning")   # videos.parquet's
+ROW_FIELDS = ("dataset", "video", "part", "label", "original", "split", "method", "compression", "identity",
+              "source_identity", "audio_label", "mask", "status", "error", "warning")   # videos.parquet's
+# What a layout may say of a video besides its label and original: carried into videos.parquet and face rows.
+DESCRIPTION_FIELDS = ("method", "compression", "identity", "source_identity", "audio_label", "mask")
 
 
 def file_entry(path: Path) -> VideoEntry:

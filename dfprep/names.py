@@ -34,6 +34,25 @@ def name_problem(name: object) -> str | None:
     return None
 
 
+def relpath_problem(name: object) -> str | None:
+    """Why `name` is not a relative path that stays inside its root (a video of a dataset other than DFDC is
+    named by its path inside the dataset's root, `a/b/c.mp4`), or None when it is: `/` separates segments, each
+    a plain name (`name_problem`); no backslash, absolute path, scheme, `.` or `..`."""
+    if not isinstance(name, str) or not name:
+        return "is not a non-empty string"
+    if "\\" in name:
+        return "contains a backslash (segments are separated by /)"
+    if name.startswith("/") or os.path.isabs(name):
+        return "is an absolute path"
+    if _SCHEME.match(name):
+        return "has a scheme or drive (a URI or another disk, not a path inside the root)"
+    for seg in name.split("/"):
+        why = name_problem(seg)
+        if why:
+            return f"has a segment {seg!r} that {why}"
+    return None
+
+
 def join_plain(folder, name: str, error: type[Exception], what: str):
     """`folder / name` when `name` is a plain name (`name_problem`); else `error` with one line naming the
     folder, the name and why. `folder` may be a local Path or a dfprep.storage RemotePath."""

@@ -211,9 +211,11 @@ def _label(p: inspect.Parameter) -> str:
 
 
 def _storage_annotation(tp: Any) -> Any:
-    """str (or Optional[str]) for a StoragePath annotation; None for any other."""
+    """str (Optional[str], List[str]) for a StoragePath (Optional, list) annotation; None for any other."""
     if tp is StoragePath:
         return str
+    if typing.get_origin(tp) is list and typing.get_args(tp) == (StoragePath,):
+        return typing.List[str]
     if typing.get_origin(tp) is typing.Union and StoragePath in typing.get_args(tp):
         return Optional[str]
     return None
@@ -230,7 +232,10 @@ def command(cls: type, body: Callable[..., Any], leading: list[inspect.Parameter
 
     def run(**values):
         cfg = from_options(cls, {k: v for k, v in values.items() if k not in own})
-        return body(cfg, **{k: cli_path(v, labels[k]) if k in paths else v for k, v in values.items() if k in own})
+        def conv(k, v):
+            return [cli_path(x, labels[k]) for x in v] if isinstance(v, list) else cli_path(v, labels[k])
+
+        return body(cfg, **{k: conv(k, v) if k in paths else v for k, v in values.items() if k in own})
 
     for p in params:
         if p.kind is not inspect.Parameter.KEYWORD_ONLY:

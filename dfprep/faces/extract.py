@@ -53,18 +53,18 @@ def detect_faces(frames: np.ndarray, detect: Callable[[np.ndarray], list[Detecti
 
 def crop_faces(frames: np.ndarray, small: np.ndarray, frame_idx: np.ndarray, faces: list[FrameFaces],
                p: FaceParams, meta: dict) -> tuple[dict[str, list], list[int]]:
-    """Cut, encode and hash every face; returns face-store columns and every sampled frame's phash."""
-    cols: dict[str, list] = {k: [] for k in ("video", "part", "label", "original", "frame_idx", "track_id",
+    """Cut, encode and hash every face; returns face-store columns and every sampled frame's phash. `meta` holds
+    the video's own columns (video, part, label, original; dataset and method when it has them)."""
+    own = [k for k in ("dataset", "video", "part", "label", "original", "method") if k in meta]
+    cols: dict[str, list] = {k: [] for k in (*own, "frame_idx", "track_id",
                                              "prob", "x1", "y1", "x2", "y2", "landmarks", "jpeg",
                                              "phash", "frame_phash")}
     frame_hashes = [phash_int(Image.fromarray(s)) for s in small]
     for j, ff in enumerate(faces):
         for k in range(len(ff.boxes)):
             crop = square_crop(frames[j], ff.boxes[k], p.margin, p.crop_size)
-            cols["video"].append(meta["video"])
-            cols["part"].append(meta["part"])
-            cols["label"].append(meta["label"])
-            cols["original"].append(meta["original"])
+            for key in own:
+                cols[key].append(meta[key])
             cols["frame_idx"].append(int(frame_idx[j]))
             cols["track_id"].append(int(ff.track_ids[k]))
             cols["prob"].append(float(ff.probs[k]))

@@ -21,7 +21,7 @@ from typing import Callable
 
 from dfprep.storage import rmtree
 from dfprep.ingest.batches import RETRYABLE_ERRORS, Batch
-from dfprep.dataset import Status, VideoEntry, key_problem
+from dfprep.dataset import Status, VideoEntry, video_name_problem
 from dfprep.formats.work.batches import (finished_batches, journal_batches, journal_dir, plan_file, read_plan,
                                          write_plan)
 from dfprep.formats.work.videos import HASH
@@ -132,7 +132,7 @@ def _check_names(work: Path, part: int, plan: dict[int, list[str]], by_name: dic
     key of the part that was rejected as such (a `rejected` row records the key as given, and is never opened)."""
     for i, vs in sorted(plan.items()):
         for v in vs:
-            why = key_problem(v)
+            why = video_name_problem(part, v)
             if why and not any(e.status is Status.REJECTED for e in by_name.get(v, ())):
                 raise IngestUsageError(f"{plan_file(work, part)}: batch {i} names {v!r}: {why}, and part {part} has "
                                        "no such rejected key (WORK changed by hand?); --overwrite to start again")

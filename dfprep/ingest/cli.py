@@ -11,13 +11,14 @@ from dfprep.storage import StorageError, is_remote
 
 
 def _ingest(cfg: IngestConfig, root, out, overwrite: bool) -> None:
-    """Discover, validate, probe and decode DFDC videos on Ray; detect and crop faces into a face store."""
+    """Read each ROOT through its dataset layout (recognised, or --dataset), probe and decode its videos on Ray,
+    detect and crop faces into a face store. Several ROOTs (one per dataset) share one WORK."""
     from dfprep.ingest.run import ingest
 
     try:
         s = ingest(root, out, cfg, overwrite=overwrite)
     except OSError as exc:      # a remote store's client failing outside dfprep's wrappers: the store's failure
-        if isinstance(exc, StorageError) or not (is_remote(root) or is_remote(out)):
+        if isinstance(exc, StorageError) or not (any(map(is_remote, root)) or is_remote(out)):
             raise
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise StorageError(f"the store failed: {first}; finished videos are kept in {out}") from exc
@@ -25,18 +26,24 @@ def _ingest(cfg: IngestConfig, root, out, overwrite: bool) -> None:
 
 
 ingest_command = command(IngestConfig, _ingest, leading=[
-    argument("root", StoragePath, "Folder holding dfdc_train_part_* folders."),
+    argument("root", list[StoragePath], "Dataset folder(s): DFDC parts, FaceForensics++, Celeb-DF, ... (README, "
+                                        "Datasets); one per dataset."),
     option("out", StoragePath, ..., "--out", "-o", help="WORK folder for videos.parquet, faces.parquet, run.json.")],
     trailing=[option("overwrite", bool, False, "--overwrite", help="Discard WORK's previous ingest and start again.")])
 
 
 def print_summary(console: Console, s: IngestSummary) -> None:
+    for r in s.roots:
+        console.print(f"{r['root']}: {r['layout']} layout, datasets {', '.join(r['datasets']) or 'none'}")
     t = Table(title="dfprep ingest", show_header=True)
     t.add_column("what")
     t.add_column("count", justify="right")
     for k, v in s.by_status.items():
         t.add_row(f"videos {k}", str(v))
     t.add_row("videos total", str(s.videos))
+    if s.datasets and len(s.datasets) > 1:
+        for d, counts in s.datasets.items():
+            t.add_row(f"  dataset {d}", str(sum(counts.values())))
     t.add_row("face crops", str(s.faces))
     t.add_row("ok videos with no face", str(s.ok_videos_without_face))
     t.add_row("processed this run / resumed", f"{s.processed_this_run} / {s.resumed}")

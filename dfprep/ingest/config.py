@@ -25,6 +25,14 @@ def _detectors() -> tuple[str, ...]:
     return tuple(DETECTORS)
 
 
+def _layouts() -> tuple[str, ...]:
+    from dfprep.datasets.registry import layout_names
+
+    return layout_names()
+
+
+# What is read, not how: like `parts`, a WORK grows by datasets and compression levels under one fingerprint.
+SELECTION = {"dataset", "compression"}
 # Settings that only change how the work is scheduled, never what is written.
 SCHEDULING = {"num_cpus", "address", "timeout_s", "retries", "detectors", "gpus_per_detector",
               "workers", "det_batch", "det_cross_video", "decode_threads", "decoder", "progress", "detector_resource"}
@@ -33,7 +41,12 @@ SCHEDULING = {"num_cpus", "address", "timeout_s", "retries", "detectors", "gpus_
 @dataclass
 class IngestConfig:
     """Every ingest setting, with its CLI help (the `dfprep ingest` options are derived from these fields)."""
-    parts: str | None = opt(None, "Parts to ingest, e.g. 0,3-5 (default: all).")
+    dataset: str = opt("auto", "Layout of each ROOT: auto (recognised from its files, and said) or a name: "
+                               "dfdc, ffpp, celebdf, deeperforensics, uadfv, fakeavceleb, images, manifest...",
+                        choices=_layouts)
+    compression: str | None = opt(None, "FaceForensics++/DFD level to read: raw, c23 or c40 (default: every "
+                                        "level present).", choices=("raw", "c23", "c40"))
+    parts: str | None = opt(None, "DFDC parts to ingest, e.g. 0,3-5 (default: all).")
     frames: int = opt(32, "Frames sampled per video, evenly spaced.", min=1)
     decoder: str = opt("pyav-nonref", "pyav-nonref (PyAV, skips unsampled non-reference frames; bit-identical), "
                                       "pyav or decord. pyav is also the fallback.", choices=_decoders)
@@ -90,7 +103,7 @@ class IngestConfig:
         return FaceParams(**{f.name: getattr(self, f.name) for f in fields(FaceParams)} | {"threshold": thr})
 
     def output_settings(self) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k not in SCHEDULING and k != "extra"}
+        d = {k: v for k, v in asdict(self).items() if k not in SCHEDULING | SELECTION and k != "extra"}
         d["threshold"] = self.face_params().threshold
         return d
 

@@ -18,13 +18,15 @@ from dfprep.dataset import Status, VideoEntry
 from dfprep.storage import as_path, is_remote, rmtree
 from dfprep.formats.work.batches import journal_dir, journal_file, write_journal
 from dfprep.formats.work.faces import empty_faces
-from dfprep.formats.work.names import INGEST_OUTPUTS, faces_dir, journal_root, run_json_path, state_path, videos_dir
+from dfprep.formats.work.names import WorkError, INGEST_OUTPUTS, faces_dir, journal_root, run_json_path, state_path, videos_dir
 from dfprep.formats.work.runjson import read_last_run, read_state, write_run_json, write_state
 from dfprep.formats.work.videos import HASH, read_videos, video_row
 from dfprep.ingest.batches import Batch, merge_batch, reopen_batch
 from dfprep.ingest.batching import Planned, plan_batches, record_plans
 from dfprep.ingest.config import IngestConfig
-from dfprep.ingest.discover import IngestUsageError, discover, parse_parts
+from dfprep.datasets.base import DiscoverOptions
+from dfprep.datasets.discover import discover_roots, roots_record
+from dfprep.ingest.discover import IngestUsageError, parse_parts
 from dfprep.ingest.inputs import SameFile, record_stamps
 from dfprep.ingest.summary import IngestSummary
 from dfprep.ingest.tasks import OriginalRef, VideoResult, VideoTask
@@ -36,10 +38,25 @@ from dfprep.versions import library_versions
 LPT_WINDOW = 256
 
 
-def _check_state(work: Path, root: Path, cfg: IngestConfig, overwrite: bool) -> dict:
-    """Refuse to mix outputs of different settings in one WORK; --overwrite starts afresh. Returns the state to
-    record once the run is known to go ahead."""
-    state = {"root": str(root.resolve()), "fingerprint": cfg.fingerprint(), "settings": cfg.output_settings()}
+def _root_key(root) -> str:
+    """How _state.json records a ROOT: a local folder resolved, a URI as given."""
+    return str(root) if is_remote(root) else str(Path(root).resolve())
+
+
+def _recorded_roots(old: dict) -> list[dict]:
+    """_state.json's ROOTs ({root, layout, datasets}); a state from before datasets holds one DFDC ROOT."""
+    if isinstance(old.get("roots"), list):
+        return old["roots"]
+    return [{"root": old.get("root"), "layout": "dfdc", "datasets": ["dfdc"]}] if old.get("root") else []
+
+
+def _check_state(work: Path, finds: list, cfg: IngestConfig, overwrite: bool) -> dict:
+    """Refuse to mix outputs of different settings in one WORK, or a dataset read from another ROOT than before;
+    --overwrite starts afresh. Returns the state to record once the run is known to go ahead (the ROOTs of
+    earlier runs kept: a WORK grows by datasets)."""
+    roots = [{"root": _root_key(as_path(f.root)), "layout": f.layout, "datasets": f.datasets} for f in finds]
+    state = {"root": roots[0]["root"], "roots": roots, "fingerprint": cfg.fingerprint(),
+             "settings": cfg.output_settings()}
     if overwrite and state_path(work).exists():
         for name in INGEST_OUTPUTS:
             rmtree(work / name)
@@ -47,13 +64,24 @@ def _check_state(work: Path, root: Path, cfg: IngestConfig, overwrite: bool) -> 
         same = old.get("fingerprint") == state["fingerprint"] or (         # a WORK from before parts left it
             IngestConfig(**{k: v for k, v in old.get("settings", {}).items()
                             if k in IngestConfig.__dataclass_fields__}).fingerprint() == state["fingerprint"])
-        if not same or old.get("root") != state["root"]:
+        before = _recorded_roots(old)
+        root_of = {d: r["root"] for r in before for d in r["datasets"]}
+        moved = {d: (root_of[d], r["root"]) for r in roots for d in r["datasets"]
+                 if d in root_of and root_of[d] != r["root"]}
+        if not same or moved:
             diff = {k: (old.get("settings", {}).get(k), v) for k, v in state["settings"].items()
                     if old.get("settings", {}).get(k) != v and k != "parts"}
-            if old.get("root") != state["root"]:
-                diff["root"] = (old.get("root"), state["root"])
+            diff.update({f"root of {d}": pair for d, pair in moved.items()})
+            if set(diff) == {"root of dfdc"}:
+                diff["root"] = diff.pop("root of dfdc")
             raise IngestUsageError(f"{work} holds an ingest made with other settings {diff}; "
                                    "use another --out, or --overwrite to start again")
+        merged = {r["root"]: dict(r) for r in before}
+        for r in roots:
+            m = merged.setdefault(r["root"], {"root": r["root"], "layout": r["layout"], "datasets": []})
+            m["datasets"] = sorted(set(m["datasets"]) | set(r["datasets"]))
+        state["roots"] = list(merged.values())
+        state["root"] = state["roots"][0]["root"]
     return state
 
 
@@ -177,8 +205,10 @@ def _summarize(work: Path, root: Path, cfg: IngestConfig, pend: _Pending, report
     }
 
 
-def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bool = False) -> IngestSummary:
-    """Run (or resume) an ingest of ROOT into OUT. Returns the run summary (its `record` is run.json).
+def ingest(root, out: Path, cfg: IngestConfig | None = None, overwrite: bool = False) -> IngestSummary:
+    """Run (or resume) an ingest of ROOT (a folder, or a list of them: one per dataset) into OUT. Returns the run
+    summary (its `record` is run.json). Each ROOT is read through its layout (`cfg.dataset`; auto recognises
+    it), and the datasets of several ROOTs, or of several runs, share one WORK.
 
     OUT's lease (`dfprep.lease`) is held throughout: a second ingest into OUT, whatever its parts, is refused
     (LeaseHeld) before it writes or deletes anything."""
@@ -190,17 +220,23 @@ def ingest(root: Path, out: Path, cfg: IngestConfig | None = None, overwrite: bo
         return _ingest(root, out, cfg, overwrite)
 
 
-def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> IngestSummary:
-    root, work = as_path(root), as_path(out)
+def _ingest(root, out: Path, cfg: IngestConfig, overwrite: bool) -> IngestSummary:
+    roots = [as_path(r) for r in (root if isinstance(root, (list, tuple)) else [root])]
+    if not roots:
+        raise IngestUsageError("no ROOT given")
+    root, work = roots[0], as_path(out)
     t0 = time.perf_counter()
     if cfg.faces and cfg.identity:      # the workers load dlib's models: say at once when they are absent
         from dfprep.faces.identity import RECOGNITION_MODEL, SHAPE_MODEL, model_path
 
         model_path(SHAPE_MODEL), model_path(RECOGNITION_MODEL)     # IdentityModelsMissing: a usage error
-    entries, problems = discover(root, parse_parts(cfg.parts), follow_symlinks=cfg.follow_symlinks)
+    parts = parse_parts(cfg.parts)
+    opts = DiscoverOptions(frozenset(parts) if parts is not None else None, cfg.compression, cfg.follow_symlinks)
+    known = set() if overwrite else _known_videos(work)
+    finds, entries, problems = discover_roots(roots, cfg.dataset, opts, known)
     work.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(work)
-    state = _check_state(work, root, cfg, overwrite)
+    state = _check_state(work, finds, cfg, overwrite)
     same_file = SameFile(work)
     planned = plan_batches(work, entries, cfg.batch_videos, lambda e: process_video(e, cfg)[0], same_file)
     write_state(work, state)                        # nothing is written before the run is known to go ahead
@@ -220,7 +256,9 @@ def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> Ingest
         if ob["left"] == 0:
             merges.append(merge_batch(work, ob["batch"], ob["no_work"]))
 
-    report = Reporter(enabled=cfg.progress, total=len(pend.todo), title=f"ingest {root}")
+    report = Reporter(enabled=cfg.progress, total=len(pend.todo), title=f"ingest {', '.join(map(str, roots))}")
+    for f in finds:
+        report.say(f"found {f.describe()}")
     started_ray, sched, plan, timeline, timeline_path = False, None, {}, None, None
     try:
         if pend.todo:
@@ -255,6 +293,8 @@ def _ingest(root: Path, out: Path, cfg: IngestConfig, overwrite: bool) -> Ingest
     timings["total_s"] = round(time.perf_counter() - t0, 3)
     summary = _summarize(work, root, cfg, pend, report, merges, problems, timings, plan, sched, timeline_path,
                          rows)
+    summary["roots"] = roots_record(finds)
+    summary["datasets"] = _dataset_counts(rows)
     if not pend.todo:
         summary = keep_last_processing(work, summary)
     write_run_json(work, summary)
@@ -265,7 +305,25 @@ def _video_rows(work: Path) -> list[dict]:
     """The columns of every videos.parquet row that the summary and the input cache need."""
     if not videos_dir(work).exists():
         return []
-    return read_videos(work, ["part", "video", "status", "label", "n_faces", "bytes", HASH]).to_pylist()
+    return read_videos(work, ["dataset", "part", "video", "status", "label", "n_faces", "bytes",
+                              HASH]).to_pylist()
+
+
+def _known_videos(work: Path) -> set[str]:
+    """The video names WORK already holds (a layout links its fakes to reals ingested before)."""
+    try:
+        return set(read_videos(work, ["video"]).column("video").to_pylist()) if videos_dir(work).exists() else set()
+    except WorkError:
+        return set()
+
+
+def _dataset_counts(rows: list[dict]) -> dict:
+    """run.json `datasets`: {dataset: {status: n}} over WORK."""
+    out: dict = {}
+    for r in rows:
+        d = out.setdefault(r["dataset"], {})
+        d[r["status"]] = d.get(r["status"], 0) + 1
+    return {k: dict(sorted(v.items())) for k, v in sorted(out.items())}
 
 
 PROCESSING = ("plan", "stages", "detectors", "videos_per_node", "worker_restarts")

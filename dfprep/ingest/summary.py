@@ -41,6 +41,8 @@ class IngestSummary:
     videos_per_node: dict
     last_processing: dict | None
     record: dict                        # run.json, as written
+    roots: tuple[dict, ...] = ()        # each ROOT of this run: {root, layout, datasets}
+    datasets: dict | None = None        # {dataset: {status: n}} over WORK
 
     @property
     def total_s(self) -> float:
@@ -59,4 +61,5 @@ class IngestSummary:
             timings=dict(record["timings"]), outputs=dict(record["outputs"]),
             worker_restarts=record["worker_restarts"], plan=record["plan"], stages=record["stages"],
             detectors=record["detectors"], videos_per_node=record["videos_per_node"],
-            last_processing=record.get("last_processing"), record=record)
+            last_processing=record.get("last_processing"), record=record,
+            roots=tuple(record.get("roots") or ()), datasets=record.get("datasets"))

@@ -14,6 +14,7 @@ from dfprep.faces.params import FrameFaces
 from dfprep.formats.work.faces import empty_faces, faces_table
 from dfprep.ingest.config import IngestConfig
 from dfprep.ingest.decode import decode_sampled, sample_indices
+from dfprep.ingest.image import decode_image, is_image, probe_image
 from dfprep.ingest.inputs import head_tail_sha256
 from dfprep.formats.work.videos import HASH, video_row
 from dfprep.ingest.probe import VideoError, probe
@@ -59,11 +60,15 @@ def process_video(entry: VideoEntry, cfg: IngestConfig, detect: DetectFn | None 
             with maybe_stage(clock, "probe"):
                 size, digest = head_tail_sha256(path)     # the bytes decoded are the bytes hashed
                 info = {"bytes": size, HASH: digest}
-                pr = probe(path, cfg.max_pixels)
+                image = is_image(entry.path)
+                pr = probe_image(path, cfg.max_pixels) if image else probe(path, cfg.max_pixels)
             info.update(pr.as_row())
+            if image:
+                info["fps"] = info["duration_s"] = None     # a still has neither
             idx = sample_indices(pr.n_frames, cfg.frames)
             with maybe_stage(clock, "decode"):
-                frames, used = decode_sampled(path, idx, cfg.decoder, cfg.decode_threads, pr.rotation)
+                frames, used = ((decode_image(path), "pil") if image else
+                                decode_sampled(path, idx, cfg.decoder, cfg.decode_threads, pr.rotation))
         info["decoder"] = used
         info["sampled_frames"] = idx.tolist()
     except StorageError:
@@ -88,7 +93,8 @@ def process_video(entry: VideoEntry, cfg: IngestConfig, detect: DetectFn | None 
             raise ValueError("cfg.faces is set but no detect function was given")
         with maybe_stage(clock, "detect"):
             faces, small = detect_faces(frames, detect, p)
-    meta = dict(video=entry.video, part=entry.part, label=entry.label, original=entry.original)
+    meta = dict(dataset=entry.dataset, video=entry.video, part=entry.part, label=entry.label,
+                original=entry.original, method=entry.method)
     with maybe_stage(clock, "crop"):
         cols, frame_hashes = crop_faces(frames, small, idx, faces, p, meta)
     if embed is not None and cols["video"]:

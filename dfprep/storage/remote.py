@@ -168,6 +168,14 @@ class RemotePath:
                        *((i.mtime_ns,) if mtimes else ()))
                       for i in self._listing(False) if i.type in (pafs.FileType.File, pafs.FileType.Directory))
 
+    def walk_files(self) -> list[tuple["RemotePath", int, int | None]]:
+        """(object, size, mtime_ns or None) of every object below, at any depth, sorted, from one recursive
+        listing (a dataset layout lists its ROOT once, not a request per folder)."""
+        import pyarrow.fs as pafs
+
+        return sorted((self._child(i.path), i.size or 0, i.mtime_ns)
+                      for i in self._listing(True) if i.type == pafs.FileType.File)
+
     def glob(self, pattern: str) -> Iterator["RemotePath"]:
         """pathlib's glob: `*` stays within a level, `**/` spans any number of levels."""
         rx = re.compile(_glob_regex(pattern))

@@ -21,6 +21,9 @@ def _synth(cfg: SynthConfig, out, hostile: bool) -> None:
         raise SynthUsageError(f"--hostile writes FIFOs and symlinks: give a local folder, not {out}")
     console = Console()
     t0 = time.perf_counter()
+    if cfg.layout != "dfdc":
+        _synth_layout(console, cfg, out, hostile)
+        return
     summary = make_corpus(out, cfg)
     table = Table(title=f"synth corpus (seed {cfg.seed})", box=box.SIMPLE, padding=(0, 1))
     table.add_column("part", no_wrap=True)
@@ -34,6 +37,28 @@ def _synth(cfg: SynthConfig, out, hostile: bool) -> None:
     console.print(table)
     console.print(f"wrote {out if is_remote(out) else out.resolve()} in {time.perf_counter() - t0:.1f}s "
                   f"(summary: {out / 'synth.json'})")
+
+
+def _synth_layout(console, cfg: SynthConfig, out, hostile: bool) -> None:
+    """Another dataset's layout (`dfprep.synth.layouts`): a table of its files by dataset and label."""
+    import time
+    from collections import Counter
+
+    from dfprep.storage import is_remote
+    from dfprep.synth.layouts import WRITERS, layout_names
+
+    layout_names()
+    if is_remote(out) or hostile:
+        raise SynthUsageError(f"--layout {cfg.layout} writes a local folder without --hostile; got {out}"
+                              f"{' with --hostile' if hostile else ''}")
+    cfg.validate()
+    t0 = time.perf_counter()
+    corpus = WRITERS[cfg.layout](out, cfg)
+    counts = Counter((v["dataset"], v["label"]) for v in corpus.videos.values())
+    for (d, label), n in sorted(counts.items()):
+        console.print(f"{d:>16} {label:<5} {n}")
+    console.print(f"wrote {cfg.layout} layout at {out.resolve()} in {time.perf_counter() - t0:.1f}s "
+                  f"(truth: {out / 'synth.json'})")
 
 
 synth_command = command(SynthConfig, _synth, leading=[

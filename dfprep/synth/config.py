@@ -12,11 +12,19 @@ class SynthUsageError(UsageError):
     """Corpus settings that cannot make a corpus (a bound, --ratio or --size): nothing is written."""
 
 
+def _layouts() -> tuple[str, ...]:
+    from dfprep.synth.layouts import layout_names
+
+    return layout_names()
+
+
 @dataclass
 class SynthConfig:
     """Corpus shape, with its CLI help (the `dfprep synth` options are derived from these fields). Counts are per
     part; fractions are of all videos in a part."""
 
+    layout: str = opt("dfdc", "Dataset layout to write: dfdc (parts + metadata.json) or another dataset's "
+                              "(ffpp, celebdf, ...; README, Datasets).", choices=_layouts)
     parts: int = opt(1, "Number of parts.", min=1)
     start_part: int = opt(0, "Index of the first part.", min=0)
     videos: int = opt(12, "Videos per part.", min=1)

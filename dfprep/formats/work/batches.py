@@ -18,10 +18,11 @@ import pyarrow.dataset as ds
 import pyarrow.ipc as ipc
 
 from dfprep.atomic import atomic_path, write_json, write_parquet
-from dfprep.formats.work.faces import FACE_ROW_GROUP, FACE_SCHEMA
+from dfprep.dataset import DFDC
+from dfprep.formats.work.faces import FACE_ROW_GROUP, conform_faces
 from dfprep.formats.work.names import (BATCHES, BatchId, WorkError, faces_dir, journal_root, part_folder,
                                        part_json, part_of_json, videos_dir)
-from dfprep.formats.work.videos import read_videos, videos_table
+from dfprep.formats.work.videos import read_videos, videos_table, with_dataset
 from dfprep.storage import as_path, dataset as open_dataset, is_remote
 
 ROW_KEY = b"dfprep.video_row"       # the journal file's schema-metadata key holding the manifest row
@@ -75,7 +76,8 @@ def read_journal(path: Path) -> tuple[dict, pa.Table]:
     with ipc.open_file(path.open("rb") if is_remote(path) else str(path)) as r:
         table = r.read_all()
     row = json.loads(table.schema.metadata[ROW_KEY])
-    return row, table.replace_schema_metadata(None).cast(FACE_SCHEMA)
+    row.setdefault("dataset", DFDC)                 # journalled before datasets existed: DFDC's
+    return row, conform_faces(table)
 
 
 def journal_batches(work: Path, part: int) -> set[int]:
@@ -104,8 +106,10 @@ def write_batch_files(work: Path, b: BatchId, rows: list[dict], faces: pa.Table)
 
 def read_batch_files(work: Path, b: BatchId) -> tuple[list[dict], pa.Table]:
     """(manifest rows, faces) of a finished batch."""
-    rows = open_dataset(videos_file(work, b)).to_table().to_pylist()
-    faces = open_dataset(faces_file(work, b)).to_table().replace_schema_metadata(None).cast(FACE_SCHEMA)
+    rows = with_dataset(open_dataset(videos_file(work, b)).to_table()).to_pylist()
+    for r in rows:
+        r.setdefault("dataset", DFDC)               # written before datasets existed: DFDC's
+    faces = conform_faces(open_dataset(faces_file(work, b)).to_table())
     return rows, faces
 
 

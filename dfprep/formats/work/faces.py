@@ -18,10 +18,12 @@ LANDMARKS = pa.list_(pa.list_(pa.float32(), 2), 5)
 EMBEDDING = pa.list_(pa.float32(), 128)
 
 FACE_SCHEMA = pa.schema([
+    ("dataset", pa.string()),
     ("video", pa.string()),
     ("part", pa.int32()),
     ("label", pa.string()),
     ("original", pa.string()),
+    ("method", pa.string()),
     ("frame_idx", pa.int32()),
     ("track_id", pa.int32()),
     ("prob", pa.float32()),
@@ -49,11 +51,28 @@ def empty_faces() -> pa.Table:
     return FACE_SCHEMA.empty_table()
 
 
+# Columns a caller may leave out of `faces_table`, and what they then hold: no identity embeddings, no method,
+# and DFDC (the dataset of every face row written before datasets existed).
+_DEFAULTS = {"embedding": None, "method": None, "dataset": "dfdc"}
+
+
 def faces_table(rows: dict[str, list]) -> pa.Table:
-    """Face-store rows from columns; `embedding`, when absent, is all null (no identity embeddings)."""
+    """Face-store rows from columns; a column of `_DEFAULTS` that is absent holds its default on every row."""
     n = len(rows["video"])
-    return pa.table({f.name: pa.array(rows.get(f.name, [None] * n) if f.name == "embedding" else rows[f.name],
-                                      type=f.type) for f in FACE_SCHEMA}, schema=FACE_SCHEMA)
+    return pa.table({f.name: pa.array(rows[f.name] if f.name in rows else [_DEFAULTS[f.name]] * n, type=f.type)
+                     for f in FACE_SCHEMA}, schema=FACE_SCHEMA)
+
+
+def conform_faces(table: pa.Table) -> pa.Table:
+    """Face rows read back from a journal or batch file, as FACE_SCHEMA: a file written before a column existed
+    gains it (a null `dataset` reads as DFDC, as in `dfprep.formats.work.videos.with_dataset`)."""
+    from dfprep.formats.work.videos import with_dataset
+
+    table = table.replace_schema_metadata(None)
+    n = table.num_rows
+    cols = {f.name: (table.column(f.name) if f.name in table.schema.names
+                     else pa.nulls(n, f.type)) for f in FACE_SCHEMA}
+    return with_dataset(pa.table(cols).cast(FACE_SCHEMA))
 
 
 def face_files(faces: Path) -> list[Path]:

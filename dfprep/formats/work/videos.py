@@ -12,11 +12,18 @@ if TYPE_CHECKING:
 from dfprep.formats.work.names import WorkError, open_parquet, videos_dir
 
 VIDEO_SCHEMA = pa.schema([
+    ("dataset", pa.string()),
     ("video", pa.string()),
     ("part", pa.int32()),
     ("label", pa.string()),
     ("original", pa.string()),
     ("split", pa.string()),
+    ("method", pa.string()),
+    ("compression", pa.string()),
+    ("identity", pa.string()),
+    ("source_identity", pa.string()),
+    ("audio_label", pa.string()),
+    ("mask", pa.string()),
     ("status", pa.string()),
     ("error", pa.string()),
     ("warning", pa.string()),
@@ -40,8 +47,21 @@ VIDEO_SCHEMA = pa.schema([
 ])
 HASH = "head_tail_sha256"           # the content hash of the file a row was made from (dfprep.ingest.inputs)
 # Columns every version of dfprep wrote: a file without one of them is not a video manifest. Columns added
-# since (bytes, head_tail_sha256, ...) read as null from older files.
+# since (bytes, head_tail_sha256, dataset, method, ...) read as null from older files, except `dataset`: every
+# row written before datasets existed is DFDC's, and reads so (`with_dataset`).
 KEY_COLUMNS = ("video", "part", "label", "original", "split", "status")
+
+
+def with_dataset(table: pa.Table) -> pa.Table:
+    """`table` with a null `dataset` read as DFDC (a row written before the column existed); unchanged when the
+    table has no `dataset` column or no null in it."""
+    from dfprep.dataset import DFDC
+    import pyarrow.compute as pc
+
+    i = table.schema.get_field_index("dataset")
+    if i < 0 or table.column(i).null_count == 0:
+        return table
+    return table.set_column(i, "dataset", pc.fill_null(table.column(i), DFDC))
 
 
 def video_row(entry: "VideoEntry", **values) -> dict:
@@ -80,7 +100,7 @@ def read_videos(work: Path, columns: Sequence[str] | None = None, folder: Path |
 
     d = open_videos(folder)
     try:
-        return d.to_table(columns=list(columns) if columns is not None else list(VIDEO_SCHEMA.names))
+        return with_dataset(d.to_table(columns=list(columns) if columns is not None else list(VIDEO_SCHEMA.names)))
     except StorageError:
         raise
     except (pa.ArrowInvalid, OSError) as exc:

@@ -1,0 +1,1 @@
+"""Imports every layout writer module (each registers itself in WRITERS)."""
