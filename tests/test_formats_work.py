@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pyarrow.compute as pc
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -20,6 +21,11 @@ from dfprep.formats.work.names import BatchId, WorkError
 GOLDEN = Path(__file__).parent / "golden" / "v1"
 WORK = GOLDEN / "work"
 HASHES = json.loads((GOLDEN / "hashes.json").read_text())
+# The same outputs in the format of issue 24 (dataset and description columns added; tests/golden/make_golden.py
+# --hashes-only wrote them from the v1 corpus): what a rewrite of a v1 file gives now.
+HASHES_V2 = json.loads((GOLDEN.parent / "v2" / "hashes.json").read_text())
+ADDED_V2 = {"videos": ("dataset", "method", "compression", "identity", "source_identity", "audio_label", "mask"),
+            "faces": ("dataset", "method")}
 
 
 @pytest.fixture
@@ -88,7 +94,11 @@ def test_face_readers():
     files = faces.face_files(names.faces_dir(WORK))
     assert files == sorted((WORK / names.FACES).glob("part-*/batch-*.parquet")) and files
     table = ds.dataset(WORK / names.FACES, format="parquet").to_table()
-    assert table.schema.remove_metadata() == faces.FACE_SCHEMA
+    # the golden WORK predates datasets: its files are FACE_SCHEMA without the columns issue 24 added
+    added = ("dataset", "method")
+    assert table.schema.remove_metadata() == pa.schema([f for f in faces.FACE_SCHEMA if f.name not in added])
+    assert faces.conform_faces(table).schema == faces.FACE_SCHEMA
+    assert set(faces.conform_faces(table).column("dataset").to_pylist()) == {"dfdc"}
     keys, vectors = faces.read_embeddings(WORK)
     with_embedding = table.filter(table.column("embedding").is_valid())
     assert len(keys) == with_embedding.num_rows == vectors.shape[0] and vectors.shape[1] == 128
@@ -178,14 +188,22 @@ def test_an_older_manifest_reads_new_columns_as_null(work):
 # --- writers: round trips, the same bytes -----------------------------------------------------------------------------
 
 def test_batch_files_written_from_what_was_read_are_byte_identical(tmp_path):
+    """A v1 batch read and written again: the bytes a fresh ingest writes now (v2), and, without the columns
+    issue 24 added, the very table of the v1 file (the added ones say DFDC, or null)."""
     for part in batches.recorded_parts(WORK):
         for index in batches.read_plan(WORK, part):
             b = BatchId(part, index)
             rows, face_rows = batches.read_batch_files(WORK, b)
             assert batches.write_batch_files(tmp_path, b, rows, face_rows) == (len(rows), face_rows.num_rows)
-            for made, ref in ((batches.videos_file(tmp_path, b), batches.videos_file(WORK, b)),
-                              (batches.faces_file(tmp_path, b), batches.faces_file(WORK, b))):
-                assert _sha(made) == _sha(ref) == HASHES[f"work/{ref.relative_to(WORK)}"]
+            for kind, made, ref in (("videos", batches.videos_file(tmp_path, b), batches.videos_file(WORK, b)),
+                                    ("faces", batches.faces_file(tmp_path, b), batches.faces_file(WORK, b))):
+                assert _sha(ref) == HASHES[f"work/{ref.relative_to(WORK)}"]
+                assert _sha(made) == HASHES_V2[f"work/{ref.relative_to(WORK)}"]
+                new, old = pq.read_table(made), pq.read_table(ref)
+                assert new.drop(list(ADDED_V2[kind])).equals(old.replace_schema_metadata(None)
+                                                             .cast(new.drop(list(ADDED_V2[kind])).schema))
+                assert set(new.column("dataset").to_pylist()) == {"dfdc"}
+                assert all(new.column(c).null_count == new.num_rows for c in ADDED_V2[kind] if c != "dataset")
 
 
 def test_journal_round_trip(tmp_path):

@@ -74,7 +74,8 @@ def test_fatal_misuse_exits_nonzero(tmp_path):
     res = runner.invoke(app, ["ingest", str(tmp_path / "absent"), "--out", str(tmp_path / "w")])
     assert res.exit_code == 2 and "does not exist" in res.output
     res = runner.invoke(app, ["ingest", str(tmp_path), "--out", str(tmp_path / "w")])
-    assert res.exit_code == 2 and "no dfdc_train_part" in res.output
+    assert res.exit_code == 2 and "matches no dataset layout" in res.output and "dfdc_train_part_N" in res.output
+    assert len(res.output.strip().splitlines()) == 1, res.output
     # a bad option value: tests/test_hostile_inputs.py::test_bad_option_value_is_one_usage_line_before_any_work
 
 

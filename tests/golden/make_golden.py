@@ -5,6 +5,14 @@ are the reference (v1: main at 06599c1, before the typed-contracts change):
     .venv/bin/python tests/golden/make_golden.py tests/golden/v1
 
 The RUN is not kept (its checkpoints are megabytes); model.pt's hash is.
+
+A deliberate change of an output format records the new hashes of the same corpus beside v1 (v1 is never
+regenerated: its WORK and SHARDS are the files an older dfprep wrote, which the new one must still read):
+
+    .venv/bin/python tests/golden/make_golden.py --hashes-only tests/golden/v2
+
+(v2: issue 24 added the dataset and description columns to videos.parquet and faces.parquet, and dataset and
+method to every sample.)
 """
 from __future__ import annotations
 
@@ -68,5 +76,18 @@ def main(dest: Path) -> None:
     (dest / "hashes.json").write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")
 
 
+def hashes_only(dest: Path) -> None:
+    """The stable hashes of the v1 corpus put through this dfprep, as dest/hashes.json (nothing else kept)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        build(root, corpus=Path(__file__).parent / "v1" / "corpus")
+        hashes = stable_hashes(root)
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "hashes.json").write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    if sys.argv[1] == "--hashes-only":
+        hashes_only(Path(sys.argv[2]))
+    else:
+        main(Path(sys.argv[1]))
