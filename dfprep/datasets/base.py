@@ -22,12 +22,14 @@ class LayoutError(UsageError):
 
 @dataclass(frozen=True)
 class DiscoverOptions:
-    """The selections ingest hands a layout: DFDC's `--parts`, FF++'s `--compression`, `--follow-symlinks`,
-    and the other ROOTs of the run (a layout whose reals live in another dataset pairs with them)."""
+    """The selections ingest hands a layout: DFDC's `--parts`, FF++'s `--compression` and `--ffpp-splits` (a
+    user's FaceForensics copy; None: the shipped tables), `--follow-symlinks`, and the other ROOTs of the run
+    (a layout whose reals live in another dataset pairs with them)."""
     parts: frozenset[int] | None = None
     compression: str | None = None
     follow_symlinks: bool = False
     other_roots: tuple = ()
+    ffpp_splits: str | None = None
 
 
 @dataclass

@@ -6,6 +6,8 @@ comes from one ROOT, and no two datasets share a part number.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from dfprep.dataset import VideoEntry, is_dfdc_part
 from dfprep.datasets.base import DiscoverOptions, Found, LayoutError
 from dfprep.datasets.registry import AUTO, choose_layout
@@ -19,8 +21,7 @@ def discover_roots(roots: list, dataset: str = AUTO, opts: DiscoverOptions | Non
     finds: list[Found] = []
     for root in roots:
         layout, evidence = choose_layout(root, dataset)
-        f = layout.discover(root, DiscoverOptions(opts.parts, opts.compression, opts.follow_symlinks,
-                                                  tuple(r for r in roots if r is not root)))
+        f = layout.discover(root, replace(opts, other_roots=tuple(r for r in roots if r is not root)))
         f.evidence = f.evidence or evidence
         finds.append(f)
     from dfprep.datasets.registry import LAYOUTS

@@ -32,7 +32,7 @@ def _layouts() -> tuple[str, ...]:
 
 
 # What is read, not how: like `parts`, a WORK grows by datasets and compression levels under one fingerprint.
-SELECTION = {"dataset", "compression"}
+SELECTION = {"dataset", "compression", "ffpp_splits"}
 # Settings that only change how the work is scheduled, never what is written.
 SCHEDULING = {"num_cpus", "address", "timeout_s", "retries", "detectors", "gpus_per_detector",
               "workers", "det_batch", "det_cross_video", "decode_threads", "decoder", "progress", "detector_resource"}
@@ -46,6 +46,9 @@ class IngestConfig:
                         choices=_layouts)
     compression: str | None = opt(None, "FaceForensics++/DFD level to read: raw, c23 or c40 (default: every "
                                         "level present).", choices=("raw", "c23", "c40"))
+    ffpp_splits: str | None = opt(None, "FaceForensics++ official split and conversion_dict from your copy of "
+                                        "the FaceForensics repository (its folder; default: the copy shipped "
+                                        "with dfprep, MIT).")
     parts: str | None = opt(None, "DFDC parts to ingest, e.g. 0,3-5 (default: all).")
     frames: int = opt(32, "Frames sampled per video, evenly spaced.", min=1)
     decoder: str = opt("pyav-nonref", "pyav-nonref (PyAV, skips unsampled non-reference frames; bit-identical), "

@@ -231,7 +231,8 @@ def _ingest(root, out: Path, cfg: IngestConfig, overwrite: bool) -> IngestSummar
 
         model_path(SHAPE_MODEL), model_path(RECOGNITION_MODEL)     # IdentityModelsMissing: a usage error
     parts = parse_parts(cfg.parts)
-    opts = DiscoverOptions(frozenset(parts) if parts is not None else None, cfg.compression, cfg.follow_symlinks)
+    opts = DiscoverOptions(frozenset(parts) if parts is not None else None, cfg.compression, cfg.follow_symlinks,
+                           ffpp_splits=cfg.ffpp_splits)
     known = set() if overwrite else _known_videos(work)
     finds, entries, problems = discover_roots(roots, cfg.dataset, opts, known)
     work.mkdir(parents=True, exist_ok=True)
