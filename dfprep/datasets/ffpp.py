@@ -17,9 +17,9 @@ from pathlib import Path
 from dfprep.dataset import COMPRESSIONS, VIDEO_EXTS, Status, VideoEntry, dataset_part
 from dfprep.datasets.base import DiscoverOptions, Found, Layout
 from dfprep.datasets.common import Tree, list_tree
-from dfprep.datasets.ffpp_data import FfppTables, identity_leaks, load_tables
+from dfprep.datasets.ffpp_data import SHIPPED, FfppTables, identity_leaks, load_tables
 from dfprep.datasets.registry import register
-from dfprep.storage import as_path
+from dfprep.storage import as_path, entries
 
 ORIGINALS, MANIPULATED = "original_sequences", "manipulated_sequences"
 FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
@@ -67,11 +67,11 @@ class FaceForensics(Layout):
     def match(self, root) -> str | None:
         root = as_path(root)
         seen = []
-        for top in (ORIGINALS, MANIPULATED):
-            if (root / top).is_dir():
-                subs = sorted(p.name for p in (root / top).iterdir() if p.is_dir() and not p.name.startswith("."))
-                seen.append(f"{top}/{{{','.join(subs)}}}" if subs else f"{top}/")
-        return ", ".join(seen) or None
+        for folder, is_dir in entries(root):
+            if is_dir and folder.name in (ORIGINALS, MANIPULATED):
+                subs = [p.name for p, d in entries(folder) if d and not p.name.startswith(".")]
+                seen.append(f"{folder.name}/{{{','.join(sorted(subs))}}}" if subs else f"{folder.name}/")
+        return ", ".join(sorted(seen, reverse=True)) or None
 
     def discover(self, root, opts: DiscoverOptions) -> Found:
         tab = tables()
@@ -184,12 +184,12 @@ def _folder_problem(problems: list[str], folder: str, why: str) -> None:
     return None
 
 
-def _missing_originals(entries: list[VideoEntry]) -> list[str]:
+def _missing_originals(found: list[VideoEntry]) -> list[str]:
     """One line per dataset whose fakes name originals absent from ROOT (the fakes stay usable)."""
-    have = {e.video for e in entries if e.label == "REAL"}
+    have = {e.video for e in found if e.label == "REAL"}
     out = []
-    for dataset in sorted({e.dataset for e in entries}):
-        absent = sorted({e.original for e in entries if e.dataset == dataset and e.original
+    for dataset in sorted({e.dataset for e in found}):
+        absent = sorted({e.original for e in found if e.dataset == dataset and e.original
                          and e.original not in have})
         if absent:
             out.append(f"{dataset}: {len(absent)} original video{'s' if len(absent) > 1 else ''} named by fakes "
@@ -201,10 +201,11 @@ def _missing_originals(entries: list[VideoEntry]) -> list[str]:
 def _leak_line(tab: FfppTables) -> str:
     """FF++'s identity leak: YouTube sources whose sequences sit in more than one official split."""
     leaks = identity_leaks(tab)
+    where = "shipped" if Path(tab.source) == SHIPPED else tab.source
     if not leaks:
-        return f"FF++ official split ({tab.source}): no YouTube source spans two splits"
+        return f"FF++ official split ({where}): no YouTube source spans two splits"
     named = "; ".join(f"{yt}: " + ", ".join(f"{s} {tab.split_of.get(s)}" for s in seqs)
                       for yt, seqs in list(leaks.items())[:3])
-    return (f"FF++ official split ({tab.source}) leaks identities: {len(leaks)} YouTube source"
+    return (f"FF++ official split ({where}) leaks identities: {len(leaks)} YouTube source"
             f"{'s span' if len(leaks) > 1 else ' spans'} two splits ({named}{'; ...' if len(leaks) > 3 else ''}); "
             "`dfprep shards --group identity` keeps each person in one split")
