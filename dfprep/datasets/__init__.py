@@ -9,3 +9,4 @@
   `celebdf`, `deeperforensics`, `uadfv`, `fakeavceleb`, `images`, `manifest`.
 """
 from dfprep.datasets import dfdc  # noqa: F401  (each layout module registers itself)
+from dfprep.datasets import ffpp  # noqa: F401
