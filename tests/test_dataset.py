@@ -130,8 +130,8 @@ def test_orphans_and_fake_of_fake_never_span_splits_and_report_agrees(chained_wo
 
 
 def test_video_entry_row_is_the_manifest_row_without_stamps(tmp_path):
-    """A VideoEntry's videos.parquet row: its ROW_FIELDS, status as written (a plain str), the file's stamps and
-    its dataset left out (videos.parquet's columns are unchanged)."""
+    """A VideoEntry's videos.parquet row: its ROW_FIELDS (its dataset and description included since issue 24),
+    status as written (a plain str), the file's stamps left out."""
     from dfprep.dataset import ROW_FIELDS, file_entry
     from dfprep.formats.work.videos import VIDEO_SCHEMA, video_row
 
@@ -141,7 +141,7 @@ def test_video_entry_row_is_the_manifest_row_without_stamps(tmp_path):
     row = video_row(e, status=Status.ERROR, error="bad")
     assert list(row) == VIDEO_SCHEMA.names and type(row["status"]) is str and row["status"] == "error"
     assert {k: row[k] for k in ROW_FIELDS} == {**e.row_fields(), "status": "error", "error": "bad"}
-    assert "size" not in row and "mtime_ns" not in row and "dataset" not in row
+    assert "size" not in row and "mtime_ns" not in row and "path" not in row and row["dataset"] == "dfdc"
     f = file_entry(tmp_path / "dfdc_train_part_7" / "x.mp4")
     assert (f.video, f.part, f.dataset, f.status, f.path) == ("x.mp4", 7, "dfdc", Status.PENDING,
                                                              str(tmp_path / "dfdc_train_part_7" / "x.mp4"))

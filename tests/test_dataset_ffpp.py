@@ -179,6 +179,12 @@ def test_identity_leak_reported_from_the_users_conversion_dict(tmp_path, monkeyp
     assert (real.split, real.identity) == ("val", "ffpp:AAA")
     assert (fake.split, fake.identity, fake.source_identity) == ("val", "ffpp:AAA", "ffpp:yt005")
 
+    monkeypatch.delenv("DFPREP_FFPP_SPLITS")              # the same copy given as ingest's --ffpp-splits
+    from dfprep.datasets.base import DiscoverOptions
+
+    _, again, problems2 = discover_roots([root], opts=DiscoverOptions(ffpp_splits=str(copy)))
+    assert [p for p in problems2 if "leaks identities" in p] == leak and again == entries
+
     monkeypatch.setenv("DFPREP_FFPP_SPLITS", str(tmp_path / "nowhere"))
     from dfprep.datasets.common import DatasetFileError
 

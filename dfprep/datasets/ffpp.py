@@ -5,8 +5,8 @@ FF++'s download script writes `original_sequences/{youtube,actors}/<level>/video
 names say everything: a youtube sequence `NNN.mp4` is REAL; a fake `TTT_SSS.mp4` puts sequence SSS's face on
 target TTT, so its original is `TTT.mp4` at the same level. DFD's actors are `<actor>__<scene>.mp4`, its fakes
 `<target>_<source>__<scene>__<id>.mp4`. FF++'s official split is a list of pairs (`dfprep.datasets.ffpp_data`):
-a fake takes its pair's split. The tables are the shipped ones, or a user's FaceForensics copy named by the
-environment variable DFPREP_FFPP_SPLITS.
+a fake takes its pair's split. The tables are the shipped ones, or a user's FaceForensics copy (`dfprep ingest
+--ffpp-splits DIR`, or the environment variable DFPREP_FFPP_SPLITS).
 """
 from __future__ import annotations
 
@@ -38,9 +38,10 @@ PATTERNS = {
 }
 
 
-def tables() -> FfppTables:
-    """The official split and conversion_dict: DFPREP_FFPP_SPLITS's FaceForensics copy when set, else shipped."""
-    folder = os.environ.get(SPLITS_ENV)
+def tables(given: str | None = None) -> FfppTables:
+    """The official split and conversion_dict: the FaceForensics copy given (--ffpp-splits), else
+    DFPREP_FFPP_SPLITS's when set, else the shipped ones."""
+    folder = given or os.environ.get(SPLITS_ENV)
     return load_tables(Path(folder) if folder else None)
 
 
@@ -74,7 +75,7 @@ class FaceForensics(Layout):
         return ", ".join(sorted(seen, reverse=True)) or None
 
     def discover(self, root, opts: DiscoverOptions) -> Found:
-        tab = tables()
+        tab = tables(opts.ffpp_splits)
         found = Found(self.name, str(root), "")
         levels: dict[str, int] = {}          # level -> videos read at it
         skipped: set[str] = set()            # levels present but not asked for
