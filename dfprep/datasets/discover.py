@@ -53,5 +53,5 @@ def check_parts(finds: list[Found]) -> None:
 
 
 def roots_record(finds: list[Found]) -> list[dict]:
-    """What run.json and _state.json record of each ROOT: {root, layout, datasets}."""
-    return [{"root": f.root, "layout": f.layout, "datasets": f.datasets} for f in finds]
+    """What run.json records of each ROOT: {root, layout, evidence (why auto chose it, or "given"), datasets}."""
+    return [{"root": f.root, "layout": f.layout, "evidence": f.evidence, "datasets": f.datasets} for f in finds]

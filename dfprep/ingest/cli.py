@@ -34,7 +34,8 @@ ingest_command = command(IngestConfig, _ingest, leading=[
 
 def print_summary(console: Console, s: IngestSummary) -> None:
     for r in s.roots:
-        console.print(f"{r['root']}: {r['layout']} layout, datasets {', '.join(r['datasets']) or 'none'}")
+        console.print(f"{r['root']}: {r['layout']} layout ({r.get('evidence') or 'given'}), datasets "
+                      f"{', '.join(r['datasets']) or 'none'}")
     t = Table(title="dfprep ingest", show_header=True)
     t.add_column("what")
     t.add_column("count", justify="right")
