@@ -9,3 +9,6 @@
   `celebdf`, `deeperforensics`, `uadfv`, `fakeavceleb`, `images`, `manifest`.
 """
 from dfprep.datasets import dfdc  # noqa: F401  (each layout module registers itself)
+from dfprep.datasets import celebdf  # noqa: F401
+from dfprep.datasets import deeperforensics  # noqa: F401
+from dfprep.datasets import uadfv  # noqa: F401

@@ -1,1 +1,4 @@
 """Imports every layout writer module (each registers itself in WRITERS)."""
+from dfprep.synth.layouts import celebdf  # noqa: F401
+from dfprep.synth.layouts import deeperforensics  # noqa: F401
+from dfprep.synth.layouts import uadfv  # noqa: F401
