@@ -3,7 +3,6 @@ the layout's rules say (synth.json's truth), Celeb-DF's test list with its 1 = r
 against the folders, and an ingest writes those fields into videos.parquet."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -12,25 +11,7 @@ import pytest
 from dfprep.dataset import Status
 from dfprep.datasets.discover import discover_roots
 from dfprep.datasets.registry import choose_layout
-
-FIELDS = ("dataset", "label", "original", "method", "split", "identity", "source_identity")
-
-
-def synth_layout(out: Path, layout: str, **kw) -> dict:
-    """A tiny corpus of `layout` at OUT; its synth.json truth, {rel: truth}."""
-    from dfprep.synth import SynthConfig
-    from dfprep.synth.layouts import WRITERS, layout_names
-
-    layout_names()
-    cfg = SynthConfig(layout=layout, videos=kw.pop("videos", 7), ratio=kw.pop("ratio", "1:2"), duration=1.0,
-                      fps=8, size="160x120", workers=2, **kw)
-    WRITERS[layout](out, cfg)
-    return json.loads((out / "synth.json").read_text())["videos"]
-
-
-def by_video(entries) -> dict:
-    return {e.video: e for e in entries}
-
+from layout_util import FIELDS, by_video, ingest_rows, synth_layout
 
 @pytest.fixture(scope="module")
 def celeb(tmp_path_factory) -> tuple[Path, dict]:
@@ -129,16 +110,6 @@ def test_celebdf_names_off_the_pattern_are_rejected_with_it(celeb, tmp_path):
                 "extras/id0_0000.mp4"):
         assert got[rel].status is Status.REJECTED and got[rel].label is None, rel
     assert sum(e.status is Status.PENDING for e in entries) == len(celeb[1])
-
-
-def ingest_rows(root, tmp_path, **kw) -> dict:
-    from dfprep.formats.work.videos import read_videos
-    from dfprep.ingest.config import IngestConfig
-    from dfprep.ingest.run import ingest
-
-    work = tmp_path / "work"
-    ingest(root, work, IngestConfig(faces=False, num_cpus=2, progress=False, **kw))
-    return {r["video"]: r for r in read_videos(work).to_pylist()}
 
 
 def test_celebdf_ingest_writes_the_layout_fields(celeb, tmp_path):
