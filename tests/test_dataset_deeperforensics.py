@@ -91,21 +91,42 @@ def test_deeperforensics_other_paths_are_rejected_and_source_videos_never_read(c
     assert sum(e.status is Status.PENDING for e in got.values()) == len(corpus[1])
 
 
-def test_deeperforensics_fakes_join_the_ffpp_families_given_the_ffpp_root(corpus):
+def test_deeperforensics_fakes_join_the_ffpp_families_given_the_ffpp_root(corpus, tmp_path):
     pytest.importorskip("dfprep.datasets.ffpp", reason="the FF++ layout (dfprep/datasets/ffpp.py) is another "
                                                        "helper's part, not in this worktree yet")
+    from dfprep.formats.work.videos import read_videos
+    from dfprep.ingest.config import IngestConfig
+    from dfprep.ingest.run import ingest
+
     out, df, ff = corpus
     finds, entries, problems = discover_roots([out / "ffpp", out / "deeperforensics"])
     assert sorted(f.layout for f in finds) == ["deeperforensics", "ffpp"]
     assert not [p for p in problems if "DeeperForensics" in p]
-    rows = [{"part": e.part, "video": e.video, "label": e.label, "original": e.original} for e in entries]
-    roots = family_roots(rows)
-    ffpp_part = {e.part for e in entries if e.dataset == "ffpp"}
-    assert len(ffpp_part) == 1
-    for e in entries:
-        if e.dataset == "deeperforensics":
-            assert e.warning is None
-            assert roots[(e.part, e.video)] == (next(iter(ffpp_part)), e.original)
+    got = by_video(entries)
+    for rel, t in ff.items():
+        assert {k: getattr(got[rel], k) for k in (*FIELDS, "compression")} == \
+            {k: t[k] for k in (*FIELDS, "compression")}, rel
+
+    def check_families(rows):
+        roots = family_roots(rows)
+        ffpp_parts = {r["part"] for r in rows if r["dataset"] == "ffpp"}
+        assert len(ffpp_parts) == 1
+        fakes = [r for r in rows if r["dataset"] == "deeperforensics"]
+        assert len(fakes) == len(df)
+        for r in fakes:
+            assert r["warning"] is None and r["original"] in ff
+            assert roots[(r["part"], r["video"])] == (next(iter(ffpp_parts)), r["original"])
+
+    check_families([{"dataset": e.dataset, "part": e.part, "video": e.video, "label": e.label,
+                     "original": e.original, "warning": e.warning} for e in entries])
+    # one ingest of both ROOTs; then FF++ first and DeeperForensics later into the same WORK (WORK's names)
+    cfg = IngestConfig(faces=False, num_cpus=2, progress=False)
+    ingest([out / "ffpp", out / "deeperforensics"], tmp_path / "both", cfg)
+    check_families(read_videos(tmp_path / "both").to_pylist())
+    ingest(out / "ffpp", tmp_path / "later", cfg)
+    second = ingest(out / "deeperforensics", tmp_path / "later", cfg)
+    assert not [p for p in second.problems if "DeeperForensics" in p]
+    check_families(read_videos(tmp_path / "later").to_pylist())
 
 
 def test_deeperforensics_ingest_writes_the_layout_fields(corpus, tmp_path):
