@@ -88,6 +88,13 @@ def test_celebdf_list_one_means_real_and_contradictions_keep_the_folder_label(ce
     absent = "Celeb-real/id7_0003.mp4"
     assert any(f"line {n + 3}: {absent} is listed but absent" in p for p in problems)
     assert (got[absent].status, got[absent].label, got[absent].split) == (Status.MISSING, "REAL", "test")
+    # a listed file whose whole folder is absent is absent too (not off the pattern)
+    shutil.rmtree(root / "YouTube-real")
+    youtube = [ln.split()[1] for ln in lines if "YouTube-real/" in ln]
+    _, entries, problems = discover_roots([root])
+    got = by_video(entries)
+    assert youtube and all(got[y].status is Status.MISSING and got[y].label == "REAL" for y in youtube)
+    assert all(any(f"{y} is listed but absent" in p for p in problems) for y in youtube)
     # without the list there is no official split, said once
     lst.unlink()
     _, entries, problems = discover_roots([root])

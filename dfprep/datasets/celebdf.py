@@ -56,9 +56,11 @@ def version_of(root) -> tuple[str, str]:
 
 
 def classify(rel: str, folders: dict[str, str]) -> dict | str:
-    """The fields a Celeb-DF path gives (label, original, method, identities), or why it is not one."""
+    """The fields a Celeb-DF path gives (label, original, method, identities), or why it is not one. A folder is
+    one of ROOT's (`folder_names`), or its canonical name when ROOT lacks it (a listed file of an absent folder
+    is then absent, not off the pattern)."""
     head, _, name = rel.partition("/")
-    canon = {v: k for k, v in folders.items()}.get(head)
+    canon = {v: k for k, v in {**{k: k for k in PATTERNS}, **folders}.items()}.get(head)
     if canon is None or "/" in name:
         return f"not a Celeb-DF video path (expected {EXPECTED})"
     pattern, shown = PATTERNS[canon]
