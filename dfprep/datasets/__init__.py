@@ -10,3 +10,6 @@
 """
 from dfprep.datasets import dfdc  # noqa: F401  (each layout module registers itself)
 from dfprep.datasets import ffpp  # noqa: F401
+from dfprep.datasets import celebdf  # noqa: F401
+from dfprep.datasets import deeperforensics  # noqa: F401
+from dfprep.datasets import uadfv  # noqa: F401

@@ -1,2 +1,5 @@
 """Imports every layout writer module (each registers itself in WRITERS)."""
 from dfprep.synth.layouts import ffpp  # noqa: F401
+from dfprep.synth.layouts import celebdf  # noqa: F401
+from dfprep.synth.layouts import deeperforensics  # noqa: F401
+from dfprep.synth.layouts import uadfv  # noqa: F401
