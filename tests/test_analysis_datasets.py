@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -233,3 +234,20 @@ def test_old_single_dataset_work_keeps_todays_page(tmp_path):
     assert "named" not in stats.get("identity", {})
     page = (tmp_path / "report" / "index.html").read_text()
     assert 'id="datasets"' not in page and not (tmp_path / "report" / "figures" / "datasets.png").exists()
+
+
+def test_work_without_faces_still_breaks_down_and_names_identities(tmp_path):
+    work = write_work(tmp_path / "work")
+    shutil.rmtree(work / "faces.parquet")
+    for f in (work / "videos.parquet").rglob("*.parquet"):       # as `ingest --no-faces` writes them
+        t = pq.read_table(f)
+        for c in ("n_faces", "frames_with_face", "n_tracks"):
+            t = t.set_column(t.schema.get_field_index(c), c, pa.nulls(t.num_rows, t.schema.field(c).type))
+        pq.write_table(t, f)
+    stats = analyze(work, out=tmp_path / "report", gallery_size=2, augment_preview=False)
+    g = stats["by_dataset"][FFPP]
+    assert "faces" not in g and g["fake_vs_original"]["crop_distance"]["count"] == 0
+    assert g["fake_vs_original"]["frame_distance"]["count"] == g["fake_vs_original"]["fakes_with_original"] == 6
+    assert not stats["identity"]["available"] and stats["identity"]["named"][FFPP]["spanning_splits"] == 1
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert 'id="datasets"' in page and "ffpp: 1 named identities span official splits" in page

@@ -199,8 +199,8 @@ def full_stats(work: Path, gallery_size: int = 8, seed: int = 0, augment_preview
         clock.lap("stats")
     named = named_identities(videos)
     if named:
-        stats.setdefault("identity", {"available": False, "note": "no face store with identity embeddings in "
-                                                                   "WORK (ingested with --no-faces)"})
+        stats.setdefault("identity", {"available": False, "note": "no identity embeddings: WORK has no face "
+                                                                   "store, or was ingested with --no-faces"})
         stats["identity"]["named"] = named
     stats["gallery"] = g.meta
     images = g.images
