@@ -67,9 +67,9 @@ def _plan() -> list[tuple[int, VideoEntry, dict]]:
                       split="train", dataset=CDF), status="error", error="decode failed", width=None, height=None,
         duration_s=None, n_frames=None, fps=None)
     r = dataset_part(DFO)
-    for t in ("000", "003"):
+    for t in ("000", "003"):        # targets are FF++'s people: yt_a (FF++ train, val), yt_c (FF++ test)
         add(r, VideoEntry(f"manipulated_videos/end_to_end/{t}_M004.mp4", r, label="FAKE", original=YT.format(t),
-                          split="train", dataset=DFO, method="end_to_end"))
+                          split="train", dataset=DFO, method="end_to_end", identity=ids[t]))
     return out
 
 
@@ -187,19 +187,53 @@ def test_named_identities_spanning_official_splits(multi):
     work, _, stats = multi
     rows = pq.read_table(work / "videos.parquet").to_pylist()
     named = stats["identity"]["named"]
-    assert sorted(named) == [CDF, FFPP]
-    for ds, got in named.items():
+    assert sorted(named["by_dataset"]) == [CDF, DFO, FFPP]
+    everywhere = defaultdict(lambda: (set(), set()))
+    for ds, got in named["by_dataset"].items():
         splits = defaultdict(set)
         for r in rows:
             if r["dataset"] == ds and r["identity"] is not None:
                 splits[r["identity"]].add(r["split"])
+                everywhere[r["identity"]][0].add(ds)
+                everywhere[r["identity"]][1].add(r["split"])
         assert got["identities"] == len(splits)
         assert got["videos_with_identity"] == sum(1 for r in rows if r["dataset"] == ds and r["identity"])
         spanning = {k for k, v in splits.items() if len(v) > 1}
         assert got["spanning_splits"] == len(spanning)
         assert {e["identity"] for e in got["examples"]} == spanning
-    assert named[FFPP]["by_splits"] == {"train/val": 1}       # yt_a: 000 in train, 002 in val
-    assert named[CDF]["spanning_splits"] == 0
+    assert named["by_dataset"][FFPP]["by_splits"] == {"train/val": 1}       # yt_a: 000 in train, 002 in val
+    assert named["by_dataset"][CDF]["spanning_splits"] == named["by_dataset"][DFO]["spanning_splits"] == 0
+    across = named["across_datasets"]
+    shared = {k: v for k, v in everywhere.items() if len(v[0]) > 1}
+    assert across["shared"] == len(shared) == 2 and across["by_datasets"] == {f"{DFO}+{FFPP}": 2}
+    assert across["spanning_splits"] == sum(1 for _, sp in shared.values() if len(sp) > 1) == 2
+    assert {e["identity"]: e["splits"] for e in across["examples"]} == {"yt_a": ["train", "val"],
+                                                                        "yt_c": ["train", "test"]}
+
+
+def test_ffpp_official_split_identity_leak_from_the_shipped_tables(tmp_path):
+    """FF++'s 1000 originals with the official split and conversion_dict.json's YouTube sources (shipped):
+    the report names the identities behind sequences of two splits, as `ffpp_data.identity_leaks` finds them
+    (7, as the issue says)."""
+    from dfprep.datasets.ffpp_data import identity_leaks, load_tables
+
+    tables = load_tables()
+    part = dataset_part(FFPP)
+    rows = [video_row(VideoEntry(YT.format(seq), part, label="REAL", split=tables.split_of[seq], dataset=FFPP,
+                                 compression="c23", identity=tables.identity(seq)), status="missing")
+            for seq in sorted(tables.youtube)]
+    path = tmp_path / "work" / "videos.parquet" / f"part-{part}" / "batch-00000.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(videos_table(rows), path)
+    stats = analyze(tmp_path / "work", out=tmp_path / "report", augment_preview=False)
+    got = stats["identity"]["named"]["by_dataset"][FFPP]
+    leaks = identity_leaks(tables)
+    assert got["spanning_splits"] == len(leaks) == 7
+    assert {e["identity"] for e in got["examples"]} == {tables.identity(seqs[0]) for seqs in leaks.values()}
+    assert got["identities"] == len(set(tables.youtube.values())) == 977
+    assert "by_dataset" not in stats                # one dataset, no method: no Datasets section
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "ffpp: 7 named identities span official splits" in page and 'id="datasets"' not in page
 
 
 def test_datasets_section_and_figure_render(multi, tmp_path):
@@ -248,6 +282,7 @@ def test_work_without_faces_still_breaks_down_and_names_identities(tmp_path):
     g = stats["by_dataset"][FFPP]
     assert "faces" not in g and g["fake_vs_original"]["crop_distance"]["count"] == 0
     assert g["fake_vs_original"]["frame_distance"]["count"] == g["fake_vs_original"]["fakes_with_original"] == 6
-    assert not stats["identity"]["available"] and stats["identity"]["named"][FFPP]["spanning_splits"] == 1
+    assert not stats["identity"]["available"]
+    assert stats["identity"]["named"]["by_dataset"][FFPP]["spanning_splits"] == 1
     page = (tmp_path / "report" / "index.html").read_text()
     assert 'id="datasets"' in page and "ffpp: 1 named identities span official splits" in page

@@ -111,28 +111,52 @@ def _float(videos: pa.Table, name: str) -> np.ndarray:
 
 
 def named_identities(videos: pa.Table, examples: int = 20) -> dict:
-    """Per dataset: identities the layout names (the `identity` column, e.g. FF++'s YouTube video from
-    conversion_dict.json), the videos that name one, and the identities whose videos sit in more than one
-    official split (FF++'s official split leaks 7 of them). Empty when no row names an identity."""
+    """The identities the layouts name (the `identity` column: FF++'s YouTube source from conversion_dict.json,
+    Celeb-DF's id, ...), and those whose videos sit in more than one official split, which then leaks that
+    person across the split (FF++'s official split does so for 7).
+
+    `by_dataset`: per dataset. `across_datasets` (when several datasets name identities): identities named by
+    more than one dataset (DeeperForensics' targets are FF++'s), and those whose videos over all datasets sit
+    in more than one split (a person in DeeperForensics' train and FF++'s test). Empty when no row names one."""
     ident = _col(videos, "identity")
     if all(x is None for x in ident):
         return {}
     datasets = [d or DFDC for d in _col(videos, "dataset")]
-    splits = _col(videos, "split")
     per: dict[str, dict[str, set]] = {}
+    everywhere: dict[str, tuple[set, set]] = {}
     videos_with: Counter = Counter()
-    for ds, who, sp in zip(datasets, ident, splits):
+    for ds, who, sp in zip(datasets, ident, _col(videos, "split")):
         if who is None:
             continue
         videos_with[ds] += 1
         s = per.setdefault(ds, {}).setdefault(who, set())
+        seen_in, seen_splits = everywhere.setdefault(who, (set(), set()))
+        seen_in.add(ds)
         if sp is not None:
             s.add(sp)
-    out = {}
+            seen_splits.add(sp)
+    out: dict = {"by_dataset": {}}
     for ds in sorted(per):
-        spanning = sorted((who, sorted(sp, key=_split_order)) for who, sp in per[ds].items() if len(sp) > 1)
-        pairs: Counter = Counter("/".join(sp) for _, sp in spanning)
-        out[ds] = {"identities": len(per[ds]), "videos_with_identity": videos_with[ds],
-                   "spanning_splits": len(spanning), "by_splits": dict(sorted(pairs.items())),
-                   "examples": [{"identity": who, "splits": sp} for who, sp in spanning[:examples]]}
+        spanning = _spanning({who: sp for who, sp in per[ds].items()})
+        out["by_dataset"][ds] = {"identities": len(per[ds]), "videos_with_identity": videos_with[ds],
+                                 **_span_summary(spanning, examples)}
+    if len(per) > 1:
+        shared = {who: sorted(d) for who, (d, _) in everywhere.items() if len(d) > 1}
+        spanning = _spanning({who: sp for who, (d, sp) in everywhere.items() if len(d) > 1})
+        summary = _span_summary(spanning, examples)
+        summary["examples"] = [{**e, "datasets": shared[e["identity"]]} for e in summary["examples"]]
+        out["across_datasets"] = {"shared": len(shared),
+                                  "by_datasets": dict(sorted(Counter("+".join(d) for d in shared.values()).items())),
+                                  **summary}
     return out
+
+
+def _spanning(splits_of: dict[str, set]) -> list[tuple[str, list[str]]]:
+    """(identity, its splits in SPLITS order) for each identity in more than one split, sorted by identity."""
+    return sorted((who, sorted(sp, key=_split_order)) for who, sp in splits_of.items() if len(sp) > 1)
+
+
+def _span_summary(spanning: list[tuple[str, list[str]]], examples: int) -> dict:
+    return {"spanning_splits": len(spanning),
+            "by_splits": dict(sorted(Counter("/".join(sp) for _, sp in spanning).items())),
+            "examples": [{"identity": who, "splits": sp} for who, sp in spanning[:examples]]}

@@ -286,16 +286,26 @@ def _named_identities(d: dict) -> str:
            "each in one.</p>",
            table(["dataset", "identities", "videos naming one", "spanning official splits", "by splits"],
                  [[ds, x["identities"], x["videos_with_identity"], x["spanning_splits"],
-                   ", ".join(f"{k}: {v:,}" for k, v in x["by_splits"].items())] for ds, x in named.items()],
-                 numeric=(1, 2, 3))]
-    for ds, x in named.items():
-        n = x["spanning_splits"]
-        out.append(f'<div class="{"warn" if n else "ok"}"><b>{esc(ds)}: {fmt(n)} named identities span official '
-                   "splits</b></div>")
-        if x["examples"]:
-            out.append(table(["identity", "splits"], [[e["identity"], ", ".join(e["splits"])]
-                                                      for e in x["examples"]]))
+                   ", ".join(f"{k}: {v:,}" for k, v in x["by_splits"].items())]
+                  for ds, x in named["by_dataset"].items()], numeric=(1, 2, 3))]
+    for ds, x in named["by_dataset"].items():
+        out.append(_spanning_block(f"{ds}: {fmt(x['spanning_splits'])} named identities span official splits",
+                                   x, ["identity", "splits"], lambda e: [e["identity"], ", ".join(e["splits"])]))
+    a = named.get("across_datasets")
+    if a:
+        out.append("<h3>Identities named by several datasets</h3>")
+        out.append(table(["datasets", "identities"], list(a["by_datasets"].items()), numeric=(1,)))
+        out.append(_spanning_block(f"{fmt(a['shared'])} identities are named by more than one dataset; "
+                                   f"{fmt(a['spanning_splits'])} of them sit in more than one official split "
+                                   "over those datasets", a, ["identity", "datasets", "splits"],
+                                   lambda e: [e["identity"], ", ".join(e["datasets"]), ", ".join(e["splits"])]))
     return "".join(out)
+
+
+def _spanning_block(line: str, x: dict, cols: list[str], row) -> str:
+    n = x["spanning_splits"]
+    out = f'<div class="{"warn" if n else "ok"}"><b>{esc(line)}</b></div>'
+    return out + (table(cols, [row(e) for e in x["examples"]]) if x["examples"] else "")
 
 
 def identity_section(s: dict, figs: dict) -> str:
