@@ -192,8 +192,21 @@ def fig_fake_vs_original(s: dict) -> Figure:
     return fig
 
 
+def fig_datasets(s: dict) -> Figure:
+    """Videos per dataset, stacked by label; FAKEs per (dataset, method)."""
+    fig, (a, b) = _new(2, w=6)
+    bars_panel(a, {ds: {lab: g["labels"][lab] for lab in ("REAL", "FAKE")} for ds, g in s["by_dataset"].items()},
+               "Videos per dataset", "videos", rotate=len(s["by_dataset"]) > 3)
+    methods = {f"{ds}/{m}" if len(s["by_method"]) > 1 else m: {"FAKE": g["videos"]}
+               for ds, ms in s["by_method"].items() for m, g in ms.items()}
+    bars_panel(b, methods, "FAKEs per method", "videos", rotate=True)
+    fig.tight_layout()
+    return fig
+
+
 # name -> (needs these stats keys, drawer). The page shows them in this order, each under its section.
 FIGURES: dict[str, tuple[tuple[str, ...], Callable[[dict], Figure]]] = {
+    "datasets": (("by_dataset",), fig_datasets),
     "labels": (("labels",), fig_labels),
     "health": (("videos_by_label_status",), fig_health),
     "lengths": (("lengths",), fig_lengths),

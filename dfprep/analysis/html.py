@@ -58,6 +58,7 @@ figure.crop figcaption { overflow-wrap:anywhere; }
 .row-label { font-weight:700; margin:10px 0 2px; }
 .row { display:flex; flex-wrap:wrap; gap:4px 40px; align-items:flex-start; }
 .row > div > h3 { margin-top:16px; }
+.wide { overflow-x:auto; max-width:100%; }
 footer { color:var(--muted); font-size:12px; text-align:center; padding:20px; }
 """
 

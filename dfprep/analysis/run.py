@@ -25,8 +25,9 @@ from dfprep.formats.work.names import report_dir
 from dfprep.analysis.load import (AnalysisError, metadata_videos, read_run_json, read_videos,
                                   scan_faces, unfinished)
 from dfprep.dataset import Status, table_family_roots
-from dfprep.analysis.similarity import (crop_consecutive, cross_family_duplicates, fake_vs_original,
-                                        frame_consecutive, original_codes)
+from dfprep.analysis.similarity import (crop_consecutive, cross_family_duplicates, fake_original_distances,
+                                        fake_vs_original, frame_consecutive, original_codes)
+from dfprep.analysis.datasets import dataset_stats, has_breakdown, named_identities
 from dfprep.atomic import remove_stale_tmp, write_bytes, write_json
 from dfprep.storage import as_path
 from dfprep.progress import StepBar
@@ -170,8 +171,12 @@ def full_stats(work: Path, gallery_size: int = 8, seed: int = 0, augment_preview
     stats["lengths"] = format_stats(videos)
     orig = original_codes(videos)
     frames_sim, _ = frame_consecutive(videos, labels)
+    distances = fake_original_distances(videos, faces, orig)
     stats["similarity"] = {"frames_consecutive": frames_sim,
-                           "fake_vs_original": fake_vs_original(videos, faces, orig)}
+                           "fake_vs_original": fake_vs_original(videos, faces, orig, distances=distances)}
+    if has_breakdown(videos):
+        stats.update(dataset_stats(videos, orig, distances[0], distances[2],
+                                   faces is not None and faces_detected(videos)))
     images: dict = {}
     if faces is not None and faces_detected(videos):
         steps.next("faces")
@@ -192,6 +197,11 @@ def full_stats(work: Path, gallery_size: int = 8, seed: int = 0, augment_preview
         g = Gallery(meta={"samples": {}, "pairs": [], "augment": {"available": False,
                                                                   "reason": "no face store in WORK"}})
         clock.lap("stats")
+    named = named_identities(videos)
+    if named:
+        stats.setdefault("identity", {"available": False, "note": "no identity embeddings: WORK has no face "
+                                                                   "store, or was ingested with --no-faces"})
+        stats["identity"]["named"] = named
     stats["gallery"] = g.meta
     images = g.images
     return stats, images
@@ -223,7 +233,8 @@ def render_page(stats: dict, figs: dict, images: dict) -> str:
         f'<div class="card{" alarm" if k in alarms else ""}"><div class="v">{v if isinstance(v, str) else fmt(v)}'
         f'</div><div class="k">{esc(k)}</div></div>' for k, v in cards) + "</div>"
     card_html += "".join(f'<div class="alarm" role="alert"><b>{esc(line)}</b></div>' for line in alarms.values())
-    parts = [("labels", "Labels", sections.labels_section(stats, figs)),
+    parts = [("datasets", "Datasets", sections.datasets_section(stats, figs))] if "by_dataset" in stats else []
+    parts += [("labels", "Labels", sections.labels_section(stats, figs)),
              ("health", "Ingest health", sections.health_section(stats, figs))]
     if "lengths" in stats:
         parts.append(("lengths", "Lengths and formats", sections.lengths_section(stats, figs)))

@@ -231,10 +231,87 @@ def gallery_section(s: dict, images: dict) -> str:
     return "".join(out)
 
 
+def _group_row(g: dict) -> list:
+    """The cells of one dataset's or method's row in the Datasets tables (see `datasets.dataset_stats`)."""
+    sp = g["splits"]
+    faces = g.get("faces")
+    res = next(iter(g["resolutions"]), "")
+    fv = g["fake_vs_original"]
+    return [g["labels"]["REAL"], g["labels"]["FAKE"], Markup(fmt(g["labels"]["fake_share"], pct=True)),
+            g["status"].get("ok", 0),
+            ", ".join(f"{k} {v['total']:,}" for k, v in sp.items()),
+            ", ".join(f"{k} {v:,}" for k, v in g["compression"].items() if k != "none") or "",
+            g["lengths"]["duration_s"]["median"], g["lengths"]["n_frames"]["median"],
+            res + (f" (+{g['resolution_count'] - 1:,} more)" if g["resolution_count"] > 1 else ""),
+            faces["faces_per_video"]["mean"] if faces else None,
+            Markup(fmt(faces["no_face_rate"], pct=True)) if faces else None,
+            fv["fakes_with_original"], fv["crop_distance"]["mean"], fv["frame_distance"]["mean"]]
+
+
+GROUP_COLS = ("REAL", "FAKE", "FAKE share", "decoded ok", "official split", "compression", "duration s: median",
+              "frames: median", "most common size", "faces per video: mean", "no-face rate",
+              "fakes with an original", "crop distance: mean", "frame distance: mean")
+
+
+def _wide(html: str) -> str:
+    """A table wider than the section scrolls inside it instead of spilling over the page."""
+    return f'<div class="wide">{html}</div>'
+
+
+def datasets_section(s: dict, figs: dict) -> str:
+    out = ['<p class="note">Each dataset of this WORK, and each manipulation method over its FAKEs. Split: the '
+           "dataset's official split (none: the dataset has none, or this video is in none). Distances: mean "
+           "phash distance of each FAKE to its original at the same frame (face crops; whole frames), averaged "
+           "over the FAKEs; the Frame similarity section explains them.</p>",
+           _wide(table(["dataset", "videos", *GROUP_COLS],
+                       [[ds, g["videos"], *_group_row(g)] for ds, g in s["by_dataset"].items()],
+                       numeric=(1, 2, 3, 4, 5, 8, 9, 11, 12, 13, 14, 15)))]
+    out.append(_fig(figs, "datasets", "videos per dataset and label, and FAKEs per method"))
+    if s.get("by_method"):
+        out.append("<h3>By method (FAKEs only)</h3>")
+        rows = [[ds, m, g["videos"], *_group_row(g)[3:]] for ds, ms in s["by_method"].items() for m, g in ms.items()]
+        out.append(_wide(table(["dataset", "method", "FAKEs", *GROUP_COLS[3:]], rows,
+                               numeric=(2, 3, 6, 7, 9, 10, 11, 12, 13))))
+    return "".join(out)
+
+
+def _named_identities(d: dict) -> str:
+    named = d.get("named")
+    if not named:
+        return ""
+    out = ["<h3>Identities the datasets name</h3>",
+           '<p class="note">From the <code>identity</code> column (the person or source video a layout names, '
+           "e.g. FF++'s <code>conversion_dict.json</code>). An identity whose videos sit in more than one "
+           "official split leaks that person across the split; <code>dfprep shards --group identity</code> keeps "
+           "each in one.</p>",
+           table(["dataset", "identities", "videos naming one", "spanning official splits", "by splits"],
+                 [[ds, x["identities"], x["videos_with_identity"], x["spanning_splits"],
+                   ", ".join(f"{k}: {v:,}" for k, v in x["by_splits"].items())]
+                  for ds, x in named["by_dataset"].items()], numeric=(1, 2, 3))]
+    for ds, x in named["by_dataset"].items():
+        out.append(_spanning_block(f"{ds}: {fmt(x['spanning_splits'])} named identities span official splits",
+                                   x, ["identity", "splits"], lambda e: [e["identity"], ", ".join(e["splits"])]))
+    a = named.get("across_datasets")
+    if a:
+        out.append("<h3>Identities named by several datasets</h3>")
+        out.append(table(["datasets", "identities"], list(a["by_datasets"].items()), numeric=(1,)))
+        out.append(_spanning_block(f"{fmt(a['shared'])} identities are named by more than one dataset; "
+                                   f"{fmt(a['spanning_splits'])} of them sit in more than one official split "
+                                   "over those datasets", a, ["identity", "datasets", "splits"],
+                                   lambda e: [e["identity"], ", ".join(e["datasets"]), ", ".join(e["splits"])]))
+    return "".join(out)
+
+
+def _spanning_block(line: str, x: dict, cols: list[str], row) -> str:
+    n = x["spanning_splits"]
+    out = f'<div class="{"warn" if n else "ok"}"><b>{esc(line)}</b></div>'
+    return out + (table(cols, [row(e) for e in x["examples"]]) if x["examples"] else "")
+
+
 def identity_section(s: dict, figs: dict) -> str:
     d = s["identity"]
     if not d.get("available"):
-        return f'<div class="note">{esc(d.get("note", "no identity embeddings"))}</div>'
+        return f'<div class="note">{esc(d.get("note", "no identity embeddings"))}</div>' + _named_identities(d)
     out = [f'<p class="note">One 128-d face embedding per track (dlib ResNet); a cluster is a connected component '
            f'of tracks within distance {fmt(d["threshold"])} of each other: one person, across every video and family '
            "they appear in. A family split still puts such a person in two splits; "
@@ -265,4 +342,5 @@ def identity_section(s: dict, figs: dict) -> str:
                              [[c["cluster"], c["videos"], c["families"],
                                ", ".join(f"{k}: {v}" for k, v in c["splits"].items())] for c in leak["examples"]],
                              numeric=(1, 2)))
+    out.append(_named_identities(d))
     return "".join(out)

@@ -52,12 +52,24 @@ def crop_consecutive(faces: FaceColumns, labels: np.ndarray) -> tuple[dict, np.n
 
 
 def original_codes(videos: pa.Table) -> np.ndarray:
-    """Row of each FAKE's original (same part, status ok) in the videos table; -1 when there is none."""
+    """Row of each ok FAKE's original (an ok REAL) in the videos table; -1 when there is none. The original is
+    looked up in the FAKE's own part, else in the one part that has that name (as `dataset.family_roots` does:
+    DeeperForensics fakes name FF++ originals)."""
     names, parts = videos.column("video").to_pylist(), videos.column("part").to_pylist()
     status, labels = videos.column("status").to_pylist(), videos.column("label").to_pylist()
     where = {(p, v): i for i, (p, v, s, lab) in enumerate(zip(parts, names, status, labels))
              if s == Status.OK and lab == "REAL"}
-    return np.array([where.get((p, o), -1) if lab == "FAKE" and s == Status.OK else -1 for p, o, s, lab in
+    parts_of: dict[str, set] = {}
+    for p, v in zip(parts, names):
+        parts_of.setdefault(v, set()).add(p)
+
+    def find(p, o) -> int:
+        if (p, o) in where or o is None:
+            return where.get((p, o), -1)
+        other = parts_of.get(o, ())
+        return where.get((next(iter(other)), o), -1) if len(other) == 1 else -1
+
+    return np.array([find(p, o) if lab == "FAKE" and s == Status.OK else -1 for p, o, s, lab in
                      zip(parts, videos.column("original").to_pylist(), status, labels)], dtype=np.int64)
 
 
@@ -80,16 +92,12 @@ def fake_original_pairs(faces: FaceColumns, orig_code: np.ndarray) -> tuple[np.n
     return fake_rows[hit], order[pos[hit]]
 
 
-def fake_vs_original(videos: pa.Table, faces: FaceColumns | None, orig_code: np.ndarray, top: int = 10) -> dict:
-    """Per fake: mean crop distance to its original at the same frame/track, and the same for whole frames."""
-    n = videos.num_rows
+def fake_vs_original(videos: pa.Table, faces: FaceColumns | None, orig_code: np.ndarray, top: int = 10,
+                     distances: tuple | None = None) -> dict:
+    """Per fake: mean crop distance to its original at the same frame/track, and the same for whole frames.
+    `distances`: `fake_original_distances`' result when already computed."""
     fakes = np.flatnonzero(orig_code >= 0)
-    frame_d = _frame_pair_distance(videos, orig_code)
-    crop_d, n_pairs = np.full(n, np.nan), np.zeros(n, np.int64)
-    if faces is not None and len(faces):
-        fr, orr = fake_original_pairs(faces, orig_code)
-        d = hamming(faces.phash[fr], faces.phash[orr])
-        crop_d, n_pairs = group_mean(faces.code[fr].astype(np.int64), d, n)
+    crop_d, n_pairs, frame_d = distances or fake_original_distances(videos, faces, orig_code)
     names, parts = videos.column("video").to_pylist(), videos.column("part").to_pylist()
     originals = videos.column("original").to_pylist()
 
@@ -111,6 +119,20 @@ def fake_vs_original(videos: pa.Table, faces: FaceColumns | None, orig_code: np.
         "most_changed": [row(i) for i in ranked[::-1][:top]],
         "least_changed": [row(i) for i in ranked[:top]],
     }
+
+
+def fake_original_distances(videos: pa.Table, faces: FaceColumns | None,
+                            orig_code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per video row: mean crop distance to its original (NaN when none), crop pairs compared, and mean
+    whole-frame distance (NaN when none); the per-video values the report's breakdowns summarize."""
+    n = videos.num_rows
+    frame_d = _frame_pair_distance(videos, orig_code)
+    crop_d, n_pairs = np.full(n, np.nan), np.zeros(n, np.int64)
+    if faces is not None and len(faces):
+        fr, orr = fake_original_pairs(faces, orig_code)
+        d = hamming(faces.phash[fr], faces.phash[orr])
+        crop_d, n_pairs = group_mean(faces.code[fr].astype(np.int64), d, n)
+    return crop_d, n_pairs, frame_d
 
 
 def _frame_pair_distance(videos: pa.Table, orig_code: np.ndarray) -> np.ndarray:
