@@ -9,3 +9,7 @@
   `celebdf`, `deeperforensics`, `uadfv`, `fakeavceleb`, `images`, `manifest`.
 """
 from dfprep.datasets import dfdc  # noqa: F401  (each layout module registers itself)
+from dfprep.datasets import dfdc_extra  # noqa: F401
+from dfprep.datasets import fakeavceleb  # noqa: F401
+from dfprep.datasets import images  # noqa: F401
+from dfprep.datasets import manifest  # noqa: F401

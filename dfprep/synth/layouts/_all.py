@@ -1,1 +1,5 @@
 """Imports every layout writer module (each registers itself in WRITERS)."""
+from dfprep.synth.layouts import dfdc_preview  # noqa: F401
+from dfprep.synth.layouts import fakeavceleb  # noqa: F401
+from dfprep.synth.layouts import images  # noqa: F401
+from dfprep.synth.layouts import manifest  # noqa: F401
