@@ -78,6 +78,15 @@ def test_dfdc_parts_root_still_reads_as_parts(dfdc_part):
     assert layout.name == "dfdc" and "dfdc_train_part_0" in evidence
 
 
+def test_one_part_folder_given_alone_keeps_its_part_number(dfdc_part):
+    layout, _ = choose_layout(dfdc_part)
+    assert layout.name == "dfdc-folder"
+    _, alone, _ = discover_roots([dfdc_part])
+    _, whole, _ = discover_roots([dfdc_part.parent])
+    key = (lambda es: sorted((e.part, e.video, e.label, e.original, e.status.value) for e in es))
+    assert key(alone) == key(whole) and {e.part for e in alone} == {0}
+
+
 def _test_set(dfdc_part: Path, base: Path) -> tuple[Path, dict]:
     """A public-test-set tree base/test/{videos/*.mp4, labels.csv} from a synthetic part; {video: label}."""
     meta = json.loads((dfdc_part / "metadata.json").read_text())

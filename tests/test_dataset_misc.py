@@ -204,3 +204,21 @@ def test_a_folder_matching_no_layout_is_one_line_naming_what_was_looked_for(tmp_
         assert f"{name}: " in msg, name
     with pytest.raises(LayoutError, match="not a folder"):
         choose_layout(tmp_path / "nothing.mp4")
+
+
+def test_manifest_in_object_storage(manifest, bucket):
+    """A manifest (file or folder) in a bucket: its rows' files found by one listing, paths as URIs."""
+    import pyarrow.fs as pafs
+
+    src, truth = manifest
+    pafs.copy_files(str(src), (bucket / "mydata").fs_path, source_filesystem=pafs.LocalFileSystem(),
+                    destination_filesystem=bucket.fs)
+    text = (src / "manifest.csv").read_text() + "videos/real/gone.mp4,REAL,,,,,synth-manifest\n"
+    (bucket / "mydata" / "manifest.csv").write_bytes(text.encode())
+    for root in (bucket / "mydata", bucket / "mydata" / "manifest.csv"):
+        finds, entries, _ = discover_roots([root])
+        assert finds[0].layout == "manifest"
+        check_truth({e.video: e for e in entries}, truth, Status.PENDING)
+        by = {e.video: e for e in entries}
+        assert by.pop("videos/real/gone.mp4").status is Status.MISSING
+        assert all(e.path == str(bucket / "mydata" / v) for v, e in by.items())

@@ -1,8 +1,9 @@
 """DFDC beyond its training parts: one folder holding a metadata.json (Kaggle's `train_sample_videos/`, or a
-single part folder given as ROOT), the public test set (`labels.csv` filename,label with 1 = FAKE) and the
+single part folder given as ROOT, which keeps its part number N), the public test set (`labels.csv` filename,label with 1 = FAKE) and the
 preview release (`dataset.json` keyed by path, `method_A/`, `method_B/`).
 
-Each is one WORK part (`dataset_part`). The folder layout reuses `dfprep.ingest.discover.read_part`, so its
+Each is one WORK part (`dataset_part`; a `dfdc_train_part_N` folder: N, its videos keyed as the parts layout
+keys them). The folder layout reuses `dfprep.ingest.discover.read_part`, so its
 files meet exactly the rules of a training part; the other two list their files with `common.list_tree`.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ import io
 import os
 from pathlib import Path
 
-from dfprep.dataset import DFDC, METADATA, VIDEO_EXTS, Status, VideoEntry, dataset_part, part_folders
+from dfprep.dataset import DATASET_PART_BASE, DFDC, METADATA, PART_RE, VIDEO_EXTS, Status, VideoEntry, dataset_part, part_folders
 from dfprep.datasets.base import DiscoverOptions, Found, Layout
 from dfprep.datasets.common import DatasetFileError, list_tree, read_json_file
 from dfprep.datasets.registry import register
@@ -45,7 +46,8 @@ class DfdcFolder(Layout):
         from dfprep.ingest.discover import check_originals, read_part
 
         root = as_path(root)
-        part = dataset_part(DFDC, root.name)
+        m = PART_RE.match(root.name)       # a dfdc_train_part_N folder given alone keeps its number N
+        part = int(m.group(1)) if m and int(m.group(1)) < DATASET_PART_BASE else dataset_part(DFDC, root.name)
         inside = None if opts.follow_symlinks or is_remote(root) else Path(os.path.realpath(root))
         found, problems = read_part(part, root, inside)
         problems += check_originals(found)

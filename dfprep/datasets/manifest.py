@@ -119,9 +119,11 @@ class Manifest(Layout):
         out: list[VideoEntry] = []
         problems: list[str] = []
         seen: set[tuple[int, str]] = set()
-        for line, row in read_manifest(src):
+        rows = read_manifest(src)
+        listed = self._remote_listing(base, rows) if is_remote(base) else None
+        for line, row in rows:
             where = f"{src} line {line}"
-            e = self._entry(base, inside, row, where, default)
+            e = self._entry(base, inside, row, where, default, listed)
             if (e.part, e.video) in seen:
                 problems.append(f"{where}: {e.video} ({e.dataset}) is listed again; the first row is used")
                 continue
@@ -132,7 +134,15 @@ class Manifest(Layout):
         return Found(self.name, str(root), "", out, problems)
 
     @staticmethod
-    def _entry(base, inside, row, where: str, default: str) -> VideoEntry:
+    def _remote_listing(base, rows) -> dict:
+        """A remote manifest folder's files (one listing, not a request per row), by their rel path."""
+        from dfprep.datasets.common import list_tree
+
+        exts = {posixpath.splitext(r.get("path", ""))[1].lower() for _, r in rows if isinstance(r, dict)}
+        return list_tree(base, exts - {""}).files
+
+    @staticmethod
+    def _entry(base, inside, row, where: str, default: str, listed: dict | None = None) -> VideoEntry:
         def rejected(video: str, dataset: str, why: str) -> VideoEntry:
             return VideoEntry(video, dataset_part(dataset), dataset=dataset, status=Status.REJECTED,
                               error=f"{where}: {why}; never opened"[:500])
@@ -158,7 +168,7 @@ class Manifest(Layout):
         original = posixpath.normpath(row["original"]) if row.get("original") else None
         if original and path_problem(row["original"]):
             return rejected(name, dataset, f"original {path_problem(row['original'])}")
-        e = make_entry(base, video, dataset, dataset_part(dataset), inside, None,
+        e = make_entry(base, video, dataset, dataset_part(dataset), inside, (listed or {}).get(video),
                        label=label, split=split, method=row.get("method") or None,
                        original=original if label == "FAKE" else None, identity=row.get("identity") or None)
         if e.status is Status.MISSING:
