@@ -82,6 +82,22 @@ def test_fakeavceleb_csv_with_a_filename_column(favc, tmp_path):
     check_truth({e.video: e for e in entries}, truth, Status.PENDING)
 
 
+def test_fakeavceleb_trees_one_folder_down(favc, tmp_path):
+    """The CSV's paths start with FakeAVCeleb/: a ROOT holding that folder (the CSV beside it) reads the same,
+    its videos named by their paths inside ROOT."""
+    src, truth = favc
+    root = tmp_path / "download"
+    shutil.copytree(src, root / "FakeAVCeleb", ignore=shutil.ignore_patterns("meta_data.csv", "synth.json"))
+    shutil.copy(src / "meta_data.csv", root / "meta_data.csv")
+    layout, evidence = choose_layout(root)
+    assert layout.name == "fakeavceleb" and "FakeAVCeleb/" in evidence
+    _, entries, problems = discover_roots([root])
+    assert problems == []
+    check_truth({e.video: e for e in entries},
+                {f"FakeAVCeleb/{v}": {**t, "original": t["original"] and f"FakeAVCeleb/{t['original']}"}
+                 for v, t in truth.items()}, Status.PENDING)
+
+
 def test_fakeavceleb_ingest_with_hostile_rows(favc, tmp_path):
     src, truth = favc
     root = tmp_path / "FakeAVCeleb_v1.2"

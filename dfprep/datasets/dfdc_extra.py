@@ -131,7 +131,7 @@ class DfdcTest(Layout):
             where_ = f"{folder / LABELS_CSV} line {line}"
             label = {"1": "FAKE", "0": "REAL"}.get(text)
             rels = by_name.get(fname, [])
-            rel = rels[0] if len(rels) == 1 else f"{videos_dir}/{fname}" if fname else f"{LABELS_CSV}:line{line}"
+            rel = rels[0] if rels else f"{videos_dir}/{fname}" if fname else f"{LABELS_CSV}-line{line}"
             if rel in seen:
                 problems.append(f"{where_}: {fname!r} is listed again; the first row is used")
                 continue

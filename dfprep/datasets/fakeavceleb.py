@@ -3,8 +3,9 @@
 
 meta_data.csv as released has the header `source,target1,target2,method,category,type,race,gender,path,` but
 ten cells a row: the cell under `path` is the file name and the unnamed last one its folder
-(`FakeAVCeleb/RealVideo-RealAudio/African/men/id00076`). A header naming `filename` is read by name. The folder's
-leading `FakeAVCeleb/` is dropped when ROOT holds the four trees directly.
+(`FakeAVCeleb/RealVideo-RealAudio/African/men/id00076`). A header naming `filename` is read by name. ROOT holds
+the four trees and the CSV, or a `FakeAVCeleb/` folder holding the trees (the CSV in ROOT or beside them);
+video names are paths inside ROOT either way.
 
 Labels come from the tree a file is in (FakeVideo -> FAKE picture, FakeAudio -> FAKE audio); a CSV `type`
 that disagrees is a warning. Identity `fakeavceleb:<source>` (the person whose video it is); a fake picture's
@@ -78,6 +79,16 @@ def _in_root(rel: str) -> str:
     return rel
 
 
+def _prefix(root) -> str | None:
+    """Where the four trees are: "" (in ROOT), "FakeAVCeleb/" (one folder down, as the CSV's paths say), or
+    None when neither holds one."""
+    for prefix in ("", "FakeAVCeleb/"):
+        base = root / prefix.rstrip("/") if prefix else root
+        if any((base / t).is_dir() for t in TREES):
+            return prefix
+    return None
+
+
 @register
 class FakeAVCeleb(Layout):
     name = DATASET
@@ -90,32 +101,38 @@ class FakeAVCeleb(Layout):
         root = as_path(root)
         if not root.is_dir():
             return None
-        trees = [t for t in TREES if (root / t).is_dir()]
-        if not trees:
+        prefix = _prefix(root)
+        if prefix is None:
             return None
-        return f"{len(trees)} of the {{Real,Fake}}Video-{{Real,Fake}}Audio trees ({trees[0]}/, ...)"
+        base = root / prefix.rstrip("/") if prefix else root
+        trees = [t for t in TREES if (base / t).is_dir()]
+        return f"{len(trees)} of the {{Real,Fake}}Video-{{Real,Fake}}Audio trees ({prefix}{trees[0]}/, ...)"
 
     def discover(self, root, opts: DiscoverOptions) -> Found:
         root = as_path(root)
+        prefix = _prefix(root) or ""
         tree = list_tree(root, VIDEO_EXTS, opts.follow_symlinks)
         part = dataset_part(DATASET)
-        rows = read_meta_csv(root / META_CSV)
+        meta = root / META_CSV
+        if prefix and not meta.exists() and (root / prefix.rstrip("/") / META_CSV).exists():
+            meta = root / prefix.rstrip("/") / META_CSV
+        rows = read_meta_csv(meta)
         problems = list(tree.problems)
         reals_of: dict[str, list[str]] = {}
         for _, r in rows:
-            rel = _in_root(r["rel"])
-            if rel.startswith(REAL_TREE + "/") and r["source"]:
-                reals_of.setdefault(r["source"], []).append(rel)
+            inner = _in_root(r["rel"])
+            if inner.startswith(REAL_TREE + "/") and r["source"]:
+                reals_of.setdefault(r["source"], []).append(prefix + inner)
         out: list[VideoEntry] = []
         seen: set[str] = set()
         for line, r in rows:
-            rel = _in_root(r["rel"])
-            where = f"{root / META_CSV} line {line}"
-            if rel in seen:
-                problems.append(f"{where}: {rel} is listed again; the first row is used")
+            inner = _in_root(r["rel"])
+            where = f"{meta} line {line}"
+            if prefix + inner in seen:
+                problems.append(f"{where}: {prefix + inner} is listed again; the first row is used")
                 continue
-            seen.add(rel)
-            out.append(self._entry(tree, rel, r, part, where, reals_of))
+            seen.add(prefix + inner)
+            out.append(self._entry(tree, prefix, inner, r, part, where, reals_of))
         for rel in tree.files:
             if rel not in seen:
                 out.append(VideoEntry(rel, part, dataset=DATASET, status=Status.UNLISTED, path=str(root / rel),
@@ -124,10 +141,10 @@ class FakeAVCeleb(Layout):
         return Found(self.name, str(root), "", out, problems)
 
     @staticmethod
-    def _entry(tree, rel: str, r: dict, part: int, where: str, reals_of: dict) -> VideoEntry:
-        top = rel.split("/", 1)[0]
+    def _entry(tree, prefix: str, inner: str, r: dict, part: int, where: str, reals_of: dict) -> VideoEntry:
+        top, rel = inner.split("/", 1)[0], prefix + inner
         if top not in TREES:
-            return VideoEntry(rel or where, part, dataset=DATASET, status=Status.REJECTED,
+            return VideoEntry(rel if inner else f"{META_CSV}-{where.rsplit(' ', 1)[-1]}", part, dataset=DATASET, status=Status.REJECTED,
                               error=f"{where}: path {r['rel']!r} is in none of the four trees; never opened")
         label, audio = tree_labels(top)
         ident = (lambda v: f"{DATASET}:{v}" if v and v != "-" else None)
