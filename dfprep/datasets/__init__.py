@@ -13,3 +13,7 @@ from dfprep.datasets import ffpp  # noqa: F401
 from dfprep.datasets import celebdf  # noqa: F401
 from dfprep.datasets import deeperforensics  # noqa: F401
 from dfprep.datasets import uadfv  # noqa: F401
+from dfprep.datasets import dfdc_extra  # noqa: F401
+from dfprep.datasets import fakeavceleb  # noqa: F401
+from dfprep.datasets import images  # noqa: F401
+from dfprep.datasets import manifest  # noqa: F401

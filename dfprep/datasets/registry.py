@@ -31,7 +31,9 @@ def choose_layout(root, name: str = AUTO) -> tuple[Layout, str]:
 
     root = as_path(root)
     if not root.is_dir():
-        raise LayoutError(f"ROOT {root} does not exist or is not a folder")
+        if root.name.lower().endswith((".csv", ".jsonl")) and root.exists() and name in (AUTO, "manifest"):
+            return LAYOUTS["manifest"](), f"manifest file {root.name}"     # a manifest given as ROOT
+        raise LayoutError(f"ROOT {root} does not exist or is not a folder (nor a .csv/.jsonl manifest)")
     if name != AUTO:
         if name not in LAYOUTS:
             raise LayoutError(f"--dataset {name!r} is not a known layout; choose one of {', '.join(layout_names())}")
