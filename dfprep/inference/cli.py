@@ -40,10 +40,9 @@ def _predict(cfg: PredictConfig, run: Path, input: Path, out: Path) -> None:
 def _evaluate(cfg: EvaluateConfig, input, root, out) -> None:
     """Score a submission against the labels in metadata.json (DFDC log loss, accuracy, precision, recall, AUC),
     or a RUN on the test split of SHARDS: the cross-dataset matrix (matrix.csv, matrix.json, matrix.png)."""
-    from dfprep.formats.run import CONFIG
     from dfprep.storage import as_path
 
-    if (as_path(input) / CONFIG).is_file():
+    if as_path(input).is_dir():                  # a submission is a file; a RUN a folder (config.json, model.pt)
         return _evaluate_run(cfg, input, root, out)
     if root is None:
         from dfprep.inference.evaluate import EvaluateError

@@ -171,37 +171,34 @@ def predictions_bytes(p: SamplePredictions) -> bytes:
     return buf.getvalue().encode()
 
 
-def figure_png(rows: list[dict], title: str, agg: str = "mean") -> bytes:
-    """matrix.png: AUC heatmaps (frame level, video level pooled with `agg`), a dataset per row, its
-    all-methods column then one column per method; grey where undefined or absent."""
+def row_name(row: dict) -> str:
+    """`all`, `<dataset>`, or `<dataset> / <method>`."""
+    return row["dataset"] if row["method"] is None else f"{row['dataset']} / {row['method']}"
+
+
+def figure_png(rows: list[dict], title: str) -> bytes:
+    """matrix.png: a heatmap of AUC, one line per matrix row (`all`, each dataset, each dataset / method) and a
+    column per level (frame, then video pooled by each aggregation); grey with '-' where AUC is undefined."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    datasets = [r["dataset"] for r in rows if r["method"] is None]
-    methods = sorted({r["method"] for r in rows if r["method"] is not None})
-    cols = ["(all)"] + methods
-    cell = {(r["dataset"], r["method"] or "(all)"): r for r in rows}
-    fig = Figure(figsize=(2.2 + 1.1 * len(cols) * 2, 1.2 + 0.5 * max(1, len(datasets))))
+    keys = ["frame_auc"] + [f"video_{a}_auc" for a in AGGREGATES]
+    heads = ["frame"] + [f"video ({a})" for a in AGGREGATES]
+    grid = np.array([[np.nan if r[k] is None else r[k] for k in keys] for r in rows], np.float64).reshape(-1, len(keys))
+    fig = Figure(figsize=(3.0 + 1.3 * len(keys), 1.4 + 0.38 * max(1, len(rows))), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2, squeeze=False)[0]
-    for ax, key, name in ((axes[0], "frame_auc", "frame AUC"), (axes[1], f"video_{agg}_auc", f"video AUC ({agg})")):
-        grid = np.full((len(datasets), len(cols)), np.nan)
-        for i, d in enumerate(datasets):
-            for j, c in enumerate(cols):
-                v = cell.get((d, c), {}).get(key)
-                if v is not None:
-                    grid[i, j] = v
-        ax.set_facecolor("#d0d0d0")
-        im = ax.imshow(np.ma.masked_invalid(grid), cmap="RdYlGn", vmin=0.5, vmax=1.0, aspect="auto")
-        for i in range(len(datasets)):
-            for j in range(len(cols)):
-                text = "-" if math.isnan(grid[i, j]) else f"{grid[i, j]:.3f}"
-                ax.text(j, i, text, ha="center", va="center", fontsize=8)
-        ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
-        ax.set_yticks(range(len(datasets)), datasets)
-        ax.set_title(name)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    fig.suptitle(title)
+    ax = fig.subplots()
+    ax.set_facecolor("#d0d0d0")
+    im = ax.imshow(np.ma.masked_invalid(grid), cmap="RdYlGn", vmin=0.5, vmax=1.0, aspect="auto")
+    for i in range(grid.shape[0]):
+        for j in range(grid.shape[1]):
+            ax.text(j, i, "-" if math.isnan(grid[i, j]) else f"{grid[i, j]:.3f}", ha="center", va="center",
+                    fontsize=8)
+    ax.set_xticks(range(len(heads)), heads)
+    ax.xaxis.tick_top()
+    ax.set_yticks(range(len(rows)), [row_name(r) for r in rows])
+    fig.colorbar(im, ax=ax, label="ROC AUC")
+    fig.suptitle(title, fontsize=9)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=100)
     return buf.getvalue()

@@ -197,7 +197,7 @@ def evaluate_run(run: AnyPath, shards: AnyPath | None = None, out: AnyPath | Non
     dest = as_path(out if out is not None else run)
     write_bytes(dest / MATRIX_PREDICTIONS, predictions_bytes(preds))
     write_bytes(dest / MATRIX_CSV, csv_bytes(rows))
-    write_bytes(dest / MATRIX_PNG, figure_png(rows, f"{as_path(run).name} on {split} of {shards}", agg))
+    write_bytes(dest / MATRIX_PNG, figure_png(rows, f"AUC of {run} on the {split} split of {shards}"))
     write_json(dest / MATRIX_JSON, summary.as_json())      # last: its presence says the others are complete
     return summary
 
