@@ -360,3 +360,17 @@ def test_eer_and_rows_of_the_matrix_module():
     bad = SamplePredictions(["a", "b"], ["x", "x"], [None, None], [1, 1], ["v.mp4", "v.mp4"], [0, 1], [0.2, 0.7])
     with pytest.raises(ValueError, match="labelled both REAL and FAKE"):
         matrix(bad)
+
+
+def test_without_a_val_split_the_last_model_is_kept(tmp_path):
+    """No val split: nothing may choose (least of all the test split), so model.pt is the last epoch's, as
+    docs/formats.md says; before, the first epoch's model was kept and scored on the test split."""
+    from dfprep.formats.run import read_model_state
+    from dfprep.train.run import train
+
+    shards = write_shards(tmp_path / "shards", [v for v in ffpp_videos() if v["split"] != "val"])
+    s = train(shards, tmp_path / "run", small_cfg(epochs=2, seed=1, keep_checkpoints=2))
+    assert s.best_epoch == 2 and s.val is None and s.test["frame"]["n"] == 24
+    state = read_model_state(tmp_path / "run")
+    last = torch.load(tmp_path / "run" / "checkpoints" / "epoch-002.pt", map_location="cpu", weights_only=True)
+    assert all(torch.equal(state[k], last["model"][k]) for k in state)
