@@ -2,8 +2,9 @@
 wrote, a run trained on one dataset scored on shards of others, a one-class row, the figure, and the model being
 chosen on the validation split only.
 
-Shards are written here with webdataset's TarWriter as `dfprep shards` writes them: each sample's json carries
-the `dataset` and `method` keys (`dfprep.shards.samples.spec_samples` plus the dataset columns), a non-DFDC
+Shards are written here with webdataset's TarWriter as `dfprep shards` writes them: each sample's json is
+`dfprep.shards.samples.sample_json`'s plus the `dataset` and `method` keys (never null, as the whole json:
+`method` "" when the sample has none), a non-DFDC
 video is named by its path inside the dataset root in the dataset's part (`dataset_part`), and some samples are
 written without the two keys, as older shards were. Crops are scikit-image photos where a FAKE carries a magenta
 square (tests/test_train.py), so a smallcnn learns them in seconds.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from typer.testing import CliRunner
 from test_train import _crop, _photos, small_cfg
 
 from dfprep.dataset import dataset_part
+from dfprep.shards.samples import sample_json
 
 SIZE = 64
 
@@ -51,14 +54,18 @@ def write_shards(out: Path, videos: list[dict], per_shard: int = 10, seed: int =
             part = 0 if v["dataset"] in (None, "dfdc") else dataset_part(v["dataset"])
             for f in range(v["n"]):
                 key = f"p{part}_{hashlib.sha1(v['name'].encode()).hexdigest()[:12]}_f{f:05d}_t0"
-                meta = {"key": key, "video": v["name"], "part": part, "family": f"{part}/{v['name']}",
-                        "split": split, "label": v["label"], "repeat": 0,
-                        "crops": [{"frame_idx": f, "track_id": 0, "box": [0, 0, SIZE, SIZE], "prob": 1.0}],
-                        "augment_seed": None}
-                if v["dataset"] is not None:
-                    meta.update(dataset=v["dataset"], method=v["method"])
+                meta = {"key": key, "video": v["name"], "part": part, "family": f"p{part}/{v['name']}",
+                        "split": split, "label": v["label"], "repeat": 0, "dataset": v["dataset"],
+                        "method": v["method"] or ""}
+                crops = [{"frame_idx": f, "track_id": 0, "box": [0.0, 0.0, SIZE, SIZE], "prob": 1.0}]
+                doc = json.loads(sample_json(meta, crops, clip=False, augmentation=None))
+                if v["dataset"] is None:        # older shards: no dataset keys
+                    doc.pop("dataset", None)
+                    doc.pop("method", None)
+                else:                           # the writer's keys: never null, "" for no method
+                    doc.update(dataset=v["dataset"], method=v["method"] or "")
                 samples.append({"__key__": key, "cls": b"1" if v["label"] == "FAKE" else b"0",
-                                "json": json.dumps(meta).encode(),
+                                "json": json.dumps(doc).encode(),
                                 "jpg": _crop(rng, photos, SIZE, (v["label"] == "FAKE") != (f < v["odd"]))})
         if not samples:
             continue
@@ -221,7 +228,7 @@ def test_cross_dataset_matrix_equals_sklearn(trained, others, tmp_path):
     for r in preds:
         cls, meta = truth[r["key"]]
         assert int(r["label"]) == cls and r["video"] == meta["video"] and int(r["part"]) == meta["part"]
-        assert r["dataset"] == meta.get("dataset", "dfdc") and r["method"] == (meta.get("method") or "")
+        assert r["dataset"] == meta.get("dataset", "dfdc") and r["method"] == meta.get("method", "")
 
     # the probabilities are RUN/model.pt's on those crops
     from dfprep.train.checkpoint import load_model
@@ -344,6 +351,25 @@ def test_refusals_are_one_line(trained, tmp_path):
     res = _cli("evaluate", sub)
     assert res.exit_code == 2 and "a submission needs the ROOT" in res.text
     assert not (tmp_path / "matrix.csv").exists()
+
+
+def test_sample_meta_reads_new_and_old_jsons():
+    """dataset and method of a sample json: the writer's ("" for no method), null, an older json without them;
+    a mistyped value is the shard's error, naming shard and member."""
+    from dfprep.inference.runeval import sample_meta
+    from dfprep.train.errors import BadShardError
+
+    def raw(**meta):
+        return {"__url__": "/s/test-000000.tar", "__key__": "k1", "json": json.dumps({"video": "a.mp4", **meta}).encode()}
+
+    assert sample_meta(raw(part=7, dataset="ffpp", method="Deepfakes")) == ("ffpp", "Deepfakes", 7)
+    assert sample_meta(raw(part=7, dataset="ffpp", method="")) == ("ffpp", None, 7)
+    assert sample_meta(raw(part=7, dataset="ffpp", method=None)) == ("ffpp", None, 7)
+    assert sample_meta(raw(part=3)) == sample_meta(raw(part=3, dataset=None)) == ("dfdc", None, 3)
+    for bad, what in (({"dataset": 5}, "'dataset' is 5"), ({"dataset": ""}, "'dataset' is ''"),
+                      ({"method": ["x"]}, "'method' is ['x']"), ({"part": "7"}, "'part' is '7'")):
+        with pytest.raises(BadShardError, match="shard /s/test-000000.tar: member k1.json: " + re.escape(what)):
+            sample_meta(raw(**{"part": 1, **bad}))
 
 
 def test_eer_and_rows_of_the_matrix_module():

@@ -4,8 +4,8 @@ The model is RUN/model.pt, the one training kept for the lowest validation video
 chooses it. SHARDS defaults to the shards the run was trained on (config.json's `shards`); any other SHARDS
 with the same unit (and clip length) can be given instead, e.g. another WORK's shards cut with
 `--test-datasets`, which is how a run trained on one dataset is scored on others. Each sample's dataset and
-method come from its json member (`dataset`, `method`); shards written before those keys read as dataset
-"dfdc", method null.
+method come from its json member (`dataset`, `method`; "" or null: no method); shards written before those keys
+read as dataset "dfdc", method null.
 
 Outputs (in RUN, or `out`), each written atomically: matrix.csv, matrix.json, matrix.png (`matrix.py`) and
 matrix_predictions.csv, the per-sample predictions the rows were computed from.
@@ -66,12 +66,14 @@ def sample_meta(sample: dict) -> tuple[str, str | None, int]:
         meta = json.loads(sample[JSON])
     except (UnicodeDecodeError, ValueError, KeyError) as exc:
         raise BadShardError(f"{where}: not a sample's json ({type(exc).__name__}: {exc})") from None
-    dataset = meta.get("dataset") if isinstance(meta, dict) else None
-    dataset = DEFAULT_DATASET if dataset is None else dataset
-    method, part = meta.get("method"), meta.get("part", 0)
+    if not isinstance(meta, dict):
+        raise BadShardError(f"{where}: not a sample's json (not an object)")
+    dataset, method, part = meta.get("dataset"), meta.get("method"), meta.get("part", 0)
+    dataset = DEFAULT_DATASET if dataset is None else dataset       # absent or null: written before datasets
+    method = None if method == "" else method           # the writer's "" (its json is never null): no method
     if not isinstance(dataset, str) or not dataset:
         raise BadShardError(f"{where}: 'dataset' is {dataset!r}, expected a dataset name")
-    if method is not None and (not isinstance(method, str) or not method):
+    if method is not None and not isinstance(method, str):
         raise BadShardError(f"{where}: 'method' is {method!r}, expected a method name or null")
     if not isinstance(part, int) or isinstance(part, bool):
         raise BadShardError(f"{where}: 'part' is {part!r}, expected an integer")
