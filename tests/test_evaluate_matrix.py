@@ -93,7 +93,7 @@ FFPP_METHODS = ("Deepfakes", "FaceSwap")
 
 def ffpp_videos(test_flipped: bool = False) -> list[dict]:
     """FF++-like train/val/test: REAL youtube originals, FAKEs of two methods. `test_flipped`: a test split of
-    other videos with the labels the other way round (a model chosen on it would differ)."""
+    other videos whose crops all look like the other class (a model chosen on it would be the worst one)."""
     out = []
     for split, n in (("train", 8), ("val", 4), ("test", 4)):
         for i in range(n):
@@ -104,8 +104,8 @@ def ffpp_videos(test_flipped: bool = False) -> list[dict]:
     if test_flipped:
         out = [v for v in out if v["split"] != "test"]
         for i in range(3):
-            out.append(_video("test", "ffpp", None, "FAKE", f"t/{i}.mp4", n=2))
-            out.append(_video("test", "ffpp", None, "REAL", f"t/{i}_f.mp4", n=4))
+            out.append(_video("test", "ffpp", None, "FAKE", f"t/{i}.mp4", n=2, odd=2))
+            out.append(_video("test", "ffpp", None, "REAL", f"t/{i}_f.mp4", n=4, odd=4))
     return out
 
 
@@ -313,7 +313,8 @@ def test_own_shards_matrix_agrees_with_training(trained):
 
 def test_model_is_chosen_on_validation_only(trained, tmp_path):
     """model.pt is the epoch with the lowest val video log loss, and the test split has no say: a run whose
-    test split differs (other videos, labels the other way round) keeps the same epoch and the same weights."""
+    test split differs (other videos, every crop looking like the other class) keeps the same epoch and the
+    same weights."""
     from dfprep.formats.run import read_model_state
     from dfprep.train.run import train
 
@@ -329,6 +330,7 @@ def test_model_is_chosen_on_validation_only(trained, tmp_path):
     other = tmp_path / "run"
     s = train(shards, other, small_cfg(epochs=3, seed=2, deterministic=True, keep_checkpoints=3))
     assert s.best_epoch == best and s.test["frame"]["n"] == 18                  # the other test split was scored
+    assert s.test["frame"]["roc_auc"] < 0.5                                     # ... and it ranks the other way
     assert [float(r["val_video_log_loss"]) for r in _read_csv(other / "history.csv")] == pytest.approx(val, rel=1e-6)
     other_state = read_model_state(other)
     assert all(torch.equal(state[k], other_state[k]) for k in state)
