@@ -140,7 +140,7 @@ def test_every_command_takes_its_options_from_its_config():
 
     folders = {"synth": {"out", "hostile"}, "ingest": {"root", "out", "overwrite"},
                "analyze": {"work", "out", "metadata_only", "shards"}, "train": {"shards", "out"},
-               "predict": {"run", "input", "out"}, "evaluate": {"submission", "root", "out"},
+               "predict": {"run", "input", "out"}, "evaluate": {"input", "root", "out"},
                "explain": {"run", "path", "out"}, "demo": {"out"}}
     configs = {"synth": SynthConfig, "ingest": IngestConfig, "analyze": AnalyzeConfig, "train": TrainConfig,
                "predict": PredictConfig, "evaluate": EvaluateConfig, "explain": ExplainConfig, "demo": DemoConfig}
@@ -160,10 +160,12 @@ def test_library_defaults_are_the_configs():
     from dfprep.analysis.run import analyze
     from dfprep.inference.config import EvaluateConfig
     from dfprep.inference.evaluate import evaluate_submission
+    from dfprep.inference.runeval import evaluate_run
     from dfprep.pipeline import DemoConfig, run_demo
 
-    for fn, cls, ignore in ((analyze, AnalyzeConfig, {"progress"}), (evaluate_submission, EvaluateConfig, set()),
-                            (run_demo, DemoConfig, set())):
+    run_only = {f.name for f in dataclasses.fields(EvaluateConfig)} - set(EvaluateConfig.SUBMISSION)
+    for fn, cls, ignore in ((analyze, AnalyzeConfig, {"progress"}), (evaluate_submission, EvaluateConfig, run_only),
+                            (evaluate_run, EvaluateConfig, {"strict"}), (run_demo, DemoConfig, set())):
         params = inspect.signature(fn).parameters
         for f in dataclasses.fields(cls):
             if f.name not in ignore:

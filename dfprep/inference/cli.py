@@ -1,7 +1,7 @@
-"""`dfprep predict`, `dfprep evaluate`, `dfprep explain`: thin Typer layers over predict.py, evaluate.py, explain.py."""
+"""`dfprep predict`, `dfprep evaluate`, `dfprep explain`: thin Typer layers over predict.py, evaluate.py (a
+submission) or runeval.py (a RUN: the cross-dataset matrix), explain.py."""
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
@@ -37,14 +37,28 @@ def _predict(cfg: PredictConfig, run: Path, input: Path, out: Path) -> None:
     console.print(escape(f"submission: {out}\n    report: {report_path(out)}"))
 
 
-def _evaluate(cfg: EvaluateConfig, submission, root, out) -> None:
-    """Score a submission against the labels in metadata.json: DFDC log loss, accuracy, precision, recall, AUC."""
+def _evaluate(cfg: EvaluateConfig, input, root, out) -> None:
+    """Score a submission against the labels in metadata.json (DFDC log loss, accuracy, precision, recall, AUC),
+    or a RUN on the test split of SHARDS: the cross-dataset matrix (matrix.csv, matrix.json, matrix.png)."""
+    from dfprep.storage import as_path
+
+    if as_path(input).is_dir():                  # a submission is a file; a RUN a folder (config.json, model.pt)
+        return _evaluate_run(cfg, input, root, out)
+    if root is None:
+        from dfprep.inference.evaluate import EvaluateError
+
+        raise EvaluateError(f"{input}: a submission needs the ROOT whose metadata.json labels it (or give a RUN "
+                            "folder of `dfprep train`)")
+    _evaluate_submission(cfg, input, root, out)
+
+
+def _evaluate_submission(cfg: EvaluateConfig, submission, root, out) -> None:
     from dfprep.atomic import write_json
     from dfprep.inference.evaluate import evaluate_submission, show_names
     from dfprep.train.metrics import shown
 
     console = _console()
-    r = evaluate_submission(submission, root, **asdict(cfg))
+    r = evaluate_submission(submission, root, **cfg.submission_kwargs())
     t = Table(title=escape(f"dfprep evaluate {submission}"))
     t.add_column("metric")
     t.add_column("value", justify="right")
@@ -61,6 +75,37 @@ def _evaluate(cfg: EvaluateConfig, submission, root, out) -> None:
     if out:
         write_json(out, r.as_json())
         console.print(f"metrics: {escape(str(out))}")
+
+
+def _evaluate_run(cfg: EvaluateConfig, run, shards, out) -> None:
+    from dfprep.inference.evaluate import EvaluateError
+    from dfprep.inference.runeval import evaluate_run, row_label
+    from dfprep.train.metrics import shown
+
+    if cfg.strict:
+        raise EvaluateError("--strict applies to a submission, not to a RUN")
+    console = _console()
+    s = evaluate_run(run, shards, out, **cfg.run_kwargs())
+    agg = s.video_agg
+    t = Table(title=escape(f"dfprep evaluate {run}: {s.split} split of {s.shards}"))
+    heads = ["dataset", "method", "videos", "frames", "REAL", "FAKE", "frame AUC", f"video AUC ({agg})",
+             "frame EER", "frame AP", "video log loss", "video acc"]
+    for i, h in enumerate(heads):
+        t.add_column(h, justify="left" if i < 2 else "right")
+    for r in s.rows:
+        v = f"video_{agg}_"
+        t.add_row(*(escape(x) for x in row_label(r)), str(r["videos"]), str(r["frames"]), str(r["real_videos"]),
+                  str(r["fake_videos"]), *(shown(r[k]) for k in ("frame_auc", v + "auc", "frame_eer", "frame_ap",
+                                                                  v + "log_loss", v + "accuracy")))
+    console.print(t)
+    for r in s.rows:
+        if r["note"]:
+            _warn(console, f"{' / '.join(x for x in row_label(r) if x)}: {r['note']}")
+    if not s.own_shards:
+        console.print(escape(f"cross-dataset: the run was trained on other shards; model.pt is its best "
+                             f"validation epoch ({s.best_epoch})"))
+    for path in s.outputs(out if out is not None else run).values():
+        console.print(escape(f"wrote {path}"))
 
 
 def _explain(cfg: ExplainConfig, run: Path, path: Path, out: Path) -> None:
@@ -82,9 +127,12 @@ predict_command = command(PredictConfig, _predict, leading=[
     option("out", StoragePath, "submission.csv", "--out", "-o", help="Submission CSV (filename,label).")])
 
 evaluate_command = command(EvaluateConfig, _evaluate, leading=[
-    argument("submission", StoragePath, "submission.csv (filename,label)."),
-    argument("root", StoragePath, "A DFDC part folder (metadata.json) or a ROOT of dfdc_train_part_*."),
-    option("out", Optional[StoragePath], None, "--out", "-o", help="Also write the metrics as JSON here.")])
+    argument("input", StoragePath, "submission.csv (filename,label), or a RUN folder written by `dfprep train`."),
+    argument("root", Optional[StoragePath], "With a submission: a DFDC part folder (metadata.json) or a ROOT of "
+             "dfdc_train_part_*. With a RUN: the SHARDS to score (default: the run's own; another WORK's shards "
+             "score it cross-dataset).", default=None),
+    option("out", Optional[StoragePath], None, "--out", "-o", help="Submission: also write the metrics as JSON "
+           "here. RUN: the folder for matrix.csv/json/png (default: RUN).")])
 
 explain_command = command(ExplainConfig, _explain, leading=[
     argument("run", StoragePath, "RUN folder written by `dfprep train`."),

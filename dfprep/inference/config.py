@@ -45,10 +45,26 @@ class PredictConfig(CropOverrides):
 
 @dataclass
 class EvaluateConfig:
-    """`dfprep evaluate` settings; field names are `evaluate_submission()`'s keyword arguments."""
-    threshold: float = opt(0.5, "A video is called FAKE when its probability >= this.", min=0, max=1)
-    strict: bool = opt(False, "Fail (exit 1) unless the rows are exactly the labelled videos, as Kaggle would; "
-                              "nothing is scored then.")
+    """`dfprep evaluate` settings. With a submission: `evaluate_submission()`'s keyword arguments
+    (`submission_kwargs`); with a RUN: `evaluate_run()`'s (`run_kwargs`)."""
+    threshold: float = opt(0.5, "A video (a sample, at frame level) is called FAKE when its probability >= this.",
+                           min=0, max=1)
+    strict: bool = opt(False, "Submission: fail (exit 1) unless the rows are exactly the labelled videos, as Kaggle "
+                              "would; nothing is scored then.")
+    split: str = opt("test", "RUN: the split of SHARDS to score.", choices=("train", "val", "test"))
+    video_agg: str | None = opt(None, "RUN: video aggregation the table and figure show (matrix.csv has every "
+                                      "one; default: the run's, else mean).", choices=_aggregates)
+    batch_size: int = opt(64, "RUN: samples per model forward pass.", min=1)
+    device: str | None = opt(None, _DEVICE)
+    workers: int = opt(0, "RUN: DataLoader workers reading the shards (0: in this process).", min=0)
+
+    SUBMISSION = ("threshold", "strict")
+
+    def submission_kwargs(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k in self.SUBMISSION}
+
+    def run_kwargs(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "strict"}
 
 
 @dataclass

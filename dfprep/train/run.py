@@ -313,7 +313,9 @@ def _end_epoch(trainer: Trainer, st: dict, splits: dict, eval_cfg: LoaderConfig,
              "seconds": st["epoch_seconds"]}
     st["history"].append(o.history_row(epoch + 1, st["step"], trainer.lr, train, val, val_s))
     score = val["video"]["log_loss"] if val else None
-    improved = st["best"] is None or (score is not None and (st["best"]["score"] is None or score < st["best"]["score"]))
+    # without a val split nothing chooses: each epoch's model replaces the last (never the test split's say)
+    improved = (val is None or st["best"] is None
+                or (score is not None and (st["best"]["score"] is None or score < st["best"]["score"])))
     if improved:
         st["best"] = {"epoch": epoch + 1, "step": st["step"], "score": score, "val": val}
     if d.is_main:
