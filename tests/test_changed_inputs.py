@@ -70,7 +70,9 @@ def _copy(base, dest: Path) -> SimpleNamespace:
     shutil.copytree(base.root, dest / "root")        # copy2: modification times kept
     shutil.copytree(base.work, dest / "work")
     state = json.loads((dest / "work" / "_state.json").read_text())         # the same ROOT, moved
-    (dest / "work" / "_state.json").write_text(json.dumps({**state, "root": str((dest / "root").resolve())}))
+    moved = str((dest / "root").resolve())
+    roots = [{**r, "root": moved} for r in state["roots"]]
+    (dest / "work" / "_state.json").write_text(json.dumps({**state, "root": moved, "roots": roots}))
     return SimpleNamespace(root=dest / "root", part=dest / "root" / PART, work=dest / "work")
 
 
