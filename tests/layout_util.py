@@ -23,11 +23,22 @@ def by_video(entries) -> dict:
     return {e.video: e for e in entries}
 
 
-def ingest_rows(root, tmp_path, **kw) -> dict:
+def ingest_rows(root, tmp_path, work: Path | None = None, **kw) -> dict:
+    """videos.parquet's rows by video after a face-less ingest of ROOT into `work` (default tmp_path/work)."""
     from dfprep.formats.work.videos import read_videos
     from dfprep.ingest.config import IngestConfig
     from dfprep.ingest.run import ingest
 
-    work = tmp_path / "work"
+    work = work or tmp_path / "work"
     ingest(root, work, IngestConfig(faces=False, num_cpus=2, progress=False, **kw))
     return {r["video"]: r for r in read_videos(work).to_pylist()}
+
+
+def check_truth(found: dict, truth: dict, ok) -> None:
+    """Every file synth.json lists is found `ok` with every field its truth names (entries or rows)."""
+    for rel, t in truth.items():
+        e = found[rel]
+        get = (lambda k: e[k]) if isinstance(e, dict) else (lambda k: getattr(e, k))
+        assert get("status") == ok, (rel, get("status"), get("error"))
+        for k, v in t.items():
+            assert get(k) == v, (rel, k, get(k), v)

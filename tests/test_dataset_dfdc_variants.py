@@ -11,29 +11,10 @@ import pytest
 from dfprep.dataset import Status, dataset_part
 from dfprep.datasets.discover import discover_roots
 from dfprep.datasets.registry import choose_layout
-from dfprep.formats.work.videos import read_videos
 from dfprep.synth.config import SynthConfig
+from layout_util import check_truth, ingest_rows
 
 TINY = dict(videos=6, duration=1, fps=8, size="160x120", workers=2)
-
-
-def ingest_rows(root, work: Path) -> dict[str, dict]:
-    """videos.parquet's rows by video after a face-less ingest of ROOT."""
-    from dfprep.ingest.config import IngestConfig
-    from dfprep.ingest.run import ingest
-
-    ingest(str(root), work, IngestConfig(faces=False, num_cpus=2, progress=False))
-    return {r["video"]: r for r in read_videos(work).to_pylist()}
-
-
-def check_truth(found: dict, truth: dict, ok) -> None:
-    """Every file synth.json lists is found `ok` with every field its truth names."""
-    for rel, t in truth.items():
-        e = found[rel]
-        get = (lambda k: e[k]) if isinstance(e, dict) else (lambda k: getattr(e, k))
-        assert get("status") == ok, (rel, get("status"), get("error"))
-        for k, v in t.items():
-            assert get(k) == v, (rel, k, get(k), v)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +44,7 @@ def test_train_sample_videos_folder_is_ingested(dfdc_part, tmp_path):
     assert finds[0].layout == "dfdc-folder"
     part = dataset_part("dfdc", "train_sample_videos")
     assert {e.part for e in entries} == {part} and {e.dataset for e in entries} == {"dfdc"}
-    rows = ingest_rows(root, tmp_path / "work")
+    rows = ingest_rows(str(root), tmp_path)
     for name, m in meta.items():
         r = rows[name]
         assert (r["status"], r["label"], r["original"], r["dataset"], r["part"]) == \
@@ -110,7 +91,7 @@ def test_dfdc_public_test_set(dfdc_part, tmp_path):
     layout, evidence = choose_layout(root)
     assert layout.name == "dfdc-test" and "labels.csv" in evidence
     assert choose_layout(root / "test")[0].name == "dfdc-test"
-    rows = ingest_rows(root, tmp_path / "work")
+    rows = ingest_rows(str(root), tmp_path)
     for video, label in want.items():
         r = rows[video]
         assert (r["status"], r["label"], r["split"], r["original"], r["dataset"]) == \
@@ -165,7 +146,7 @@ def test_dfdc_preview_ingest_with_hostile_entries(preview, tmp_path):
     meta["method_B/gone/gone_A/gone.mp4"] = {"label": "fake", "set": "test", "target_id": "1", "swapped_id": "2"}
     meta["method_A/bad.mp4"] = {"label": "unknown", "set": "train"}
     (root / "dataset.json").write_text(json.dumps(meta))
-    rows = ingest_rows(root, tmp_path / "work")
+    rows = ingest_rows(str(root), tmp_path)
     check_truth(rows, truth, "ok")
     assert rows["method_B/gone/gone_A/gone.mp4"]["status"] == "missing"
     assert rows["method_A/bad.mp4"]["status"] == "rejected" and "'unknown'" in rows["method_A/bad.mp4"]["error"]

@@ -13,29 +13,10 @@ from dfprep.dataset import Status, dataset_part
 from dfprep.datasets.base import LayoutError
 from dfprep.datasets.discover import discover_roots
 from dfprep.datasets.registry import choose_layout
-from dfprep.formats.work.videos import read_videos
 from dfprep.synth.config import SynthConfig
+from layout_util import check_truth, ingest_rows
 
 TINY = dict(videos=6, duration=1, fps=8, size="160x120", workers=2)
-
-
-def ingest_rows(root, work: Path) -> dict[str, dict]:
-    """videos.parquet's rows by video after a face-less ingest of ROOT."""
-    from dfprep.ingest.config import IngestConfig
-    from dfprep.ingest.run import ingest
-
-    ingest(str(root), work, IngestConfig(faces=False, num_cpus=2, progress=False))
-    return {r["video"]: r for r in read_videos(work).to_pylist()}
-
-
-def check_truth(found: dict, truth: dict, ok) -> None:
-    """Every file synth.json lists is found `ok` with every field its truth names."""
-    for rel, t in truth.items():
-        e = found[rel]
-        get = (lambda k: e[k]) if isinstance(e, dict) else (lambda k: getattr(e, k))
-        assert get("status") == ok, (rel, get("status"), get("error"))
-        for k, v in t.items():
-            assert get(k) == v, (rel, k, get(k), v)
 
 
 def synth(tmp_path_factory, layout: str, folder: str) -> tuple[Path, dict]:
@@ -107,7 +88,7 @@ def test_fakeavceleb_ingest_with_hostile_rows(favc, tmp_path):
     shutil.copy(root / a_real, root / folder / "99999.mp4")            # on disk, in no CSV row
     with open(root / "meta_data.csv", "a") as f:                       # a row whose file is absent
         f.write(f"id1,-,-,real,A,RealVideo-RealAudio,African,men,00001.mp4,FakeAVCeleb/{folder}\n")
-    rows = ingest_rows(root, tmp_path / "work")
+    rows = ingest_rows(str(root), tmp_path)
     check_truth(rows, truth, "ok")
     assert rows[f"{folder}/00001.mp4"]["status"] == "missing"
     assert rows[f"{folder}/99999.mp4"]["status"] == "unlisted"
@@ -130,7 +111,7 @@ def test_image_folders_read_back_and_ingest_as_one_frame(images, tmp_path):
     assert {v.rsplit(".", 1)[1] for v in truth} == {"png", "jpg"}
     _, entries, _ = discover_roots([root])
     check_truth({e.video: e for e in entries}, truth, Status.PENDING)
-    rows = ingest_rows(root, tmp_path / "work")
+    rows = ingest_rows(str(root), tmp_path)
     check_truth(rows, truth, "ok")
     assert {rows[v]["n_frames"] for v in truth} == {1}
 
@@ -184,7 +165,7 @@ def test_manifest_jsonl_hostile_rows_and_ingest(manifest, tmp_path):
            {"path": real.replace(".mp4", "_s.mp4"), "label": "1", "split": "holdout"}]
     text = "\n".join(json.dumps(r) for r in rows + bad) + "\nnot json\n"
     (root / "manifest.jsonl").write_text(text)
-    got = ingest_rows(root, tmp_path / "work")
+    got = ingest_rows(str(root), tmp_path)
     check_truth(got, {v: {**t, "dataset": "other-set"} for v, t in truth.items()}, "ok")
     rejected = {r["video"]: r["error"] for r in got.values() if r["status"] == "rejected"}
     assert len(rejected) == 7

@@ -126,13 +126,18 @@ def read_json_file(path, what: str):
         raise DatasetFileError(f"{path}: {what} cannot be read ({exc.strerror or exc})") from None
 
 
-def read_lines(path, what: str) -> list[str]:
-    """A dataset's text list, stripped, blank lines dropped; DatasetFileError naming it when it cannot be read."""
+def read_text(path, what: str) -> str:
+    """A dataset's text file (UTF-8, a byte-order mark dropped: spreadsheet exports carry one); DatasetFileError
+    naming it and `what` it is when it is absent or cannot be read."""
     path = as_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DatasetFileError(f"{path}: {what} is missing") from None
     except (UnicodeDecodeError, OSError) as exc:
         raise DatasetFileError(f"{path}: {what} cannot be read ({exc})") from None
-    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+
+
+def read_lines(path, what: str) -> list[str]:
+    """A dataset's text list, stripped, blank lines dropped; DatasetFileError naming it when it cannot be read."""
+    return [ln.strip() for ln in read_text(path, what).splitlines() if ln.strip()]

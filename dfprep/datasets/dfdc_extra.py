@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dfprep.dataset import DATASET_PART_BASE, DFDC, METADATA, PART_RE, VIDEO_EXTS, Status, VideoEntry, dataset_part, part_folders
 from dfprep.datasets.base import DiscoverOptions, Found, Layout
-from dfprep.datasets.common import DatasetFileError, list_tree, read_json_file
+from dfprep.datasets.common import DatasetFileError, list_tree, read_json_file, read_text
 from dfprep.datasets.registry import register
 from dfprep.storage import as_path, entries, is_remote
 
@@ -69,12 +69,7 @@ def read_labels_csv(path) -> list[tuple[int, str, str]]:
     """(line, filename, label text) of every row of the public test set's labels.csv; DatasetFileError when the
     file cannot be read or has no filename and label columns."""
     path = as_path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DatasetFileError(f"{path}: labels.csv is missing") from None
-    except (UnicodeDecodeError, OSError) as exc:
-        raise DatasetFileError(f"{path}: labels.csv cannot be read ({exc})") from None
+    text = read_text(path, "labels.csv")
     rows = csv.reader(io.StringIO(text))
     header = [h.strip().lower() for h in next(rows, [])]
     if "filename" not in header or "label" not in header:

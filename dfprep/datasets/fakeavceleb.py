@@ -21,7 +21,7 @@ import io
 
 from dfprep.dataset import VIDEO_EXTS, Status, VideoEntry, dataset_part
 from dfprep.datasets.base import DiscoverOptions, Found, Layout
-from dfprep.datasets.common import DatasetFileError, list_tree
+from dfprep.datasets.common import DatasetFileError, list_tree, read_text
 from dfprep.datasets.registry import register
 from dfprep.storage import as_path
 
@@ -41,12 +41,7 @@ def read_meta_csv(path) -> list[tuple[int, dict]]:
     """(line, {source, target1, target2, method, type, rel}) of every row; `rel` is the file's path as the CSV
     gives it (folder/file name). DatasetFileError when the file cannot be read or lacks the columns."""
     path = as_path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DatasetFileError(f"{path}: {META_CSV} is missing") from None
-    except (UnicodeDecodeError, OSError) as exc:
-        raise DatasetFileError(f"{path}: {META_CSV} cannot be read ({exc})") from None
+    text = read_text(path, META_CSV)
     rows = csv.reader(io.StringIO(text))
     header = [h.strip().lower() for h in next(rows, [])]
     need = ("source", "method", "type", "path")

@@ -20,7 +20,7 @@ import re
 
 from dfprep.dataset import SPLITS, Status, VideoEntry, dataset_part, dataset_problem
 from dfprep.datasets.base import DiscoverOptions, Found, Layout, LayoutError
-from dfprep.datasets.common import DatasetFileError, make_entry
+from dfprep.datasets.common import DatasetFileError, make_entry, read_text
 from dfprep.datasets.images import dataset_name
 from dfprep.datasets.registry import register
 from dfprep.storage import as_path, entries, is_remote
@@ -48,12 +48,7 @@ def read_manifest(path) -> list[tuple[int, dict | str]]:
     """(line, {column: text}) per row, or (line, why) for a JSONL line that is no object. DatasetFileError when
     the manifest cannot be read, or a CSV has no path and label columns."""
     path = as_path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DatasetFileError(f"{path}: the manifest is missing") from None
-    except (UnicodeDecodeError, OSError) as exc:
-        raise DatasetFileError(f"{path}: the manifest cannot be read ({exc})") from None
+    text = read_text(path, "the manifest")
     if path.name.lower().endswith(".jsonl"):
         out: list = []
         for n, line in enumerate(text.splitlines(), start=1):
