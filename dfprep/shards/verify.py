@@ -34,7 +34,7 @@ from dfprep.formats.shards import (CLS, FAMILIES, JSON, ShardEntry, ShardsIndex,
 from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
 from dfprep.storage import StorageError, as_path, is_remote
 from dfprep.shards.config import ShardsUsageError, parse_ratio
-from dfprep.shards.samples import SAMPLE_SCHEMA, KEY_RE, json_problem
+from dfprep.shards.samples import STABLE_SCHEMA, KEY_RE, json_problem
 
 MAX_PER_KIND = 20      # problems of one kind listed per shard before "... and N more"
 
@@ -271,7 +271,7 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
     families = _read_families(shards, problems)
     members = list(index.members)
     clip = index.unit == "clip"
-    schema = (clip, index.clip_len) if index.sample_schema >= SAMPLE_SCHEMA else None
+    schema = (clip, index.clip_len, index.sample_schema) if index.sample_schema >= STABLE_SCHEMA else None
     jobs = [(str(shards / e.name), e, split, members, families, work is not None, schema)
             for split, e in index.entries()]
     listed = {as_path(j[0]).name for j in jobs}
