@@ -15,12 +15,27 @@ the dataset has none) and the identities it shows (`identity`, `source_identity`
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import numpy as np
+
 from dfprep.dataset import DFDC, SPLITS
 from dfprep.shards.config import ShardsConfig, ShardsUsageError
 from dfprep.shards.families import split_by_fraction
 
 HELD_OUT_MARK = "#"     # family id of a held-out dataset's side of a family: `{family}#{dataset}`
 EXAMPLES = 5
+
+
+@dataclass
+class DatasetContext:
+    """What the dataset rules need (`dfprep.shards.datasets`): rows by (part, video), the held-out datasets,
+    the families cut between held-out and training datasets, family -> root video; `record` is filled in."""
+    rows: dict
+    held: tuple[str, ...]
+    spanning: list[str]
+    roots: dict
+    record: dict = field(default_factory=dict)
 
 
 def dataset_of(row: dict) -> str:
@@ -189,10 +204,8 @@ def dataset_warnings(record: dict, spanning: list[str], group: str) -> list[str]
     return out
 
 
-def dataset_counts(datasets: list[str], labels, splits) -> dict:
-    """index.json's `datasets`: {dataset: {split: {REAL: n, FAKE: n}}} of samples (arrays per sample)."""
-    out: dict = {}
-    for ds, lab, sp in zip(datasets, labels, splits):
-        d = out.setdefault(ds, {}).setdefault(sp, {"REAL": 0, "FAKE": 0})
-        d[lab] += 1
-    return {ds: {s: by[s] for s in SPLITS if s in by} for ds, by in sorted(out.items())}
+def held_units(free: dict, eligible: list, fam_code: np.ndarray, fam_names: list[str], family_group: dict,
+                ds: "DatasetContext") -> set[str]:
+    """The units (of `free`) holding a video of a held-out dataset."""
+    return {family_group[fam_names[fam_code[i]]] for i, pv in enumerate(eligible)
+            if dataset_of(ds.rows[pv]) in ds.held} & set(free)

@@ -15,12 +15,12 @@ import numpy as np
 import pyarrow as pa
 
 from dfprep.dataset import DFDC, LABELS, SPLITS, family_ids, family_roots
-from dfprep.shards.balance import balance_split, class_weights
+from dfprep.shards.balance import balance_by_dataset, balance_split, class_weights
 from dfprep.shards.config import (MIN_SHARDS_PER_SPLIT, NothingNew, ShardsConfig, ShardsUsageError, parse_ratio,
                                   parse_size)
 from dfprep.formats.shards import family_table, shard_name
-from dfprep.shards.datasets import (assign_units, check_held_out, dataset_of, dataset_warnings, held_out_families,
-                                    spanning_record, union_named)
+from dfprep.shards.datasets import (DatasetContext, assign_units, check_held_out, dataset_of, dataset_warnings,
+                                    held_out_families, held_units, spanning_record, union_named)
 from dfprep.shards.families import split_by_fraction, split_by_parts
 from dfprep.shards.samples import ShardSpec, clip_units, frame_units
 from dfprep.shards.source import StoreCrops, crops_hashes, load_crops
@@ -280,17 +280,6 @@ def _group_sizes(crop_family: np.ndarray, fam_names: list[str], family_group: di
     return group_sizes
 
 
-@dataclass
-class DatasetContext:
-    """What the dataset rules need (`dfprep.shards.datasets`): rows by (part, video), the held-out datasets,
-    the families cut between held-out and training datasets, family -> root video; `record` is filled in."""
-    rows: dict
-    held: tuple[str, ...]
-    spanning: list[str]
-    roots: dict
-    record: dict = field(default_factory=dict)
-
-
 def _split_groups(cfg: ShardsConfig, group_sizes: dict[str, int], growth: Growth, eligible: list[tuple[int, str]],
                   crop_video: np.ndarray, fam_code: np.ndarray, fam_names: list[str], family_group: dict[str, str],
                   warnings: list[str], ds: DatasetContext) -> dict[str, str]:
@@ -307,7 +296,7 @@ def _split_groups(cfg: ShardsConfig, group_sizes: dict[str, int], growth: Growth
             group_part = {fam_names[fam_code[i]]: pv[0] for i, pv in enumerate(eligible)}
         group_split = split_by_parts({g: p for g, p in group_part.items() if g in free}, by_parts["val"],
                                      by_parts["test"])
-        group_split.update({g: "test" for g in _held_units(free, eligible, fam_code, fam_names, family_group, ds)})
+        group_split.update({g: "test" for g in held_units(free, eligible, fam_code, fam_names, family_group, ds)})
     elif cfg.official() or ds.held:
         units: dict[str, list] = {g: [] for g in free}
         n_crops = np.bincount(crop_video, minlength=len(eligible))
@@ -327,13 +316,6 @@ def _split_groups(cfg: ShardsConfig, group_sizes: dict[str, int], growth: Growth
         warnings += dataset_warnings(ds.record, ds.spanning, cfg.group)
     group_split.update({g: forced[g] for g in group_sizes if g in forced})
     return group_split
-
-
-def _held_units(free: dict, eligible: list, fam_code: np.ndarray, fam_names: list[str], family_group: dict,
-                ds: DatasetContext) -> set[str]:
-    """The units (of `free`) holding a video of a held-out dataset."""
-    return {family_group[fam_names[fam_code[i]]] for i, pv in enumerate(eligible)
-            if dataset_of(ds.rows[pv]) in ds.held} & set(free)
 
 
 def _crowded_group(free: dict[str, int], fractions: dict[str, float]) -> list[str]:
@@ -366,7 +348,7 @@ def _plan_splits(cfg: ShardsConfig, c: dict, units: np.ndarray, fam_code: np.nda
         mode = cfg.balance if name == "train" or cfg.balance_eval else "none"
         rng = np.random.default_rng(_seeds(cfg.seed, generation, 1, si))
         if cfg.balance_scope == "dataset":
-            idx, rep, info = _balance_per_dataset(vlabel, fam_code, uvideo, own, mode, ratio, rng, vdataset)
+            idx, rep, info = balance_by_dataset(vlabel, fam_code, uvideo, own, mode, ratio, rng, vdataset)
         else:
             idx, rep, info = balance_split(vlabel[uvideo[own]], fam_code[uvideo[own]], uvideo[own], mode, ratio, rng)
         if info.get("note"):
@@ -390,32 +372,6 @@ def _plan_splits(cfg: ShardsConfig, c: dict, units: np.ndarray, fam_code: np.nda
                             f"workers (lower --shard-size or set --samples-per-shard)")
         splits[name] = sp
     return splits
-
-
-def _balance_per_dataset(vlabel: np.ndarray, fam_code: np.ndarray, uvideo: np.ndarray, own: np.ndarray, mode: str,
-                         ratio: tuple[float, float], rng: np.random.Generator,
-                         vdataset: list[str]) -> tuple[np.ndarray, np.ndarray, dict]:
-    """`balance_split` within each dataset of the split (--balance-scope dataset): every dataset reaches the
-    REAL:FAKE target on its own. Returns positions into `own`, repeats, and the split's info with `datasets`."""
-    ds_code, names = _codes(vdataset) if vdataset else (np.zeros(0, np.int64), [])
-    of_unit = ds_code[uvideo[own]] if len(own) else np.zeros(0, np.int64)
-    idx_all, rep_all, per = [], [], {}
-    for k, d in enumerate(names):
-        pos = np.flatnonzero(of_unit == k)
-        if not len(pos):
-            continue
-        v = uvideo[own[pos]]
-        idx, rep, info = balance_split(vlabel[v], fam_code[v], v, mode, ratio, rng)
-        idx_all.append(pos[idx])
-        rep_all.append(rep)
-        per[d] = info
-    idx = np.concatenate(idx_all) if idx_all else np.zeros(0, np.int64)
-    rep = np.concatenate(rep_all) if rep_all else np.zeros(0, np.int64)
-    labels = vlabel[uvideo[own]] if len(own) else np.zeros(0, np.int64)
-    info = {"mode": mode, "scope": "dataset", "natural": {"real": int((labels == 0).sum()),
-                                                          "fake": int((labels == 1).sum())},
-            "target": None, "note": None, "datasets": per}
-    return idx, rep, info
 
 
 def _identity_groups(work: Path, eligible: list[tuple[int, str]], fam_code: np.ndarray, fam_names: list[str],

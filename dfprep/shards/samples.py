@@ -27,13 +27,14 @@ def video_stem(video: str) -> str:
     """`abc.mp4` -> `abc`; any other name gets its sanitized stem plus a sha1 of the name, so stems stay unique.
 
     A path inside a dataset's root (`manipulated_sequences/Deepfakes/c23/videos/000_003.mp4`) is flattened, its
-    `/` and `.` made `_`, so the key still says where the video is; long stems keep their end (the file name)
-    and are cut to keep member names within the 100 bytes of a USTAR tar header.
+    `/` and `.` made `_`, so the key still says where the video is: a long path drops its leading folders.
+    Long stems are cut to keep member names within the 100 bytes of a USTAR tar header.
     """
     stem = video[:video.rfind(".")] if video.rfind(".") > video.rfind("/") + 1 else video   # less its extension
-    clean = _UNSAFE.sub("_", stem) or "_"
-    if len(clean) > MAX_STEM - 11:
-        clean = clean[-(MAX_STEM - 11):]
+    dirs = [_UNSAFE.sub("_", d) for d in stem.split("/")]
+    while len(dirs) > 1 and len("_".join(dirs)) > MAX_STEM - 11:    # a long path keeps its last folders
+        dirs.pop(0)
+    clean = "_".join(dirs) or "_"
     if f"{clean}.mp4" == video and len(clean) <= MAX_STEM:
         return clean
     return f"{clean[:MAX_STEM - 11]}_{hashlib.sha1(video.encode()).hexdigest()[:10]}"
