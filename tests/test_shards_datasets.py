@@ -290,3 +290,23 @@ def test_an_old_work_cuts_as_before(tmp_path):
     index = read_shards_index(tmp_path / "s")
     assert index.datasets == {"dfdc": {s: {"REAL": v.real, "FAKE": v.fake}
                                        for s, v in index.splits.items() if v.samples}}
+
+
+def test_the_cli_holds_datasets_out_and_prints_each(work, tmp_path):
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from dfprep.cli import app
+    from dfprep.shards.cli import print_summary
+
+    res = CliRunner().invoke(app, ["shards", str(work), "--out", str(tmp_path / "x"), "--test-datasets", "nope",
+                                   "--no-progress"])
+    assert res.exit_code == 2 and "--test-datasets nope: not in WORK" in res.output, res.output
+    summary = make_shards(work, tmp_path / "s", cfg(split="official", test_datasets="dfd"))
+    console = Console(record=True, width=200)
+    print_summary(console, summary)
+    text = console.export_text()
+    n = summary.index["datasets"]["dfd"]["test"]
+    assert f"dfd: test {n['REAL']} REAL / {n['FAKE']} FAKE" in text
+    assert set(summary.index["datasets"]["dfd"]) == {"test"}
+    assert "family(ies) span a held-out dataset" not in text       # DFD's families are its own
