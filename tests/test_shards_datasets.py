@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -207,6 +208,13 @@ def test_held_out_datasets_go_wholly_to_test(work, tmp_path):
     ff_reals = {s["meta"]["split"] for s in samples if s["meta"]["video"] in (FF.format("000"), FF.format("002"))}
     assert "test" not in ff_reals       # the FF++ side keeps training splits
     assert verify_shards(tmp_path / "s", work=work) == []
+    fams = pq.read_table(tmp_path / "s" / "families.parquet")      # verify reads each sample's dataset back
+    wrong = ["dfd" if v == FF.format("000") else d
+             for v, d in zip(fams["video"].to_pylist(), fams["dataset"].to_pylist())]
+    pq.write_table(fams.set_column(fams.schema.get_field_index("dataset"), "dataset", pa.array(wrong)),
+                   tmp_path / "s" / "families.parquet")
+    problems = verify_shards(tmp_path / "s")
+    assert problems and all("json dataset 'ffpp'; families.parquet says 'dfd'" in p for p in problems), problems
     assert read_shards_index(tmp_path / "s").held_out == ("celebdf-v2", "deeperforensics")
 
 

@@ -288,19 +288,14 @@ def _merge_balance(parts: list[dict]) -> dict:
             "target": {"class": targets[0]["class"], "samples": sum(t["samples"] for t in targets)} if same else None}
 
 
-def _merge_datasets(old: dict, new: dict) -> dict:
-    """index.json's `datasets` over every generation (an index written before datasets: its samples DFDC's)."""
-    before = old.get("datasets")
-    if before is None:
-        before = {"dfdc": {s: {"REAL": v.get("real", 0), "FAKE": v.get("fake", 0)}
-                           for s, v in old.get("splits", {}).items() if v.get("samples")}}
+def _datasets_of(rows: list[dict]) -> dict:
+    """index.json's `datasets` over every generation, from families.parquet's rows (`n_samples` per video; a
+    folder cut before datasets reads as DFDC's)."""
     out: dict = {}
-    for src in (before, new):
-        for ds, by in src.items():
-            for s, n in by.items():
-                d = out.setdefault(ds, {}).setdefault(s, {"REAL": 0, "FAKE": 0})
-                d["REAL"] += n["REAL"]
-                d["FAKE"] += n["FAKE"]
+    for r in rows:
+        if r["n_samples"]:
+            d = out.setdefault(r.get("dataset") or "dfdc", {}).setdefault(r["split"], {"REAL": 0, "FAKE": 0})
+            d[r["label"]] += r["n_samples"]
     return {ds: {s: by[s] for s in SPLITS if s in by} for ds, by in sorted(out.items())}
 
 
@@ -343,7 +338,7 @@ def merged(prior: Prior, index: dict, families: pa.Table) -> tuple[dict, pa.Tabl
         out.pop("sample_schema", None)
     else:                                       # the oldest generation's json is what every shard promises
         out["sample_schema"] = min(prior.index["sample_schema"], out.get("sample_schema", 0))
-    out["datasets"] = _merge_datasets(prior.index, index.get("datasets") or {})
+    out["datasets"] = _datasets_of(rows)
     if "resplit" in prior.index:                # what re-cut the first generation stays on record
         out["resplit"] = prior.index["resplit"]
     return out, table

@@ -50,12 +50,13 @@ def _check_work_families(work: Path, families: dict, problems: list[str], held: 
         return
     try:
         rows = read_videos(work).to_pylist()
-        fam_of, _ = held_out_families(family_ids(rows), {(r["part"], r["video"]): dataset_of(r) for r in rows}, held)
+        datasets = {(r["part"], r["video"]): dataset_of(r) for r in rows}
+        fam_of, _ = held_out_families(family_ids(rows), datasets, held)
     except ShardsUsageError as exc:
         problems.append(str(exc))
         return
     members: dict[str, list] = defaultdict(list)
-    for pv, (_, split, _) in sorted(families.items()):
+    for pv, (_, split, *_) in sorted(families.items()):
         if pv in fam_of:
             members[fam_of[pv]].append((SPLITS.index(split) if split in SPLITS else 9, split, pv))
     for fam, held in sorted(members.items()):
