@@ -76,9 +76,10 @@ def dfd_rows() -> list[dict]:
 
 
 def deeper_rows() -> list[dict]:
-    """DeeperForensics: fakes of FF++ c23 originals (the original is an FF++ video, in FF++'s part)."""
+    """DeeperForensics: fakes of FF++ c23 originals (the original is an FF++ video, in FF++'s part), showing the
+    FF++ target's person."""
     return [dict(video=f"manipulated_videos/end_to_end/{t}_W{k}.mp4", label="FAKE", original=FF.format(t),
-                 method="end_to_end", split="test" if k else "train")
+                 method="end_to_end", split="test" if k else "train", identity=YOUTUBE[t])
             for k, t in enumerate(("000", "002", "006"))]
 
 
@@ -242,6 +243,21 @@ def test_identity_groups_spanning_official_splits_are_reported_and_moved(work, t
     for r in fams:
         groups[r["group"]].add(r["split"])
     assert all(len(s) == 1 for s in groups.values())
+
+
+def test_an_identity_group_with_a_held_out_video_goes_whole_to_test(work, tmp_path):
+    index, samples = cut(work, tmp_path / "s", split="0.8,0.2", group="identity", test_datasets="deeperforensics")
+    where = split_of_videos(samples)
+    # DeeperForensics 000/002/006 show FF++ 000/002/006's people: those FF++ pairs' groups go to test with them
+    pulled = index["dataset_splits"]["pulled_to_test"]
+    assert pulled["count"] == 3
+    for n in ("000", "001", "002", "003", "006", "007"):
+        assert where[FF.format(n)] == {"test"}, n
+    truth = rows_by_video()
+    rest = [v for v in where if truth[v][0] == "ffpp" and v.rsplit("/", 1)[1][:3] not in ("000", "001", "002",
+                                                                                         "003", "006", "007")]
+    assert rest and all("test" not in where[v] for v in rest)      # --split 0.8,0.2: no test but the held out
+    assert any("3 identity group(s) hold videos of a held-out dataset" in w for w in index["warnings"])
 
 
 def _train_counts(samples: list[dict]) -> dict[str, list[int]]:

@@ -114,8 +114,11 @@ def assign_units(cfg: ShardsConfig, units: dict[str, list[tuple[tuple[int, str],
     out: dict[str, str] = {}
     held_units = sorted(u for u, vs in units.items() if any(dataset_of(rows[pv]) in held for pv, _ in vs))
     out.update({u: "test" for u in held_units})
+    # an identity group joining a held-out video to training ones goes whole to test: say how many
+    mixed = [u for u in held_units if any(dataset_of(rows[pv]) not in held for pv, _ in units[u])]
     record: dict = {"policy": "official" if cfg.official() else "shares", "held_out": list(held),
-                    "held_out_units": len(held_units)}
+                    "held_out_units": len(held_units), "pulled_to_test": {"count": len(mixed),
+                                                                          "examples": mixed[:EXAMPLES]}}
     free = [u for u in units if u not in out]
     if cfg.official():
         official, conflicts = _official(free, units, rows, roots, cfg.group)
@@ -191,6 +194,10 @@ def dataset_warnings(record: dict, spanning: list[str], group: str) -> list[str]
         out.append(f"{len(spanning)} family(ies) span a held-out dataset and a training one (e.g. "
                    f"{', '.join(spanning[:3])}): their held-out videos are in test, the others split as asked "
                    "(the cross-dataset protocol, not a leak of this run)")
+    pulled = record.get("pulled_to_test") or {}
+    if pulled.get("count"):
+        out.append(f"{pulled['count']} identity group(s) hold videos of a held-out dataset and of a training one "
+                   f"(e.g. {pulled['examples'][0]}): each went whole to test")
     c = record.get("conflicts") or {}
     if c.get("count"):
         where = ", ".join(f"{n} to {s}" for s, n in sorted(c["moved_to"].items(), key=lambda x: SPLITS.index(x[0])))
