@@ -112,12 +112,12 @@ def assign_units(cfg: ShardsConfig, units: dict[str, list[tuple[tuple[int, str],
     fractions = cfg.fractions()
     size = {u: max(1, sum(n for _, n in vs)) for u, vs in units.items()}
     out: dict[str, str] = {}
-    held_units = sorted(u for u, vs in units.items() if any(dataset_of(rows[pv]) in held for pv, _ in vs))
-    out.update({u: "test" for u in held_units})
+    to_test = sorted(u for u, vs in units.items() if any(dataset_of(rows[pv]) in held for pv, _ in vs))
+    out.update({u: "test" for u in to_test})
     # an identity group joining a held-out video to training ones goes whole to test: say how many
-    mixed = [u for u in held_units if any(dataset_of(rows[pv]) not in held for pv, _ in units[u])]
+    mixed = [u for u in to_test if any(dataset_of(rows[pv]) not in held for pv, _ in units[u])]
     record: dict = {"policy": "official" if cfg.official() else "shares", "held_out": list(held),
-                    "held_out_units": len(held_units), "pulled_to_test": {"count": len(mixed),
+                    "held_out_units": len(to_test), "pulled_to_test": {"count": len(mixed),
                                                                           "examples": mixed[:EXAMPLES]}}
     free = [u for u in units if u not in out]
     if cfg.official():
