@@ -22,7 +22,7 @@ from dfprep.shards.run import make_shards
 from dfprep.shards.samples import augmentation_record
 
 JSON_KEYS = {"key", "video", "part", "family", "split", "label", "repeat", "frame_idx", "track_id", "box", "prob",
-             "augmentation"}
+             "augmentation", "dataset", "method"}     # sample_schema 3: dataset and method
 STORE_GLOB = "part-*/batch-*.parquet"       # docs/formats.md: the batch files, never a temporary
 
 

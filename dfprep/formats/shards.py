@@ -156,6 +156,12 @@ class ShardsIndex:
     wids: dict | None = None            # split -> wids file name; None: written before wids descriptions
     identity_threshold: float | None = None     # grouping.threshold when cut with --group identity
     generation_families: tuple[dict, ...] = ()  # per generation: {split: families it split by the rule}
+    datasets: dict | None = None        # {dataset: {split: {"REAL": n, "FAKE": n}}} of samples; None: older index
+    held_out: tuple[str, ...] = ()      # config.test_datasets: datasets held out whole for test
+
+    def dataset_names(self) -> tuple[str, ...]:
+        """The datasets the shards hold (an index written before datasets: DFDC's only)."""
+        return tuple(sorted(self.datasets)) if self.datasets is not None else ("dfdc",)
 
     def entries(self) -> list[tuple[str, ShardEntry]]:
         """(split, entry) of every listed shard, splits in SPLITS order."""
@@ -243,7 +249,20 @@ def read_shards_index(shards: Path) -> ShardsIndex:
         wids={s: wids.need(s, str) for s in SPLITS if wids.has(s)} if wids else None,
         identity_threshold=grouping.opt("threshold", float) if identity else None,
         generation_families=tuple(_generation_families(g) for g in (f.items("generations")
-                                                                     if f.has("generations") else [])))
+                                                                     if f.has("generations") else [])),
+        datasets=_datasets(f.opt_sub("datasets")),
+        held_out=tuple(n for n in (cfg.opt("test_datasets", str, "") if cfg else "").split(",") if n))
+
+
+def _datasets(d) -> dict | None:
+    """index.json's `datasets` ({dataset: {split: {REAL: n, FAKE: n}}}), checked; None when absent."""
+    if d is None:
+        return None
+    out: dict = {}
+    for name in sorted(d.data):
+        by = d.sub(name)
+        out[name] = {s: {lab: by.sub(s).need(lab, int) for lab in ("REAL", "FAKE")} for s in SPLITS if by.has(s)}
+    return out
 
 
 def _generation_families(g) -> dict:
@@ -317,6 +336,7 @@ def write_index(out: Path, index: dict) -> None:
 FAMILY_SCHEMA = pa.schema([
     ("video", pa.string()),
     ("part", pa.int32()),
+    ("dataset", pa.string()),       # the video's dataset (absent from files written before datasets: DFDC)
     ("family", pa.string()),
     ("group", pa.string()),         # what the split kept whole: the identity group id (the family by family)
     ("split", pa.string()),
@@ -364,4 +384,5 @@ def read_families(shards: Path, columns: list[str] | None = None) -> list[dict]:
             r.setdefault("generation", 0)
             r.setdefault("group", r["family"])
             r.setdefault("crops_hash", None)
+            r.setdefault("dataset", "dfdc")
     return rows

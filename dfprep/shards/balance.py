@@ -5,6 +5,7 @@ size (largest-remainder rounding) and at least one sample, so the ratio holds wi
 and no family disappears. Within a family the kept samples are spread over its videos round-robin.
 Oversampling repeats minority-class samples (each repeat augmented differently downstream) to reach the
 target exactly. The natural counts give class weights, written to the index whatever the mode.
+`balance_by_dataset` (--balance-scope dataset) applies the same rule within each dataset of a split.
 """
 from __future__ import annotations
 
@@ -108,3 +109,30 @@ def balance_split(labels: np.ndarray, families: np.ndarray, videos: np.ndarray, 
         k = np.concatenate([np.zeros(len(all_idx), np.int64), rep_k.astype(np.int64)])
         return idx, k, info
     raise ValueError(f"unknown balance mode {mode!r}")
+
+
+def balance_by_dataset(vlabel: np.ndarray, fam_code: np.ndarray, uvideo: np.ndarray, own: np.ndarray, mode: str,
+                       ratio: tuple[float, float], rng: np.random.Generator,
+                       vdataset: list[str]) -> tuple[np.ndarray, np.ndarray, dict]:
+    """`balance_split` within each dataset of the split (--balance-scope dataset): every dataset reaches the
+    REAL:FAKE target on its own. Returns positions into `own`, repeats, and the split's info with `datasets`."""
+    names = sorted(set(vdataset))
+    ds_code = np.array([names.index(d) for d in vdataset], np.int64)
+    of_unit = ds_code[uvideo[own]] if len(own) else np.zeros(0, np.int64)
+    idx_all, rep_all, per = [], [], {}
+    for k, d in enumerate(names):
+        pos = np.flatnonzero(of_unit == k)
+        if not len(pos):
+            continue
+        v = uvideo[own[pos]]
+        idx, rep, info = balance_split(vlabel[v], fam_code[v], v, mode, ratio, rng)
+        idx_all.append(pos[idx])
+        rep_all.append(rep)
+        per[d] = info
+    idx = np.concatenate(idx_all) if idx_all else np.zeros(0, np.int64)
+    rep = np.concatenate(rep_all) if rep_all else np.zeros(0, np.int64)
+    labels = vlabel[uvideo[own]] if len(own) else np.zeros(0, np.int64)
+    info = {"mode": mode, "scope": "dataset", "natural": {"real": int((labels == 0).sum()),
+                                                          "fake": int((labels == 1).sum())},
+            "target": None, "note": None, "datasets": per}
+    return idx, rep, info

@@ -89,6 +89,11 @@ def print_summary(console: Console, summary: ShardsSummary) -> None:
         console.print(f"generation {grow.generation}: {grow.kept} old shards kept; new families: "
                       f"{_per_split(grow.new_families)}; old families and groups joined by new videos: "
                       f"{_per_split(grow.joined_families)}; new shards: {_per_split(grow.new_shards)}")
+    datasets = summary.index.get("datasets") or {}
+    if len(datasets) > 1 or summary.index.get("dataset_splits"):
+        for name, by in datasets.items():       # several datasets: what each split holds of each
+            per = ", ".join(f"{sp} {n['REAL']} REAL / {n['FAKE']} FAKE" for sp, n in by.items())
+            console.print(f"  {name}: {per}", highlight=False, soft_wrap=True)
     console.print(f"written {summary.written}, reused {summary.reused}, {summary.timings.get('total_s')} s; "
                   f"class weights {summary.class_weights}")
     for w in summary.warnings:

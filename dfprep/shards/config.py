@@ -9,14 +9,17 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
-from dfprep.dataset import DEFAULT_CLIP_LEN, SPLITS, UNITS
+from dfprep.dataset import DEFAULT_CLIP_LEN, SPLITS, UNITS, dataset_problem
 from dfprep.errors import UsageError
 from dfprep.faces.identity import DEFAULT_IDENTITY_THRESHOLD
 from dfprep.options import check_declared, opt
 from dfprep.ingest.discover import IngestUsageError, parse_parts
 
+DEFAULT_SPLIT = "0.8,0.1,0.1"
 BALANCES = ("undersample", "oversample", "none")
 AUGMENT_MODES = ("off", "oversampled", "all")
+BALANCE_SCOPES = ("overall", "dataset")     # balance each split as a whole, or each dataset within it
+OFFICIAL = "official"               # --split official[:fractions]: each video's own `split` column decides
 GROUPS = ("family", "identity")     # what a split keeps whole: families, or identity groups of families
 SCHEDULING = {"num_cpus", "address", "progress", "use_ray", "allow_partial"}
 ACTIONS = {"resplit"}       # what a run may do to an existing SHARDS: not a setting of what is written
@@ -41,7 +44,11 @@ class NothingNew(Exception):
 @dataclass
 class ShardsConfig:
     """Every shards setting, with its CLI help (the `dfprep shards` options are derived from these fields)."""
-    split: str = opt("0.8,0.1,0.1", "train,val,test shares of crops, by family (any ratios: 6,2,2 or 6:2:2).")
+    split: str = opt("0.8,0.1,0.1", "train,val,test shares of crops, by family (any ratios: 6,2,2 or 6:2:2); "
+                                    "`official` (or official:8,1,1): each dataset's official split, the shares "
+                                    "for videos of datasets without one.")
+    test_datasets: str | None = opt(None, "Datasets held out whole for test, comma-separated (e.g. "
+                                          "celebdf-v2,dfd); the rest is split as --split says.")
     val_parts: str | None = opt(None, "DFDC parts for val, e.g. 45-47 (instead of --split).")
     test_parts: str | None = opt(None, "DFDC parts for test, e.g. 48-49.")
     group: str = opt("family", "What a split keeps whole: family, or identity (families whose REAL face "
@@ -52,6 +59,8 @@ class ShardsConfig:
     balance: str = opt("undersample", "undersample, oversample or none (train; val and test too with "
                                       "--balance-eval).", choices=BALANCES)
     ratio: str = opt("1:1", "Target REAL:FAKE, e.g. 1:1 or 1:2.")
+    balance_scope: str = opt("overall", "Balance each split as a whole (overall) or each dataset within it "
+                                        "(dataset).", choices=BALANCE_SCOPES)
     balance_eval: bool = opt(False, "Balance val and test too (else their natural distribution).")
     augment: str = opt("oversampled", "off, oversampled (repeated copies) or all (train samples).",
                        choices=AUGMENT_MODES)
@@ -86,10 +95,31 @@ class ShardsConfig:
             raise ShardsUsageError(f"--clip-len must be in 1..999, got {self.clip_len}")
         parse_ratio(self.ratio)
         parse_size(self.shard_size)
-        if self.split_parts() is None:
-            parse_split(self.split)
+        parts = self.split_parts()
+        if parts is None:
+            self.fractions()
+        elif self.official():
+            raise ShardsUsageError("--split official and --val-parts/--test-parts are two ways to split: use one")
+        self.held_out()
+
+    def official(self) -> bool:
+        """--split official[:fractions]: each video's official split decides (`dfprep.shards.datasets`)."""
+        return self.split.strip().split(":", 1)[0].strip().lower() == OFFICIAL
+
+    def held_out(self) -> tuple[str, ...]:
+        """The --test-datasets names, sorted (empty when none)."""
+        names = sorted({n.strip() for n in (self.test_datasets or "").split(",") if n.strip()})
+        for n in names:
+            if (why := dataset_problem(n)):
+                raise ShardsUsageError(f"--test-datasets {n!r}: {why}")
+        return tuple(names)
 
     def fractions(self) -> dict[str, float]:
+        """The train/val/test shares: of every family, or with --split official of the families of datasets
+        without an official split (bare `official`: the default shares)."""
+        if self.official():
+            rest = self.split.strip().split(":", 1)[1] if ":" in self.split else DEFAULT_SPLIT
+            return parse_split(rest)
         return parse_split(self.split)
 
     def split_parts(self) -> dict[str, set[int]] | None:
@@ -109,6 +139,9 @@ class ShardsConfig:
         d["augment_ops"] = list(self.augment_ops)
         if self.group == "family":      # the threshold changes nothing then: not a reason to refuse a resume
             d.pop("identity_threshold")
+        for k, default in (("test_datasets", None), ("balance_scope", "overall")):
+            if d[k] == default:         # settings added with datasets: a folder cut before them resumes
+                d.pop(k)
         return d
 
     def fingerprint(self) -> str:

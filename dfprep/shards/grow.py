@@ -288,6 +288,17 @@ def _merge_balance(parts: list[dict]) -> dict:
             "target": {"class": targets[0]["class"], "samples": sum(t["samples"] for t in targets)} if same else None}
 
 
+def _datasets_of(rows: list[dict]) -> dict:
+    """index.json's `datasets` over every generation, from families.parquet's rows (`n_samples` per video; a
+    folder cut before datasets reads as DFDC's)."""
+    out: dict = {}
+    for r in rows:
+        if r["n_samples"]:
+            d = out.setdefault(r.get("dataset") or "dfdc", {}).setdefault(r["split"], {"REAL": 0, "FAKE": 0})
+            d[r["label"]] += r["n_samples"]
+    return {ds: {s: by[s] for s in SPLITS if s in by} for ds, by in sorted(out.items())}
+
+
 def merged(prior: Prior, index: dict, families: pa.Table) -> tuple[dict, pa.Table]:
     """The index and families table of SHARDS grown by the generation `index` describes (built from its plan
     alone, with its record last in `generations`)."""
@@ -325,6 +336,9 @@ def merged(prior: Prior, index: dict, families: pa.Table) -> tuple[dict, pa.Tabl
                        "groups": len({r["group"] for r in rows})}
     if "sample_schema" not in prior.index:
         out.pop("sample_schema", None)
+    else:                                       # the oldest generation's json is what every shard promises
+        out["sample_schema"] = min(prior.index["sample_schema"], out.get("sample_schema", 0))
+    out["datasets"] = _datasets_of(rows)
     if "resplit" in prior.index:                # what re-cut the first generation stays on record
         out["resplit"] = prior.index["resplit"]
     return out, table

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from dfprep.dataset import LABELS, SPLITS, family_ids
-from dfprep.shards.balance import balance_split, class_weights
+from dfprep.dataset import DFDC, LABELS, SPLITS, family_ids, family_roots
+from dfprep.shards.balance import balance_by_dataset, balance_split, class_weights
 from dfprep.shards.config import (MIN_SHARDS_PER_SPLIT, NothingNew, ShardsConfig, ShardsUsageError, parse_ratio,
                                   parse_size)
 from dfprep.formats.shards import family_table, shard_name
+from dfprep.shards.datasets import (DatasetContext, assign_units, check_held_out, dataset_of, dataset_warnings,
+                                    held_out_families, held_units, spanning_record, union_named)
 from dfprep.shards.families import split_by_fraction, split_by_parts
 from dfprep.shards.samples import ShardSpec, clip_units, frame_units
 from dfprep.shards.source import StoreCrops, crops_hashes, load_crops
@@ -61,6 +63,9 @@ class Plan:
     first_shard: dict[str, int] = field(default_factory=dict)   # split -> number of its first shard (growth)
     joined: set[str] = field(default_factory=set)   # families whose split an earlier generation fixed
     crops_hash: dict = field(default_factory=dict)   # (part, video) -> its crop records' hash (families.parquet)
+    video_dataset: list[str] = field(default_factory=list)  # video code -> dataset (`dfprep.shards.datasets`)
+    video_method: list[str] = field(default_factory=list)   # video code -> manipulation method ("" when none)
+    dataset_splits: dict = field(default_factory=dict)      # index.json's `dataset_splits` (what decided splits)
 
     def name(self, split: str, i: int) -> str:
         """The file name of the split's i-th shard of this plan (numbering goes on after earlier generations')."""
@@ -74,7 +79,7 @@ class Plan:
         for sp in self.splits.values():
             np.add.at(per_video, self.unit_video(sp.units), 1)
         n_crops = np.bincount(self.crops["video"], minlength=len(self.video_names))
-        rows = [{"video": v, "part": p, "family": self.family_names[self.video_family[i]],
+        rows = [{"video": v, "part": p, "dataset": self.dataset(i), "family": self.family_names[self.video_family[i]],
                  "group": self.family_group.get(self.family_names[self.video_family[i]],
                                                 self.family_names[self.video_family[i]]),
                  "split": self.family_split[self.family_names[self.video_family[i]]],
@@ -82,6 +87,23 @@ class Plan:
                  "generation": self.generation, "crops_hash": self.crops_hash.get((p, v))}
                 for i, (p, v) in enumerate(self.video_names)]
         return family_table(rows)
+
+    def dataset(self, code: int) -> str:
+        return self.video_dataset[code] if self.video_dataset else DFDC
+
+    def dataset_counts(self) -> dict:
+        """index.json's `datasets`: {dataset: {split: {"REAL": n, "FAKE": n}}}, samples of this plan."""
+        names = sorted(set(self.video_dataset)) or [DFDC]
+        code = np.array([names.index(self.dataset(i)) for i in range(len(self.video_names))], np.int64)
+        out: dict = {}
+        for split, sp in self.splits.items():
+            v = self.unit_video(sp.units)
+            n = np.bincount(code[v] * 2 + self.video_label[v], minlength=2 * len(names)) if len(v) else \
+                np.zeros(2 * len(names), np.int64)
+            for k, ds in enumerate(names):
+                if n[2 * k] or n[2 * k + 1]:
+                    out.setdefault(ds, {})[split] = {"REAL": int(n[2 * k]), "FAKE": int(n[2 * k + 1])}
+        return out
 
     def split_summary(self, name: str) -> dict:
         sp = self.splits[name]
@@ -101,8 +123,8 @@ class Plan:
         rows = self.units[sp.units[pos]]                         # [n, T] crop indices
         flat = rows.reshape(-1)
         vcodes, local = np.unique(c["video"][rows[:, 0]], return_inverse=True)
-        videos = [(*self.video_names[v], self.family_names[self.video_family[v]], LABELS[self.video_label[v]])
-                  for v in vcodes.tolist()]
+        videos = [(*self.video_names[v], self.family_names[self.video_family[v]], LABELS[self.video_label[v]],
+                   self.dataset(v), self.video_method[v] if self.video_method else "") for v in vcodes.tolist()]
         groups = np.unique(np.stack([c["file"][flat], c["row_group"][flat]], 1), axis=0) if len(flat) else []
         reads: dict[str, list[int]] = {}
         for f, g in groups:
@@ -157,9 +179,12 @@ def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None, keep:
         raise ShardsUsageError(f"{as_path(work) / 'faces.parquet'}: no usable crop (of a video with status ok, "
                                f"labelled REAL or FAKE); nothing to shard")
     crops_hash = dict(zip(store.eligible, crops_hashes(store.crops, store.video_code, len(store.eligible))))
-    fam_of = family_ids(store.videos)
+    rows = {(r["part"], r["video"]): r for r in store.videos}
+    held = check_held_out(cfg, store.videos)
+    fam_of, spanning = held_out_families(family_ids(store.videos), {pv: dataset_of(r) for pv, r in rows.items()},
+                                         held)
     label_of = {(r["part"], r["video"]): r["label"] for r in store.videos}
-    family_group, grouping = _groups(work, cfg, store.eligible, fam_of, label_of)
+    family_group, grouping = _groups(work, cfg, store.eligible, fam_of, label_of, rows)
     growth = _growth(store, prior, keep, family_group, fam_of, label_of, crops_hash)
     eligible = growth.store.eligible
     c = _planning_columns(growth.store)
@@ -168,8 +193,9 @@ def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None, keep:
     warnings = list(growth.warnings)
 
     group_sizes = _group_sizes(fam_code[c["video"]], fam_names, family_group)
+    ds = DatasetContext(rows, held, spanning, {"p{}/{}".format(*r): r for r in family_roots(store.videos).values()})
     group_split = _split_groups(cfg, group_sizes, growth, eligible, c["video"], fam_code, fam_names, family_group,
-                                warnings)
+                                warnings, ds)
     family_split = {f: group_split[family_group[f]] for f in fam_names}
     joined = {f for f in fam_names if family_group[f] in growth.forced}
     if cfg.group == "identity":     # a group an earlier generation holds keeps the id it recorded
@@ -179,21 +205,40 @@ def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None, keep:
 
     units = frame_units(len(c["video"])) if cfg.unit == "frame" else \
         clip_units(c["part"], c["video"], c["track_id"], c["frame_idx"], cfg.clip_len)
-    splits = _plan_splits(cfg, c, units, fam_code, vlabel, family_split, fam_names, growth, prior is None, warnings)
+    vdataset = [dataset_of(rows[pv]) for pv in eligible]
+    splits = _plan_splits(cfg, c, units, fam_code, vlabel, family_split, fam_names, growth, prior is None, warnings,
+                          vdataset)
     return Plan(cfg, growth.store.files, c, eligible, fam_code, vlabel, fam_names, family_split, units, splits,
                 warnings, family_group=family_group, grouping=grouping, generation=growth.generation,
                 first_shard=prior.first_shard if prior is not None else {}, joined=joined,
-                crops_hash={pv: crops_hash[pv] for pv in eligible})
+                crops_hash={pv: crops_hash[pv] for pv in eligible}, video_dataset=vdataset,
+                video_method=[rows[pv].get("method") or "" for pv in eligible], dataset_splits=ds.record)
 
 
 def _groups(work: Path, cfg: ShardsConfig, eligible: list[tuple[int, str]], fam_of: dict,
-            label_of: dict) -> tuple[dict[str, str], dict]:
+            label_of: dict, rows: dict) -> tuple[dict[str, str], dict]:
     """{family id: the group kept whole} over every usable video (a growth's new videos may join an old family
-    or identity), and index.json's `grouping`: each family by itself, or (--group identity) identity groups."""
+    or identity), and index.json's `grouping`: each family by itself, or (--group identity) identity groups:
+    of track embeddings, and of the named identities of videos.parquet (`datasets.union_named`)."""
     all_code, all_names = _codes([fam_of[pv] for pv in eligible])
-    if cfg.group == "identity":
-        return _identity_groups(work, eligible, all_code, all_names, cfg.identity_threshold, label_of)
-    return {f: f for f in all_names}, {"group": cfg.group}
+    if cfg.group != "identity":
+        return {f: f for f in all_names}, {"group": cfg.group}
+    named: dict[str, set[str]] = {}
+    for pv in eligible:
+        ids = {rows[pv].get(k) for k in ("identity", "source_identity")} - {None, ""}
+        if ids:
+            named.setdefault(fam_of[pv], set()).update(ids)
+    groups, grouping = _identity_groups(work, eligible, all_code, all_names, cfg.identity_threshold, label_of,
+                                        bool(named))
+    groups, changed = union_named(groups, named)
+    if named:
+        sizes: dict[str, int] = {}
+        for g in groups.values():
+            sizes[g] = sizes.get(g, 0) + 1
+        grouping["named_identities"] = {"families": len(named), "families_regrouped": changed}
+        grouping["largest_groups"] = [{"group": g, "families": n} for g, n in
+                                      sorted(sizes.items(), key=lambda x: (-x[1], x[0]))[:10] if n > 1]
+    return groups, grouping
 
 
 def _growth(store: StoreCrops, prior: "Prior | None", keep: dict[str, str] | None, family_group: dict[str, str],
@@ -237,7 +282,7 @@ def _group_sizes(crop_family: np.ndarray, fam_names: list[str], family_group: di
 
 def _split_groups(cfg: ShardsConfig, group_sizes: dict[str, int], growth: Growth, eligible: list[tuple[int, str]],
                   crop_video: np.ndarray, fam_code: np.ndarray, fam_names: list[str], family_group: dict[str, str],
-                  warnings: list[str]) -> dict[str, str]:
+                  warnings: list[str], ds: DatasetContext) -> dict[str, str]:
     """{unit: split}: whole families (or, with --group identity, whole identity groups of families), by part or
     by a seeded share of crops; in a growth, units an earlier generation holds keep its split."""
     forced = growth.forced
@@ -251,10 +296,24 @@ def _split_groups(cfg: ShardsConfig, group_sizes: dict[str, int], growth: Growth
             group_part = {fam_names[fam_code[i]]: pv[0] for i, pv in enumerate(eligible)}
         group_split = split_by_parts({g: p for g, p in group_part.items() if g in free}, by_parts["val"],
                                      by_parts["test"])
+        group_split.update({g: "test" for g in held_units(free, eligible, fam_code, fam_names, family_group, ds)})
+    elif cfg.official() or ds.held:
+        units: dict[str, list] = {g: [] for g in free}
+        n_crops = np.bincount(crop_video, minlength=len(eligible))
+        for i, pv in enumerate(eligible):
+            g = family_group[fam_names[fam_code[i]]]
+            if g in units:
+                units[g].append((pv, int(n_crops[i])))
+        roots = {family_group[f]: ds.roots.get(f) for f in fam_names} if cfg.group == "family" else {}
+        group_split, ds.record = assign_units(cfg, units, ds.rows, roots, ds.held,
+                                              _seeds(cfg.seed, growth.generation))
     else:
         group_split = split_by_fraction(free, cfg.fractions(), _seeds(cfg.seed, growth.generation))
-        if cfg.group == "identity" and free:
-            warnings += _crowded_group(free, cfg.fractions())
+    if cfg.group == "identity" and free and by_parts is None:
+        warnings += _crowded_group(free, cfg.fractions())
+    if ds.held or cfg.official():
+        ds.record["spanning_held_out"] = spanning_record(ds.spanning)
+        warnings += dataset_warnings(ds.record, ds.spanning, cfg.group)
     group_split.update({g: forced[g] for g in group_sizes if g in forced})
     return group_split
 
@@ -272,7 +331,7 @@ def _crowded_group(free: dict[str, int], fractions: dict[str, float]) -> list[st
 
 def _plan_splits(cfg: ShardsConfig, c: dict, units: np.ndarray, fam_code: np.ndarray, vlabel: np.ndarray,
                  family_split: dict[str, str], fam_names: list[str], growth: Growth, first_cut: bool,
-                 warnings: list[str]) -> dict[str, SplitPlan]:
+                 warnings: list[str], vdataset: list[str]) -> dict[str, SplitPlan]:
     """Per split: its units balanced (train, or every split with --balance-eval), the copies to augment, and
     the samples cut into shards; warnings for a split without samples or with too few shards."""
     uvideo = c["video"][units[:, 0]] if len(units) else np.zeros(0, np.int64)
@@ -288,9 +347,15 @@ def _plan_splits(cfg: ShardsConfig, c: dict, units: np.ndarray, fam_code: np.nda
         own = np.flatnonzero(usplit == si)
         mode = cfg.balance if name == "train" or cfg.balance_eval else "none"
         rng = np.random.default_rng(_seeds(cfg.seed, generation, 1, si))
-        idx, rep, info = balance_split(vlabel[uvideo[own]], fam_code[uvideo[own]], uvideo[own], mode, ratio, rng)
+        if cfg.balance_scope == "dataset":
+            idx, rep, info = balance_by_dataset(vlabel, fam_code, uvideo, own, mode, ratio, rng, vdataset)
+        else:
+            idx, rep, info = balance_split(vlabel[uvideo[own]], fam_code[uvideo[own]], uvideo[own], mode, ratio, rng)
         if info.get("note"):
             warnings.append(f"{name}: {info['note']}")
+        for d, dinfo in sorted(info.get("datasets", {}).items()):
+            if dinfo.get("note"):
+                warnings.append(f"{name}, dataset {d}: {dinfo['note']}")
         sel = own[idx]
         aug = (rep > 0) & (cfg.augment != "off")
         if cfg.augment == "all" and name == "train":
@@ -310,7 +375,7 @@ def _plan_splits(cfg: ShardsConfig, c: dict, units: np.ndarray, fam_code: np.nda
 
 
 def _identity_groups(work: Path, eligible: list[tuple[int, str]], fam_code: np.ndarray, fam_names: list[str],
-                     threshold: float, label_of: dict) -> tuple[dict[str, str], dict]:
+                     threshold: float, label_of: dict, named: bool = False) -> tuple[dict[str, str], dict]:
     """{family id: identity group id} from the face store's embeddings, and index.json's `grouping` entry."""
     from dfprep.shards.groups import identity_groups, linking_tracks
     from dfprep.formats.work.faces import read_embeddings
@@ -318,6 +383,9 @@ def _identity_groups(work: Path, eligible: list[tuple[int, str]], fam_code: np.n
 
     faces = faces_dir(work)
     keys, vectors = read_embeddings(work)       # FaceStoreError: bad data, exit 1
+    if not keys and named:      # named identities alone group the families
+        return {f: f for f in fam_names}, {"group": "identity", "threshold": threshold, "tracks_with_embedding": 0,
+                                           "families_without_embedding": len(fam_names), "largest_groups": []}
     if not keys:
         raise ShardsUsageError(f"{faces}: no identity embedding (written before they existed, or ingested with "
                                f"--no-identity); re-ingest WORK, or use --group family")

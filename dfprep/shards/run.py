@@ -289,7 +289,7 @@ def build_index(plan: Plan, done: dict[str, dict], work: Path, content_hash: str
 
     source = {"work": str(work), "faces": FACES, "content_hash": content_hash, "hash_method": HASH_METHOD,
               "files": len(plan.files), "crops": int(len(plan.crops["video"])), "videos": len(plan.video_names)}
-    return {
+    record = {
         "format": FORMAT,
         "fingerprint": fingerprint,
         "config": cfg.output_settings(),
@@ -307,7 +307,11 @@ def build_index(plan: Plan, done: dict[str, dict], work: Path, content_hash: str
         "splits": splits,
         "families": FAMILIES,
         "grouping": plan.grouping,
+        "datasets": plan.dataset_counts(),
         "warnings": warnings,
         "versions": library_versions(),
         "generations": [generation_record(plan, splits, source, content_hash, warnings)],
     }
+    if plan.dataset_splits:         # --split official or --test-datasets: what decided the splits
+        record["dataset_splits"] = plan.dataset_splits
+    return record

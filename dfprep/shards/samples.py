@@ -26,11 +26,15 @@ MAX_STEM = 56
 def video_stem(video: str) -> str:
     """`abc.mp4` -> `abc`; any other name gets its sanitized stem plus a sha1 of the name, so stems stay unique.
 
+    A path inside a dataset's root (`manipulated_sequences/Deepfakes/c23/videos/000_003.mp4`) is flattened, its
+    `/` and `.` made `_`, so the key still says where the video is: a long path drops its leading folders.
     Long stems are cut to keep member names within the 100 bytes of a USTAR tar header.
     """
-    name = video.rsplit("/", 1)[-1]
-    stem = name[:name.rfind(".")] if name.rfind(".") > 0 else name      # the name less its last extension
-    clean = _UNSAFE.sub("_", stem) or "_"
+    stem = video[:video.rfind(".")] if video.rfind(".") > video.rfind("/") + 1 else video   # less its extension
+    dirs = [_UNSAFE.sub("_", d) for d in stem.split("/")]
+    while len(dirs) > 1 and len("_".join(dirs)) > MAX_STEM - 11:    # a long path keeps its last folders
+        dirs.pop(0)
+    clean = "_".join(dirs) or "_"
     if f"{clean}.mp4" == video and len(clean) <= MAX_STEM:
         return clean
     return f"{clean[:MAX_STEM - 11]}_{hashlib.sha1(video.encode()).hexdigest()[:10]}"
@@ -68,7 +72,7 @@ class ShardSpec:
     augment_ops: list[str]
     augment_p: float
     jpeg_quality: int               # of augmented crops (the others are the face store's bytes)
-    videos: list[tuple[int, str, str, str]]     # (part, video, family, label) of the shard's videos
+    videos: list[tuple[int, str, str, str, str, str]]   # (part, video, family, label, dataset, method) of its videos
     video: np.ndarray               # [n] per sample: its index into `videos`
     repeat: np.ndarray              # [n] 0 the unit itself, k its k-th oversampled copy
     augment: np.ndarray             # [n] bool: augment this sample
@@ -87,11 +91,12 @@ def spec_samples(spec: ShardSpec) -> list[dict]:
     frames, tracks = spec.frame_idx.tolist(), spec.track_id.tolist()
     out = []
     for j, (v, k, aug) in enumerate(zip(spec.video.tolist(), spec.repeat.tolist(), spec.augment.tolist())):
-        part, video, family, label = spec.videos[v]
+        part, video, family, label, dataset, method = spec.videos[v]
         key = sample_key(part, video, frames[j][0], tracks[j][0], k, clip)
         crops = [{"frame_idx": f, "track_id": t, "box": b, "prob": p}
                  for f, t, b, p in zip(frames[j], tracks[j], boxes[j], probs[j])]
         out.append({"key": key, "video": video, "part": part, "family": family, "split": spec.split,
+                    "dataset": dataset, "method": method,
                     "label": label, "repeat": k, "crops": crops,
                     "augment_seed": shard_augment_seed(spec.seed, key) if aug else None})
     return out
@@ -135,6 +140,7 @@ def sample_json(meta: dict, crops: list[dict], clip: bool, augmentation: dict | 
     when whole), so any reader's schema inference agrees across shards; docs/formats.md lists them.
     """
     d = {k: meta[k] for k in ("key", "video", "family", "split", "label")}
+    d.update(dataset=str(meta["dataset"]), method=str(meta["method"] or ""))
     d.update(part=int(meta["part"]), repeat=int(meta["repeat"]))
     if clip:
         d.update(frame_idx=[int(c["frame_idx"]) for c in crops], track_id=int(crops[0]["track_id"]),
@@ -147,23 +153,31 @@ def sample_json(meta: dict, crops: list[dict], clip: bool, augmentation: dict | 
     return json.dumps(d, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-SAMPLE_SCHEMA = 2      # index.json `sample_schema`: 2 = every json key present with one type (absent: older)
+# index.json `sample_schema`: 2 = every json key present with one type (absent: older); 3 = and `dataset`,
+# `method` (the video's manipulation method, "" when it has none or WORK does not say)
+SAMPLE_SCHEMA = 3
+STABLE_SCHEMA = 2       # the first schema verify can check
 _FIELDS = {"key": str, "video": str, "family": str, "split": str, "label": str, "part": int, "repeat": int,
            "track_id": int}
+_FIELDS_3 = {"dataset": str, "method": str}
 
 
-def json_problem(meta: object, clip: bool, clip_len: int | None = None) -> str | None:
-    """Why a decoded sample json does not have the stable schema of `sample_json`, or None when it does."""
+def json_problem(meta: object, clip: bool, clip_len: int | None = None, schema: int = SAMPLE_SCHEMA) -> str | None:
+    """Why a decoded sample json does not have the stable schema (`schema`, as index.json says) of
+    `sample_json`, or None when it does."""
     if not isinstance(meta, dict):
         return "is not an object"
 
     def typed(value: object, kind: type) -> bool:
         return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
 
-    want = set(_FIELDS) | {"frame_idx", "box", "prob", "augmentation"}
+    fields = {**_FIELDS, **_FIELDS_3} if schema >= 3 else _FIELDS
+    want = set(fields) | {"frame_idx", "box", "prob", "augmentation"}
+    if schema < 3 and set(_FIELDS_3) <= set(meta):      # a grown folder's newer generation: schema 3 in a 2
+        want |= set(_FIELDS_3)
     if set(meta) != want:
         return f"keys {sorted(set(meta) ^ want)} are extra or missing"
-    for k, kind in _FIELDS.items():
+    for k, kind in fields.items():
         if not typed(meta[k], kind):
             return f"key {k!r} is {meta[k]!r:.40}, not {kind.__name__}"
     frames, boxes, probs = (meta["frame_idx"], meta["box"], meta["prob"]) if clip else \

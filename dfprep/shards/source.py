@@ -20,7 +20,8 @@ from dfprep.dataset import LABELS, Status
 from dfprep.shards.config import ShardsUsageError
 from dfprep.storage import as_path
 
-VIDEO_COLUMNS = ["video", "part", "label", "original", "status", "n_faces"]
+VIDEO_COLUMNS = ["video", "part", "label", "original", "status", "n_faces", "dataset", "method", "split",
+                 "identity", "source_identity"]
 
 
 def store_paths(work: Path) -> tuple[Path, Path]:

@@ -34,7 +34,7 @@ from dfprep.formats.shards import (CLS, FAMILIES, JSON, ShardEntry, ShardsIndex,
 from dfprep.imagesize import MAX_IMAGE_PIXELS, ImageTooLarge, check_pixels
 from dfprep.storage import StorageError, as_path, is_remote
 from dfprep.shards.config import ShardsUsageError, parse_ratio
-from dfprep.shards.samples import SAMPLE_SCHEMA, KEY_RE, json_problem
+from dfprep.shards.samples import STABLE_SCHEMA, KEY_RE, json_problem
 
 MAX_PER_KIND = 20      # problems of one kind listed per shard before "... and N more"
 
@@ -167,6 +167,8 @@ def _check_sample(s: dict, members: list[str], images: list[str], schema, famili
     elif fam[0] != meta.get("family") or fam[1] != split or fam[2] != label:
         report("family", f"sample {key} in a {split} shard: json family {meta.get('family')}, label "
                          f"{label}; {FAMILIES} says family {fam[0]} in {fam[1]}, label {fam[2]}")
+    if fam is not None and fam[3] is not None and "dataset" in meta and meta["dataset"] != fam[3]:
+        report("dataset", f"sample {key}: json dataset {meta['dataset']!r}; {FAMILIES} says {fam[3]!r}")
     frames = meta.get("frame_idx")
     frames = frames if isinstance(frames, list) else [frames]
     for col, v in (("key", key), ("part", meta.get("part")), ("video", meta.get("video")),
@@ -182,9 +184,10 @@ def _check_sample(s: dict, members: list[str], images: list[str], schema, famili
 
 
 def _read_families(shards: Path, problems: list[str]) -> dict:
-    """{(part, video): (family, split, label)} of families.parquet; a family or group in two splits is a leak."""
+    """{(part, video): (family, split, label, dataset or None)} of families.parquet; a family or group in two
+    splits is a leak."""
     try:
-        t = read_families(shards, ["video", "part", "family", "split", "label", "group"])
+        t = read_families(shards, ["video", "part", "family", "split", "label", "group", "dataset"])
     except ShardsUsageError as exc:
         problems.append(str(exc))
         return {}
@@ -197,7 +200,7 @@ def _read_families(shards: Path, problems: list[str]) -> dict:
         for k, ss in sorted(splits_of.items()):
             if len(ss) > 1:
                 problems.append(f"leak: {what} {k} is in splits {sorted(ss)} ({FAMILIES})")
-    return {(r["part"], r["video"]): (r["family"], r["split"], r["label"]) for r in t}
+    return {(r["part"], r["video"]): (r["family"], r["split"], r["label"], r.get("dataset")) for r in t}
 
 
 def _check_wids(shards: Path, index: ShardsIndex) -> list[str]:
@@ -271,7 +274,7 @@ def verify_shards(shards: Path, work: Path | None = None, workers: int = 1) -> l
     families = _read_families(shards, problems)
     members = list(index.members)
     clip = index.unit == "clip"
-    schema = (clip, index.clip_len) if index.sample_schema >= SAMPLE_SCHEMA else None
+    schema = (clip, index.clip_len, index.sample_schema) if index.sample_schema >= STABLE_SCHEMA else None
     jobs = [(str(shards / e.name), e, split, members, families, work is not None, schema)
             for split, e in index.entries()]
     listed = {as_path(j[0]).name for j in jobs}

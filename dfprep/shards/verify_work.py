@@ -29,15 +29,17 @@ MAX_PER_KIND = 20      # problems of one kind listed before "... and N more"
 def check_against_work(work: Path, index: ShardsIndex, families: dict, members: list[str], samples: pa.Table,
                        crops: list, problems: list[str]) -> None:
     """Every check against WORK, appended to `problems`."""
-    _check_work_families(work, families, problems)
+    _check_work_families(work, families, problems, index.held_out)
     _check_store(work, index, samples, problems)
     _check_pixels_match_store(work, index, members, crops, problems)
 
 
-def _check_work_families(work: Path, families: dict, problems: list[str]) -> None:
+def _check_work_families(work: Path, families: dict, problems: list[str], held: tuple[str, ...] = ()) -> None:
     """Families re-derived from WORK's videos.parquet as it is now (a FAKE's `original` may have changed since
-    SHARDS was cut): a family whose videos sit in two splits of SHARDS is a leak, named with its videos."""
+    SHARDS was cut): a family whose videos sit in two splits of SHARDS is a leak, named with its videos. The
+    held-out side of a family spanning a held-out dataset (`held`) is its own family, as the cut made it."""
     from dfprep.dataset import family_ids
+    from dfprep.shards.datasets import dataset_of, held_out_families
     from dfprep.shards.source import read_videos
 
     from dfprep.formats.work.names import videos_dir
@@ -47,12 +49,14 @@ def _check_work_families(work: Path, families: dict, problems: list[str]) -> Non
         problems.append(f"{videos}: not found; cannot re-derive the families of WORK")
         return
     try:
-        fam_of = family_ids(read_videos(work).to_pylist())
+        rows = read_videos(work).to_pylist()
+        datasets = {(r["part"], r["video"]): dataset_of(r) for r in rows}
+        fam_of, _ = held_out_families(family_ids(rows), datasets, held)
     except ShardsUsageError as exc:
         problems.append(str(exc))
         return
     members: dict[str, list] = defaultdict(list)
-    for pv, (_, split, _) in sorted(families.items()):
+    for pv, (_, split, *_) in sorted(families.items()):
         if pv in fam_of:
             members[fam_of[pv]].append((SPLITS.index(split) if split in SPLITS else 9, split, pv))
     for fam, held in sorted(members.items()):

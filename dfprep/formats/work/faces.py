@@ -59,7 +59,8 @@ _DEFAULTS = {"embedding": None, "method": None, "dataset": "dfdc"}
 def faces_table(rows: dict[str, list]) -> pa.Table:
     """Face-store rows from columns; a column of `_DEFAULTS` that is absent holds its default on every row."""
     n = len(rows["video"])
-    return pa.table({f.name: pa.array(rows[f.name] if f.name in rows else [_DEFAULTS[f.name]] * n, type=f.type)
+    return pa.table({f.name: pa.array(rows[f.name] if f.name in rows or f.name not in _DEFAULTS
+                                      else [_DEFAULTS[f.name]] * n, type=f.type)      # a defaultdict: [] when empty
                      for f in FACE_SCHEMA}, schema=FACE_SCHEMA)
 
 
