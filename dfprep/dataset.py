@@ -273,9 +273,10 @@ def family_ids(rows: Iterable[dict]) -> dict[tuple[int, str], str]:
 def family_roots(rows: Iterable[dict]) -> dict[tuple[int, str], tuple[int, str]]:
     """(part, video) -> (part, video) of its family's root, for every row (keys part, video, label, original).
 
-    A family is a root video and every FAKE made from it, directly or through other FAKEs: a FAKE belongs to
-    the family of its root original, found by following `original` through FAKE entries until a name that
-    is not a FAKE entry (a REAL, or a video absent from the data). So two FAKEs of one missing original share
+    A family is a root video and every video made from it, directly or through others: a video belongs to the
+    family of its root original, found by following `original` until a name that has none (a REAL, or a video
+    absent from the data). A REAL follows its `original` too when a layout sets one: FakeAVCeleb's
+    RealVideo-FakeAudio shows its RealVideo-RealAudio video's picture (DFDC drops a REAL's `original`). So two FAKEs of one missing original share
     a family, and a FAKE of a FAKE joins its grandparent's. An original is looked up in the FAKE's own part,
     else in the one part that has it; a cycle of FAKEs is one family named after its smallest member.
     """
@@ -297,7 +298,7 @@ def family_roots(rows: Iterable[dict]) -> dict[tuple[int, str], tuple[int, str]]
         cur = key
         while cur not in roots:
             r = by_key.get(cur)
-            if r is None or r.get("label") != "FAKE" or not r.get("original"):
+            if r is None or r.get("label") not in LABELS or not r.get("original"):
                 roots[cur] = cur
                 break
             if cur in path:                               # a cycle of FAKEs: one family, its smallest member

@@ -14,7 +14,7 @@ def synth_layout(out: Path, layout: str, **kw) -> dict:
 
     layout_names()
     cfg = SynthConfig(layout=layout, videos=kw.pop("videos", 7), ratio=kw.pop("ratio", "1:2"), duration=1.0,
-                      fps=8, size="160x120", workers=2, **kw)
+                      fps=8, size=kw.pop("size", "160x120"), workers=2, **kw)
     WRITERS[layout](out, cfg)
     return json.loads((out / "synth.json").read_text())["videos"]
 

@@ -89,13 +89,29 @@ def test_each_level_pairs_with_its_own_originals(tmp_path):
     for rel in rels:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"not opened")
+    # without --compression one level is read (c23): a sequence at two levels would be two families
     finds, entries, _ = discover_roots([tmp_path])
-    assert "levels read: c23 (2), c40 (2)" in finds[0].evidence
+    assert "levels read: c23 (2); also present: c40" in finds[0].evidence
+    assert sorted(e.video for e in entries) == sorted(r for r in rels[:4] if "/c23/" in r)
     fakes = {e.compression: e for e in entries if e.label == "FAKE"}
-    assert {c: e.original for c, e in fakes.items()} == {c: rels[i] for i, c in enumerate(("c23", "c40"))}
-    assert {e.mask for e in fakes.values()} == {rels[-1]} and {e.split for e in entries} == {"val"}
+    assert fakes["c23"].original == rels[0] and fakes["c23"].mask == rels[-1]
+    assert {e.split for e in entries} == {"val"}
     _, only, _ = discover_roots([tmp_path], opts=DiscoverOptions(compression="c40"))
     assert sorted(e.video for e in only) == sorted(r for r in rels[:4] if "/c40/" in r)
+    assert next(e for e in only if e.label == "FAKE").original == rels[1]        # its own level's original
+    # a WORK that holds c23 already: reading c40 into it is said
+    _, _, problems = discover_roots([tmp_path], opts=DiscoverOptions(compression="c40"),
+                                    known={e.video for e in entries})
+    assert any("already holds FF++/DFD at level c23" in p for p in problems)
+    # several levels and no c23: give --compression
+    for rel in rels[:4]:
+        if "/c23/" in rel:
+            (tmp_path / rel.replace("/c23/", "/raw/")).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / rel).rename(tmp_path / rel.replace("/c23/", "/raw/"))
+    from dfprep.datasets.base import LayoutError
+
+    with pytest.raises(LayoutError, match="levels c40, raw are present; give --compression"):
+        discover_roots([tmp_path])
 
 
 def test_names_off_pattern_are_rejected_and_unknown_folders_reported(tmp_path):

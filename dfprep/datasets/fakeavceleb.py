@@ -9,10 +9,12 @@ video names are paths inside ROOT either way.
 
 Labels come from the tree a file is in (FakeVideo -> FAKE picture, FakeAudio -> FAKE audio); a CSV `type`
 that disagrees is a warning. Identity `fakeavceleb:<source>` (the person whose video it is); a fake picture's
-donor face is `target1`. Original: a FakeVideo's original is the RealVideo-RealAudio video of its `source` id
-whose name its own file name starts with (`00109_10_id00476_wavtolip.mp4` -> `.../id00076/00109.mp4`), else
-the only RealVideo-RealAudio video of that id; none when the CSV lists neither. A RealVideo-FakeAudio video
-keeps the real picture, so it is REAL with no original. No official split.
+donor face is `target1`. Original: the RealVideo-RealAudio video of its `source` id whose name its own file
+name starts with (`00109_10_id00476_wavtolip.mp4` -> `.../id00076/00109.mp4`), else the only
+RealVideo-RealAudio video of that id; none when the CSV lists neither. That holds for a FakeVideo and for a
+RealVideo-FakeAudio video too: its picture is REAL (label REAL, audio_label FAKE) and the very picture of its
+RealVideo-RealAudio video, so it is in that video's family (`dfprep.dataset.family_roots` follows a REAL's
+original) and never lands in another split than its twin. No official split.
 """
 from __future__ import annotations
 
@@ -144,7 +146,7 @@ class FakeAVCeleb(Layout):
         label, audio = tree_labels(top)
         ident = (lambda v: f"{DATASET}:{v}" if v and v != "-" else None)
         original = None
-        if label == "FAKE":
+        if label == "FAKE" or audio == "FAKE":      # a RealVideo-FakeAudio picture is its real video's copy
             cands = reals_of.get(r["source"], [])
             stem = rel.rsplit("/", 1)[-1].split("_", 1)[0]
             same = [c for c in cands if c.rsplit("/", 1)[-1].rsplit(".", 1)[0] == stem]
@@ -155,7 +157,7 @@ class FakeAVCeleb(Layout):
                        source_identity=ident(r["target1"]) if label == "FAKE" else None)
         if r["type"] and r["type"] != top:
             e.warning = f"{where}: type {r['type']!r} disagrees with its tree {top}; the tree's labels are used"
-        if label == "FAKE" and original is None:
+        if (label == "FAKE" or audio == "FAKE") and original is None:
             msg = f"no {REAL_TREE} video of source {r['source']!r} in {META_CSV}: no original"
             e.warning = f"{e.warning}; {msg}" if e.warning else msg
         return e

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from dfprep.dataset import COMPRESSIONS, VIDEO_EXTS, Status, VideoEntry, dataset_part
-from dfprep.datasets.base import DiscoverOptions, Found, Layout
+from dfprep.datasets.base import DiscoverOptions, Found, Layout, LayoutError
 from dfprep.datasets.common import Tree, list_tree
 from dfprep.datasets.ffpp_data import SHIPPED, FfppTables, identity_leaks, load_tables
 from dfprep.datasets.registry import register
@@ -27,6 +27,9 @@ DFD_METHOD = "DeepFakeDetection"
 SOURCES = {"youtube": "ffpp", "actors": "dfd"}     # original_sequences/<source> -> dataset
 SPLITS_ENV = "DFPREP_FFPP_SPLITS"                  # a user's FaceForensics copy (its dataset/splits/)
 DFD_PREFIX = "dfd:"
+# The level read when several are present and --compression is not given: the literature's (DeepfakeBench's)
+# c23. One level per WORK: a sequence at two levels is one video twice.
+DEFAULT_LEVEL = "c23"
 
 # (dataset, REAL or FAKE) -> (file-name pattern, what the rejection says was expected)
 PATTERNS = {
@@ -96,12 +99,23 @@ class FaceForensics(Layout):
                     skipped.add(level)
                     continue
                 candidates.append((tree, rel, dataset, level, method))
+        present = sorted({c[3] for c in candidates})
+        if not opts.compression and len(present) > 1:
+            # one sequence at two levels is one video twice, in two families: shards could split the copies
+            if DEFAULT_LEVEL not in present:
+                raise LayoutError(f"{root}: FF++/DFD levels {', '.join(present)} are present; give --compression "
+                                  "to read one (copies of a sequence at two levels would land in different "
+                                  "splits)")
+            skipped.update(lv for lv in present if lv != DEFAULT_LEVEL)
+            candidates = [c for c in candidates if c[3] == DEFAULT_LEVEL]
         for tree, rel, dataset, level, method in candidates:     # masks are all known now
             found.entries.append(self._entry(tree, rel, dataset, level, method, masks, tab, found.problems))
             levels[level] = levels.get(level, 0) + 1
         found.problems += _missing_originals(found.entries)
         read = ", ".join(f"{lv} ({n})" for lv, n in sorted(levels.items())) or "none"
-        asked = f"; --compression {opts.compression} asked" if opts.compression else ""
+        asked = (f"; --compression {opts.compression} asked" if opts.compression else
+                 f"; also present: {', '.join(sorted(skipped))} (--compression picks another level)" if skipped
+                 else "")
         found.evidence = f"{self.match(root) or 'no FF++ folders'}; levels read: {read}{asked}"
         if opts.compression and not levels:
             present = ", ".join(sorted(skipped)) or "none"
@@ -110,6 +124,18 @@ class FaceForensics(Layout):
         if any(e.dataset == "ffpp" for e in found.entries):
             found.problems.append(_leak_line(tab))
         return found
+
+    def link(self, found: Found, others: list[Found], known: set[str]) -> list[str]:
+        """A WORK that already holds FF++/DFD at another level than this run's: one warning (the copies of a
+        sequence at two levels are in different families)."""
+        mine = {e.compression for e in found.entries if e.compression}
+        levels = {v.split("/")[2] for v in known if v.startswith(ORIGINALS + "/") and v.count("/") >= 3}
+        other = sorted((levels & set(COMPRESSIONS)) - mine)
+        if not mine or not other:
+            return []
+        return [f"{found.root}: WORK already holds FF++/DFD at level {', '.join(other)} and this run reads "
+                f"{', '.join(sorted(mine))}: copies of one sequence at two levels are different families, so "
+                "`dfprep shards` may put them in different splits; keep one level per WORK"]
 
     @staticmethod
     def _place(rel: str, problems: list[str]) -> tuple[str, str, str | None] | str | None:

@@ -116,9 +116,10 @@ def read_batch_files(work: Path, b: BatchId) -> tuple[list[dict], pa.Table]:
 def read_batch_video(work: Path, b: BatchId, video: str, face_columns: list[str]) -> tuple[dict, pa.Table] | None:
     """(manifest row, its faces' `face_columns`) of one video of a finished batch; None when it holds no such
     video."""
-    rows = open_dataset(videos_file(work, b)).to_table(filter=ds.field("video") == video).to_pylist()
+    rows = with_dataset(open_dataset(videos_file(work, b)).to_table(filter=ds.field("video") == video)).to_pylist()
     if not rows:
         return None
+    rows[0].setdefault("dataset", DFDC)             # written before datasets existed: DFDC's
     faces = open_dataset(faces_file(work, b)).to_table(filter=ds.field("video") == video, columns=face_columns)
     return rows[0], faces
 

@@ -1,7 +1,7 @@
 """`dfprep synth --layout fakeavceleb`: FakeAVCeleb v1.2's four trees and meta_data.csv in its released shape
 (header `...,gender,path,` over rows whose `path` cell is the file name and the unnamed last cell its folder,
 prefixed `FakeAVCeleb/`). Each REAL is RealVideo-RealAudio `<id>/NNNNN.mp4`, and again as a RealVideo-FakeAudio
-(cloned voice, method rtvc); its FAKEs alternate FakeVideo-RealAudio and FakeVideo-FakeAudio, named
+(cloned voice, method rtvc; the same picture, so its original is the RealVideo-RealAudio file); its FAKEs alternate FakeVideo-RealAudio and FakeVideo-FakeAudio, named
 `NNNNN_<target2>_<target1>_<method>.mp4` after the real they were made from."""
 from __future__ import annotations
 
@@ -38,8 +38,11 @@ def write(out: Path, cfg: SynthConfig) -> LayoutCorpus:
         i = ids[r.name]
         place("RealVideo-RealAudio", r, r.name, f"{stem[r.name]}.mp4",
               Truth(DATASET, "REAL", identity=f"{DATASET}:{i}", audio_label="REAL"), "real")
+        race, gender = group[r.name]
+        same_picture = f"RealVideo-RealAudio/{race}/{gender}/{i}/{stem[r.name]}.mp4"
         place("RealVideo-FakeAudio", r, r.name, f"{stem[r.name]}_{i}_rtvc.mp4",
-              Truth(DATASET, "REAL", identity=f"{DATASET}:{i}", audio_label="FAKE", method="rtvc"), "rtvc", i)
+              Truth(DATASET, "REAL", original=same_picture, identity=f"{DATASET}:{i}", audio_label="FAKE",
+                    method="rtvc"), "rtvc", i)
     for j, f in enumerate(fakes):
         src = f.original
         t1 = f"id{20000 + 3 * (f.swaps[0].donor if f.swaps else j):05d}"
