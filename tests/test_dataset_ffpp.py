@@ -13,7 +13,7 @@ import pytest
 from dfprep.dataset import Status, dataset_part
 from dfprep.datasets.base import DiscoverOptions
 from dfprep.datasets.discover import discover_roots
-from dfprep.datasets.ffpp_data import identity_leaks, load_tables
+from dfprep.datasets.ffpp_data import SHIPPED, identity_leaks, load_tables
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 TRUTH_FIELDS = ("dataset", "label", "original", "method", "compression", "split", "identity", "source_identity")
@@ -283,8 +283,10 @@ def test_real_ffpp_c23_pair(tmp_path):
     ingest(root, work, IngestConfig(follow_symlinks=True, frames=4, identity=False, num_cpus=2, progress=False))
     rows = {r["video"]: r for r in read_videos(work).to_pylist()}
     tab = load_tables(None)
-    split = tab.pair_split("519", "515")
-    assert split is not None and split == tab.split_of["519"]
+    # the pair's split read from the shipped split files themselves, not through the code under test
+    shipped = {name: json.loads((SHIPPED / f"{name}.json").read_text()) for name in ("train", "val", "test")}
+    split = next(name for name, pairs in shipped.items() if ["519", "515"] in pairs or ["515", "519"] in pairs)
+    assert tab.pair_split("519", "515") == split
     assert rows[real]["label"] == "REAL" and rows[real]["split"] == split
     assert rows[fake]["label"] == "FAKE" and rows[fake]["original"] == real and rows[fake]["split"] == split
     assert rows[fake]["method"] == "Deepfakes" and rows[real]["method"] is None
@@ -292,3 +294,10 @@ def test_real_ffpp_c23_pair(tmp_path):
     assert rows[fake]["identity"] == tab.identity("519") and rows[fake]["source_identity"] == tab.identity("515")
     for r in rows.values():
         assert r["status"] == "ok" and r["dataset"] == "ffpp" and r["n_faces"] > 0, r
+
+
+def test_two_sequences_of_one_split_that_are_no_pair_give_no_split():
+    tab = load_tables(None)
+    (a, b), (c, _) = tab.pairs["train"][:2]
+    assert tab.pair_split(a, b) == tab.pair_split(b, a) == "train"
+    assert tab.split_of[a] == tab.split_of[c] == "train" and tab.pair_split(a, c) is None

@@ -92,6 +92,11 @@ def test_an_image_is_a_one_frame_video_with_named_errors(tmp_path):
     big = _png(tmp_path / "big.png", 1000, 1000)
     row, _, _ = process_video(VideoEntry("big.png", 1, dataset="imgs", path=str(big)), cfg)
     assert row["status"] == "error" and "over the pixel budget" in row["error"]
+    bomb = tmp_path / "bomb.png"                 # a 20000x20000 header: Pillow's own limit, never decoded
+    Image.new("1", (20000, 20000)).save(bomb)
+    row, _, _ = process_video(VideoEntry("bomb.png", 1, dataset="imgs", path=str(bomb)),
+                              IngestConfig(faces=False, max_pixels=10**9))
+    assert row["status"] == "error" and "pixel limit" in row["error"], row["error"]
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8\xff not really a jpeg")
     row, _, _ = process_video(VideoEntry("bad.jpg", 1, dataset="imgs", path=str(bad)), cfg)
@@ -124,3 +129,15 @@ def test_state_records_roots_per_dataset_and_reads_a_state_from_before(tmp_path)
     moved = Found("dfdc", str(tmp_path / "elsewhere"), "", [VideoEntry("a.mp4", 0)])
     with pytest.raises(IngestUsageError, match="other settings"):
         _check_state(work, [moved], cfg, overwrite=False)
+
+
+@pytest.mark.parametrize("name, header", [("manifest.csv", "path,label"), ("labels.csv", "filename,label")])
+def test_a_csv_the_csv_module_refuses_is_one_line_naming_the_file(tmp_path, name, header):
+    from dfprep.datasets.common import DatasetFileError
+    from dfprep.datasets.discover import discover_roots
+
+    (tmp_path / name).write_text(f"{header}\na.mp4,0\n\"{'x' * 200_000}\",1\n")
+    with pytest.raises(DatasetFileError) as err:
+        discover_roots([tmp_path])
+    msg = str(err.value)
+    assert "\n" not in msg and str(tmp_path / name) in msg and "line" in msg and "field larger" in msg

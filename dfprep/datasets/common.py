@@ -138,6 +138,19 @@ def read_text(path, what: str) -> str:
         raise DatasetFileError(f"{path}: {what} cannot be read ({exc})") from None
 
 
+def csv_cells(text: str, path, what: str) -> list[list[str]]:
+    """Every row of a dataset's CSV text as cells; DatasetFileError naming the file and line when the csv module
+    refuses it (a field over its size limit, a NUL byte...)."""
+    import csv
+    import io
+
+    reader = csv.reader(io.StringIO(text))
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise DatasetFileError(f"{path}: {what} line {reader.line_num} cannot be read as CSV ({exc})") from None
+
+
 def read_lines(path, what: str) -> list[str]:
     """A dataset's text list, stripped, blank lines dropped; DatasetFileError naming it when it cannot be read."""
     return [ln.strip() for ln in read_text(path, what).splitlines() if ln.strip()]

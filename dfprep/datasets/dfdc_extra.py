@@ -8,14 +8,12 @@ files meet exactly the rules of a training part; the other two list their files 
 """
 from __future__ import annotations
 
-import csv
-import io
 import os
 from pathlib import Path
 
 from dfprep.dataset import DATASET_PART_BASE, DFDC, METADATA, PART_RE, VIDEO_EXTS, Status, VideoEntry, dataset_part, part_folders
 from dfprep.datasets.base import DiscoverOptions, Found, Layout
-from dfprep.datasets.common import DatasetFileError, list_tree, read_json_file, read_text
+from dfprep.datasets.common import DatasetFileError, list_tree, read_json_file, read_text, csv_cells
 from dfprep.datasets.registry import register
 from dfprep.storage import as_path, entries, is_remote
 
@@ -70,7 +68,7 @@ def read_labels_csv(path) -> list[tuple[int, str, str]]:
     file cannot be read or has no filename and label columns."""
     path = as_path(path)
     text = read_text(path, "labels.csv")
-    rows = csv.reader(io.StringIO(text))
+    rows = iter(csv_cells(text, path, "labels.csv"))
     header = [h.strip().lower() for h in next(rows, [])]
     if "filename" not in header or "label" not in header:
         raise DatasetFileError(f"{path}: labels.csv has no filename and label columns (header {header})")
@@ -88,7 +86,7 @@ def read_labels_csv(path) -> list[tuple[int, str, str]]:
 class DfdcTest(Layout):
     name = "dfdc-test"
     title = "DFDC public test set"
-    reads = "labels.csv (filename,label; 1 = FAKE) and its mp4s, in ROOT, ROOT/videos or ROOT/test"
+    reads = "labels.csv (filename,label; 1 = FAKE) in ROOT or ROOT/test, and the mp4s below it"
     splits = "all test"
     identities = "none named"
 
@@ -99,9 +97,11 @@ class DfdcTest(Layout):
         where = _labels_folder(root)
         if where is None:
             return None
-        try:
-            read_labels_csv(where[0] / LABELS_CSV)
+        try:                        # the header names the layout; a bad row later is discover's one-line error
+            head = read_text(where[0] / LABELS_CSV, LABELS_CSV).split("\n", 1)[0]
         except DatasetFileError:
+            return None
+        if not {"filename", "label"} <= {h.strip().lower() for h in head.split(",")}:
             return None
         return f"{where[1] + '/' if where[1] else ''}{LABELS_CSV} with filename,label"
 

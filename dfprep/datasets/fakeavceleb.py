@@ -18,12 +18,10 @@ original) and never lands in another split than its twin. No official split.
 """
 from __future__ import annotations
 
-import csv
-import io
 
 from dfprep.dataset import VIDEO_EXTS, Status, VideoEntry, dataset_part
 from dfprep.datasets.base import DiscoverOptions, Found, Layout
-from dfprep.datasets.common import DatasetFileError, list_tree, read_text
+from dfprep.datasets.common import DatasetFileError, list_tree, read_text, csv_cells
 from dfprep.datasets.registry import register
 from dfprep.storage import as_path
 
@@ -44,7 +42,7 @@ def read_meta_csv(path) -> list[tuple[int, dict]]:
     gives it (folder/file name). DatasetFileError when the file cannot be read or lacks the columns."""
     path = as_path(path)
     text = read_text(path, META_CSV)
-    rows = csv.reader(io.StringIO(text))
+    rows = iter(csv_cells(text, path, META_CSV))
     header = [h.strip().lower() for h in next(rows, [])]
     need = ("source", "method", "type", "path")
     if any(n not in header for n in need):

@@ -34,9 +34,12 @@ class FfppTables:
         return IDENTITY_PREFIX + yt if yt else None
 
     def pair_split(self, target: str, source: str) -> str | None:
-        """The split of the fake target_source: its pair's, when (target, source) is an official pair."""
-        s = self.split_of.get(target)
-        return s if s is not None and self.split_of.get(source) == s else None
+        """The split of the fake target_source: its pair's when [target, source] (in either order) is an official
+        pair, else None (two sequences of one split that are not a pair are no official fake)."""
+        for split, pairs in self.pairs.items():
+            if (target, source) in pairs or (source, target) in pairs:
+                return split
+        return None
 
 
 def _splits_dir(folder: Path) -> Path:

@@ -12,15 +12,13 @@ manifest does not list are not looked for.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import posixpath
 import re
 
 from dfprep.dataset import SPLITS, Status, VideoEntry, dataset_part, dataset_problem
 from dfprep.datasets.base import DiscoverOptions, Found, Layout, LayoutError
-from dfprep.datasets.common import DatasetFileError, make_entry, read_text
+from dfprep.datasets.common import DatasetFileError, make_entry, read_text, csv_cells
 from dfprep.datasets.images import dataset_name
 from dfprep.datasets.registry import register
 from dfprep.storage import as_path, entries, is_remote
@@ -62,7 +60,7 @@ def read_manifest(path) -> list[tuple[int, dict | str]]:
             out.append((n, {k: _text(v) for k, v in obj.items()} if isinstance(obj, dict)
                         else "is not a JSON object"))
         return out
-    rows = csv.reader(io.StringIO(text))
+    rows = iter(csv_cells(text, path, "the manifest"))
     header = [h.strip().lower() for h in next(rows, [])]
     if "path" not in header or "label" not in header:
         raise DatasetFileError(f"{path}: the manifest's header has no path and label columns (got {header})")

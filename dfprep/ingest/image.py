@@ -28,6 +28,8 @@ def probe_image(path: Path, max_pixels: int | None = None) -> Probe:
         with Image.open(path) as im:
             width, height, fmt = im.width, im.height, (im.format or "unknown").lower()
             orientation = im.getexif().get(0x0112, 1)
+    except Image.DecompressionBombError as exc:     # not an OSError: Pillow's own pixel limit, from the header
+        raise VideoError(f"image is over Pillow's pixel limit, never decoded ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise VideoError(f"not a readable image ({type(exc).__name__}: {exc})") from None
     rotation = {3: 180, 6: 270, 8: 90}.get(orientation, 0)
@@ -47,5 +49,5 @@ def decode_image(path: Path) -> np.ndarray:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
             return np.asarray(im.convert("RGB"))[None]
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise VideoError(f"image cannot be decoded ({type(exc).__name__}: {exc})") from None
