@@ -141,3 +141,17 @@ def test_a_csv_the_csv_module_refuses_is_one_line_naming_the_file(tmp_path, name
         discover_roots([tmp_path])
     msg = str(err.value)
     assert "\n" not in msg and str(tmp_path / name) in msg and "line" in msg and "field larger" in msg
+
+
+def test_dfdc_parts_from_two_roots_share_a_work_but_one_part_has_one_root(tmp_path):
+    from dfprep.datasets.base import LayoutError
+    from dfprep.datasets.discover import discover_roots
+
+    for root, n in (("a", 0), ("b", 1), ("c", 1)):
+        part = tmp_path / root / f"dfdc_train_part_{n}"
+        part.mkdir(parents=True)
+        (part / "metadata.json").write_text(json.dumps({f"v{n}.mp4": {"label": "REAL", "split": "train"}}))
+    finds, entries, _ = discover_roots([tmp_path / "a", tmp_path / "b"])
+    assert [f.parts for f in finds] == [[0], [1]] and {e.dataset for e in entries} == {"dfdc"}
+    with pytest.raises(LayoutError, match="DFDC part 1 is found in two ROOTs"):
+        discover_roots([tmp_path / "b", tmp_path / "c"])

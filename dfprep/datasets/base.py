@@ -46,6 +46,11 @@ class Found:
         """The dataset names of its entries (one layout may hold several: an FF++ tree holds ffpp and dfd)."""
         return sorted({e.dataset for e in self.entries})
 
+    @property
+    def parts(self) -> list[int]:
+        """The WORK parts of its entries: what this ROOT owns in WORK (one ROOT per part)."""
+        return sorted({e.part for e in self.entries})
+
     def describe(self) -> str:
         counts = {d: sum(e.dataset == d for e in self.entries) for d in self.datasets}
         what = ", ".join(f"{d} ({n} videos)" for d, n in counts.items()) or "no videos"

@@ -85,9 +85,9 @@ class DeeperForensics(Layout):
         return f"{FAKES}/ with {len(found)} variant folder{'s' if len(found) > 1 else ''} ({found[0]}, ...)"
 
     def discover(self, root, opts: DiscoverOptions) -> Found:
-        from dfprep.datasets.ffpp_data import load_tables
+        from dfprep.datasets.ffpp import tables as ffpp_tables
 
-        tables = load_tables()
+        tables = ffpp_tables(opts.ffpp_splits)          # the FF++ tables ingest was given (--ffpp-splits)
         part = dataset_part(DATASET)
         tree = list_tree(root, {".mp4"}, opts.follow_symlinks, under=FAKES)
         split_of, problems = read_splits(root)

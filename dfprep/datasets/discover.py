@@ -36,16 +36,16 @@ def discover_roots(roots: list, dataset: str = AUTO, opts: DiscoverOptions | Non
 
 
 def check_parts(finds: list[Found]) -> None:
-    """One dataset from one ROOT, and one dataset per non-DFDC part: LayoutError naming both otherwise."""
-    root_of: dict[str, str] = {}
+    """Each WORK part from one ROOT (DFDC parts from several ROOTs are fine, each part from one), and one dataset
+    per part: LayoutError naming both otherwise."""
+    root_of: dict[int, str] = {}
     dataset_of: dict[int, str] = {}
     for f in finds:
         for e in f.entries:
-            was = root_of.setdefault(e.dataset, f.root)
+            was = root_of.setdefault(e.part, f.root)
             if was != f.root:
-                raise LayoutError(f"dataset {e.dataset} is found in two ROOTs ({was} and {f.root}); give each once")
-            if is_dfdc_part(e.part):
-                continue
+                what = f"DFDC part {e.part}" if is_dfdc_part(e.part) else f"dataset {e.dataset}"
+                raise LayoutError(f"{what} is found in two ROOTs ({was} and {f.root}); give each once")
             other = dataset_of.setdefault(e.part, e.dataset)
             if other != e.dataset:
                 raise LayoutError(f"datasets {other} and {e.dataset} share WORK part {e.part}; rename one "
@@ -53,5 +53,7 @@ def check_parts(finds: list[Found]) -> None:
 
 
 def roots_record(finds: list[Found]) -> list[dict]:
-    """What run.json records of each ROOT: {root, layout, evidence (why auto chose it, or "given"), datasets}."""
-    return [{"root": f.root, "layout": f.layout, "evidence": f.evidence, "datasets": f.datasets} for f in finds]
+    """What run.json records of each ROOT: {root, layout, evidence (why auto chose it, or "given"), datasets,
+    parts}."""
+    return [{"root": f.root, "layout": f.layout, "evidence": f.evidence, "datasets": f.datasets, "parts": f.parts}
+            for f in finds]

@@ -57,8 +57,8 @@ def read_manifest(path) -> list[tuple[int, dict | str]]:
             except json.JSONDecodeError as exc:
                 out.append((n, f"is not valid JSON ({exc.msg})"))
                 continue
-            out.append((n, {k: _text(v) for k, v in obj.items()} if isinstance(obj, dict)
-                        else "is not a JSON object"))
+            out.append((n, {str(k).strip().lower(): _text(v) for k, v in obj.items()} if isinstance(obj, dict)
+                        else "is not a JSON object"))       # keys by name in any case, as CSV headers
         return out
     rows = iter(csv_cells(text, path, "the manifest"))
     header = [h.strip().lower() for h in next(rows, [])]

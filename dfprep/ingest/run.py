@@ -44,17 +44,35 @@ def _root_key(root) -> str:
 
 
 def _recorded_roots(old: dict) -> list[dict]:
-    """_state.json's ROOTs ({root, layout, datasets}); a state from before datasets holds one DFDC ROOT."""
+    """_state.json's ROOTs ({root, layout, datasets, parts}); a state from before datasets holds one DFDC ROOT
+    (and no `parts`: it owns its datasets whole)."""
     if isinstance(old.get("roots"), list):
         return old["roots"]
     return [{"root": old.get("root"), "layout": "dfdc", "datasets": ["dfdc"]}] if old.get("root") else []
+
+
+def _moved(before: list[dict], roots: list[dict]) -> dict:
+    """{what: (recorded ROOT, this run's)} for each WORK part this run reads from another ROOT than the one it
+    was read from (a ROOT recorded before parts were: each of its datasets)."""
+    part_root = {p: r["root"] for r in before for p in r.get("parts") or []}
+    dataset_root = {d: r["root"] for r in before if not r.get("parts") for d in r["datasets"]}
+    moved = {}
+    for r in roots:
+        for p in r["parts"]:
+            if p in part_root and part_root[p] != r["root"]:
+                moved[f"part {p}"] = (part_root[p], r["root"])
+        for d in r["datasets"]:
+            if d in dataset_root and dataset_root[d] != r["root"]:
+                moved[d] = (dataset_root[d], r["root"])
+    return moved
 
 
 def _check_state(work: Path, finds: list, cfg: IngestConfig, overwrite: bool) -> dict:
     """Refuse to mix outputs of different settings in one WORK, or a dataset read from another ROOT than before;
     --overwrite starts afresh. Returns the state to record once the run is known to go ahead (the ROOTs of
     earlier runs kept: a WORK grows by datasets)."""
-    roots = [{"root": _root_key(as_path(f.root)), "layout": f.layout, "datasets": f.datasets} for f in finds]
+    roots = [{"root": _root_key(as_path(f.root)), "layout": f.layout, "datasets": f.datasets, "parts": f.parts}
+             for f in finds]
     state = {"root": roots[0]["root"], "roots": roots, "fingerprint": cfg.fingerprint(),
              "settings": cfg.output_settings()}
     if overwrite and state_path(work).exists():
@@ -65,21 +83,21 @@ def _check_state(work: Path, finds: list, cfg: IngestConfig, overwrite: bool) ->
             IngestConfig(**{k: v for k, v in old.get("settings", {}).items()
                             if k in IngestConfig.__dataclass_fields__}).fingerprint() == state["fingerprint"])
         before = _recorded_roots(old)
-        root_of = {d: r["root"] for r in before for d in r["datasets"]}
-        moved = {d: (root_of[d], r["root"]) for r in roots for d in r["datasets"]
-                 if d in root_of and root_of[d] != r["root"]}
+        moved = _moved(before, roots)
         if not same or moved:
             diff = {k: (old.get("settings", {}).get(k), v) for k, v in state["settings"].items()
                     if old.get("settings", {}).get(k) != v and k != "parts"}
-            diff.update({f"root of {d}": pair for d, pair in moved.items()})
-            if set(diff) == {"root of dfdc"}:
-                diff["root"] = diff.pop("root of dfdc")
+            if moved and len({pair for pair in moved.values()}) == 1:
+                diff["root"] = next(iter(moved.values()))        # one ROOT moved: said as before datasets
+            else:
+                diff.update({f"root of {k}": pair for k, pair in moved.items()})
             raise IngestUsageError(f"{work} holds an ingest made with other settings {diff}; "
                                    "use another --out, or --overwrite to start again")
         merged = {r["root"]: dict(r) for r in before}
         for r in roots:
-            m = merged.setdefault(r["root"], {"root": r["root"], "layout": r["layout"], "datasets": []})
+            m = merged.setdefault(r["root"], {"root": r["root"], "layout": r["layout"], "datasets": [], "parts": []})
             m["datasets"] = sorted(set(m["datasets"]) | set(r["datasets"]))
+            m["parts"] = sorted(set(m.get("parts") or []) | set(r["parts"]))
         state["roots"] = list(merged.values())
         state["root"] = state["roots"][0]["root"]
     return state
