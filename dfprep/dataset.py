@@ -270,6 +270,24 @@ def family_ids(rows: Iterable[dict]) -> dict[tuple[int, str], str]:
     return {k: "p{}/{}".format(*r) for k, r in family_roots(rows).items()}
 
 
+def original_resolver(keys: Iterable[tuple[int, str]]):
+    """(part, original name) -> the (part, video) key it names among `keys`: in the video's own part, else in the
+    one part holding that name (DeeperForensics' fakes name FF++'s originals), else (part, name) as given (an
+    original absent from the data, or a name several parts hold). The one rule families and the report use."""
+    keys = set(keys)
+    parts_of: dict[str, set[int]] = {}
+    for p, v in keys:
+        parts_of.setdefault(v, set()).add(p)
+
+    def resolve(part: int, name: str) -> tuple[int, str]:
+        if (part, name) in keys:
+            return part, name
+        where = parts_of.get(name, ())
+        return (next(iter(where)), name) if len(where) == 1 else (part, name)
+
+    return resolve
+
+
 def family_roots(rows: Iterable[dict]) -> dict[tuple[int, str], tuple[int, str]]:
     """(part, video) -> (part, video) of its family's root, for every row (keys part, video, label, original).
 
@@ -282,16 +300,8 @@ def family_roots(rows: Iterable[dict]) -> dict[tuple[int, str], tuple[int, str]]
     """
     rows = list(rows)
     by_key = {(r["part"], r["video"]): r for r in rows}
-    parts_of: dict[str, set[int]] = {}
-    for p, v in by_key:
-        parts_of.setdefault(v, set()).add(p)
+    resolve = original_resolver(by_key)
     roots: dict[tuple[int, str], tuple[int, str]] = {}
-
-    def resolve(part: int, name: str) -> tuple[int, str]:
-        if (part, name) in by_key:
-            return part, name
-        where = parts_of.get(name, ())
-        return (next(iter(where)), name) if len(where) == 1 else (part, name)
 
     def root(key: tuple[int, str]) -> tuple[int, str]:
         path: list[tuple[int, str]] = []

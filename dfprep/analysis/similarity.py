@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dfprep.dataset import Status
+from dfprep.dataset import Status, original_resolver
 from dfprep.analysis.load import FaceColumns
 from dfprep.analysis.summaries import group_mean, hamming, histogram_by, summarize_by
 
@@ -53,21 +53,16 @@ def crop_consecutive(faces: FaceColumns, labels: np.ndarray) -> tuple[dict, np.n
 
 def original_codes(videos: pa.Table) -> np.ndarray:
     """Row of each ok FAKE's original (an ok REAL) in the videos table; -1 when there is none. The original is
-    looked up in the FAKE's own part, else in the one part that has that name (as `dataset.family_roots` does:
-    DeeperForensics fakes name FF++ originals)."""
+    looked up by `dataset.original_resolver`, the rule families follow (DeeperForensics fakes name FF++
+    originals)."""
     names, parts = videos.column("video").to_pylist(), videos.column("part").to_pylist()
     status, labels = videos.column("status").to_pylist(), videos.column("label").to_pylist()
     where = {(p, v): i for i, (p, v, s, lab) in enumerate(zip(parts, names, status, labels))
              if s == Status.OK and lab == "REAL"}
-    parts_of: dict[str, set] = {}
-    for p, v in zip(parts, names):
-        parts_of.setdefault(v, set()).add(p)
+    resolve = original_resolver(zip(parts, names))
 
     def find(p, o) -> int:
-        if (p, o) in where or o is None:
-            return where.get((p, o), -1)
-        other = parts_of.get(o, ())
-        return where.get((next(iter(other)), o), -1) if len(other) == 1 else -1
+        return -1 if o is None else where.get(resolve(p, o), -1)
 
     return np.array([find(p, o) if lab == "FAKE" and s == Status.OK else -1 for p, o, s, lab in
                      zip(parts, videos.column("original").to_pylist(), status, labels)], dtype=np.int64)

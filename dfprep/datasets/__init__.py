@@ -8,12 +8,7 @@
   preview), `ffpp` (FaceForensics++ and DFD, `ffpp_splits` for the official split and identity leak),
   `celebdf`, `deeperforensics`, `uadfv`, `fakeavceleb`, `images`, `manifest`.
 """
-from dfprep.datasets import dfdc  # noqa: F401  (each layout module registers itself)
-from dfprep.datasets import ffpp  # noqa: F401
-from dfprep.datasets import celebdf  # noqa: F401
-from dfprep.datasets import deeperforensics  # noqa: F401
-from dfprep.datasets import uadfv  # noqa: F401
-from dfprep.datasets import dfdc_extra  # noqa: F401
-from dfprep.datasets import fakeavceleb  # noqa: F401
-from dfprep.datasets import images  # noqa: F401
-from dfprep.datasets import manifest  # noqa: F401
+from dfprep.datasets import (  # each layout module registers itself
+    dfdc, ffpp, celebdf, deeperforensics, uadfv, dfdc_extra, fakeavceleb, images, manifest)
+
+__all__ = ["dfdc", "ffpp", "celebdf", "deeperforensics", "uadfv", "dfdc_extra", "fakeavceleb", "images", "manifest"]

@@ -15,9 +15,17 @@ def register(cls: type[Layout]) -> type[Layout]:
     return cls
 
 
+def _register_all() -> None:
+    """Import every layout module (each registers itself) on first use, not at import: registry is imported
+    by them."""
+    import importlib
+
+    importlib.import_module("dfprep.datasets")
+
+
 def layout_names() -> tuple[str, ...]:
     """`--dataset`'s choices: auto, then every registered layout."""
-    import dfprep.datasets  # noqa: F401  (registers every layout module)
+    _register_all()
 
     return (AUTO, *sorted(LAYOUTS))
 
@@ -25,7 +33,7 @@ def layout_names() -> tuple[str, ...]:
 def choose_layout(root, name: str = AUTO) -> tuple[Layout, str]:
     """(layout, evidence) for ROOT: the named one, or with `auto` the one layout that recognises it. LayoutError
     naming ROOT and what was looked for when none (or several) does."""
-    import dfprep.datasets  # noqa: F401
+    _register_all()
 
     from dfprep.storage import as_path
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dfprep.atomic import write_json, write_parquet
-from dfprep.dataset import DEFAULT_CLIP_LEN, SPLITS, UNITS, label_code
+from dfprep.dataset import DEFAULT_CLIP_LEN, DFDC, SPLITS, UNITS, label_code
 from dfprep.ingest.config import RecordedIngest
 from dfprep.shards.config import ShardsUsageError
 from dfprep.storage import arrow_source, as_path
@@ -161,7 +161,7 @@ class ShardsIndex:
 
     def dataset_names(self) -> tuple[str, ...]:
         """The datasets the shards hold (an index written before datasets: DFDC's only)."""
-        return tuple(sorted(self.datasets)) if self.datasets is not None else ("dfdc",)
+        return tuple(sorted(self.datasets)) if self.datasets is not None else (DFDC,)
 
     def entries(self) -> list[tuple[str, ShardEntry]]:
         """(split, entry) of every listed shard, splits in SPLITS order."""
@@ -384,5 +384,5 @@ def read_families(shards: Path, columns: list[str] | None = None) -> list[dict]:
             r.setdefault("generation", 0)
             r.setdefault("group", r["family"])
             r.setdefault("crops_hash", None)
-            r.setdefault("dataset", "dfdc")
+            r.setdefault("dataset", DFDC)
     return rows

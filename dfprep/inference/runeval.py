@@ -21,7 +21,7 @@ import torch
 import webdataset as wds
 
 from dfprep.atomic import write_bytes, write_json
-from dfprep.dataset import SPLITS
+from dfprep.dataset import DFDC, SPLITS
 from dfprep.formats.shards import JSON
 from dfprep.inference.evaluate import EvaluateError
 from dfprep.inference.matrix import ALL, SamplePredictions, columns, csv_bytes, figure_png, matrix, predictions_bytes
@@ -32,7 +32,7 @@ MATRIX_CSV = "matrix.csv"
 MATRIX_JSON = "matrix.json"
 MATRIX_PNG = "matrix.png"
 MATRIX_PREDICTIONS = "matrix_predictions.csv"
-DEFAULT_DATASET = "dfdc"            # a sample json without `dataset`: written before datasets were recorded
+DEFAULT_DATASET = DFDC              # a sample json without `dataset`: written before datasets were recorded
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from dfprep.dataset import SPLITS
+from dfprep.dataset import DFDC, SPLITS
 from dfprep.shards.balance import class_weights
 from dfprep.shards.config import ShardsUsageError
 from dfprep.formats.shards import INDEX, STATE, family_table, read_families, shard_files, shard_number
@@ -294,7 +294,7 @@ def _datasets_of(rows: list[dict]) -> dict:
     out: dict = {}
     for r in rows:
         if r["n_samples"]:
-            d = out.setdefault(r.get("dataset") or "dfdc", {}).setdefault(r["split"], {"REAL": 0, "FAKE": 0})
+            d = out.setdefault(r.get("dataset") or DFDC, {}).setdefault(r["split"], {"REAL": 0, "FAKE": 0})
             d[r["label"]] += r["n_samples"]
     return {ds: {s: by[s] for s in SPLITS if s in by} for ds, by in sorted(out.items())}
 

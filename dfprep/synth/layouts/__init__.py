@@ -20,6 +20,8 @@ def layout_writer(name: str):
 
 
 def layout_names() -> tuple[str, ...]:
-    from dfprep.synth.layouts import _all  # noqa: F401  (registers every writer)
+    import importlib
+
+    importlib.import_module("dfprep.synth.layouts._all")      # registers every writer
 
     return ("dfdc", *sorted(WRITERS))
