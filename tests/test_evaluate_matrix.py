@@ -31,16 +31,21 @@ SIZE = 64
 
 
 def _video(split: str, dataset: str | None, method: str | None, label: str, name: str, n: int = 3,
-           odd: int = 0) -> dict:
+           odd: int = 0, reps: int = 0, old_reps: bool = False) -> dict:
     """A video of `n` samples; the first `odd` of them look like the other class (the model gets them wrong, so
-    AUC, EER and AP are not trivially 1, 0, 1)."""
-    return {"split": split, "dataset": dataset, "method": method, "label": label, "name": name, "n": n, "odd": odd}
+    AUC, EER and AP are not trivially 1, 0, 1). `reps`: oversampled copies of each sample (`repeat` 1..reps, key
+    `_r{k}`), each looking like the other class, so scoring them would change every number; `old_reps`: their
+    json without `repeat` (the key alone says it)."""
+    return {"split": split, "dataset": dataset, "method": method, "label": label, "name": name, "n": n, "odd": odd,
+            "reps": reps, "old_reps": old_reps}
 
 
-def write_shards(out: Path, videos: list[dict], per_shard: int = 10, seed: int = 0) -> Path:
+def write_shards(out: Path, videos: list[dict], per_shard: int = 10, seed: int = 0,
+                 balance: dict | None = None) -> Path:
     """SHARDS/index.json + {split}-NNNNNN.tar holding `videos` (dicts of `_video`); dataset None: a sample json
     without `dataset`/`method` (older shards, a DFDC part 0 video). Each split's pixels come from its own seed,
-    so changing one split leaves the others' bytes as they were."""
+    so changing one split leaves the others' bytes as they were. `balance`: {split: index.json's balance
+    record of that split}."""
     import webdataset as wds
 
     out.mkdir(parents=True, exist_ok=True)
@@ -52,10 +57,11 @@ def write_shards(out: Path, videos: list[dict], per_shard: int = 10, seed: int =
         samples = []
         for v in (v for v in videos if v["split"] == split):
             part = 0 if v["dataset"] in (None, "dfdc") else dataset_part(v["dataset"])
-            for f in range(v["n"]):
+            for f, k in ((f, k) for f in range(v["n"]) for k in range(v.get("reps", 0) + 1)):
                 key = f"p{part}_{hashlib.sha1(v['name'].encode()).hexdigest()[:12]}_f{f:05d}_t0"
+                key += f"_r{k}" if k else ""
                 meta = {"key": key, "video": v["name"], "part": part, "family": f"p{part}/{v['name']}",
-                        "split": split, "label": v["label"], "repeat": 0, "dataset": v["dataset"],
+                        "split": split, "label": v["label"], "repeat": k, "dataset": v["dataset"],
                         "method": v["method"] or ""}
                 crops = [{"frame_idx": f, "track_id": 0, "box": [0.0, 0.0, SIZE, SIZE], "prob": 1.0}]
                 doc = json.loads(sample_json(meta, crops, clip=False, augmentation=None))
@@ -64,9 +70,11 @@ def write_shards(out: Path, videos: list[dict], per_shard: int = 10, seed: int =
                     doc.pop("method", None)
                 else:                           # the writer's keys: never null, "" for no method
                     doc.update(dataset=v["dataset"], method=v["method"] or "")
+                if k and v.get("old_reps"):
+                    doc.pop("repeat")
+                looks_fake = ((v["label"] == "FAKE") != (f < v["odd"])) != bool(k)      # a copy: the other look
                 samples.append({"__key__": key, "cls": b"1" if v["label"] == "FAKE" else b"0",
-                                "json": json.dumps(doc).encode(),
-                                "jpg": _crop(rng, photos, SIZE, (v["label"] == "FAKE") != (f < v["odd"]))})
+                                "json": json.dumps(doc).encode(), "jpg": _crop(rng, photos, SIZE, looks_fake)})
         if not samples:
             continue
         entries = []
@@ -84,6 +92,8 @@ def write_shards(out: Path, videos: list[dict], per_shard: int = 10, seed: int =
         n_videos = sum(v["split"] == split for v in videos)
         index["splits"][split] = {"samples": len(samples), "real": len(samples) - n_fake, "fake": n_fake,
                                   "families": n_videos, "videos": n_videos, "shards": entries}
+        if balance and split in balance:
+            index["splits"][split]["balance"] = balance[split]
     (out / "index.json").write_text(json.dumps(index, indent=1))
     return out
 
@@ -220,7 +230,8 @@ def test_cross_dataset_matrix_equals_sklearn(trained, others, tmp_path):
     res = _cli("evaluate", trained, others, "--out", out)
     assert res.exit_code == 0, res.output
     assert "celebdf-v2" in res.text and "method_A" in res.text and "cross-dataset" in res.text
-    assert "deeperforensics / (all methods): FAKE samples only: AUC, EER and AP need both classes" in res.text
+    assert ("deeperforensics / (all methods): no REAL samples: this dataset's reals are in another dataset's "
+            "rows; score it with that dataset's test REALs") in res.text
 
     preds = _read_csv(out / "matrix_predictions.csv")
     truth = _shard_samples(others, "test")
@@ -265,10 +276,15 @@ def test_cross_dataset_matrix_equals_sklearn(trained, others, tmp_path):
     assert int(by[("dfdc-preview", "")]["videos"]) == 6                         # 000.mp4 of two datasets: two videos
     one = by[("deeperforensics", "")]                                          # one class: null, and why
     assert one["frame_auc"] == one["frame_eer"] == one["frame_ap"] == one["video_mean_auc"] == ""
-    assert "FAKE samples only" in one["note"] and float(one["frame_log_loss"]) > 0
+    assert one["note"].startswith("no REAL samples: this dataset's reals are in another dataset's rows")
+    assert by[("deeperforensics", "end_to_end")]["note"] == one["note"] and float(one["frame_log_loss"]) > 0
 
     doc = json.loads((out / "matrix.json").read_text())
     assert doc["split"] == "test" and doc["own_shards"] is False and doc["samples"] == len(preds)
+    assert doc["repeats_dropped"] == 0 and doc["undersampled"] is None and doc["warnings"] == []
+    assert doc["selection_split_scored"] is False and doc["seconds"] > 0
+    assert doc["model_selection"] == ("RUN/model.pt: the epoch with the lowest validation video log loss; the test "
+                                      "split never takes part in choosing it")
     assert doc["best_epoch"] == json.loads((trained / "metrics.json").read_text())["best_epoch"]
     j = {(r["dataset"], r["method"] or ""): r for r in doc["rows"]}
     assert j[("deeperforensics", "")]["frame_auc"] is None
@@ -402,3 +418,151 @@ def test_without_a_val_split_the_last_model_is_kept(tmp_path):
     state = read_model_state(tmp_path / "run")
     last = torch.load(tmp_path / "run" / "checkpoints" / "epoch-002.pt", map_location="cpu", weights_only=True)
     assert all(torch.equal(state[k], last["model"][k]) for k in state)
+
+    # matrix.json says so, from metrics.json (no val): not the lowest validation loss
+    res = _cli("evaluate", tmp_path / "run", "--out", tmp_path / "eval")
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "eval" / "matrix.json").read_text())
+    assert doc["best_epoch"] == 2 and doc["selection_split_scored"] is False
+    assert doc["model_selection"] == ("RUN/model.pt: the last epoch (no validation split); the test split never "
+                                      "takes part in choosing it")
+    assert "the last epoch (no validation split)" not in res.text          # own shards: nothing to warn about
+
+
+def test_own_val_split_is_warned_and_recorded(trained, others, tmp_path):
+    """`--split val` on the run's own shards scores the split that chose model.pt: a warning, and matrix.json
+    records it; the test split, or another SHARDS, is not flagged."""
+    res = _cli("evaluate", trained, "--split", "val", "--out", tmp_path / "val")
+    assert res.exit_code == 0, res.output
+    best = json.loads((trained / "metrics.json").read_text())["best_epoch"]
+    want = (f"the val split of {json.loads((trained / 'config.json').read_text())['shards']} chose model.pt "
+            f"(epoch {best}): its scores are optimistic")
+    assert "warning " + want in res.text
+    doc = json.loads((tmp_path / "val" / "matrix.json").read_text())
+    assert doc["split"] == "val" and doc["own_shards"] is True and doc["selection_split_scored"] is True
+    assert len(doc["warnings"]) == 1 and doc["warnings"][0].startswith(want)
+    assert doc["samples"] == 24 and "lowest validation video log loss" in doc["model_selection"]
+
+    res = _cli("evaluate", trained, "--out", tmp_path / "test")
+    doc = json.loads((tmp_path / "test" / "matrix.json").read_text())
+    assert res.exit_code == 0 and doc["selection_split_scored"] is False and doc["warnings"] == []
+    assert "optimistic" not in res.text
+
+
+OVERSAMPLED = {"mode": "oversample", "natural": {"real": 6, "fake": 6}, "target": {"class": "REAL", "samples": 9},
+               "note": None}
+
+
+def test_oversampled_copies_are_left_out(trained, tmp_path):
+    """A test split oversampled by --balance-eval: each copy (`repeat > 0`, key `_r{k}`; one video's copies
+    without `repeat` in their json, as the key alone says) looks like the other class, so scoring it would change
+    every number. The matrix scores the originals alone (scikit-learn's numbers on them) and counts the copies."""
+    videos = [_video("test", "celebdf-v2", None, "REAL", f"Celeb-real/id{i}_0000.mp4", n=2, odd=int(i == 1),
+                     reps=1 + (i == 0), old_reps=i == 2) for i in range(3)]
+    videos += [_video("test", "celebdf-v2", None, "FAKE", f"Celeb-synthesis/id{i}_id9_0000.mp4", n=2, odd=int(i == 2))
+               for i in range(3)]
+    shards = write_shards(tmp_path / "shards", videos, per_shard=5, seed=3, balance={"test": OVERSAMPLED})
+    truth = _shard_samples(shards, "test")
+    copies = {k for k in truth if re.search(r"_r[0-9]+$", k)}
+    assert len(copies) == 2 * 2 + 2 + 2 and len(truth) == 12 + len(copies)
+
+    out = tmp_path / "eval"
+    res = _cli("evaluate", trained, shards, "--out", out)
+    assert res.exit_code == 0, res.output
+    assert "12 samples scored; 8 oversampled copies (repeat > 0) left out" in res.text
+    preds = _read_csv(out / "matrix_predictions.csv")
+    assert sorted(r["key"] for r in preds) == sorted(set(truth) - copies)
+    rows = _read_csv(out / "matrix.csv")
+    assert [(r["dataset"], r["method"]) for r in rows] == [("all", ""), ("celebdf-v2", "")]
+    for row in rows:
+        _check_row(row, preds)
+    assert int(rows[0]["frames"]) == 12 and int(rows[0]["videos"]) == 6
+    doc = json.loads((out / "matrix.json").read_text())
+    assert doc["samples"] == 12 and doc["repeats_dropped"] == 8
+    assert doc["undersampled"] is None and doc["warnings"] == []
+
+
+def test_undersampled_split_is_said(trained, tmp_path):
+    """index.json says --balance-eval undersampled the scored split: matrix.json records how many samples the
+    shards left out, and a warning says the metrics miss them."""
+    videos = [_video("test", "ffpp", None, "REAL", f"r{i}.mp4", n=2) for i in range(2)]
+    videos += [_video("test", "ffpp", "Deepfakes", "FAKE", f"f{i}.mp4", n=2, odd=int(i == 0)) for i in range(2)]
+    under = {"mode": "undersample", "natural": {"real": 4, "fake": 10}, "target": {"class": "FAKE", "samples": 4},
+             "note": None}
+    shards = write_shards(tmp_path / "shards", videos, seed=4, balance={"test": under})
+    res = _cli("evaluate", trained, shards, "--out", tmp_path / "eval")
+    assert res.exit_code == 0, res.output
+    assert (f"warning the test split of {shards} was balanced by undersampling (--balance-eval): 6 of its 14 "
+            "samples were left out") in res.text
+    doc = json.loads((tmp_path / "eval" / "matrix.json").read_text())
+    assert doc["undersampled"] == {"natural": 14, "kept": 8, "dropped": 6} and doc["samples"] == 8
+    assert len(doc["warnings"]) == 1 and "balanced by undersampling" in doc["warnings"][0]
+
+    # an undersample that dropped nothing, or an oversampled split, is not flagged
+    for balance in ({**under, "natural": {"real": 4, "fake": 4}}, OVERSAMPLED):
+        shards = write_shards(tmp_path / balance["mode"], videos, seed=4, balance={"test": balance})
+        res = _cli("evaluate", trained, shards, "--out", tmp_path / f"eval-{balance['mode']}")
+        doc = json.loads((tmp_path / f"eval-{balance['mode']}" / "matrix.json").read_text())
+        assert res.exit_code == 0 and doc["undersampled"] is None and "undersampling" not in res.text
+
+
+def test_rerun_never_leaves_an_old_matrix_json(trained, others, tmp_path):
+    """matrix.json marks the set complete: a rerun into the same folder deletes it first and writes it last, so
+    a rerun that fails half-way (here: matrix.png cannot be replaced, after the new CSVs were written) leaves no
+    matrix.json vouching for a mix of old and new files; a clean rerun writes it again."""
+    from dfprep.inference.runeval import evaluate_run
+
+    out = tmp_path / "eval"
+    evaluate_run(trained, None, out)                         # the run's own test split: ffpp rows
+    assert (out / "matrix.json").is_file()
+    (out / "matrix.png").unlink()
+    (out / "matrix.png").mkdir()
+    (out / "matrix.png" / "keep").write_text("x")           # a folder in the way: the PNG's rename fails
+    with pytest.raises(OSError):
+        evaluate_run(trained, others, out)
+    assert not (out / "matrix.json").exists()
+    assert {r["dataset"] for r in _read_csv(out / "matrix.csv")} > {"celebdf-v2"}     # the new CSV was written
+
+    (out / "matrix.png" / "keep").unlink()
+    (out / "matrix.png").rmdir()
+    s = evaluate_run(trained, others, out)
+    doc = json.loads((out / "matrix.json").read_text())
+    assert doc["shards"] == str(others) and doc["samples"] == s.samples and (out / "matrix.png").is_file()
+
+
+def test_dollar_names_are_drawn_literally(tmp_path):
+    """Dataset and method names come from user files: `$x^$` is not valid mathtext, and matplotlib raised when
+    saving a figure labelled with it. The matrix figure and the analysis datasets figure draw it as text."""
+    import PIL.Image
+    from dfprep.analysis.figures import _png, fig_datasets
+    from dfprep.inference.matrix import SamplePredictions, figure_png, matrix
+
+    p = SamplePredictions(["a", "b", "c", "d"], ["d$x^$"] * 4, [None, "m$x^$", None, "m$x^$"], [9] * 4,
+                          ["r.mp4", "f.mp4", "r2.mp4", "f2.mp4"], [0, 1, 0, 1], [0.2, 0.7, 0.6, 0.4])
+    rows = matrix(p)
+    assert [(r["dataset"], r["method"]) for r in rows] == [("all", None), ("d$x^$", None), ("d$x^$", "m$x^$")]
+    pngs = [figure_png(rows, "run $x^$"),
+            _png(fig_datasets({"by_dataset": {"d$x^$": {"labels": {"REAL": 2, "FAKE": 2}}, "e": {"labels": {
+                "REAL": 1, "FAKE": 0}}}, "by_method": {"d$x^$": {"m$x^$": {"videos": 2}}, "e": {"$": {"videos": 1}}}}))]
+    for i, data in enumerate(pngs):
+        (tmp_path / f"{i}.png").write_bytes(data)
+        with PIL.Image.open(tmp_path / f"{i}.png") as im:
+            assert im.format == "PNG"
+            im.load()
+            assert np.asarray(im.convert("RGB")).std() > 10
+
+
+def test_sample_repeat_from_json_or_key():
+    from dfprep.inference.runeval import sample_repeat
+    from dfprep.train.errors import BadShardError
+
+    def raw(key, **meta):
+        return {"__url__": "/s/test-000000.tar", "__key__": key,
+                "json": json.dumps({"video": "a.mp4", **meta}).encode()}
+
+    assert sample_repeat(raw("p1_abc_f00001_t0", repeat=0)) == 0
+    assert sample_repeat(raw("p1_abc_f00001_t0_r2", repeat=2)) == 2
+    assert sample_repeat(raw("p1_abc_f00001_t0_r3")) == 3 and sample_repeat(raw("p1_abc_f00001_t0")) == 0
+    for bad in ("1", -1, True):
+        with pytest.raises(BadShardError, match=re.escape(f"member k.json: 'repeat' is {bad!r}")):
+            sample_repeat(raw("k", repeat=bad))

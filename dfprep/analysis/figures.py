@@ -192,12 +192,19 @@ def fig_fake_vs_original(s: dict) -> Figure:
     return fig
 
 
+def _literal(name: str) -> str:
+    """A dataset or method name (from user files: a manifest) drawn as written: `$` would start mathtext, which
+    raises when the figure is saved unless what follows is valid TeX."""
+    return name.replace("$", "\\$")
+
+
 def fig_datasets(s: dict) -> Figure:
     """Videos per dataset, stacked by label; FAKEs per (dataset, method)."""
     fig, (a, b) = _new(2, w=6)
-    bars_panel(a, {ds: {lab: g["labels"][lab] for lab in ("REAL", "FAKE")} for ds, g in s["by_dataset"].items()},
+    bars_panel(a, {_literal(ds): {lab: g["labels"][lab] for lab in ("REAL", "FAKE")}
+                   for ds, g in s["by_dataset"].items()},
                "Videos per dataset", "videos", rotate=len(s["by_dataset"]) > 3)
-    methods = {f"{ds}/{m}" if len(s["by_method"]) > 1 else m: {"FAKE": g["videos"]}
+    methods = {_literal(f"{ds}/{m}" if len(s["by_method"]) > 1 else m): {"FAKE": g["videos"]}
                for ds, ms in s["by_method"].items() for m, g in ms.items()}
     bars_panel(b, methods, "FAKEs per method", "videos", rotate=True)
     fig.tight_layout()

@@ -101,9 +101,13 @@ def _evaluate_run(cfg: EvaluateConfig, run, shards, out) -> None:
     for r in s.rows:
         if r["note"]:
             _warn(console, f"{' / '.join(x for x in row_label(r) if x)}: {r['note']}")
+    for w in s.warnings:
+        _warn(console, w)
+    if s.repeats_dropped:
+        console.print(f"{s.samples} samples scored; {s.repeats_dropped} oversampled copies (repeat > 0) left out")
     if not s.own_shards:
-        console.print(escape(f"cross-dataset: the run was trained on other shards; model.pt is its best "
-                             f"validation epoch ({s.best_epoch})"))
+        console.print(escape(f"cross-dataset: the run was trained on other shards; {s.model_selection} "
+                             f"(epoch {s.best_epoch})"))
     for path in s.outputs(out if out is not None else run).values():
         console.print(escape(f"wrote {path}"))
 

@@ -51,7 +51,8 @@ class EvaluateConfig:
                            min=0, max=1)
     strict: bool = opt(False, "Submission: fail (exit 1) unless the rows are exactly the labelled videos, as Kaggle "
                               "would; nothing is scored then.")
-    split: str = opt("test", "RUN: the split of SHARDS to score.", choices=("train", "val", "test"))
+    split: str = opt("test", "RUN: the split of SHARDS to score (val of the run's own shards chose the model: "
+                             "warned).", choices=("train", "val", "test"))
     video_agg: str | None = opt(None, "RUN: video aggregation the table and figure show (matrix.csv has every "
                                       "one; default: the run's, else mean).", choices=_aggregates)
     batch_size: int = opt(64, "RUN: samples per model forward pass.", min=1)

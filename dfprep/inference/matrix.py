@@ -4,7 +4,11 @@ DeepfakeBench reports (frame- and video-level AUC, EER, AP, log loss, accuracy),
 Rows: `all` (every sample); each dataset (all its samples); each (dataset, method) of the dataset's FAKE
 samples: that dataset's REAL samples plus the FAKEs of that method, as FF++ per-method tables are scored (a
 method's AUC asks whether its fakes rank above the dataset's reals). FAKEs without a method count in their
-dataset's row only. A row with one class has AUC, EER and AP null and says why in `note`.
+dataset's row only. A row with one class has AUC, EER and AP null and says why in `note`: a dataset of FAKEs
+alone (DeeperForensics, whose reals are FF++'s originals) is scored on what its shards hold; no REAL is invented.
+
+Only originals are scored: an oversampled copy (`repeat > 0`, written by `--balance-eval` oversampling) is a
+second vote of the same crop, which would tilt frame-level metrics and video pooling (`originals`).
 
 Frame level is one sample (one crop; one clip for clip models); video level pools a video's sample
 probabilities with each aggregation of `dfprep.train.metrics.AGGREGATES`. Every metric is scikit-learn's
@@ -16,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -47,9 +51,38 @@ class SamplePredictions:
     videos: list[str]
     labels: list[int]
     probs: list[float]
+    repeats: list[int] = field(default_factory=list)      # 0: the sample itself, k: its k-th oversampled copy
 
     def __len__(self) -> int:
         return len(self.keys)
+
+
+def originals(p: SamplePredictions) -> tuple[SamplePredictions, int]:
+    """(the predictions without oversampled copies, how many copies were left out)."""
+    if not any(p.repeats):
+        return p, 0
+    keep = [i for i, r in enumerate(p.repeats) if not r]
+
+    def pick(xs: list) -> list:
+        return [xs[i] for i in keep]
+
+    return replace(p, keys=pick(p.keys), datasets=pick(p.datasets), methods=pick(p.methods), parts=pick(p.parts),
+                   videos=pick(p.videos), labels=pick(p.labels), probs=pick(p.probs),
+                   repeats=[0] * len(keep)), len(p) - len(keep)
+
+
+NO_REALS = ("no REAL samples: this dataset's reals are in another dataset's rows; score it with that dataset's "
+            "test REALs (AUC, EER and AP need both classes)")
+
+
+def one_class_note(dataset: str, real_frames: int, fake_frames: int) -> str | None:
+    """Why a row's AUC, EER and AP are null; None when it has both classes."""
+    if real_frames and fake_frames:
+        return None
+    if not real_frames and dataset != ALL:
+        return NO_REALS
+    only = "REAL" if not fake_frames else "FAKE"
+    return f"{only} samples only: AUC, EER and AP need both classes"
 
 
 def eer(labels: np.ndarray, probs: np.ndarray) -> float:
@@ -106,10 +139,7 @@ def row_metrics(dataset: str, method: str | None, idx: np.ndarray, video_ids: np
         vy, vp = pool_videos(idx, video_ids, labels, probs, agg)
         for name, value in level_metrics(vy, vp, threshold).items():
             row[f"video_{agg}_{name}"] = value
-    row["note"] = None
-    if row["real_frames"] == 0 or row["fake_frames"] == 0:
-        only = "REAL" if row["fake_frames"] == 0 else "FAKE"
-        row["note"] = f"{only} samples only: AUC, EER and AP need both classes"
+    row["note"] = one_class_note(dataset, row["real_frames"], row["fake_frames"])
     return row
 
 
@@ -176,6 +206,12 @@ def row_name(row: dict) -> str:
     return row["dataset"] if row["method"] is None else f"{row['dataset']} / {row['method']}"
 
 
+def plain_text(text: str) -> str:
+    """`text` as matplotlib draws it literally: names come from user files (a manifest), and a `$...$` in them
+    would be parsed as mathtext, which raises when the figure is saved if it is not valid TeX."""
+    return text.replace("$", "\\$")
+
+
 def figure_png(rows: list[dict], title: str) -> bytes:
     """matrix.png: a heatmap of AUC, one line per matrix row (`all`, each dataset, each dataset / method) and a
     column per level (frame, then video pooled by each aggregation); grey with '-' where AUC is undefined."""
@@ -196,9 +232,9 @@ def figure_png(rows: list[dict], title: str) -> bytes:
                     fontsize=8)
     ax.set_xticks(range(len(heads)), heads)
     ax.xaxis.tick_top()
-    ax.set_yticks(range(len(rows)), [row_name(r) for r in rows])
+    ax.set_yticks(range(len(rows)), [plain_text(row_name(r)) for r in rows])
     fig.colorbar(im, ax=ax, label="ROC AUC")
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(plain_text(title), fontsize=9)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     return buf.getvalue()
