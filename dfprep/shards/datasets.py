@@ -186,8 +186,9 @@ def _unit_dataset(vs: list, rows: dict) -> str:
 def _carve_val(official: dict[str, str], units: dict, rows: dict, size: dict, fractions: dict,
                seed: list[int]) -> dict:
     """A dataset whose official splits have train but no val (Celeb-DF; DFDC, whose metadata says train
-    throughout): val's share of train+val of its train units (a unit's dataset: its first video's) go to val,
-    by the seeded rule of the shares. Also names the datasets without an official test: they add no test."""
+    throughout): val's share of train+val of its train units (a unit's dataset: its first video's; never one
+    holding a video of a dataset that has an official val) go to val, by the seeded rule of the shares. Also
+    names the datasets without an official test: they add no test."""
     have: dict[str, set[str]] = {}
     for vs in units.values():
         for pv, _ in vs:
@@ -199,7 +200,8 @@ def _carve_val(official: dict[str, str], units: dict, rows: dict, size: dict, fr
     for ds in sorted(owners):
         if "val" in have[ds] or "train" not in have[ds] or share <= 0:
             continue
-        train = {u: size[u] for u, s in official.items() if s == "train" and _unit_dataset(units[u], rows) == ds}
+        train = {u: size[u] for u, s in official.items() if s == "train" and _unit_dataset(units[u], rows) == ds
+                 and not any("val" in have[dataset_of(rows[pv])] for pv, _ in units[u])}
         got = split_by_fraction(train, {"train": 1 - share, "val": share}, [*seed, 7])
         carved = {u: s for u, s in got.items() if s == "val"}
         moved.update(carved)
