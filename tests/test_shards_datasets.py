@@ -51,8 +51,12 @@ def ffpp_rows() -> list[dict]:
     return rows
 
 
+CELEB_TEST_OF_TRAIN = "Celeb-synthesis/id5_id6_0000.mp4"
+
+
 def celebdf_rows() -> list[dict]:
-    """Celeb-DF v2: train and test only (no val); fakes idA_idB_NNNN of Celeb-real/idA_NNNN; unbalanced 1:3."""
+    """Celeb-DF v2: train and test only (no val); fakes idA_idB_NNNN of Celeb-real/idA_NNNN; unbalanced 1:3.
+    One fake is listed in test while its Celeb-real original is train (as the official list has)."""
     rows = []
     for i in range(12):
         real = f"Celeb-real/id{i}_0000.mp4"
@@ -61,6 +65,9 @@ def celebdf_rows() -> list[dict]:
         for j in range(3):
             rows.append(dict(video=f"Celeb-synthesis/id{i}_id{(i + j + 1) % 12}_0000.mp4", label="FAKE",
                              original=real, split=split, identity=f"celebdf:id{i}", method="celeb-synthesis"))
+    for r in rows:
+        if r["video"] == CELEB_TEST_OF_TRAIN:
+            r["split"] = "test"
     return rows
 
 
@@ -86,9 +93,11 @@ def deeper_rows() -> list[dict]:
 DATASETS = {"ffpp": ffpp_rows, "celebdf-v2": celebdf_rows, "dfd": dfd_rows, "deeperforensics": deeper_rows}
 
 
-def write_dataset(work: Path, dataset: str, rows: list[dict], rng: np.random.Generator, jpegs: list[bytes]) -> None:
-    """One dataset's partition of WORK: videos.parquet rows and 3-6 real JPEG crops per video in faces.parquet."""
-    part = dataset_part(dataset)
+def write_dataset(work: Path, dataset: str, rows: list[dict], rng: np.random.Generator, jpegs: list[bytes],
+                  part: int | None = None) -> None:
+    """One dataset's partition of WORK (or DFDC's training `part`): videos.parquet rows and 3-6 real JPEG crops
+    per video in faces.parquet."""
+    part = dataset_part(dataset) if part is None else part
     vrows, frows = [], defaultdict(list)
     for r in rows:
         frames = sorted(rng.choice(np.arange(0, 100, 5), rng.integers(3, 7), replace=False).tolist())
@@ -164,18 +173,35 @@ def test_official_split_is_honoured_with_families_whole(work, tmp_path):
     truth = rows_by_video()
     where = split_of_videos(samples)
     assert all(len(s) == 1 for s in where.values())
-    moved = FFFAKE.format("FaceSwap", "004", "005")
+    # a family whose members' official splits disagree goes whole to the most held-out of them
+    members = defaultdict(set)
+    for video, (_, row) in truth.items():
+        members[row.get("original") or video].add(row.get("split"))
+    rank = {"train": 0, "val": 1, "test": 2}
     for video, splits in where.items():
-        name, row = truth[video]
-        if name == "ffpp":      # the disagreeing fake goes whole with its family, to its root's (val) split
-            assert splits == ({"val"} if video == moved else {row["split"]}), video
-        elif name == "deeperforensics":     # a fake of an FF++ original goes with that family: its root's split
-            assert splits == {truth[row["original"]][1]["split"]}, video
+        official = members[truth[video][1].get("original") or video] - {None}
+        expected = {max(official, key=rank.get)} if official else None
+        if expected == {"train"} and truth[video][0] == "celebdf-v2":     # no official val: val carved from train
+            expected = splits & {"train", "val"} or expected
+        if official:
+            assert splits == expected, video
+        if truth[video][1].get("split") == "test":      # an official test video never leaves test
+            assert splits == {"test"}, video
+    assert where[FFFAKE.format("FaceSwap", "004", "005")] == where[FF.format("004")] == {"test"}
+    # DeeperForensics 002_W1 (test) is a fake of FF++ 002 (train): the family follows it to test
+    assert where[FF.format("002")] == where["manipulated_videos/end_to_end/002_W1.mp4"] == {"test"}
+    assert where[CELEB_TEST_OF_TRAIN] == where["Celeb-real/id5_0000.mp4"] == {"test"}
     conflicts = index["dataset_splits"]["conflicts"]
-    # 004_005 (test in val's family) and DeeperForensics 002_W1 (test, of FF++ 002 in train)
-    assert conflicts["kind"] == "families" and conflicts["moved_to"] == {"val": 1, "train": 1}
-    assert sorted(e["to"] for e in conflicts["examples"]) == ["train", "val"]
+    # FF++ 004 (val; its FaceSwap 004_005 test), FF++ 002 (train; DeeperForensics 002_W1 test), Celeb-DF id5
+    assert conflicts["kind"] == "families" and conflicts["moved_to"] == {"test": 3}
+    assert conflicts["videos_moved"] == {"ffpp": {"val->test": 2, "train->test": 3},
+                                         "celebdf-v2": {"train->test": 3}}
+    assert all(e["to"] == "test" for e in conflicts["examples"])
     assert any("families span official splits" in w for w in index["warnings"])
+    assert "ffpp: video(s) moved off their official split to keep families whole: 3 train -> test, " \
+           "2 val -> test" in index["warnings"]
+    assert "celebdf-v2: video(s) moved off their official split to keep families whole: 3 train -> test" \
+           in index["warnings"]
     # Celeb-DF: its official test stays test; a val is carved from its train, by families
     celeb = {v: s for v, s in where.items() if truth[v][0] == "celebdf-v2"}
     assert all(s == {"test"} for v, s in celeb.items() if truth[v][1]["split"] == "test")
@@ -190,6 +216,47 @@ def test_official_split_is_honoured_with_families_whole(work, tmp_path):
     assert all(len(s) == 1 for s in by_family.values())
     dfd = {r["split"] for r in fams if r["dataset"] == "dfd"}
     assert len(dfd) >= 2 and index["dataset_splits"]["without_official_split"] > 0
+    assert index["dataset_splits"]["without_official_test"] == []
+
+
+def dfdc_rows(part: int) -> list[dict]:
+    """A DFDC training part: metadata.json says `split: train` for every video; two fakes per REAL."""
+    rows = []
+    for i in range(8):
+        real = f"p{part}real{i}.mp4"
+        rows.append(dict(video=real, label="REAL", split="train"))
+        rows += [dict(video=f"p{part}fake{i}{k}.mp4", label="FAKE", original=real, split="train") for k in range(2)]
+    return rows
+
+
+def test_official_dfdc_gets_a_carved_val_and_its_test_from_the_public_test_set(tmp_path):
+    from dfprep.shards.verify import verify_shards
+
+    work = tmp_path / "work"
+    rng = np.random.default_rng(5)
+    jpegs = crop_jpegs(12, rng)
+    for part in (0, 1):
+        write_dataset(work, "dfdc", dfdc_rows(part), rng, jpegs, part=part)
+    public = [dict(video=f"test{i:02d}.mp4", label="FAKE" if i % 2 else "REAL", split="test") for i in range(6)]
+    write_dataset(work, "dfdc-test", public, rng, jpegs)
+    index, samples = cut(work, tmp_path / "s", split="official")
+    by_dataset = defaultdict(set)
+    for s in samples:
+        by_dataset[s["meta"]["dataset"]].add(s["meta"]["split"])
+    assert by_dataset == {"dfdc": {"train", "val"}, "dfdc-test": {"test"}}
+    rec = index["dataset_splits"]
+    fams = families_of(tmp_path / "s")
+    val_families = {r["family"] for r in fams if r["dataset"] == "dfdc" and r["split"] == "val"}
+    assert rec["carved_val"] == {"dfdc": len(val_families)} and val_families
+    assert rec["without_official_test"] == ["dfdc"] and rec["conflicts"]["count"] == 0
+    assert "dfdc: no official val split; {} unit(s) of its official train carved to val".format(
+        len(val_families)) in index["warnings"]
+    assert any(w.startswith("dfdc: no official test split; it adds no test") for w in index["warnings"])
+    by_family = defaultdict(set)
+    for r in fams:
+        by_family[r["family"]].add(r["split"])
+    assert all(len(s) == 1 for s in by_family.values())
+    assert verify_shards(tmp_path / "s", work=work) == []
 
 
 def test_held_out_datasets_go_wholly_to_test(work, tmp_path):
@@ -219,6 +286,26 @@ def test_held_out_datasets_go_wholly_to_test(work, tmp_path):
     assert read_shards_index(tmp_path / "s").held_out == ("celebdf-v2", "deeperforensics")
 
 
+def test_test_datasets_are_normalised_for_the_fingerprint_and_verify(work, tmp_path):
+    """Spaces and order in --test-datasets change neither the settings nor what verify re-derives."""
+    from dfprep.shards.verify import verify_shards
+
+    spaced = make_shards(work, tmp_path / "a", cfg(balance="none", split="0.8,0.2",
+                                                  test_datasets=" deeperforensics , celebdf-v2"))
+    assert spaced.index["config"]["test_datasets"] == "celebdf-v2,deeperforensics"
+    assert cfg(test_datasets="deeperforensics,  celebdf-v2,").fingerprint() == \
+        cfg(test_datasets="celebdf-v2,deeperforensics").fingerprint()
+    assert read_shards_index(tmp_path / "a").held_out == ("celebdf-v2", "deeperforensics")
+    assert verify_shards(tmp_path / "a", work=work) == []
+    # an index.json written with the raw form (before the fix) reads the same
+    path = tmp_path / "a" / "index.json"
+    raw = json.loads(path.read_text())
+    raw["config"]["test_datasets"] = " deeperforensics, celebdf-v2"
+    path.write_text(json.dumps(raw))
+    assert read_shards_index(tmp_path / "a").held_out == ("celebdf-v2", "deeperforensics")
+    assert verify_shards(tmp_path / "a", work=work) == []
+
+
 def test_an_unknown_test_dataset_names_what_work_holds(work, tmp_path):
     with pytest.raises(ShardsUsageError, match=r"--test-datasets celebdf-v1: not in WORK, which holds "
                                                r"celebdf-v2, deeperforensics, dfd, ffpp"):
@@ -232,7 +319,7 @@ def test_identity_groups_spanning_official_splits_are_reported_and_moved(work, t
     # 008 (train) and 010 (test) are one YouTube person: their pairs (008-009, 010-011) are one group, one split
     group = [v for v in where if any(f"/{n}" in v or f"/{n}_" in v for n in ("008", "009", "010", "011"))
              and v.startswith(("original", "manipulated_sequences/"))]
-    assert len(group) == 12 and len(set().union(*(where[v] for v in group))) == 1
+    assert len(group) == 12 and set().union(*(where[v] for v in group)) == {"test"}     # the most held-out
     c = index["dataset_splits"]["conflicts"]
     assert c["kind"] == "identity groups" and c["count"] >= 1
     assert any(e["splits"] == ["train", "test"] for e in c["examples"])

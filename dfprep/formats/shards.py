@@ -251,7 +251,8 @@ def read_shards_index(shards: Path) -> ShardsIndex:
         generation_families=tuple(_generation_families(g) for g in (f.items("generations")
                                                                      if f.has("generations") else [])),
         datasets=_datasets(f.opt_sub("datasets")),
-        held_out=tuple(n for n in (cfg.opt("test_datasets", str, "") if cfg else "").split(",") if n))
+        held_out=tuple(sorted({n.strip() for n in (cfg.opt("test_datasets", str, "") if cfg else "").split(",")
+                               if n.strip()})))
 
 
 def _datasets(d) -> dict | None:

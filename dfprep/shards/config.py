@@ -137,6 +137,7 @@ class ShardsConfig:
     def output_settings(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k not in SCHEDULING | ACTIONS}
         d["augment_ops"] = list(self.augment_ops)
+        d["test_datasets"] = ",".join(self.held_out()) or None     # normalised: spacing and order change nothing
         if self.group == "family":      # the threshold changes nothing then: not a reason to refuse a resume
             d.pop("identity_threshold")
         for k, default in (("test_datasets", None), ("balance_scope", "overall")):

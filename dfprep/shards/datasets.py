@@ -8,9 +8,10 @@ the dataset has none) and the identities it shows (`identity`, `source_identity`
   form their own family, so the training side keeps its split. That is the literature's cross-dataset
   protocol, not a leak: it is reported (count and examples), never silent.
 - `--split official`: a unit kept whole (family or identity group) goes to its videos' official split; one
-  whose videos disagree goes whole to one split (a family: its root's; an identity group: the split holding
-  most of its crops), reported; units of datasets without an official split are split by the shares. A
-  dataset with train and test but no val (Celeb-DF) gets a val carved from its train, by units.
+  whose videos disagree goes whole to the most held-out of them (test > val > train: an official test video
+  never leaves test), reported per dataset; units of datasets without an official split are split by the
+  shares. A dataset with train but no val (Celeb-DF; DFDC, whose metadata says train throughout) gets a val
+  carved from its train, by units; one without test adds no test.
 - `--group identity` also unions families that share a named identity (`union_named`).
 """
 from __future__ import annotations
@@ -30,11 +31,10 @@ EXAMPLES = 5
 @dataclass
 class DatasetContext:
     """What the dataset rules need (`dfprep.shards.datasets`): rows by (part, video), the held-out datasets,
-    the families cut between held-out and training datasets, family -> root video; `record` is filled in."""
+    the families cut between held-out and training datasets; `record` is filled in."""
     rows: dict
     held: tuple[str, ...]
     spanning: list[str]
-    roots: dict
     record: dict = field(default_factory=dict)
 
 
@@ -102,13 +102,25 @@ def union_named(groups: dict[str, str], identities: dict[str, set[str]]) -> tupl
     return out, sum(out[f] != groups[f] for f in groups)
 
 
-def assign_units(cfg: ShardsConfig, units: dict[str, list[tuple[tuple[int, str], int]]], rows: dict,
-                 roots: dict[str, tuple[int, str]], held: tuple[str, ...], seed: list[int]) -> tuple[dict, dict]:
-    """{unit: split} for every unit (family or identity group, with its (video, crops) list), and the record
-    of what decided it (index.json's `dataset_splits`).
+def split_units(cfg: ShardsConfig, free: dict[str, int], eligible: list[tuple[int, str]], crop_video: np.ndarray,
+                fam_code: np.ndarray, fam_names: list[str], family_group: dict[str, str], ds: DatasetContext,
+                seed: list[int]) -> dict[str, str]:
+    """{unit: split} of the units of `free` under --split official or --test-datasets (`assign_units`); what
+    decided it goes to `ds.record`."""
+    units: dict[str, list] = {g: [] for g in free}
+    n_crops = np.bincount(crop_video, minlength=len(eligible))
+    for i, pv in enumerate(eligible):
+        g = family_group[fam_names[fam_code[i]]]
+        if g in units:
+            units[g].append((pv, int(n_crops[i])))
+    out, ds.record = assign_units(cfg, units, ds.rows, ds.held, seed)
+    return out
 
-    `rows`: (part, video) -> its videos.parquet row; `roots`: family -> its root video (a family unit goes to
-    its root's official split when its videos disagree)."""
+
+def assign_units(cfg: ShardsConfig, units: dict[str, list[tuple[tuple[int, str], int]]], rows: dict,
+                 held: tuple[str, ...], seed: list[int]) -> tuple[dict, dict]:
+    """{unit: split} for every unit (family or identity group, with its (video, crops) list), and the record
+    of what decided it (index.json's `dataset_splits`). `rows`: (part, video) -> its videos.parquet row."""
     fractions = cfg.fractions()
     size = {u: max(1, sum(n for _, n in vs)) for u, vs in units.items()}
     out: dict[str, str] = {}
@@ -121,23 +133,26 @@ def assign_units(cfg: ShardsConfig, units: dict[str, list[tuple[tuple[int, str],
                                                                           "examples": mixed[:EXAMPLES]}}
     free = [u for u in units if u not in out]
     if cfg.official():
-        official, conflicts = _official(free, units, rows, roots, cfg.group)
+        official, conflicts = _official(free, units, rows, cfg.group)
         out.update(official)
         record["conflicts"] = conflicts
-        carved = _carve_val(official, units, rows, size, fractions, seed)
+        carved = _carve_val(official, {u: units[u] for u in free}, rows, size, fractions, seed)
         out.update(carved["moved"])
         record["carved_val"] = carved["datasets"]
+        record["without_official_test"] = carved["without_test"]
         free = [u for u in free if u not in official]
         record["without_official_split"] = len(free)
     out.update(split_by_fraction({u: size[u] for u in free}, fractions, seed))
     return out, record
 
 
-def _official(free: list[str], units: dict, rows: dict, roots: dict, group: str) -> tuple[dict[str, str], dict]:
+def _official(free: list[str], units: dict, rows: dict, group: str) -> tuple[dict[str, str], dict]:
     """The units with an official split: each to its videos' split; a unit whose videos disagree goes whole to
-    one (a family: its root's when the root has one; else the split holding most of its crops), reported."""
+    the most held-out of their splits (test > val > train), so an official test video never leaves test.
+    Reported: units moved, and per dataset the videos moved `{"train->test": n}`."""
     out: dict[str, str] = {}
     moved: dict[str, int] = {}
+    videos: dict[str, dict[str, int]] = {}
     examples = []
     for u in sorted(free):
         crops: dict[str, int] = {}
@@ -147,39 +162,52 @@ def _official(free: list[str], units: dict, rows: dict, roots: dict, group: str)
                 crops[s] = crops.get(s, 0) + n
         if not crops:
             continue
+        out[u] = max(crops, key=SPLITS.index)
         if len(crops) == 1:
-            out[u] = next(iter(crops))
             continue
-        root = roots.get(u)
-        root_split = rows[root].get("split") if root in rows and group == "family" else None
-        out[u] = root_split if root_split in crops else max(crops, key=lambda s: (crops[s], -SPLITS.index(s)))
         moved[out[u]] = moved.get(out[u], 0) + 1
+        for pv, _ in units[u]:
+            s = rows[pv].get("split")
+            if s in SPLITS and s != out[u]:
+                by = videos.setdefault(dataset_of(rows[pv]), {})
+                by[f"{s}->{out[u]}"] = by.get(f"{s}->{out[u]}", 0) + 1
         if len(examples) < EXAMPLES:
             examples.append({"unit": u, "splits": sorted(crops, key=SPLITS.index), "to": out[u]})
     kind = "identity groups" if group == "identity" else "families"
-    return out, {"kind": kind, "count": sum(moved.values()), "moved_to": moved, "examples": examples}
+    return out, {"kind": kind, "count": sum(moved.values()), "moved_to": moved, "videos_moved": videos,
+                 "examples": examples}
+
+
+def _unit_dataset(vs: list, rows: dict) -> str:
+    """A unit's dataset: its first video's."""
+    return dataset_of(rows[min(pv for pv, _ in vs)])
 
 
 def _carve_val(official: dict[str, str], units: dict, rows: dict, size: dict, fractions: dict,
                seed: list[int]) -> dict:
-    """A dataset whose official split has train and test but no val (Celeb-DF): val's share of train+val of
-    its train units (a unit's dataset: its first video's) go to val, by the seeded rule of the shares."""
+    """A dataset whose official splits have train but no val (Celeb-DF; DFDC, whose metadata says train
+    throughout): val's share of train+val of its train units (a unit's dataset: its first video's; never one
+    holding a video of a dataset that has an official val) go to val, by the seeded rule of the shares. Also
+    names the datasets without an official test: they add no test."""
     have: dict[str, set[str]] = {}
-    for u, s in official.items():
-        have.setdefault(dataset_of(rows[min(pv for pv, _ in units[u])]), set()).add(s)
+    for vs in units.values():
+        for pv, _ in vs:
+            have.setdefault(dataset_of(rows[pv]), set()).add(rows[pv].get("split"))
+    owners = {_unit_dataset(units[u], rows) for u in official}
     share = fractions["val"] / max(fractions["train"] + fractions["val"], 1e-12)
     moved: dict[str, str] = {}
     report: dict[str, int] = {}
-    for ds, splits in sorted(have.items()):
-        if "val" in splits or "train" not in splits or "test" not in splits or share <= 0:
+    for ds in sorted(owners):
+        if "val" in have[ds] or "train" not in have[ds] or share <= 0:
             continue
-        train = {u: size[u] for u, s in official.items() if s == "train"
-                 and dataset_of(rows[min(pv for pv, _ in units[u])]) == ds}
+        train = {u: size[u] for u, s in official.items() if s == "train" and _unit_dataset(units[u], rows) == ds
+                 and not any("val" in have[dataset_of(rows[pv])] for pv, _ in units[u])}
         got = split_by_fraction(train, {"train": 1 - share, "val": share}, [*seed, 7])
         carved = {u: s for u, s in got.items() if s == "val"}
         moved.update(carved)
         report[ds] = len(carved)
-    return {"moved": moved, "datasets": report}
+    without_test = sorted(ds for ds in owners if "test" not in have[ds])
+    return {"moved": moved, "datasets": report, "without_test": without_test}
 
 
 def spanning_record(spanning: list[str]) -> dict:
@@ -204,11 +232,48 @@ def dataset_warnings(record: dict, spanning: list[str], group: str) -> list[str]
         eg = c["examples"][0]
         what = ("identity groups span official splits (the official split leaks these identities)"
                 if group == "identity" else "families span official splits")
-        out.append(f"{c['count']} {what}: each moved whole to one split ({where}; e.g. {eg['unit']}: "
-                   f"{'/'.join(eg['splits'])} -> {eg['to']})")
+        out.append(f"{c['count']} {what}: each moved whole to its most held-out split ({where}; e.g. "
+                   f"{eg['unit']}: {'/'.join(eg['splits'])} -> {eg['to']})")
+        for ds, by in sorted((c.get("videos_moved") or {}).items()):
+            moves = ", ".join(f"{n} {k.replace('->', ' -> ')}" for k, n in sorted(by.items()))
+            out.append(f"{ds}: video(s) moved off their official split to keep {c['kind']} whole: {moves}")
     for ds, n in sorted((record.get("carved_val") or {}).items()):
         out.append(f"{ds}: no official val split; {n} unit(s) of its official train carved to val")
+    for ds in record.get("without_official_test") or ():
+        out.append(f"{ds}: no official test split; it adds no test (test comes from other datasets, "
+                   "--test-datasets, or its public test set such as dfdc-test)")
     return out
+
+
+def record_datasets(ds: DatasetContext, group: str, warnings: list[str]) -> None:
+    """The families cut between held-out and training datasets into `ds.record`, and the summary's warnings."""
+    ds.record["spanning_held_out"] = spanning_record(ds.spanning)
+    warnings += dataset_warnings(ds.record, ds.spanning, group)
+
+
+def named_identities(eligible: list[tuple[int, str]], fam_of: dict, rows: dict) -> dict[str, set[str]]:
+    """family -> the named identities (`identity`, `source_identity`) its videos show; families naming none
+    are absent."""
+    named: dict[str, set[str]] = {}
+    for pv in eligible:
+        ids = {rows[pv].get(k) for k in ("identity", "source_identity")} - {None, ""}
+        if ids:
+            named.setdefault(fam_of[pv], set()).update(ids)
+    return named
+
+
+def merge_named(groups: dict[str, str], grouping: dict, named: dict[str, set[str]]) -> dict[str, str]:
+    """Identity groups merged over the named identities (`union_named`); `grouping` gains `named_identities`
+    and the largest groups."""
+    groups, changed = union_named(groups, named)
+    if named:
+        sizes: dict[str, int] = {}
+        for g in groups.values():
+            sizes[g] = sizes.get(g, 0) + 1
+        grouping["named_identities"] = {"families": len(named), "families_regrouped": changed}
+        grouping["largest_groups"] = [{"group": g, "families": n} for g, n in
+                                      sorted(sizes.items(), key=lambda x: (-x[1], x[0]))[:10] if n > 1]
+    return groups
 
 
 def held_units(free: dict, eligible: list, fam_code: np.ndarray, fam_names: list[str], family_group: dict,

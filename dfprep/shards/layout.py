@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from dfprep.dataset import DFDC, LABELS, SPLITS, family_ids, family_roots
+from dfprep.dataset import DFDC, LABELS, SPLITS, family_ids
 from dfprep.shards.balance import balance_by_dataset, balance_split, class_weights
 from dfprep.shards.config import (MIN_SHARDS_PER_SPLIT, NothingNew, ShardsConfig, ShardsUsageError, parse_ratio,
                                   parse_size)
 from dfprep.formats.shards import family_table, shard_name
-from dfprep.shards.datasets import (DatasetContext, assign_units, check_held_out, dataset_of, dataset_warnings,
-                                    held_out_families, held_units, spanning_record, union_named)
+from dfprep.shards.datasets import (DatasetContext, check_held_out, dataset_of, held_out_families, held_units,
+                                    record_datasets, split_units)
 from dfprep.shards.families import split_by_fraction, split_by_parts
+from dfprep.shards.grouping import codes as _codes, unit_groups
 from dfprep.shards.samples import ShardSpec, clip_units, frame_units
 from dfprep.shards.source import StoreCrops, crops_hashes, load_crops
 from dfprep.storage import as_path
@@ -137,13 +138,6 @@ class Plan:
                          box=np.stack([c[b][rows] for b in ("x1", "y1", "x2", "y2")], -1), reads=reads)
 
 
-def _codes(values: list) -> tuple[np.ndarray, list]:
-    """(each value's code, the distinct values sorted): code i is the i-th of them."""
-    uniq = sorted(set(values))
-    index = {v: i for i, v in enumerate(uniq)}
-    return np.array([index[v] for v in values], np.int64), uniq
-
-
 def _seeds(seed: int, generation: int, *stream: int) -> list[int]:
     """A generator seed per (purpose, split); a growth generation draws its own (the first cut's are unchanged)."""
     return [seed, *stream] + ([generation] if generation else [])
@@ -184,7 +178,7 @@ def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None, keep:
     fam_of, spanning = held_out_families(family_ids(store.videos), {pv: dataset_of(r) for pv, r in rows.items()},
                                          held)
     label_of = {(r["part"], r["video"]): r["label"] for r in store.videos}
-    family_group, grouping = _groups(work, cfg, store.eligible, fam_of, label_of, rows)
+    family_group, grouping = unit_groups(work, cfg, store.eligible, fam_of, label_of, rows)
     growth = _growth(store, prior, keep, family_group, fam_of, label_of, crops_hash)
     eligible = growth.store.eligible
     c = _planning_columns(growth.store)
@@ -193,7 +187,7 @@ def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None, keep:
     warnings = list(growth.warnings)
 
     group_sizes = _group_sizes(fam_code[c["video"]], fam_names, family_group)
-    ds = DatasetContext(rows, held, spanning, {"p{}/{}".format(*r): r for r in family_roots(store.videos).values()})
+    ds = DatasetContext(rows, held, spanning)
     group_split = _split_groups(cfg, group_sizes, growth, eligible, c["video"], fam_code, fam_names, family_group,
                                 warnings, ds)
     family_split = {f: group_split[family_group[f]] for f in fam_names}
@@ -213,32 +207,6 @@ def make_plan(work: Path, cfg: ShardsConfig, prior: "Prior | None" = None, keep:
                 first_shard=prior.first_shard if prior is not None else {}, joined=joined,
                 crops_hash={pv: crops_hash[pv] for pv in eligible}, video_dataset=vdataset,
                 video_method=[rows[pv].get("method") or "" for pv in eligible], dataset_splits=ds.record)
-
-
-def _groups(work: Path, cfg: ShardsConfig, eligible: list[tuple[int, str]], fam_of: dict,
-            label_of: dict, rows: dict) -> tuple[dict[str, str], dict]:
-    """{family id: the group kept whole} over every usable video (a growth's new videos may join an old family
-    or identity), and index.json's `grouping`: each family by itself, or (--group identity) identity groups:
-    of track embeddings, and of the named identities of videos.parquet (`datasets.union_named`)."""
-    all_code, all_names = _codes([fam_of[pv] for pv in eligible])
-    if cfg.group != "identity":
-        return {f: f for f in all_names}, {"group": cfg.group}
-    named: dict[str, set[str]] = {}
-    for pv in eligible:
-        ids = {rows[pv].get(k) for k in ("identity", "source_identity")} - {None, ""}
-        if ids:
-            named.setdefault(fam_of[pv], set()).update(ids)
-    groups, grouping = _identity_groups(work, eligible, all_code, all_names, cfg.identity_threshold, label_of,
-                                        bool(named))
-    groups, changed = union_named(groups, named)
-    if named:
-        sizes: dict[str, int] = {}
-        for g in groups.values():
-            sizes[g] = sizes.get(g, 0) + 1
-        grouping["named_identities"] = {"families": len(named), "families_regrouped": changed}
-        grouping["largest_groups"] = [{"group": g, "families": n} for g, n in
-                                      sorted(sizes.items(), key=lambda x: (-x[1], x[0]))[:10] if n > 1]
-    return groups, grouping
 
 
 def _growth(store: StoreCrops, prior: "Prior | None", keep: dict[str, str] | None, family_group: dict[str, str],
@@ -298,22 +266,14 @@ def _split_groups(cfg: ShardsConfig, group_sizes: dict[str, int], growth: Growth
                                      by_parts["test"])
         group_split.update({g: "test" for g in held_units(free, eligible, fam_code, fam_names, family_group, ds)})
     elif cfg.official() or ds.held:
-        units: dict[str, list] = {g: [] for g in free}
-        n_crops = np.bincount(crop_video, minlength=len(eligible))
-        for i, pv in enumerate(eligible):
-            g = family_group[fam_names[fam_code[i]]]
-            if g in units:
-                units[g].append((pv, int(n_crops[i])))
-        roots = {family_group[f]: ds.roots.get(f) for f in fam_names} if cfg.group == "family" else {}
-        group_split, ds.record = assign_units(cfg, units, ds.rows, roots, ds.held,
-                                              _seeds(cfg.seed, growth.generation))
+        group_split = split_units(cfg, free, eligible, crop_video, fam_code, fam_names, family_group, ds,
+                                  _seeds(cfg.seed, growth.generation))
     else:
         group_split = split_by_fraction(free, cfg.fractions(), _seeds(cfg.seed, growth.generation))
     if cfg.group == "identity" and free and by_parts is None:
         warnings += _crowded_group(free, cfg.fractions())
     if ds.held or cfg.official():
-        ds.record["spanning_held_out"] = spanning_record(ds.spanning)
-        warnings += dataset_warnings(ds.record, ds.spanning, cfg.group)
+        record_datasets(ds, cfg.group, warnings)
     group_split.update({g: forced[g] for g in group_sizes if g in forced})
     return group_split
 
@@ -372,35 +332,6 @@ def _plan_splits(cfg: ShardsConfig, c: dict, units: np.ndarray, fam_code: np.nda
                             f"workers (lower --shard-size or set --samples-per-shard)")
         splits[name] = sp
     return splits
-
-
-def _identity_groups(work: Path, eligible: list[tuple[int, str]], fam_code: np.ndarray, fam_names: list[str],
-                     threshold: float, label_of: dict, named: bool = False) -> tuple[dict[str, str], dict]:
-    """{family id: identity group id} from the face store's embeddings, and index.json's `grouping` entry."""
-    from dfprep.shards.groups import identity_groups, linking_tracks
-    from dfprep.formats.work.faces import read_embeddings
-    from dfprep.formats.work.names import faces_dir
-
-    faces = faces_dir(work)
-    keys, vectors = read_embeddings(work)       # FaceStoreError: bad data, exit 1
-    if not keys and named:      # named identities alone group the families
-        return {f: f for f in fam_names}, {"group": "identity", "threshold": threshold, "tracks_with_embedding": 0,
-                                           "families_without_embedding": len(fam_names), "largest_groups": []}
-    if not keys:
-        raise ShardsUsageError(f"{faces}: no identity embedding (written before they existed, or ingested with "
-                               f"--no-identity); re-ingest WORK, or use --group family")
-    video_family = {pv: fam_names[fam_code[i]] for i, pv in enumerate(eligible)}
-    keys, vectors = linking_tracks(keys, vectors, label_of)
-    groups = identity_groups(video_family, (keys, vectors), threshold)
-    embedded = {video_family[k] for k in keys if k in video_family}
-    sizes: dict[str, int] = {}
-    for g in groups.values():
-        sizes[g] = sizes.get(g, 0) + 1
-    return groups, {"group": "identity", "threshold": threshold,
-                    "tracks_with_embedding": sum(k in video_family for k in keys),
-                    "families_without_embedding": len(set(fam_names) - embedded),
-                    "largest_groups": [{"group": g, "families": n} for g, n in
-                                       sorted(sizes.items(), key=lambda x: (-x[1], x[0]))[:10] if n > 1]}
 
 
 def _largest_part(video_crops: np.ndarray, videos: list[tuple[int, str]], video_group: list[str]) -> dict[str, int]:
