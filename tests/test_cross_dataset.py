@@ -70,6 +70,10 @@ def test_trained_on_ffpp_scored_on_celebdf_and_uadfv(tmp_path):
         mine = [p for p in preds if p["dataset"] == dataset]
         return mine if not method else [p for p in mine if p["label"] == "0" or p["method"] == method]
 
+    # training's own per-video files name a non-DFDC video <dataset>/<path>: the same videos the matrix scored
+    tested = {r["video"] for r in _csv(tmp_path / "run" / "test_predictions.csv")}
+    assert tested == {f"{p['dataset']}/{p['video']}" for p in preds}
+
     checked = 0
     for (dataset, method), row in matrix.items():
         ps = members(dataset, method)

@@ -155,3 +155,11 @@ def test_dfdc_parts_from_two_roots_share_a_work_but_one_part_has_one_root(tmp_pa
     assert [f.parts for f in finds] == [[0], [1]] and {e.dataset for e in entries} == {"dfdc"}
     with pytest.raises(LayoutError, match="DFDC part 1 is found in two ROOTs"):
         discover_roots([tmp_path / "b", tmp_path / "c"])
+
+
+def test_training_names_a_video_by_its_dataset_too():
+    from dfprep.train.data import video_id
+
+    assert video_id({"video": "abc.mp4"}) == video_id({"video": "abc.mp4", "dataset": "dfdc"}) == "abc.mp4"
+    assert video_id({"video": "real/0001.mp4", "dataset": "uadfv"}) != video_id({"video": "real/0001.mp4",
+                                                                                  "dataset": "mine"})

@@ -231,7 +231,7 @@ def decode_sample(sample: dict, cfg: LoaderConfig, epoch: int) -> dict:
         raise BadShardError(f"{where}.cls is {label}, expected 0 or 1")
     try:
         meta = json.loads(sample[JSON])
-        video = str(meta["video"])
+        video = video_id(meta)
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise BadShardError(f"{where}.json: not a sample's json ({type(exc).__name__}: {exc})") from None
     out = {"label": label, "video": video, "key": sample["__key__"], "url": sample["__url__"]}
@@ -263,6 +263,17 @@ def decode_sample(sample: dict, cfg: LoaderConfig, epoch: int) -> dict:
         frames = augmented
     out["image"] = frames[0] if cfg.unit == "frame" else torch.stack(frames)
     return out
+
+
+def video_id(meta: dict) -> str:
+    """What a sample's video is called in training's per-video pooling and predictions files: DFDC's name as is
+    (unique across its parts, and what older runs wrote), any other dataset's `<dataset>/<path inside its
+    ROOT>` (paths are unique only within a dataset: two datasets may both hold `real/0001.mp4`)."""
+    from dfprep.dataset import DFDC
+
+    dataset = meta.get("dataset")
+    video = str(meta["video"])
+    return video if dataset in (None, DFDC) else f"{dataset}/{video}"
 
 
 def collate(samples: list[dict]) -> dict:
