@@ -322,8 +322,8 @@ def test_own_shards_matrix_agrees_with_training(trained):
     assert json.loads((trained / "matrix.json").read_text())["own_shards"] is True
     test_preds = {r["video"]: float(r["prob"]) for r in _read_csv(trained / "test_predictions.csv")}
     mine: dict[str, list[float]] = {}
-    for r in _read_csv(trained / "matrix_predictions.csv"):
-        mine.setdefault(r["video"], []).append(float(r["prob"]))
+    for r in _read_csv(trained / "matrix_predictions.csv"):           # training says <dataset>/<path>
+        mine.setdefault(f"{r['dataset']}/{r['video']}", []).append(float(r["prob"]))
     assert test_preds == pytest.approx({v: float(np.mean(p)) for v, p in mine.items()}, abs=1e-5)
 
 

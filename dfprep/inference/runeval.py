@@ -162,7 +162,9 @@ def predict_split(model, loader, device: torch.device, size: int, unit: str) -> 
         out.datasets += batch["dataset"]
         out.methods += batch["method"]
         out.parts += batch["part"]
-        out.videos += batch["video"]
+        # training names a non-DFDC video <dataset>/<path> (`train.data.video_id`); the matrix has a dataset column
+        out.videos += [v[len(d) + 1:] if v.startswith(f"{d}/") and d != DFDC else v
+                       for v, d in zip(batch["video"], batch["dataset"])]
         out.repeats += batch["repeat"]
         out.labels += batch["label"].long().tolist()
         out.probs += torch.sigmoid(logits.float()).cpu().tolist()
