@@ -12,7 +12,8 @@ class DfdcParts(Layout):
     name = "dfdc"
     title = "DFDC (training parts)"
     reads = "dfdc_train_part_N/metadata.json and its mp4s"
-    splits = "none official in the training parts (metadata `split` is `train`): family or identity groups"
+    splits = ("metadata says `train` throughout: --split official carves val from it by families; its test "
+              "is the public test set (dfdc-test) or --test-datasets")
     identities = "none named; face embeddings (--group identity)"
 
     def match(self, root) -> str | None:

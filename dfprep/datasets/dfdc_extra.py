@@ -31,7 +31,8 @@ class DfdcFolder(Layout):
     name = "dfdc-folder"
     title = "DFDC (one folder with metadata.json: train_sample_videos, a single part)"
     reads = "a folder's metadata.json and its mp4s (no dfdc_train_part_* folders)"
-    splits = "metadata `split` (always `train`): family or identity groups"
+    splits = ("metadata says `train` throughout: --split official carves val from it by families; its test "
+              "is the public test set (dfdc-test) or --test-datasets")
     identities = "none named; face embeddings (--group identity)"
 
     def match(self, root) -> str | None:
