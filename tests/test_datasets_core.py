@@ -113,7 +113,7 @@ def test_state_records_roots_per_dataset_and_reads_a_state_from_before(tmp_path)
     from dfprep.datasets.base import Found
     from dfprep.ingest.config import IngestConfig
     from dfprep.ingest.discover import IngestUsageError
-    from dfprep.ingest.run import _check_state
+    from dfprep.ingest.state import check_state as _check_state
 
     cfg = IngestConfig()
     work = tmp_path / "work"

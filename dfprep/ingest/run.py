@@ -18,8 +18,8 @@ from dfprep.dataset import Status, VideoEntry
 from dfprep.storage import as_path, is_remote, rmtree
 from dfprep.formats.work.batches import journal_dir, journal_file, write_journal
 from dfprep.formats.work.faces import empty_faces
-from dfprep.formats.work.names import WorkError, INGEST_OUTPUTS, faces_dir, journal_root, run_json_path, state_path, videos_dir
-from dfprep.formats.work.runjson import read_last_run, read_state, write_run_json, write_state
+from dfprep.formats.work.names import WorkError, faces_dir, journal_root, run_json_path, videos_dir
+from dfprep.formats.work.runjson import read_last_run, write_run_json, write_state
 from dfprep.formats.work.videos import HASH, read_videos, video_row
 from dfprep.ingest.batches import Batch, merge_batch, reopen_batch
 from dfprep.ingest.batching import Planned, plan_batches, record_plans
@@ -27,6 +27,7 @@ from dfprep.ingest.config import IngestConfig
 from dfprep.datasets.base import DiscoverOptions
 from dfprep.datasets.discover import discover_roots, roots_record
 from dfprep.ingest.discover import IngestUsageError, parse_parts
+from dfprep.ingest.state import check_state
 from dfprep.ingest.inputs import SameFile, record_stamps
 from dfprep.ingest.summary import IngestSummary
 from dfprep.ingest.tasks import OriginalRef, VideoResult, VideoTask
@@ -36,71 +37,6 @@ from dfprep.progress import Reporter
 from dfprep.versions import library_versions
 
 LPT_WINDOW = 256
-
-
-def _root_key(root) -> str:
-    """How _state.json records a ROOT: a local folder resolved, a URI as given."""
-    return str(root) if is_remote(root) else str(Path(root).resolve())
-
-
-def _recorded_roots(old: dict) -> list[dict]:
-    """_state.json's ROOTs ({root, layout, datasets, parts}); a state from before datasets holds one DFDC ROOT
-    (and no `parts`: it owns its datasets whole)."""
-    if isinstance(old.get("roots"), list):
-        return old["roots"]
-    return [{"root": old.get("root"), "layout": "dfdc", "datasets": ["dfdc"]}] if old.get("root") else []
-
-
-def _moved(before: list[dict], roots: list[dict]) -> dict:
-    """{what: (recorded ROOT, this run's)} for each WORK part this run reads from another ROOT than the one it
-    was read from (a ROOT recorded before parts were: each of its datasets)."""
-    part_root = {p: r["root"] for r in before for p in r.get("parts") or []}
-    dataset_root = {d: r["root"] for r in before if not r.get("parts") for d in r["datasets"]}
-    moved = {}
-    for r in roots:
-        for p in r["parts"]:
-            if p in part_root and part_root[p] != r["root"]:
-                moved[f"part {p}"] = (part_root[p], r["root"])
-        for d in r["datasets"]:
-            if d in dataset_root and dataset_root[d] != r["root"]:
-                moved[d] = (dataset_root[d], r["root"])
-    return moved
-
-
-def _check_state(work: Path, finds: list, cfg: IngestConfig, overwrite: bool) -> dict:
-    """Refuse to mix outputs of different settings in one WORK, or a dataset read from another ROOT than before;
-    --overwrite starts afresh. Returns the state to record once the run is known to go ahead (the ROOTs of
-    earlier runs kept: a WORK grows by datasets)."""
-    roots = [{"root": _root_key(as_path(f.root)), "layout": f.layout, "datasets": f.datasets, "parts": f.parts}
-             for f in finds]
-    state = {"root": roots[0]["root"], "roots": roots, "fingerprint": cfg.fingerprint(),
-             "settings": cfg.output_settings()}
-    if overwrite and state_path(work).exists():
-        for name in INGEST_OUTPUTS:
-            rmtree(work / name)
-    elif (old := read_state(work)) is not None:
-        same = old.get("fingerprint") == state["fingerprint"] or (         # a WORK from before parts left it
-            IngestConfig(**{k: v for k, v in old.get("settings", {}).items()
-                            if k in IngestConfig.__dataclass_fields__}).fingerprint() == state["fingerprint"])
-        before = _recorded_roots(old)
-        moved = _moved(before, roots)
-        if not same or moved:
-            diff = {k: (old.get("settings", {}).get(k), v) for k, v in state["settings"].items()
-                    if old.get("settings", {}).get(k) != v and k != "parts"}
-            if moved and len({pair for pair in moved.values()}) == 1:
-                diff["root"] = next(iter(moved.values()))        # one ROOT moved: said as before datasets
-            else:
-                diff.update({f"root of {k}": pair for k, pair in moved.items()})
-            raise IngestUsageError(f"{work} holds an ingest made with other settings {diff}; "
-                                   "use another --out, or --overwrite to start again")
-        merged = {r["root"]: dict(r) for r in before}
-        for r in roots:
-            m = merged.setdefault(r["root"], {"root": r["root"], "layout": r["layout"], "datasets": [], "parts": []})
-            m["datasets"] = sorted(set(m["datasets"]) | set(r["datasets"]))
-            m["parts"] = sorted(set(m.get("parts") or []) | set(r["parts"]))
-        state["roots"] = list(merged.values())
-        state["root"] = state["roots"][0]["root"]
-    return state
 
 
 def _prune_empty(folder) -> None:
@@ -255,7 +191,7 @@ def _ingest(root, out: Path, cfg: IngestConfig, overwrite: bool) -> IngestSummar
     finds, entries, problems = discover_roots(roots, cfg.dataset, opts, known)
     work.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(work)
-    state = _check_state(work, finds, cfg, overwrite)
+    state = check_state(work, finds, cfg, overwrite)
     same_file = SameFile(work)
     planned = plan_batches(work, entries, cfg.batch_videos, lambda e: process_video(e, cfg)[0], same_file)
     write_state(work, state)                        # nothing is written before the run is known to go ahead
