@@ -4,7 +4,8 @@
 `verify_shards(shards, work)` lists what is wrong. The modules, in the order a run uses them:
 
 - config: the settings; source: WORK's face store read without pixels (`load_crops`), and JPEGs per shard
-- families, groups, balance: leak-free splits of whole families (or identity groups), REAL:FAKE balance
+- families, groups, grouping, balance: leak-free splits of whole families (or identity groups), REAL:FAKE balance
+- datasets: several datasets in one cut (`--split official`, `--test-datasets`, named identities)
 - samples: what a sample is (units, keys, json) and `ShardSpec`, the plan of one shard
 - layout: `make_plan`, the plan of every shard, as a sequence of named steps
 - tarstream, writer: the tar format and the plain core that writes one shard (a Ray task in run)

@@ -2,7 +2,7 @@
 
 config (SynthConfig, light to import), identities (the photographed people), render (frames of a VideoSpec),
 encode (H.264 + AAC through PyAV), corpus (make_corpus: parts, metadata.json, SynthSummary), hostile (broken
-entries for ingest's tests), cli.
+entries for ingest's tests), cli; layouts/ writes every other dataset's layout (`--layout`).
 """
 from dfprep.synth.corpus import SynthConfig, make_corpus, metadata, plan_part, render_video
 from dfprep.synth.hostile import add_hostile_files
