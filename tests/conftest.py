@@ -1,9 +1,17 @@
 """Shared fixtures: a small synthetic DFDC corpus and its ingest, built once per test session."""
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
+
+# Tests that stop a run with SIGINT (test_ingest, test_grow, test_hostile_shards, test_shard_faults) need the
+# child to take it. A shell starts a background job (`cmd &` without job control, `nohup`) with SIGINT ignored,
+# and an ignored signal stays ignored through fork and exec, so the dfprep child would never see it: catch it
+# here instead (a caught signal is reset to the default in every child at exec), as in a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
